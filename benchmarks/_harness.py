@@ -1,0 +1,81 @@
+"""Shared timing and memory helpers for the benchmarks.
+
+Anchors and jaxreg are compiled once, then timed interleaved (A, B, A, B, ...) in one process,
+and the median of the per-round ratios is reported: on a noisy 2-core machine, interleaving keeps
+both sides under the same background load.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+
+
+def _block(tree):
+  return jax.tree.map(lambda a: a.block_until_ready() if hasattr(a, "block_until_ready") else a,
+                      tree)
+
+
+def time_interleaved(fns: Sequence[Callable[[], object]], *, rounds: int = 9) -> list[float]:
+  """Median seconds per call of each zero-argument function, measured round-robin."""
+  for fn in fns:  # compile + warm up
+    _block(fn())
+  samples: list[list[float]] = [[] for _ in fns]
+  for _ in range(rounds):
+    for i, fn in enumerate(fns):
+      start = time.perf_counter()
+      _block(fn())
+      samples[i].append(time.perf_counter() - start)
+  return [statistics.median(s) for s in samples]
+
+
+def median_ratio(fn: Callable[[], object], anchor: Callable[[], object], *,
+                 rounds: int = 9) -> tuple[float, float, float]:
+  """(median seconds of fn, median seconds of anchor, median of per-round ratios fn/anchor)."""
+  _block(fn())
+  _block(anchor())
+  ratios, mine, theirs = [], [], []
+  for _ in range(rounds):
+    start = time.perf_counter()
+    _block(fn())
+    a = time.perf_counter() - start
+    start = time.perf_counter()
+    _block(anchor())
+    b = time.perf_counter() - start
+    mine.append(a)
+    theirs.append(b)
+    ratios.append(a / b)
+  return statistics.median(mine), statistics.median(theirs), statistics.median(ratios)
+
+
+def temp_bytes(jitted: Callable, *args) -> int:
+  """Temporary (scratch) bytes XLA allocates for one call, from the compiled executable."""
+  return int(jitted.lower(*args).compile().memory_analysis().temp_size_in_bytes)
+
+
+def device_name() -> str:
+  dev = jax.devices()[0]
+  return f"{dev.platform}:{getattr(dev, 'device_kind', '')}".rstrip(":")
+
+
+def row(op: str, shape: str, dtype: str, mine: float | None, anchor: float | None,
+        ratio: float | None, temp: str = "", anchor_name: str = "") -> dict:
+  return {"op": op, "shape": shape, "dtype": dtype, "device": device_name(),
+          "jaxreg_ms": None if mine is None else mine * 1e3,
+          "anchor": anchor_name,
+          "anchor_ms": None if anchor is None else anchor * 1e3,
+          "ratio": ratio, "temp_bytes": temp}
+
+
+def print_table(rows: list[dict]) -> None:
+  head = "| op | shape | dtype | device | jaxreg ms | anchor | anchor ms | ratio | temp bytes |"
+  print(head)
+  print("|" + "---|" * 9)
+  fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+  for r in rows:
+    print(f"| {r['op']} | {r['shape']} | {r['dtype']} | {r['device']} | "
+          f"{fmt(r['jaxreg_ms'], '.2f')} | {r['anchor']} | {fmt(r['anchor_ms'], '.2f')} | "
+          f"{fmt(r['ratio'], '.3f')} | {r['temp_bytes']} |")

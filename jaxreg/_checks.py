@@ -1,0 +1,166 @@
+"""Argument validation shared by every regularizer family.
+
+Everything here runs at trace time: it inspects Python values, shapes and dtypes, never array
+contents that might be traced. Errors name the value received and what was expected, so that a
+mistake surfaces at the call site instead of as a NaN three layers later.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_train(train: object, op: str) -> bool:
+  """Returns ``train`` as a Python bool; rejects anything that could be traced or ambiguous."""
+  if isinstance(train, (bool, np.bool_)):
+    return bool(train)
+  raise TypeError(
+      f"{op}: `train` must be a Python bool (True for the training path, False for the test "
+      f"path), got {train!r} of type {type(train).__name__}. To switch paths on a traced "
+      "value, call the op twice under `jax.lax.cond`."
+  )
+
+
+def is_traced(value: object) -> bool:
+  """True when ``value`` is an abstract value under `jit`, `vmap` or `grad`."""
+  return isinstance(value, jax.core.Tracer)
+
+
+def as_key(key: object, op: str) -> jax.Array:
+  """Returns ``key`` as a typed PRNG key array of shape ``()``.
+
+  Accepts typed keys (``jax.random.key``) and legacy raw keys (``jax.random.PRNGKey``: a
+  ``uint32`` array whose trailing shape matches the default PRNG implementation).
+  """
+  if key is None:
+    raise ValueError(
+        f"{op}: the training path needs a PRNG key, got None. Pass `jax.random.key(seed)` "
+        "(or a key split from one), or use `train=False` for the deterministic test path."
+    )
+  if not isinstance(key, (jax.Array, np.ndarray)):
+    raise TypeError(
+        f"{op}: `key` must be a PRNG key from `jax.random.key` or `jax.random.PRNGKey`, got "
+        f"{type(key).__name__}."
+    )
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if key.shape != ():
+      raise ValueError(
+          f"{op}: expected a single PRNG key (shape ()), got a key array of shape {key.shape}. "
+          "To use one key per example, `jax.vmap` the op over the keys."
+      )
+    return key
+  if key.dtype == jnp.uint32 and key.ndim == 1:
+    try:
+      return jax.random.wrap_key_data(key)
+    except (ValueError, TypeError) as err:
+      raise ValueError(
+          f"{op}: raw uint32 key of shape {key.shape} does not match the default PRNG "
+          f"implementation: {err}"
+      ) from err
+  raise TypeError(
+      f"{op}: `key` must be a PRNG key from `jax.random.key` or `jax.random.PRNGKey`, got an "
+      f"array of dtype {key.dtype} and shape {key.shape}. (Keys are passed first: "
+      f"`{op}(key, x, ...)`.)"
+  )
+
+
+def concrete_scalar(value: object, name: str, op: str) -> float | None:
+  """Returns ``value`` as a float if it is known at trace time, None if it is traced.
+
+  Raises if the value is not a real scalar.
+  """
+  if is_traced(value):
+    if jnp.ndim(value) != 0:
+      raise ValueError(f"{op}: `{name}` must be a scalar, got shape {jnp.shape(value)}.")
+    if not jnp.issubdtype(jnp.result_type(value), jnp.floating) and not jnp.issubdtype(
+        jnp.result_type(value), jnp.integer
+    ):
+      raise TypeError(f"{op}: `{name}` must be a real number, got dtype {value.dtype}.")
+    return None
+  if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
+    raise TypeError(
+        f"{op}: `{name}` must be a real number, got {value!r} of type {type(value).__name__}."
+    )
+  if np.ndim(value) != 0:
+    raise ValueError(f"{op}: `{name}` must be a scalar, got shape {np.shape(value)}.")
+  return float(value)
+
+
+def check_rate(rate: object, op: str, name: str = "rate") -> float | None:
+  """Validates a drop probability; returns it as a float, or None when it is traced."""
+  value = concrete_scalar(rate, name, op)
+  if value is not None and not 0.0 <= value <= 1.0:  # also rejects NaN
+    raise ValueError(
+        f"{op}: `{name}` is the probability of DROPPING and must be in [0, 1], got {rate!r}."
+    )
+  return value
+
+
+def check_float_array(x: object, op: str, name: str = "x") -> jax.Array:
+  """Converts ``x`` to a JAX array and checks it holds floating-point values."""
+  if isinstance(x, (str, bytes)) or x is None:
+    raise TypeError(f"{op}: `{name}` must be a floating-point array, got {x!r}.")
+  dtype = jnp.result_type(x) if hasattr(x, "dtype") else None
+  x = jnp.asarray(x)
+  dtype = x.dtype if dtype is None else dtype
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise TypeError(
+        f"{op}: `{name}` must be a floating-point array, got dtype {dtype}. Convert it first, "
+        f"e.g. `{name}.astype(jnp.float32)`."
+    )
+  return x
+
+
+def check_ndim(x: jax.Array, op: str, *, min_ndim: int = 0, exact: int | None = None,
+               layout: str = "", name: str = "x") -> None:
+  """Checks the rank of ``x``."""
+  hint = f" ({layout})" if layout else ""
+  if exact is not None and x.ndim != exact:
+    raise ValueError(f"{op}: `{name}` must have {exact} dimensions{hint}, got shape {x.shape}.")
+  if x.ndim < min_ndim:
+    raise ValueError(
+        f"{op}: `{name}` must have at least {min_ndim} dimensions{hint}, got shape {x.shape}."
+    )
+
+
+def normalize_axes(axes: int | Sequence[int], ndim: int, op: str, name: str) -> tuple[int, ...]:
+  """Returns ``axes`` as a sorted tuple of non-negative ints; rejects bad or repeated axes."""
+  items = (axes,) if isinstance(axes, (numbers.Integral, np.integer)) else axes
+  try:
+    items = tuple(items)
+  except TypeError as err:
+    raise TypeError(f"{op}: `{name}` must be an int or a sequence of ints, got {axes!r}.") from err
+  result = []
+  for axis in items:
+    if isinstance(axis, bool) or not isinstance(axis, (numbers.Integral, np.integer)):
+      raise TypeError(f"{op}: `{name}` must contain ints, got {axis!r} in {axes!r}.")
+    if not -ndim <= axis < ndim:
+      raise ValueError(
+          f"{op}: axis {axis} in `{name}`={axes!r} is out of range for an array with {ndim} "
+          f"dimensions (valid: {-ndim}..{ndim - 1})."
+      )
+    result.append(int(axis) % ndim)
+  if len(set(result)) != len(result):
+    raise ValueError(f"{op}: `{name}`={axes!r} repeats an axis.")
+  return tuple(sorted(result))
+
+
+def check_positive_int(value: object, op: str, name: str) -> int:
+  """Checks ``value`` is a Python/numpy int >= 1 and returns it as int."""
+  if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+    raise TypeError(f"{op}: `{name}` must be a positive int, got {value!r}.")
+  if value < 1:
+    raise ValueError(f"{op}: `{name}` must be >= 1, got {value!r}.")
+  return int(value)
+
+
+def is_multiple_of(value: float, quantum: float) -> bool:
+  """True when ``value`` is an exact multiple of ``quantum`` (a power of two)."""
+  scaled = value / quantum
+  return math.isfinite(scaled) and scaled == math.floor(scaled)

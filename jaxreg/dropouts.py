@@ -1,0 +1,548 @@
+"""The dropout family: dropout, channel dropout, drop-path (stochastic depth) and DropBlock.
+
+Every op has the same shape, ``op(key, x, rate, *, train, ...)``:
+
+* ``rate`` is the probability of DROPPING (not keeping) an element, channel, example or block.
+* With ``train=True`` the op multiplies by a random keep-mask and rescales the survivors so the
+  expectation of the output is ``x`` (inverted dropout).
+* With ``train=False`` it returns ``x`` itself, the expectation of the training path, and needs no
+  key (``key=None`` is allowed).
+
+How the mask is made (and why it is cheaper than ``flax.linen.Dropout``): flax draws one float32
+uniform per element, which costs one Threefry-2x32 hash per element, and on CPU JAX evaluates
+that hash as a rolled loop whose state goes through memory five times. A hash yields 64 random
+bits, and a keep decision needs only 16 of them to reach a keep probability within 2**-17 of
+``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125). So here one hash
+decides 4 elements, and the hash is written out so that XLA fuses it with its consumer. The
+stream is the same Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks depend only on
+the key and the mask shape (eager or jitted, on any backend).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg import _checks
+
+__all__ = [
+    "channel_dropout",
+    "drop_block",
+    "drop_path",
+    "drop_path_rates",
+    "dropout",
+]
+
+# Keep decisions compare a 16-bit random code with round(keep_prob * 2**16).
+_CODE_BITS = 16
+
+
+# --------------------------------------------------------------------------------------------
+# Mask generation
+# --------------------------------------------------------------------------------------------
+
+# Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+# SC 2011), the hash behind JAX's default PRNG. JAX lowers its primitive on CPU as a rolled
+# `while` loop whose state round-trips through memory five times; written out here it fuses
+# into one loop with its consumer, and tests check it is bit-identical to `jax.random`'s.
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_THREEFRY_PARITY = np.uint32(0x1BD11BDA)
+
+
+def _rotate_left(v: jax.Array, distance: int) -> jax.Array:
+  return (v << np.uint32(distance)) | (v >> np.uint32(32 - distance))
+
+
+def _threefry2x32(key_words: jax.Array, counter_hi: jax.Array, counter_lo: jax.Array):
+  """Threefry-2x32 hash of the 64-bit counters (hi, lo) under a uint32[2] key."""
+  k0, k1 = key_words[0], key_words[1]
+  schedule = (k0, k1, k0 ^ k1 ^ _THREEFRY_PARITY)
+  x0, x1 = counter_hi + k0, counter_lo + k1
+  for block in range(5):
+    for distance in _THREEFRY_ROTATIONS[block % 2]:
+      x0 = x0 + x1
+      x1 = _rotate_left(x1, distance) ^ x0
+    x0 = x0 + schedule[(block + 1) % 3]
+    x1 = x1 + schedule[(block + 2) % 3] + np.uint32(block + 1)
+  return x0, x1
+
+
+# Random words are made by a `lax.scan` over chunks of counters, and the loop is there on
+# purpose: XLA fuses elementwise producers into their consumers, and fused into
+# `where(keep, x, 0)` the hash would be recomputed for each of the 4 decisions it feeds (and for
+# every element a broadcast mask is spread over). A loop's outputs are materialized once, and
+# the consumer then only shifts, masks and compares. Chunks of 2**15 hashes keep a chunk's state
+# in cache; at least two chunks stop XLA from inlining a one-trip loop.
+_CHUNK_HASHES = 2**15
+
+
+def _threefry_words(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
+  """Threefry-2x32 of the counters (j, 0), j < ``length``: two independent word arrays."""
+  chunk = min(_CHUNK_HASHES, -(-length // 2))
+  chunks = -(-length // chunk)
+  if chunks * chunk >= 2**32:
+    raise ValueError(f"{length} random words exceed the 32-bit counter.")
+
+  def hash_chunk(_, index):
+    # Counters are made inside the loop from the chunk index: nothing chunk-sized goes in.
+    counter = index * np.uint32(chunk) + lax.iota(jnp.uint32, chunk)
+    return None, _threefry2x32(key_words, counter, jnp.zeros_like(counter))
+
+  _, words = lax.scan(hash_chunk, None, lax.iota(jnp.uint32, chunks))
+  return tuple(w.reshape(-1)[:length] for w in words)
+
+
+def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:
+  """Boolean mask of ``shape``, each entry True with probability ``threshold / 2**16``.
+
+  Flat entry ``k * h + c`` (``k`` codes per hash: 4 for Threefry, 2 for other PRNGs) compares
+  the 16-bit half ``c % 2`` of word ``c // 2`` of hash ``h`` with ``threshold``. The mask
+  depends only on the key and ``shape``, not on chunking, jit or the backend.
+  """
+  num = math.prod(shape)
+  if str(jax.random.key_impl(key)) == "threefry2x32":
+    # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
+    # one hash makes 4 decisions here.
+    words = _threefry_words(jax.random.key_data(key), -(-num // 4))
+  else:  # other PRNGs, through their own API: 2 decisions per 32-bit word
+    words = (jax.random.bits(key, (-(-num // 2),), jnp.uint32),)
+  # Column c of the (hashes, k) code array takes half c % 2 of word c // 2, written as selects
+  # on broadcast words: a cheap elementwise expression that fuses into the consumer, where a
+  # stack would be materialized (4 bytes per element).
+  per_hash = 2 * len(words)
+  column = lax.broadcasted_iota(jnp.uint32, (words[0].shape[0], per_hash), 1)
+  word = words[0][:, None]
+  for c, other in enumerate(words[1:], start=1):
+    word = jnp.where(column // 2 == c, other[:, None], word)
+  codes = (word >> ((column % 2) * np.uint32(_CODE_BITS))) & np.uint32(2**_CODE_BITS - 1)
+  if codes.size != num:  # sizes that are not a multiple of k
+    codes = codes.reshape(-1)[:num]
+  return codes.reshape(shape) < threshold
+
+
+class _MaskSpec:
+  """Everything static about a keep-mask: its shape and the PRNG implementation."""
+
+  __slots__ = ("impl", "shape")
+
+  def __init__(self, shape: tuple[int, ...], impl: str):
+    self.shape, self.impl = shape, impl
+
+  def _key(self) -> tuple:
+    return (self.shape, self.impl)
+
+  def __hash__(self) -> int:
+    return hash(self._key())
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, _MaskSpec) and self._key() == other._key()
+
+  def keep(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
+    """The boolean keep-mask for a key given as raw data (so custom_vjp can carry it)."""
+    return _keep_mask(jax.random.wrap_key_data(key_data, impl=self.impl), self.shape, threshold)
+
+
+def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
+  """``x * scale`` where ``keep`` (which broadcasts against ``x``), else 0."""
+  # `where`, not `x * keep * scale`: a dropped inf/NaN becomes 0 and the gradient of a dropped
+  # element is exactly 0, never 0 * inf.
+  return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _masked_recompute(spec: _MaskSpec, x, key_data, threshold, scale):
+  return _apply_mask(x, spec.keep(key_data, threshold), scale)
+
+
+def _masked_recompute_fwd(spec, x, key_data, threshold, scale):
+  y = _apply_mask(x, spec.keep(key_data, threshold), scale)
+  return y, (key_data, threshold, scale)  # a few scalars: the mask itself is not kept
+
+
+def _masked_recompute_bwd(spec, residuals, g):
+  key_data, threshold, scale = residuals
+  # The barrier ties the regeneration to the incoming cotangent, so XLA neither merges it with
+  # the forward's copy nor schedules it early (JAX's remat uses the same device). XLA's CPU
+  # pipeline drops barriers before scheduling; see benchmarks/NOTES.md for what CPU does.
+  key_data, g = lax.optimization_barrier((key_data, g))
+  return _apply_mask(g, spec.keep(key_data, threshold), scale), None, None, None
+
+
+_masked_recompute.defvjp(_masked_recompute_fwd, _masked_recompute_bwd)
+
+
+def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
+  """Inverted dropout of ``x`` with a keep-mask of ``mask_shape`` broadcast against ``x``.
+
+  The single implementation behind dropout, channel_dropout and drop_path.
+  """
+  concrete_rate = _checks.check_rate(rate, op)  # None when traced
+  if not train or concrete_rate == 0.0:
+    return x
+  if concrete_rate == 1.0:
+    return jnp.zeros_like(x)  # constant: gradient 0, no 1/0 anywhere
+  key = _checks.as_key(key, op)
+
+  if concrete_rate is not None:
+    keep_prob = 1.0 - concrete_rate
+    threshold = jnp.uint32(round(keep_prob * 2**_CODE_BITS))
+    scale = jnp.asarray(1.0 / keep_prob, x.dtype)
+  else:
+    keep_prob = 1.0 - lax.stop_gradient(jnp.asarray(rate, jnp.float32))
+    threshold = jnp.round(keep_prob * 2**_CODE_BITS).astype(jnp.uint32)
+    safe = jnp.where(keep_prob > 0, keep_prob, 1.0)
+    scale = jnp.where(keep_prob > 0, 1.0 / safe, 0.0).astype(x.dtype)  # rate == 1 -> zeros
+
+  spec = _MaskSpec(tuple(mask_shape), str(jax.random.key_impl(key)))
+  key_data = jax.random.key_data(key)
+  if recompute_mask:
+    return _masked_recompute(spec, x, key_data, threshold, scale)
+  # Plain autodiff: the backward keeps the boolean mask (1 byte per element), and forward-mode
+  # differentiation (jvp, hessian) works as well.
+  return _apply_mask(x, spec.keep(key_data, threshold), scale)
+
+
+def _check_common(op, x, train):
+  train = _checks.check_train(train, op)
+  x = _checks.check_float_array(x, op)
+  return x, train
+
+
+# --------------------------------------------------------------------------------------------
+# Public ops
+# --------------------------------------------------------------------------------------------
+
+
+def dropout(
+    key: jax.Array | None,
+    x: jax.typing.ArrayLike,
+    rate: float | jax.Array,
+    *,
+    train: bool,
+    broadcast_dims: int | Sequence[int] = (),
+    recompute_mask: bool = False,
+) -> jax.Array:
+  """Inverted dropout: zeroes each element with probability ``rate``, rescales the rest.
+
+  On the training path each element of ``x`` is kept with probability ``1 - rate`` and
+  multiplied by ``1 / (1 - rate)``, so ``E[dropout(key, x, rate)] == x``; the test path returns
+  ``x`` unchanged. The keep decision compares a 16-bit random code with
+  ``round((1 - rate) * 2**16)``, so the realised keep probability is within ``2**-17`` of
+  ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5, 0.25, 0.125).
+
+  Args:
+    key: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``). May be None when
+      ``train=False``.
+    x: floating-point array of any shape.
+    rate: probability of DROPPING an element, in [0, 1]. A Python float or a (traced) JAX
+      scalar, e.g. a jit argument or a schedule value. ``0`` returns ``x``; ``1`` returns zeros
+      whose gradient is zero (never NaN).
+    train: keyword-only, required. True applies the random mask; False returns ``x``.
+    broadcast_dims: axes along which the mask is shared (e.g. ``(1,)`` for one mask per
+      example of a ``(N, T, D)`` sequence shared over time, as in variational dropout).
+    recompute_mask: if True, the backward pass regenerates the mask from the key instead of
+      storing it (a ``jax.custom_vjp`` that saves only the key and two scalars), trading a
+      second pass of cheap PRNG work for a mask-sized buffer per layer. Reverse-mode only:
+      ``jax.jvp`` / ``jax.hessian`` need the default ``False``.
+
+  Returns:
+    An array with the shape and dtype of ``x``.
+
+  Raises:
+    ValueError: ``rate`` outside [0, 1] (when known at trace time); bad ``broadcast_dims``;
+      ``key`` missing on the training path.
+    TypeError: ``x`` not floating point; ``train`` not a Python bool; ``key`` not a PRNG key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> x = jnp.ones((2, 4))
+    >>> y = jr.dropout(jax.random.key(0), x, 0.5, train=True)
+    >>> sorted(set(y.ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    True
+    >>> bool((jr.dropout(None, x, 0.5, train=False) == x).all())
+    True
+
+  References:
+    Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
+    JMLR 2014.
+  """
+  op = "dropout"
+  x, train = _check_common(op, x, train)
+  dims = _checks.normalize_axes(broadcast_dims, x.ndim, op, "broadcast_dims")
+  mask_shape = tuple(1 if axis in dims else size for axis, size in enumerate(x.shape))
+  return _inverted_dropout(
+      op, key, x, rate, mask_shape, train=train, recompute_mask=recompute_mask
+  )
+
+
+def channel_dropout(
+    key: jax.Array | None,
+    x: jax.typing.ArrayLike,
+    rate: float | jax.Array,
+    *,
+    train: bool,
+    channel_axis: int = -1,
+    recompute_mask: bool = False,
+) -> jax.Array:
+  """Channel (spatial) dropout: drops whole feature maps, independently per example.
+
+  For NHWC input each ``(example, channel)`` pair is kept with probability ``1 - rate`` and the
+  whole ``H x W`` map is zeroed or rescaled by ``1 / (1 - rate)`` together. This is PyTorch's
+  ``Dropout2d`` / Keras' ``SpatialDropout2D``: neighbouring activations are strongly correlated,
+  so element-wise dropout barely regularizes convolutional features. Axis 0 is the batch axis;
+  every axis other than the batch and channel axes shares the mask.
+
+  Args:
+    key: a PRNG key; may be None when ``train=False``.
+    x: floating-point array with at least 3 dimensions, batch first: ``(N, ..., C)`` for
+      the default ``channel_axis=-1`` (NHWC, NWC, NDHWC), or e.g. NCHW with ``channel_axis=1``.
+    rate: probability of dropping a channel, in [0, 1]; a float or a traced scalar.
+    train: keyword-only, required. False returns ``x``.
+    channel_axis: the feature axis (not 0, which is the batch axis).
+    recompute_mask: regenerate the mask in the backward instead of storing it (see `dropout`).
+
+  Returns:
+    An array with the shape and dtype of ``x``.
+
+  Raises:
+    ValueError: ``x`` with fewer than 3 dimensions, ``channel_axis`` out of range or equal to
+      the batch axis, ``rate`` outside [0, 1].
+    TypeError: non-floating ``x``, non-bool ``train``, bad ``key``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> x = jnp.ones((2, 5, 5, 8))  # NHWC
+    >>> y = jr.channel_dropout(jax.random.key(0), x, 0.5, train=True)
+    >>> bool((y.min(axis=(1, 2)) == y.max(axis=(1, 2))).all())  # maps kept or dropped whole
+    True
+
+  References:
+    Tompson et al., "Efficient Object Localization Using Convolutional Networks", CVPR 2015.
+  """
+  op = "channel_dropout"
+  x, train = _check_common(op, x, train)
+  _checks.check_ndim(x, op, min_ndim=3, layout="batch first, e.g. NHWC")
+  (axis,) = _checks.normalize_axes(channel_axis, x.ndim, op, "channel_axis")
+  if axis == 0:
+    raise ValueError(
+        f"{op}: `channel_axis`={channel_axis} is the batch axis (axis 0); pass the feature axis, "
+        "e.g. -1 for NHWC or 1 for NCHW."
+    )
+  mask_shape = tuple(size if i in (0, axis) else 1 for i, size in enumerate(x.shape))
+  return _inverted_dropout(
+      op, key, x, rate, mask_shape, train=train, recompute_mask=recompute_mask
+  )
+
+
+def drop_path(
+    key: jax.Array | None,
+    x: jax.typing.ArrayLike,
+    rate: float | jax.Array,
+    *,
+    train: bool,
+) -> jax.Array:
+  """Drop-path (stochastic depth): drops a residual branch for whole examples.
+
+  Apply it to the output of a residual branch before the skip connection,
+  ``y = shortcut + drop_path(key, branch(x), rate, train=train)``. Each example (axis 0) keeps
+  its whole branch output, scaled by ``1 / (1 - rate)``, with probability ``1 - rate``, or loses
+  it. At test time the branch is kept unscaled (the expectation), so a network trained with
+  stochastic depth is evaluated at full depth.
+
+  Args:
+    key: a PRNG key; may be None when ``train=False``.
+    x: floating-point array with at least 1 dimension; axis 0 indexes examples.
+    rate: probability of dropping the branch for an example, in [0, 1]; see `drop_path_rates`
+      for the usual per-block schedule.
+    train: keyword-only, required. False returns ``x``.
+
+  Returns:
+    An array with the shape and dtype of ``x``.
+
+  Raises:
+    ValueError: scalar ``x``, ``rate`` outside [0, 1].
+    TypeError: non-floating ``x``, non-bool ``train``, bad ``key``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> branch = jnp.ones((4, 3, 3, 2))
+    >>> y = jr.drop_path(jax.random.key(1), branch, 0.5, train=True)
+    >>> per_example = y.reshape(4, -1)
+    >>> bool((per_example.min(1) == per_example.max(1)).all())
+    True
+
+  References:
+    Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
+  """
+  op = "drop_path"
+  x, train = _check_common(op, x, train)
+  _checks.check_ndim(x, op, min_ndim=1, layout="examples on axis 0")
+  mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+  # The mask has one entry per example, so storing it costs nothing worth recomputing.
+  return _inverted_dropout(op, key, x, rate, mask_shape, train=train, recompute_mask=False)
+
+
+def drop_path_rates(max_rate: float, depth: int) -> tuple[float, ...]:
+  """Per-block drop-path rates rising linearly from 0 (first block) to ``max_rate`` (last).
+
+  The linear decay rule of stochastic depth: early blocks compute low-level features that every
+  later block needs, so they are dropped least. Returned as Python floats, so each block's rate
+  is a trace-time constant (rate 0 then costs nothing). Same values as
+  ``numpy.linspace(0, max_rate, depth)``; a single block gets rate 0.
+
+  Args:
+    max_rate: drop rate of the last block, in [0, 1].
+    depth: number of residual blocks, >= 1.
+
+  Returns:
+    A tuple of ``depth`` floats.
+
+  Raises:
+    ValueError: ``max_rate`` outside [0, 1] or ``depth`` < 1.
+    TypeError: non-numeric ``max_rate`` or non-int ``depth``.
+
+  Example:
+    >>> import jaxreg as jr
+    >>> jr.drop_path_rates(0.5, 3)
+    (0.0, 0.25, 0.5)
+
+  References:
+    Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016 (Sec. 3, linear decay).
+  """
+  op = "drop_path_rates"
+  rate = _checks.check_rate(max_rate, op, name="max_rate")
+  if rate is None:
+    raise TypeError(f"{op}: `max_rate` must be a concrete number, got a traced value.")
+  depth = _checks.check_positive_int(depth, op, "depth")
+  if depth == 1:
+    return (0.0,)
+  return tuple(float(r) for r in np.linspace(0.0, rate, depth))
+
+
+# --------------------------------------------------------------------------------------------
+# DropBlock
+# --------------------------------------------------------------------------------------------
+
+
+def _coverage_counts(size: int, block_size: int) -> np.ndarray:
+  """For each position along one axis, how many valid block origins cover it."""
+  positions = np.arange(size)
+  last_origin = size - block_size
+  return np.minimum(positions, last_origin) - np.maximum(0, positions - block_size + 1) + 1
+
+
+def _seed_probability(rate, height: int, width: int, block_size: int):
+  """Seed probability gamma whose expected dropped fraction is exactly ``rate``.
+
+  A position covered by ``c`` possible block origins survives with probability
+  ``(1 - gamma)**c``, so the expected dropped fraction is ``1 - mean((1 - gamma)**c)``. That is
+  increasing in gamma, and bisection solves it for any rate, concrete or traced. (Ghiasi et al.'s
+  closed form, ``rate / bs**2 * HW / ((H - bs + 1)(W - bs + 1))``, ignores overlapping blocks
+  and so drops less than ``rate``.)
+  """
+  counts = np.outer(_coverage_counts(height, block_size), _coverage_counts(width, block_size))
+  values, multiplicity = np.unique(counts, return_counts=True)
+  weights = multiplicity / counts.size
+  if _checks.is_traced(rate):
+    xp, dtype = jnp, jnp.float32
+  else:  # solved once at trace time, in float64
+    xp, dtype = np, np.float64
+  rate, values, weights = (xp.asarray(v, dtype) for v in (rate, values, weights))
+  lo, hi = xp.zeros((), dtype), xp.ones((), dtype)
+  for _ in range(50):  # each step halves [lo, hi]; 50 reach float64 resolution
+    mid = (lo + hi) / 2
+    dropped = 1.0 - xp.sum(weights * (1.0 - mid) ** values)
+    too_many = dropped > rate
+    lo, hi = xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
+  return lo  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
+
+
+def _max_pool_same(seeds: jax.Array, block_size: int, axis: int) -> jax.Array:
+  """Marks every position within ``block_size - 1`` after a seed along ``axis`` (1-D max)."""
+  window = [1] * seeds.ndim
+  window[axis] = block_size
+  padding = [(0, 0)] * seeds.ndim
+  padding[axis] = (block_size - 1, block_size - 1)
+  return lax.reduce_window(seeds, False, lax.bitwise_or, window, (1,) * seeds.ndim, padding)
+
+
+def drop_block(
+    key: jax.Array | None,
+    x: jax.typing.ArrayLike,
+    rate: float | jax.Array,
+    *,
+    train: bool,
+    block_size: int = 7,
+) -> jax.Array:
+  """DropBlock: drops contiguous ``block_size x block_size`` squares of NHWC feature maps.
+
+  Block origins (seeds) are sampled with probability gamma at the positions where a whole block
+  fits, each seed drops the block below-right of it, and every feature map (example, channel)
+  gets its own seeds. Gamma is solved so that the expected fraction of dropped positions equals
+  ``rate`` exactly, overlaps included. The survivors are rescaled by the realised kept fraction
+  of each example (``H * W * C / kept``), as in the reference implementation but per example, so
+  every example is normalised by its own mask.
+
+  Args:
+    key: a PRNG key; may be None when ``train=False``.
+    x: floating-point NHWC array ``(N, H, W, C)``.
+    rate: probability of DROPPING a position, i.e. the expected dropped fraction, in [0, 1];
+      a float or a traced scalar.
+    train: keyword-only, required. False returns ``x``.
+    block_size: side of the square block, ``1 <= block_size <= min(H, W)``. ``block_size=1``
+      is element-wise dropout with per-example normalisation.
+
+  Returns:
+    An array with the shape and dtype of ``x``.
+
+  Raises:
+    ValueError: ``x`` not 4-D, ``block_size`` larger than the feature map or < 1, ``rate``
+      outside [0, 1].
+    TypeError: non-floating ``x``, non-int ``block_size``, non-bool ``train``, bad ``key``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> x = jnp.ones((2, 16, 16, 4))
+    >>> y = jr.drop_block(jax.random.key(0), x, 0.2, train=True, block_size=3)
+    >>> y.shape
+    (2, 16, 16, 4)
+
+  References:
+    Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional networks",
+    NeurIPS 2018.
+  """
+  op = "drop_block"
+  x, train = _check_common(op, x, train)
+  _checks.check_ndim(x, op, exact=4, layout="NHWC")
+  block_size = _checks.check_positive_int(block_size, op, "block_size")
+  _, height, width, _ = x.shape
+  if block_size > min(height, width):
+    raise ValueError(
+        f"{op}: `block_size`={block_size} is larger than the {height}x{width} feature map; "
+        f"use block_size <= {min(height, width)}."
+    )
+  concrete_rate = _checks.check_rate(rate, op)
+  if not train or concrete_rate == 0.0:
+    return x
+  if concrete_rate == 1.0:
+    return jnp.zeros_like(x)
+  key = _checks.as_key(key, op)
+
+  gamma = _seed_probability(lax.stop_gradient(rate) if concrete_rate is None else rate,
+                            height, width, block_size)
+  n, _, _, channels = x.shape
+  seeds_shape = (n, height - block_size + 1, width - block_size + 1, channels)
+  seeds = jax.random.uniform(key, seeds_shape) < jnp.asarray(gamma, jnp.float32)
+  # Max-pooling is separable: two 1-D passes cost 2*bs instead of bs**2 per position.
+  dropped = _max_pool_same(_max_pool_same(seeds, block_size, 1), block_size, 2)
+  keep = ~dropped
+  kept = jnp.sum(keep, axis=(1, 2, 3), keepdims=True, dtype=jnp.float32)
+  total = height * width * channels
+  scale = jnp.where(kept > 0, total / jnp.maximum(kept, 1.0), 0.0).astype(x.dtype)
+  return _apply_mask(x, keep, scale)

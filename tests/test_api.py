@@ -1,0 +1,72 @@
+"""Conventions every public function follows, enforced by introspection (as dm_pix does)."""
+
+import ast
+import inspect
+import pathlib
+
+import pytest
+
+import jaxreg as jr
+
+PACKAGE = pathlib.Path(jr.__file__).parent
+PUBLIC = [name for name in jr.__all__ if name != "__version__"]
+FUNCTIONS = [getattr(jr, name) for name in PUBLIC if inspect.isfunction(getattr(jr, name))]
+
+
+def test_all_is_complete_and_importable():
+  assert jr.__version__
+  for name in jr.__all__:
+    assert hasattr(jr, name), name
+  assert len(set(jr.__all__)) == len(jr.__all__)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
+def test_docstring_sections(fn):
+  doc = inspect.getdoc(fn)
+  for section in ("Args:", "Returns:", "Raises:", "Example:"):
+    assert section in doc, f"{fn.__name__} lacks {section}"
+  if "rate" in inspect.signature(fn).parameters:
+    assert "DROPPING" in doc or "dropping" in doc
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
+def test_signature_conventions(fn):
+  params = list(inspect.signature(fn).parameters.values())
+  names = [p.name for p in params]
+  assert not {"rng", "seed", "prng", "key_"} & set(names), "randomness comes from `key`"
+  if "key" in names:
+    assert names[0] == "key", "the key comes first"
+  for p in params:
+    if p.default is not inspect.Parameter.empty:
+      assert p.kind is inspect.Parameter.KEYWORD_ONLY, f"optional `{p.name}` must be keyword-only"
+  if "train" in names:
+    train = params[names.index("train")]
+    assert train.kind is inspect.Parameter.KEYWORD_ONLY
+    assert train.default is inspect.Parameter.empty, "`train` has no default"
+
+
+def library_trees():
+  for path in sorted(PACKAGE.glob("*.py")):
+    yield path.name, ast.parse(path.read_text())
+
+
+def test_no_bare_asserts_in_library():
+  for name, tree in library_trees():
+    asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    assert not asserts, f"{name} uses assert at lines {asserts}"
+
+
+def test_library_imports_only_runtime_dependencies():
+  allowed = {"jax", "jaxlib", "optax", "numpy", "jaxreg", "__future__"}
+  stdlib = {"collections", "contextlib", "dataclasses", "functools", "math", "numbers",
+            "typing", "types", "itertools", "re", "warnings", "fnmatch", "operator"}
+  for name, tree in library_trees():
+    for node in ast.walk(tree):
+      if isinstance(node, ast.Import):
+        roots = [a.name.split(".")[0] for a in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        roots = [(node.module or "").split(".")[0]]
+      else:
+        continue
+      for root in roots:
+        assert root in allowed | stdlib, f"{name} imports {root}"

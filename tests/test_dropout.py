@@ -1,0 +1,424 @@
+"""Tests for the dropout family against statistics, numpy references and published vectors."""
+
+import math
+import sys
+
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import jax.test_util
+import numpy as np
+import pytest
+from conftest import reuse_keys
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.extend.random import threefry2x32_p
+
+import jaxreg as jr
+
+dropouts = sys.modules["jaxreg.dropouts"]  # the module; `jaxreg.dropout` is the function
+
+KEY_KINDS = {"typed": jax.random.key, "legacy": jax.random.PRNGKey}
+
+
+def binomial_tolerance(p, n, sigmas=5.0):
+  return sigmas * math.sqrt(p * (1 - p) / n) + 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# The random stream
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "counter", "expected"),
+    [  # Known-answer vectors of Threefry-2x32-20 (Random123's kat_vectors).
+        ((0, 0), (0, 0), (0x6B200159, 0x99BA4EFE)),
+        ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
+        ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
+    ],
+)
+def test_threefry_known_answers(key, counter, expected):
+  hi, lo = dropouts._threefry2x32(jnp.array(key, jnp.uint32), jnp.uint32(counter[0]),
+                                  jnp.uint32(counter[1]))
+  assert (int(hi), int(lo)) == expected
+
+
+def test_threefry_matches_jax_primitive():
+  data = jax.random.key_data(jax.random.key(123))
+  hi = jnp.arange(1000, dtype=jnp.uint32) * np.uint32(2654435761)
+  lo = jnp.arange(1000, dtype=jnp.uint32)
+  ours = dropouts._threefry2x32(data, hi, lo)
+  theirs = threefry2x32_p.bind(data[0], data[1], hi, lo)
+  for a, b in zip(ours, theirs, strict=False):
+    np.testing.assert_array_equal(a, b)
+
+
+def reference_keep_mask(key, num, threshold):
+  """The documented mask layout, from the primitive JAX itself uses, in numpy."""
+  data = jax.random.key_data(key)
+  counter = jnp.arange(-(-num // 4), dtype=jnp.uint32)
+  hi, lo = (np.asarray(w) for w in threefry2x32_p.bind(data[0], data[1], counter,
+                                                          jnp.zeros_like(counter)))
+  codes = np.stack([hi & 0xFFFF, hi >> 16, lo & 0xFFFF, lo >> 16], -1).reshape(-1)[:num]
+  return codes < threshold, codes
+
+
+@pytest.mark.parametrize("num", [1, 7, 2**15, 4 * 2**15 + 3, 3 * 4 * 2**15 + 8])
+def test_keep_mask_matches_reference_layout(num):
+  key = jax.random.key(num)
+  threshold = round(0.7 * 2**16)
+  with reuse_keys():
+    mask = np.asarray(dropouts._keep_mask(key, (num,), jnp.uint32(threshold)))
+    expected, codes = reference_keep_mask(key, num, threshold)
+  np.testing.assert_array_equal(mask, expected)
+  if num > 10_000:  # the codes are uniform: chi-square over 16 bins (15 dof), p ~ 1e-6 at 60
+    counts = np.bincount(codes >> 12, minlength=16)
+    assert ((counts - num / 16) ** 2 / (num / 16)).sum() < 60
+
+
+def test_other_prng_implementations_work():
+  key = jax.random.key(0, impl="rbg")
+  y = np.asarray(jr.dropout(key, jnp.ones(10_000), 0.3, train=True))
+  assert abs((y == 0).mean() - 0.3) < binomial_tolerance(0.3, y.size)
+
+
+# ---------------------------------------------------------------------------------------------
+# dropout
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.1, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("recompute_mask", [False, True])
+def test_dropout_statistics(rate, recompute_mask):
+  x = jnp.asarray(np.random.default_rng(0).uniform(0.5, 2.0, size=(256, 400)), jnp.float32)
+  y = np.asarray(jr.dropout(jax.random.key(1), x, rate, train=True,
+                            recompute_mask=recompute_mask))
+  dropped = y == 0
+  assert abs(dropped.mean() - rate) < binomial_tolerance(rate, x.size)
+  # Survivors are x / (1 - rate), against a float64 reference.
+  np.testing.assert_allclose(y[~dropped], np.asarray(x, np.float64)[~dropped] / (1 - rate),
+                             rtol=1e-6)
+
+
+def test_dropout_is_unbiased_over_keys():
+  x = jnp.linspace(-2.0, 3.0, 64, dtype=jnp.float32)
+  rate, num_keys = 0.3, 4000
+  keys = jax.random.split(jax.random.key(2), num_keys)
+  ys = jax.vmap(lambda k: jr.dropout(k, x, rate, train=True))(keys)
+  mean = np.asarray(ys, np.float64).mean(0)
+  std_of_mean = np.abs(np.asarray(x)) * math.sqrt(rate / (1 - rate) / num_keys)
+  assert np.all(np.abs(mean - np.asarray(x)) <= 5 * std_of_mean + 1e-6)
+
+
+def test_keep_probability_is_quantised_within_2_to_minus_17():
+  # Threshold for a 16-bit code: the realised keep probability is threshold / 2**16.
+  for rate in np.linspace(0.0, 1.0, 1001):
+    threshold = round((1.0 - rate) * 2**16)
+    assert abs(threshold / 2**16 - (1.0 - rate)) <= 2.0**-17
+  # Exact for multiples of 2**-16; check one against the codes themselves.
+  kept = np.asarray(dropouts._keep_mask(jax.random.key(3), (2**20,),
+                                         jnp.uint32(round(0.75 * 2**16)))).mean()
+  assert abs(kept - 0.75) < binomial_tolerance(0.75, 2**20)
+
+
+@pytest.mark.parametrize("kind", KEY_KINDS)
+def test_same_key_same_mask_eager_jit_and_key_kinds(kind):
+  x = jnp.ones((5, 33))
+  with reuse_keys():
+    key = KEY_KINDS[kind](7)
+    eager = jr.dropout(key, x, 0.4, train=True)
+    jitted = jax.jit(lambda k, x: jr.dropout(k, x, 0.4, train=True))(key, x)
+    traced_rate = jax.jit(lambda k, x, r: jr.dropout(k, x, r, train=True))(key, x, 0.4)
+    recomputed = jr.dropout(key, x, 0.4, train=True, recompute_mask=True)
+  other_kind = jr.dropout(jax.random.key(7) if kind == "legacy" else jax.random.PRNGKey(7), x,
+                          0.4, train=True)
+  for y in (jitted, traced_rate, recomputed, other_kind):
+    np.testing.assert_array_equal(eager, y)
+
+
+def test_different_keys_and_vmap_rows_are_independent():
+  keys = jax.random.split(jax.random.key(4), 8)
+  masks = np.asarray(jax.vmap(lambda k: jr.dropout(k, jnp.ones(4096), 0.5, train=True))(keys))
+  masks = masks != 0
+  assert len({row.tobytes() for row in masks}) == 8
+  corr = np.corrcoef(masks.astype(np.float64))[np.triu_indices(8, 1)]
+  assert np.all(np.abs(corr) < 5 / math.sqrt(4096))
+
+
+def test_vmap_over_keys_equals_loop():
+  keys = jax.random.split(jax.random.key(5), 3)
+  x = jnp.arange(3 * 10, dtype=jnp.float32).reshape(3, 10) + 1
+  with reuse_keys():
+    batched = jax.vmap(lambda k, x: jr.dropout(k, x, 0.25, train=True))(keys, x)
+    looped = jnp.stack([jr.dropout(keys[i], x[i], 0.25, train=True) for i in range(3)])
+  np.testing.assert_array_equal(batched, looped)
+
+
+def test_test_path_is_identity_and_needs_no_key():
+  x = jnp.arange(1.0, 33.0).reshape(2, 4, 4, 1)
+  assert jr.dropout(None, x, 0.5, train=False) is x
+  assert jr.channel_dropout(None, x, 0.5, train=False) is x
+  assert jr.drop_path(None, x, 0.5, train=False) is x
+  assert jr.drop_block(None, x, 0.5, train=False, block_size=2) is x
+
+
+def test_rate_zero_and_one():
+  x = jnp.arange(1.0, 7.0)
+  assert jr.dropout(jax.random.key(0), x, 0.0, train=True) is x
+  np.testing.assert_array_equal(jr.dropout(jax.random.key(1), x, 1.0, train=True), 0.0)
+
+
+@pytest.mark.parametrize("recompute_mask", [False, True])
+@pytest.mark.parametrize("rate", [0.0, 1.0])
+def test_traced_extreme_rates_give_finite_gradients(rate, recompute_mask):
+  x = jnp.arange(1.0, 9.0)
+
+  def loss(x, r):
+    return jnp.sum(jr.dropout(jax.random.key(0), x, r, train=True,
+                              recompute_mask=recompute_mask) ** 2)
+
+  value, grad = jax.jit(jax.value_and_grad(loss))(x, rate)
+  assert np.isfinite(value)
+  assert np.all(np.isfinite(grad))
+  expected = 2 * x if rate == 0.0 else jnp.zeros_like(x)
+  np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("recompute_mask", [False, True])
+def test_gradient_equals_mask_times_scale(recompute_mask):
+  rate = 0.3
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(16, 24)) + 5.0, jnp.float32)
+  w = jnp.asarray(np.random.default_rng(2).normal(size=(16, 24)), jnp.float32)
+  with reuse_keys():
+    key = jax.random.key(9)
+    y = jr.dropout(key, x, rate, train=True)
+    grad = jax.grad(lambda x: jnp.sum(w * jr.dropout(key, x, rate, train=True,
+                                                      recompute_mask=recompute_mask)))(x)
+  expected = np.where(np.asarray(y) != 0, np.asarray(w, np.float64) / (1 - rate), 0.0)
+  np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+def test_gradients_against_finite_differences():
+  x = jnp.asarray(np.random.default_rng(3).normal(size=(4, 8)), jnp.float32)
+  with reuse_keys():
+    key = jax.random.key(11)
+    for recompute in (False, True):
+      jax.test_util.check_grads(
+          lambda x, rc=recompute: jr.dropout(key, x, 0.4, train=True, recompute_mask=rc),
+          (x,), order=1, modes=("rev",), eps=1e-2)
+    # Forward mode and second order work on the default path ...
+    jax.test_util.check_grads(lambda x: jr.dropout(key, x, 0.4, train=True), (x,), order=2,
+                              modes=("fwd", "rev"), eps=1e-2)
+  # ... and the recompute path says it is reverse-mode only.
+  with pytest.raises(TypeError, match="custom_vjp"):
+    jax.jvp(lambda x: jr.dropout(jax.random.key(12), x, 0.4, train=True, recompute_mask=True),
+            (x,), (x,))
+
+
+def test_broadcast_dims_share_the_mask():
+  y = jr.dropout(jax.random.key(3), jnp.ones((8, 5, 6)), 0.5, train=True, broadcast_dims=(1,))
+  y = np.asarray(y)
+  assert np.all(y == y[:, :1, :])
+  assert 0 < (y == 0).mean() < 1
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+def test_dtypes_preserved(dtype):
+  x = jnp.ones((4, 6, 6, 8), dtype)
+  k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)
+  assert jr.dropout(k1, x, 0.5, train=True).dtype == dtype
+  assert jr.channel_dropout(k2, x, 0.5, train=True).dtype == dtype
+  assert jr.drop_path(k3, x, 0.5, train=True).dtype == dtype
+  assert jr.drop_block(k4, x, 0.5, train=True, block_size=2).dtype == dtype
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    x=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=9),
+                 elements=st.floats(-100, 100, width=32)),
+    rate=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_outputs_are_zero_or_scaled_input(x, rate, seed):
+  y = np.asarray(jr.dropout(jax.random.key(seed), x, rate, train=True))
+  assert y.shape == x.shape
+  assert y.dtype == x.dtype
+  if rate < 1.0:
+    scaled = x * np.float32(1.0 / (1.0 - rate))
+    assert np.all((y == 0) | np.isclose(y, scaled, rtol=1e-6))
+  else:
+    assert np.all(y == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# channel dropout, drop-path
+# ---------------------------------------------------------------------------------------------
+
+
+def test_channel_dropout_drops_whole_maps_nhwc_and_nchw():
+  y = np.asarray(jr.channel_dropout(jax.random.key(0), jnp.ones((64, 5, 5, 16)), 0.3,
+                                    train=True))
+  per_map = y.reshape(64, 25, 16)
+  assert np.all(per_map.min(1) == per_map.max(1))
+  assert abs((per_map[:, 0] == 0).mean() - 0.3) < binomial_tolerance(0.3, 64 * 16)
+  y = np.asarray(jr.channel_dropout(jax.random.key(1), jnp.ones((8, 6, 4, 4)), 0.5, train=True,
+                                    channel_axis=1))
+  assert np.all(y.min((2, 3)) == y.max((2, 3)))
+
+
+def test_drop_path_drops_whole_examples():
+  n, rate = 20_000, 0.2
+  y = np.asarray(jr.drop_path(jax.random.key(0), jnp.ones((n, 3, 2)), rate, train=True))
+  per_example = y.reshape(n, -1)
+  assert np.all(per_example.min(1) == per_example.max(1))
+  assert abs((per_example[:, 0] == 0).mean() - rate) < binomial_tolerance(rate, n)
+  np.testing.assert_allclose(per_example[per_example[:, 0] != 0], 1 / (1 - rate), rtol=1e-6)
+
+
+def test_drop_path_rates_linear_rule():
+  assert jr.drop_path_rates(0.2, 5) == pytest.approx((0.0, 0.05, 0.1, 0.15, 0.2))
+  assert jr.drop_path_rates(0.5, 1) == (0.0,)
+  rates = jr.drop_path_rates(0.3, 12)
+  assert rates[0] == 0.0
+  assert rates[-1] == pytest.approx(0.3)
+  assert all(isinstance(r, float) for r in rates)
+
+
+# ---------------------------------------------------------------------------------------------
+# DropBlock
+# ---------------------------------------------------------------------------------------------
+
+
+def brute_force_dropped_fraction(gamma, height, width, block_size):
+  """Expected dropped fraction from explicit block origins, in float64."""
+  cover = np.zeros((height, width))
+  for i in range(height - block_size + 1):
+    for j in range(width - block_size + 1):
+      cover[i:i + block_size, j:j + block_size] += 1
+  return 1.0 - np.mean((1.0 - gamma) ** cover)
+
+
+@pytest.mark.parametrize(("height", "width", "block_size"), [(7, 7, 3), (14, 10, 5), (5, 8, 1)])
+@pytest.mark.parametrize("rate", [0.05, 0.2, 0.6])
+def test_drop_block_gamma_gives_exact_expected_fraction(height, width, block_size, rate):
+  gamma = float(dropouts._seed_probability(rate, height, width, block_size))
+  assert brute_force_dropped_fraction(gamma, height, width, block_size) == pytest.approx(
+      rate, abs=1e-9)
+  traced = jax.jit(lambda r: dropouts._seed_probability(r, height, width, block_size))(rate)
+  assert float(traced) == pytest.approx(gamma, rel=1e-4)
+  # Ghiasi et al.'s closed form undershoots because blocks overlap.
+  ghiasi = rate / block_size**2 * height * width / (
+      (height - block_size + 1) * (width - block_size + 1))
+  if block_size > 1:
+    assert brute_force_dropped_fraction(ghiasi, height, width, block_size) < rate
+
+
+def is_union_of_blocks(dropped, block_size):
+  """Every dropped position lies in some all-dropped block_size x block_size square."""
+  h, w = dropped.shape
+  covered = np.zeros_like(dropped)
+  for i in range(h - block_size + 1):
+    for j in range(w - block_size + 1):
+      if dropped[i:i + block_size, j:j + block_size].all():
+        covered[i:i + block_size, j:j + block_size] = True
+  return np.array_equal(covered, dropped)
+
+
+def test_drop_block_drops_contiguous_blocks_near_rate():
+  rate, bs = 0.15, 3
+  x = jnp.ones((64, 12, 12, 8))
+  y = np.asarray(jr.drop_block(jax.random.key(0), x, rate, train=True, block_size=bs))
+  dropped = y == 0
+  for n in range(4):
+    for c in range(3):
+      assert is_union_of_blocks(dropped[n, :, :, c], bs)
+  per_map = dropped.mean((1, 2)).ravel()  # one independent sample per (example, channel)
+  assert abs(per_map.mean() - rate) < 5 * per_map.std() / math.sqrt(per_map.size)
+  # Survivors rescaled by each example's own kept fraction.
+  kept = (~dropped).sum((1, 2, 3))
+  for n in range(64):
+    np.testing.assert_allclose(y[n][~dropped[n]], 12 * 12 * 8 / kept[n], rtol=1e-6)
+
+
+def test_drop_block_jit_vmap_and_traced_rate():
+  x = jnp.ones((2, 9, 9, 3))
+  with reuse_keys():
+    key = jax.random.key(3)
+    eager = jr.drop_block(key, x, 0.3, train=True, block_size=3)
+    jitted = jax.jit(lambda k, r: jr.drop_block(k, x, r, train=True, block_size=3))(key, 0.3)
+  np.testing.assert_allclose(eager, jitted, rtol=1e-5)
+  keys = jax.random.split(jax.random.key(4), 5)
+  ys = jax.vmap(lambda k: jr.drop_block(k, x, 0.3, train=True, block_size=3))(keys)
+  assert len({np.asarray(y == 0).tobytes() for y in ys}) == 5
+  grad = jax.grad(lambda x: jnp.sum(jr.drop_block(jax.random.key(5), x, 0.3, train=True,
+                                                  block_size=3)))(x)
+  assert np.all(np.isfinite(grad))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+OPS = {
+    "dropout": lambda k, x, r, **kw: jr.dropout(k, x, r, **kw),
+    "channel_dropout": lambda k, x, r, **kw: jr.channel_dropout(k, x, r, **kw),
+    "drop_path": lambda k, x, r, **kw: jr.drop_path(k, x, r, **kw),
+    "drop_block": lambda k, x, r, **kw: jr.drop_block(k, x, r, block_size=2, **kw),
+}
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan")])
+@pytest.mark.parametrize("train", [True, False])
+def test_rate_out_of_range(op, rate, train):
+  with pytest.raises(ValueError, match=r"rate.*\[0, 1\]"):
+    OPS[op](jax.random.key(0), jnp.ones((2, 4, 4, 3)), rate, train=train)
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_bad_types(op):
+  x = jnp.ones((2, 4, 4, 3))
+  key = jax.random.key(0)
+  with pytest.raises(TypeError, match="floating-point"):
+    OPS[op](key, jnp.ones((2, 4, 4, 3), jnp.int32), 0.5, train=True)
+  with pytest.raises(TypeError, match="train"):
+    OPS[op](key, x, 0.5, train=1)
+  with pytest.raises(TypeError, match="rate"):
+    OPS[op](key, x, "0.5", train=True)
+  with pytest.raises(ValueError, match="scalar"):
+    OPS[op](key, x, jnp.array([0.5, 0.5]), train=True)
+  with pytest.raises(TypeError, match="PRNG key"):
+    OPS[op](jnp.ones(2), x, 0.5, train=True)
+  with pytest.raises(ValueError, match="needs a PRNG key"):
+    OPS[op](None, x, 0.5, train=True)
+  with pytest.raises(ValueError, match="vmap"):
+    OPS[op](jax.random.split(key, 3), x, 0.5, train=True)
+  with pytest.raises(TypeError):
+    OPS[op](key, x, 0.5)  # train is required
+
+
+def test_bad_axes_and_shapes():
+  key = jax.random.key(0)
+  with pytest.raises(ValueError, match="out of range"):
+    jr.dropout(key, jnp.ones((2, 3)), 0.5, train=True, broadcast_dims=(2,))
+  with pytest.raises(ValueError, match="repeats"):
+    jr.dropout(key, jnp.ones((2, 3)), 0.5, train=True, broadcast_dims=(1, -1))
+  with pytest.raises(ValueError, match="batch axis"):
+    jr.channel_dropout(key, jnp.ones((2, 3, 3, 4)), 0.5, train=True, channel_axis=0)
+  with pytest.raises(ValueError, match="at least 3"):
+    jr.channel_dropout(key, jnp.ones((2, 3)), 0.5, train=True)
+  with pytest.raises(ValueError, match="at least 1"):
+    jr.drop_path(key, jnp.ones(()), 0.5, train=True)
+  with pytest.raises(ValueError, match="4 dimensions"):
+    jr.drop_block(key, jnp.ones((3, 3, 3)), 0.5, train=True)
+  with pytest.raises(ValueError, match="larger than the 4x5"):
+    jr.drop_block(key, jnp.ones((1, 4, 5, 2)), 0.5, train=True, block_size=5)
+  with pytest.raises(ValueError, match=">= 1"):
+    jr.drop_block(key, jnp.ones((1, 4, 5, 2)), 0.5, train=True, block_size=0)
+  with pytest.raises(TypeError, match="positive int"):
+    jr.drop_block(key, jnp.ones((1, 4, 5, 2)), 0.5, train=True, block_size=2.0)
+  with pytest.raises(ValueError, match="max_rate"):
+    jr.drop_path_rates(1.2, 3)
+  with pytest.raises(ValueError, match="depth"):
+    jr.drop_path_rates(0.2, 0)

@@ -1,0 +1,44 @@
+"""Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes."""
+
+import importlib.util
+import pathlib
+import sys
+
+import jax
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load(path):
+  spec = importlib.util.spec_from_file_location(path.stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(autouse=True)
+def _standard_promotion():
+  # User code, not library code: it runs under JAX's default promotion rules.
+  with jax.numpy_dtype_promotion("standard"):
+    yield
+
+
+def test_quickstart_learns(capsys):
+  quickstart = load(ROOT / "examples" / "quickstart.py")
+  test_accuracy = quickstart.main(["--steps", "300"])
+  assert test_accuracy > 0.75  # chance is 0.5
+  assert "MC dropout" in capsys.readouterr().out
+
+
+def test_benchmarks_smoke(capsys):
+  sys.path.insert(0, str(ROOT))
+  try:
+    from benchmarks import run
+  finally:
+    sys.path.remove(str(ROOT))
+  with jax.debug_key_reuse(False):  # timing loops call the same function with the same key
+    rows = run.main(["--smoke"])
+  assert rows
+  assert all(r["jaxreg_ms"] > 0 for r in rows)
+  assert "| op |" in capsys.readouterr().out

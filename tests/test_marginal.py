@@ -1,0 +1,77 @@
+"""Monte-Carlo dropout against an explicit loop and the closed-form variance of one layer."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import reuse_keys
+
+import jaxreg as jr
+
+
+def linear_model(rate, w):
+  return lambda key, x: jr.dropout(key, x, rate, train=True) @ w
+
+
+def test_matches_explicit_loop_over_split_keys():
+  w = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)), jnp.float32)
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(5, 6)), jnp.float32)
+  model = linear_model(0.3, w)
+  with reuse_keys():
+    key = jax.random.key(0)
+    mean, var = jr.mc_dropout_predict(key, model, x, num_samples=32)
+    samples = np.stack([np.asarray(model(k, x), np.float64)
+                        for k in jax.random.split(key, 32)])
+    chunked = jr.mc_dropout_predict(key, model, x, num_samples=32, batch_size=5)
+    jitted = jax.jit(lambda k, x: jr.mc_dropout_predict(k, model, x, num_samples=32))(key, x)
+  np.testing.assert_allclose(mean, samples.mean(0), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(var, samples.var(0), rtol=1e-4, atol=1e-6)
+  for other in (chunked, jitted):
+    np.testing.assert_allclose(other[0], mean, rtol=1e-6)
+    np.testing.assert_allclose(other[1], var, rtol=1e-5)
+
+
+def test_converges_to_closed_form_mean_and_variance():
+  # y_j = sum_i m_i x_i w_ij / (1 - p): E[y] = x @ w, Var[y_j] = p/(1-p) * sum_i x_i^2 w_ij^2.
+  rate, n = 0.25, 20_000
+  w = jnp.asarray(np.random.default_rng(2).normal(size=(8, 2)), jnp.float32)
+  x = jnp.asarray(np.random.default_rng(3).normal(size=(1, 8)), jnp.float32)
+  mean, var = jr.mc_dropout_predict(jax.random.key(1), linear_model(rate, w), x, num_samples=n)
+  xw = np.asarray(x, np.float64) @ np.asarray(w, np.float64)
+  exact_var = rate / (1 - rate) * (np.asarray(x, np.float64).T ** 2 * np.asarray(w) ** 2).sum(0)
+  np.testing.assert_allclose(mean, xw, atol=5 * np.sqrt(exact_var / n).max())
+  np.testing.assert_allclose(var[0], exact_var, rtol=0.05)
+
+
+def test_pytree_outputs_and_single_sample():
+  def model(key, x):
+    y = jr.dropout(key, x, 0.5, train=True)
+    return {"sum": y.sum(), "y": y}
+
+  mean, var = jr.mc_dropout_predict(jax.random.key(2), model, jnp.ones(4), num_samples=1)
+  assert set(mean) == {"sum", "y"}
+  assert mean["y"].shape == (4,)
+  np.testing.assert_array_equal(var["y"], 0.0)
+
+
+def test_vmap_over_keys_gives_independent_estimates():
+  model = linear_model(0.5, jnp.ones((4, 1)))
+  keys = jax.random.split(jax.random.key(3), 3)
+  means, _ = jax.vmap(lambda k: jr.mc_dropout_predict(k, model, jnp.ones(4), num_samples=8))(
+      keys)
+  assert len({float(m[0]) for m in means}) > 1
+
+
+def test_bad_input():
+  model = linear_model(0.5, jnp.ones((4, 1)))
+  x = jnp.ones(4)
+  with pytest.raises(ValueError, match="num_samples"):
+    jr.mc_dropout_predict(jax.random.key(0), model, x, num_samples=0)
+  with pytest.raises(TypeError, match="num_samples"):
+    jr.mc_dropout_predict(jax.random.key(0), model, x, num_samples=2.5)
+  with pytest.raises(ValueError, match="batch_size"):
+    jr.mc_dropout_predict(jax.random.key(0), model, x, num_samples=4, batch_size=0)
+  with pytest.raises(TypeError, match="callable"):
+    jr.mc_dropout_predict(jax.random.key(0), "model", x, num_samples=4)
+  with pytest.raises(TypeError, match="PRNG key"):
+    jr.mc_dropout_predict(3, model, x, num_samples=4)
