@@ -8,6 +8,9 @@ from an explicit PRNG key passed first; state goes in and comes out.
     >>> y = jr.dropout(jax.random.key(0), jnp.ones(8), 0.1, train=True)
 """
 
+from jaxreg.batchnorm import BatchNormState as BatchNormState
+from jaxreg.batchnorm import batch_norm as batch_norm
+from jaxreg.batchnorm import batch_norm_init as batch_norm_init
 from jaxreg.dropouts import channel_dropout as channel_dropout
 from jaxreg.dropouts import drop_block as drop_block
 from jaxreg.dropouts import drop_path as drop_path
@@ -18,7 +21,10 @@ from jaxreg.marginal import mc_dropout_predict as mc_dropout_predict
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchNormState",
     "__version__",
+    "batch_norm",
+    "batch_norm_init",
     "channel_dropout",
     "drop_block",
     "drop_path",

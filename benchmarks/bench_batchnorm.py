@@ -1,0 +1,124 @@
+"""Batch norm vs flax.linen.BatchNorm: forward+backward time and training-step memory.
+
+    python -m benchmarks.bench_batchnorm            # full sizes, ~1 min on CPU
+    python -m benchmarks.bench_batchnorm --smoke    # tiny sizes, seconds (CI)
+
+Timings are interleaved with the anchor in this process and reported as the median of the
+per-round ratios; memory is XLA's temporary allocation of one compiled training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+import jaxreg as jr
+from benchmarks import _harness as H  # noqa: N812
+
+
+def jaxreg_train(x, scale, bias, state):
+  return jr.batch_norm(x, scale, bias, state, train=True)
+
+
+def flax_train(fast_variance, dtype=jnp.float32):
+  # dtype=x.dtype: flax then returns the input dtype (statistics stay float32), like jaxreg.
+  module = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5,
+                        use_fast_variance=fast_variance, dtype=dtype)
+
+  def apply(x, scale, bias, state):
+    variables = {"params": {"scale": scale, "bias": bias},
+                 "batch_stats": {"mean": state.mean, "var": state.var}}
+    y, updates = module.apply(variables, x, mutable=["batch_stats"])
+    return y, jr.BatchNormState(updates["batch_stats"]["mean"], updates["batch_stats"]["var"])
+
+  return apply
+
+
+def _forward_backward(bn):
+  @jax.jit
+  def step(x, scale, bias, state, g):
+    def f(x, s, b):
+      return bn(x, s, b, state)
+
+    (y, new_state), vjp = jax.vjp(f, x, scale, bias)
+    grads = vjp((g, jax.tree.map(jnp.zeros_like, new_state)))
+    return y, new_state, grads
+
+  return step
+
+
+def _timing_rows_for(dtype, shape, rounds):
+  x = (jax.random.normal(jax.random.key(0), shape) * 2 + 3).astype(dtype)
+  g = jax.random.normal(jax.random.key(1), shape).astype(dtype)
+  c = shape[-1]
+  scale, bias, state = jnp.ones(c), jnp.zeros(c), jr.batch_norm_init(c)
+  copy = jax.jit(lambda x: x * 2)
+  (t_copy,) = H.time_interleaved([lambda: copy(x)], rounds=rounds)
+  mine = _forward_backward(jaxreg_train)
+  label = "x".join(map(str, shape))
+  rows = []
+  for name, fast in (("flax default", True), ("flax two-pass", False)):
+    anchor = _forward_backward(flax_train(fast, dtype))
+    t_m, t_a, ratio = H.median_ratio(lambda: mine(x, scale, bias, state, g),
+                                     lambda a=anchor: a(x, scale, bias, state, g),
+                                     rounds=rounds)
+    rows.append(H.row("batch_norm fwd+bwd", label, jnp.dtype(dtype).name, t_m, t_a, ratio,
+                      anchor_name=f"{name} nn.BatchNorm", temp=f"{t_m / t_copy:.1f}x copy"))
+  return rows
+
+
+def _timing_rows(smoke, rounds):
+  shape = (8, 8, 8, 16) if smoke else (64, 56, 56, 64)
+  return [row for dtype in (jnp.float32, jnp.bfloat16)
+          for row in _timing_rows_for(dtype, shape, rounds)]
+
+
+def _mlp_step(bn_apply, blocks):
+  """SGD step of `blocks` x (Dense -> BatchNorm -> ReLU) with batch statistics."""
+
+  def loss(params, states, x):
+    h, new_states = x, []
+    for (w, scale, bias), state in zip(params, states, strict=True):
+      h, state = bn_apply(h @ w, scale, bias, state)
+      h = jax.nn.relu(h)
+      new_states.append(state)
+    return jnp.mean(jnp.square(h.astype(jnp.float32))), new_states
+
+  @jax.jit
+  def step(params, states, x):
+    grads, new_states = jax.grad(loss, has_aux=True)(params, states, x)
+    params = jax.tree.map(lambda p, g: p - (1e-3 * g).astype(p.dtype), params, grads)
+    return params, new_states
+
+  return step
+
+
+def _memory_rows(smoke):
+  blocks, batch, width = (8, 16, 32) if smoke else (8, 512, 1024)
+  rows = []
+  for dtype in (jnp.float32, jnp.bfloat16):
+    keys = jax.random.split(jax.random.key(0), blocks)
+    params = [((jax.random.normal(k, (width, width)) / width**0.5).astype(dtype),
+               jnp.ones(width, dtype), jnp.zeros(width, dtype)) for k in keys]
+    states = [jr.batch_norm_init(width) for _ in range(blocks)]
+    x = jnp.ones((batch, width), dtype)
+    mine = H.temp_bytes(_mlp_step(jaxreg_train, blocks), params, states, x)
+    theirs = H.temp_bytes(_mlp_step(flax_train(True, dtype), blocks), params, states, x)
+    rows.append(H.row(f"{blocks}x(Dense->BN->ReLU) step: temp {mine / theirs:.3f}x flax",
+                      f"{batch}x{width}", jnp.dtype(dtype).name, None, None, mine / theirs,
+                      temp=f"{mine} vs {theirs}", anchor_name="flax default nn.BatchNorm"))
+  return rows
+
+
+def run(smoke: bool = False) -> list[dict]:
+  rounds = 3 if smoke else 15
+  return _timing_rows(smoke, rounds) + _memory_rows(smoke)
+
+
+if __name__ == "__main__":
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+  H.print_table(run(parser.parse_args().smoke))

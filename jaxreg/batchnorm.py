@@ -1,0 +1,433 @@
+"""Batch normalization with explicit running statistics and a hand-derived backward pass.
+
+``batch_norm(x, scale, bias, state, *, train)`` returns ``(y, new_state)``: the running mean and
+variance are a `BatchNormState` pytree that goes in and comes out, never mutated, so a training
+step is a pure function of ``(params, bn_state, opt_state, batch)``.
+
+Training path: normalize with the batch mean and (biased) variance, computed in float32 or wider
+for any input dtype, and blend them into the running statistics::
+
+    running = momentum * running + (1 - momentum) * batch_statistic
+
+Test path: ``(x - running_mean) * rsqrt(running_var + eps) * scale + bias``.
+
+Momentum conventions differ between libraries. Here (as in the CS231n formulation and flax)
+``momentum`` is the weight of the OLD running value: 0.9 by default; flax's default is 0.99.
+PyTorch's ``momentum`` is the weight of the NEW batch value: PyTorch ``momentum=0.1`` is
+``momentum=0.9`` here (``ours = 1 - torch``). PyTorch also blends the unbiased batch variance
+(``n / (n - 1)`` times the biased one) into its running variance: pass
+``unbiased_running_var=True`` for that.
+
+The gradient of the training path is supplied by a `jax.custom_vjp` whose backward is derived
+by hand. With ``xhat = (x - mean) * inv_std`` and ``n`` the number of (unmasked) values per
+feature::
+
+    dbias  = sum(dy)                 dscale = sum(dy * xhat)
+    dx     = scale * inv_std * (dy - m * (sum(dy) + xhat * sum(dy * xhat)) / n)
+
+where ``m`` is the mask (1 without one) and the sums run over every position the output was
+computed at. The forward keeps only ``x``, the per-feature mean and inverse standard deviation
+(and the mask); ``xhat`` is recomputed in the backward instead of being stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg import _checks
+
+__all__ = ["BatchNormState", "batch_norm", "batch_norm_init"]
+
+
+class BatchNormState(NamedTuple):
+  """Running statistics of batch normalization (a pytree: jit, vmap, tree.map, savez all work).
+
+  Attributes:
+    mean: running mean, shape = the feature shape (e.g. ``(C,)``), float32 by default.
+    var: running (biased, or unbiased with ``unbiased_running_var``) variance, same shape and
+      dtype as ``mean``.
+  """
+
+  mean: jax.Array  # (*feature_shape,), float32
+  var: jax.Array  # (*feature_shape,), float32
+
+
+def batch_norm_init(
+    num_features_or_shape: int | Sequence[int],
+    *,
+    dtype: jnp.dtype = jnp.float32,
+) -> BatchNormState:
+  """Initial running statistics: mean 0, variance 1.
+
+  Args:
+    num_features_or_shape: number of features (``C`` for NHWC input normalized over ``axis=-1``),
+      or the feature shape when ``batch_norm`` normalizes over several feature axes.
+    dtype: floating dtype of the running statistics (float32 by default, also for bfloat16
+      models: running statistics accumulate small updates and need the precision).
+
+  Returns:
+    A `BatchNormState` with ``mean = zeros(shape)`` and ``var = ones(shape)``.
+
+  Raises:
+    TypeError: a shape that is not an int or a sequence of ints, or a non-floating dtype.
+    ValueError: a negative dimension.
+
+  Example:
+    >>> import jaxreg as jr
+    >>> state = jr.batch_norm_init(64)
+    >>> state.mean.shape, state.var.dtype
+    ((64,), dtype('float32'))
+  """
+  op = "batch_norm_init"
+  if isinstance(num_features_or_shape, (numbers.Integral, np.integer)) and not isinstance(
+      num_features_or_shape, bool):
+    shape = (int(num_features_or_shape),)
+  else:
+    try:
+      shape = tuple(num_features_or_shape)
+    except TypeError as err:
+      raise TypeError(f"{op}: expected an int or a sequence of ints, got "
+                      f"{num_features_or_shape!r}.") from err
+    if not all(isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool)
+               for d in shape):
+      raise TypeError(f"{op}: the shape must contain ints, got {num_features_or_shape!r}.")
+    shape = tuple(int(d) for d in shape)
+  if any(d < 0 for d in shape):
+    raise ValueError(f"{op}: dimensions must be >= 0, got {shape}.")
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise TypeError(f"{op}: `dtype` must be a floating dtype, got {dtype}.")
+  return BatchNormState(mean=jnp.zeros(shape, dtype), var=jnp.ones(shape, dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+
+class _Config(NamedTuple):
+  """Static configuration of the training-path core (hashable: a custom_vjp nondiff arg)."""
+
+  reduce_axes: tuple[int, ...]
+  eps: float
+  axis_name: object
+
+
+def _psum(value, axis_name):
+  if axis_name is None:
+    return value
+  try:
+    return lax.psum(value, axis_name)
+  except NameError as err:
+    raise ValueError(
+        f"batch_norm: `axis_name`={axis_name!r} is not bound here. It names the device axis "
+        "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
+        "over sharded arrays pass axis_name=None (statistics are global already)."
+    ) from err
+
+
+def _axis_names(axis_name) -> tuple:
+  return axis_name if isinstance(axis_name, tuple) else (axis_name,)
+
+
+def _as_cotangent_of(cotangent, primal, axis_name):
+  """Sums a per-device parameter gradient over the devices a replicated parameter spans.
+
+  Under `shard_map`, JAX types every value as varying or invariant across each device axis;
+  the gradient of an invariant (replicated) ``scale``/``bias`` must be the invariant total, i.e.
+  the sum of the per-device contributions. Where JAX tracks no such type (a named `vmap`,
+  whose own transpose sums over the batch), the local contribution is the right cotangent.
+  """
+  if axis_name is None:
+    return cotangent
+  aval = jax.typeof(primal)
+  manual = getattr(aval, "manual_axis_type", None)  # JAX >= 0.9; older: `aval.vma`
+  varying = manual.varying if manual is not None else getattr(aval, "vma", None)
+  if varying is None:
+    return cotangent
+  missing = tuple(name for name in _axis_names(axis_name) if name not in varying)
+  return lax.psum(cotangent, missing) if missing else cotangent
+
+
+def _batch_statistics(x32, keep, config: _Config):
+  """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
+
+  Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
+  E[x^2] - E[x]^2, this keeps its precision when the mean is large compared with the spread.
+  Sums and counts (not means) are reduced across devices, so devices holding different numbers
+  of valid values are weighted correctly. The deviations are returned because XLA materializes
+  them for the second pass anyway: the normalization and the backward reuse them.
+  """
+  axes = config.reduce_axes
+  if keep is None:
+    count = jnp.asarray(math.prod(x32.shape[a] for a in axes), x32.dtype)
+    total = jnp.sum(x32, axes, keepdims=True)
+  else:
+    count = jnp.sum(keep, axes, keepdims=True, dtype=x32.dtype)
+    total = jnp.sum(jnp.where(keep, x32, 0), axes, keepdims=True)
+  count = _psum(count, config.axis_name)
+  mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
+  dev = x32 - mean
+  valid_dev = dev if keep is None else jnp.where(keep, dev, 0)
+  sq = _psum(jnp.sum(jnp.square(valid_dev), axes, keepdims=True), config.axis_name)
+  var = sq / jnp.maximum(count, 1)
+  return jnp.broadcast_to(count, mean.shape), mean, dev, var
+
+
+def _compute_dtype(dtype):
+  """float32 for half-precision input, the input's own dtype for float32/float64."""
+  # Spelled out rather than `promote_types`, which refuses bf16 + f32 under strict promotion.
+  return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Training-path core with the hand-derived backward
+# --------------------------------------------------------------------------------------------
+
+
+def _normalize(dev, inv, scale, bias, dtype):
+  return (dev * (inv * scale) + bias).astype(dtype)
+
+
+def _train_forward(config: _Config, x, scale, bias, keep):
+  x32 = x.astype(_compute_dtype(x.dtype))
+  count, mean, dev, var = _batch_statistics(x32, keep, config)
+  inv = lax.rsqrt(var + config.eps)
+  y = _normalize(dev, inv, scale.astype(x32.dtype), bias.astype(x32.dtype), x.dtype)
+  # Keep the deviations when they are no larger than x (float32 input): XLA has made them
+  # already. For bfloat16/float16 input, keep x itself (half the bytes) and recompute them.
+  saved = dev if dev.dtype == x.dtype else x
+  return (y, count, mean, var), (saved, mean, inv, count, scale, bias, keep)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _batch_norm_core(config: _Config, x, scale, bias, keep):
+  return _train_forward(config, x, scale, bias, keep)[0]
+
+
+def _batch_norm_core_fwd(config, x, scale, bias, keep):
+  return _train_forward(config, x, scale, bias, keep)
+
+
+def _batch_norm_core_bwd(config, residuals, cotangents):
+  saved, mean, inv, count, scale, bias, keep = residuals
+  dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
+  axes = config.reduce_axes
+  dev = saved if saved.dtype == mean.dtype else saved.astype(mean.dtype) - mean
+  dy32 = dy.astype(mean.dtype)
+  sum_dy = jnp.sum(dy32, axes, keepdims=True)  # local to this device: dbias
+  sum_dy_dev = jnp.sum(dy32 * dev, axes, keepdims=True)  # local: dscale / inv
+  # The statistics were global, so the terms through them use the global sums.
+  global_dy = _psum(sum_dy, config.axis_name)
+  global_dy_dev = _psum(sum_dy_dev, config.axis_name)
+  correction = (global_dy + dev * (inv * inv) * global_dy_dev) / jnp.maximum(count, 1)
+  if keep is not None:
+    correction = jnp.where(keep, correction, 0)
+  dx = (scale.astype(mean.dtype) * inv) * (dy32 - correction)
+  dscale = (sum_dy_dev * inv).reshape(scale.shape).astype(scale.dtype)
+  dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
+  dscale = _as_cotangent_of(dscale, scale, config.axis_name)
+  dbias = _as_cotangent_of(dbias, bias, config.axis_name)
+  return dx.astype(dy.dtype), dscale, dbias, None  # dy has x's dtype, like y
+
+
+_batch_norm_core.defvjp(_batch_norm_core_fwd, _batch_norm_core_bwd)
+
+
+# --------------------------------------------------------------------------------------------
+# Public op
+# --------------------------------------------------------------------------------------------
+
+
+def _check_param(value, name, feature_shape, param_shape, op):
+  if value is None:
+    return None
+  value = _checks.check_float_array(value, op, name)
+  if value.shape != feature_shape:
+    raise ValueError(f"{op}: `{name}` must have the feature shape {feature_shape}, got "
+                     f"{value.shape}.")
+  return value.reshape(param_shape)
+
+
+def _check_concrete_range(value, name, op, lo, hi, lo_open=False):
+  concrete = _checks.concrete_scalar(value, name, op)
+  if concrete is None:
+    return value
+  ok = (lo < concrete if lo_open else lo <= concrete) and concrete <= hi
+  if not ok:
+    bracket = "(" if lo_open else "["
+    raise ValueError(f"{op}: `{name}` must be in {bracket}{lo}, {hi}], got {value!r}.")
+  return concrete
+
+
+def _is_forward_mode_tracer(value) -> bool:
+  # A custom_vjp cannot be pushed forward; say what to use instead of JAX's generic error.
+  return isinstance(value, jax.core.Tracer) and type(value).__name__ == "JVPTracer"
+
+
+def batch_norm(
+    x: jax.typing.ArrayLike,
+    scale: jax.typing.ArrayLike | None,
+    bias: jax.typing.ArrayLike | None,
+    state: BatchNormState,
+    *,
+    train: bool,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+    axis: int | Sequence[int] = -1,
+    axis_name: object = None,
+    mask: jax.typing.ArrayLike | None = None,
+    unbiased_running_var: bool = False,
+    backward: str = "custom",
+) -> tuple[jax.Array, BatchNormState]:
+  """Batch normalization over every axis but ``axis``, with running statistics as state.
+
+  ``(N, D)`` input with ``axis=-1`` is the classic dense case; NHWC input with ``axis=-1`` is
+  spatial batch norm (per-channel statistics over N, H and W).
+
+  Args:
+    x: floating-point input. bfloat16/float16 input is normalized with float32 statistics and
+      returned in its own dtype.
+    scale: per-feature scale (gamma) of the feature shape, or None for 1.
+    bias: per-feature offset (beta) of the feature shape, or None for 0.
+    state: the running statistics, a `BatchNormState` from `batch_norm_init`.
+    train: keyword-only, required. True normalizes with the batch statistics and returns the
+      updated state; False normalizes with the running statistics and returns ``state`` as is.
+    momentum: weight of the old running value, in [0, 1] (PyTorch's 0.1 is 0.9 here; flax's
+      default is 0.99).
+    eps: added to the variance inside the square root, > 0.
+    axis: the feature axis or axes; statistics reduce over all the others.
+    axis_name: under `shard_map`, `pmap` or a named `vmap`, the device axis to compute global
+      statistics over (from global sums and counts, so unequal per-device counts are weighted
+      right). Not needed under plain `jit` over sharded arrays, where reductions are global.
+    mask: optional boolean array broadcastable to ``x`` (e.g. ``(N, 1)`` for ``(N, D)``
+      input, ``(N, 1, 1, 1)`` for NHWC); False entries are left out of the statistics. They are
+      still normalized (with the statistics of the others). A feature with no valid entry keeps
+      its running statistics.
+    unbiased_running_var: blend ``n / (n - 1)`` times the batch variance into the running
+      variance, as PyTorch does. The batch itself is always normalized with the biased variance.
+    backward: ``"custom"`` (default) uses the hand-derived backward (`jax.custom_vjp`, reverse
+      mode only, any order: grad-of-grad and Hessian-vector products by double `jax.grad`
+      work). ``"autodiff"`` differentiates the same forward with JAX's autodiff, which also
+      supports forward mode (`jax.jvp`, `jax.jacfwd`, `jax.hessian`).
+
+  Returns:
+    ``(y, new_state)``: ``y`` with the shape and dtype of ``x``; on the training path the updated
+    running statistics (not differentiated), on the test path ``state`` itself.
+
+  Raises:
+    ValueError: a training batch with a single value per feature (its variance is 0 and the
+      output would silently equal ``bias``); wrong shapes of ``scale``/``bias``/``state``/
+      ``mask``; ``axis`` out of range or covering every axis; ``momentum`` outside [0, 1];
+      ``eps <= 0``; an unbound ``axis_name``; an unknown ``backward``.
+    TypeError: non-floating ``x``; non-bool ``train`` or ``mask``; a ``state`` that is not a
+      `BatchNormState`; forward-mode differentiation of the ``"custom"`` backward.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> x = jax.random.normal(jax.random.key(0), (8, 4, 4, 3)) * 5 + 2
+    >>> state = jr.batch_norm_init(3)
+    >>> y, state = jr.batch_norm(x, jnp.ones(3), jnp.zeros(3), state, train=True)
+    >>> bool(jnp.allclose(y.mean((0, 1, 2)), 0, atol=1e-5))
+    True
+    >>> y_test, same = jr.batch_norm(x, jnp.ones(3), jnp.zeros(3), state, train=False)
+    >>> same is state
+    True
+
+  References:
+    Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing
+    Internal Covariate Shift", ICML 2015.
+  """
+  op = "batch_norm"
+  train = _checks.check_train(train, op)
+  x = _checks.check_float_array(x, op)
+  _checks.check_ndim(x, op, min_ndim=1)
+  feature_axes = _checks.normalize_axes(axis, x.ndim, op, "axis")
+  reduce_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
+  if not reduce_axes:
+    raise ValueError(f"{op}: `axis`={axis!r} covers every axis of x (shape {x.shape}); "
+                     "statistics need at least one axis to reduce over.")
+  feature_shape = tuple(x.shape[a] for a in feature_axes)
+  param_shape = tuple(x.shape[a] if a in feature_axes else 1 for a in range(x.ndim))
+  scale = _check_param(scale, "scale", feature_shape, param_shape, op)
+  bias = _check_param(bias, "bias", feature_shape, param_shape, op)
+  if not isinstance(state, BatchNormState):
+    raise TypeError(f"{op}: `state` must be a BatchNormState (see batch_norm_init), got "
+                    f"{type(state).__name__}.")
+  for name, value in zip(("mean", "var"), state, strict=True):
+    if jnp.shape(value) != feature_shape:
+      raise ValueError(f"{op}: `state.{name}` must have the feature shape {feature_shape}, "
+                       f"got {jnp.shape(value)}. (Was it made by batch_norm_init for this "
+                       f"layer?)")
+  momentum = _check_concrete_range(momentum, "momentum", op, 0.0, 1.0)
+  eps = _check_concrete_range(eps, "eps", op, 0.0, math.inf, lo_open=True)
+  if _checks.is_traced(eps):
+    raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
+                    "computation), got a traced value.")
+  if backward not in ("custom", "autodiff"):
+    raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
+
+  compute = _compute_dtype(x.dtype)
+  ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
+  scale_ = ones() if scale is None else scale
+  bias_ = jnp.zeros(param_shape, compute) if bias is None else bias
+
+  if not train:
+    mean = jnp.reshape(state.mean, param_shape).astype(compute)
+    inv = lax.rsqrt(jnp.reshape(state.var, param_shape).astype(compute) + eps)
+    dev = x.astype(compute) - mean
+    return _normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
+
+  keep = None
+  if mask is not None:
+    mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_:
+      raise TypeError(f"{op}: `mask` must be a boolean array, got dtype {mask.dtype}.")
+    try:
+      jnp.broadcast_shapes(mask.shape, x.shape)
+    except ValueError as err:
+      raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
+                       f"{x.shape} (e.g. use (N, 1) for (N, D) input).") from err
+    if jnp.broadcast_shapes(mask.shape, x.shape) != x.shape:
+      raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
+    keep = jnp.broadcast_to(mask, x.shape)
+  static_count = math.prod(x.shape[a] for a in reduce_axes)
+  if static_count == 1 and axis_name is None:
+    raise ValueError(
+        f"{op}: a training batch of shape {x.shape} gives one value per feature (reducing over "
+        f"axes {reduce_axes}); its variance is 0 and every output would equal `bias`. Use a "
+        "larger batch, or train=False."
+    )
+
+  config = _Config(reduce_axes, float(eps), axis_name)
+  if backward == "custom":
+    if _is_forward_mode_tracer(x) or _is_forward_mode_tracer(scale_):
+      raise TypeError(
+          f"{op}: the default backward='custom' is a hand-written custom_vjp (reverse mode "
+          "only). For jax.jvp / jax.jacfwd / jax.hessian pass backward='autodiff'; for "
+          "Hessian-vector products, double jax.grad works with either."
+      )
+    y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep)
+  else:
+    y, count, mean, var = _train_forward(config, x, scale_, bias_, keep)[0]
+
+  count, mean, var = (lax.stop_gradient(v) for v in (count, mean, var))
+  if unbiased_running_var:
+    var = jnp.where(count > 1, var * count / jnp.maximum(count - 1, 1), var)
+  old_mean, old_var = state
+  new_mean = momentum * old_mean + (1 - momentum) * mean.reshape(feature_shape)
+  new_var = momentum * old_var + (1 - momentum) * var.reshape(feature_shape)
+  seen = count.reshape(feature_shape) > 0  # a fully masked feature keeps its statistics
+  new_state = BatchNormState(
+      mean=jnp.where(seen, new_mean, old_mean).astype(old_mean.dtype),
+      var=jnp.where(seen, new_var, old_var).astype(old_var.dtype),
+  )
+  return y, new_state

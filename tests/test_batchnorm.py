@@ -1,0 +1,432 @@
+"""Batch norm against a float64 numpy computation graph, flax, autodiff and finite differences."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import jax.test_util
+import numpy as np
+import pytest
+
+import jaxreg as jr
+
+RNG = np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent reference: the classic staged computation graph, forward and backward, float64.
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_batch_norm(x, gamma, beta, dy, reduce_axes, eps, keep=None):
+  """Forward and backward of the staged graph (CS231n style), node by node, in float64."""
+  x = np.asarray(x, np.float64)
+  dy = np.asarray(dy, np.float64)
+  m = np.ones_like(x) if keep is None else np.broadcast_to(keep, x.shape).astype(np.float64)
+  kd = {"axis": reduce_axes, "keepdims": True}
+  n = m.sum(**kd)
+  # forward, one node per line
+  mu = (m * x).sum(**kd) / n
+  xmu = x - mu
+  sq = m * xmu**2
+  var = sq.sum(**kd) / n
+  sqrtvar = np.sqrt(var + eps)
+  ivar = 1.0 / sqrtvar
+  xhat = xmu * ivar
+  out = gamma * xhat + beta
+  # backward, node by node in reverse
+  dbeta = dy.sum(axis=reduce_axes)
+  dgamma = (dy * xhat).sum(axis=reduce_axes)
+  dxhat = dy * gamma
+  divar = (dxhat * xmu).sum(**kd)
+  dxmu1 = dxhat * ivar
+  dsqrtvar = -divar / sqrtvar**2
+  dvar = 0.5 * dsqrtvar / np.sqrt(var + eps)
+  dsq = dvar / n * np.ones_like(x)
+  dxmu2 = 2 * m * xmu * dsq
+  dx1 = dxmu1 + dxmu2
+  dmu = -dx1.sum(**kd)
+  dx2 = m * dmu / n
+  dx = dx1 + dx2
+  return out, mu, var, dx, dgamma, dbeta, n
+
+
+def random_case(shape, axis, dtype=np.float32):
+  x = RNG.normal(2.0, 3.0, size=shape).astype(dtype)
+  ndim = len(shape)
+  axes = (axis,) if isinstance(axis, int) else axis
+  axes = tuple(a % ndim for a in axes)
+  feature_shape = tuple(shape[a] for a in axes)
+  param_shape = tuple(shape[a] if a in axes else 1 for a in range(ndim))
+  gamma = RNG.normal(1.0, 0.5, size=feature_shape).astype(dtype)
+  beta = RNG.normal(0.0, 0.5, size=feature_shape).astype(dtype)
+  dy = RNG.normal(size=shape).astype(dtype)
+  reduce_axes = tuple(a for a in range(ndim) if a not in axes)
+  return x, gamma, beta, dy, reduce_axes, feature_shape, param_shape
+
+
+CASES = [  # (shape, axis)
+    ((16, 5), -1),  # dense
+    ((4, 5, 6, 3), -1),  # NHWC spatial
+    ((4, 3, 5, 6), 1),  # NCHW
+    ((4, 5, 6, 3), (1, 3)),  # two feature axes
+]
+
+
+@pytest.mark.parametrize(("shape", "axis"), CASES)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("backward", ["custom", "autodiff"])
+def test_matches_float64_computation_graph(shape, axis, masked, backward):
+  x, gamma, beta, dy, reduce_axes, feature_shape, param_shape = random_case(shape, axis)
+  keep = None
+  if masked:
+    keep = np.zeros((shape[0],) + (1,) * (len(shape) - 1), bool)
+    keep[: shape[0] // 2 + 1] = True
+  eps, momentum = 1e-3, 0.8
+  state = jr.BatchNormState(jnp.asarray(RNG.normal(size=feature_shape), jnp.float32),
+                            jnp.asarray(RNG.uniform(0.5, 2, size=feature_shape), jnp.float32))
+
+  def f(x, gamma, beta):
+    return jr.batch_norm(x, gamma, beta, state, train=True, momentum=momentum, eps=eps,
+                         axis=axis, mask=keep, backward=backward)
+
+  (y, new_state), vjp = jax.vjp(f, x, gamma, beta)
+  dx, dgamma, dbeta = vjp((jnp.asarray(dy), jax.tree.map(jnp.zeros_like, new_state)))
+  ref = reference_batch_norm(x, gamma.reshape(param_shape), beta.reshape(param_shape), dy,
+                             reduce_axes, eps, keep)
+  out, mu, var, rdx, rdgamma, rdbeta, _ = ref
+  np.testing.assert_allclose(y, out, rtol=2e-5, atol=2e-5)
+  np.testing.assert_allclose(dx, rdx, rtol=2e-4, atol=2e-5)
+  np.testing.assert_allclose(dgamma, rdgamma.reshape(feature_shape), rtol=2e-5, atol=2e-5)
+  np.testing.assert_allclose(dbeta, rdbeta.reshape(feature_shape), rtol=2e-5, atol=2e-5)
+  np.testing.assert_allclose(
+      new_state.mean, momentum * state.mean + (1 - momentum) * mu.reshape(feature_shape),
+      rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+      new_state.var, momentum * state.var + (1 - momentum) * var.reshape(feature_shape),
+      rtol=1e-5, atol=1e-6)
+
+
+def test_test_path_formula_and_state_identity():
+  x, gamma, beta, _, _, _feature_shape, _ = random_case((6, 4, 4, 3), -1)
+  state = jr.BatchNormState(jnp.asarray([0.5, -1.0, 2.0], jnp.float32),
+                            jnp.asarray([0.3, 1.5, 4.0], jnp.float32))
+  y, same = jr.batch_norm(x, gamma, beta, state, train=False, eps=1e-3)
+  assert same is state
+  expected = (np.float64(x) - np.float64(state.mean)) / np.sqrt(np.float64(state.var) + 1e-3)
+  np.testing.assert_allclose(y, expected * gamma + beta, rtol=1e-5, atol=1e-5)
+
+
+def test_unbiased_running_variance_matches_pytorch_convention():
+  x, _, _, _, _, _, _ = random_case((10, 3), -1)
+  state = jr.batch_norm_init(3)
+  _, biased = jr.batch_norm(x, None, None, state, train=True, momentum=0.9)
+  _, unbiased = jr.batch_norm(x, None, None, state, train=True, momentum=0.9,
+                              unbiased_running_var=True)
+  np.testing.assert_allclose(biased.var, 0.9 + 0.1 * np.float64(x).var(0), rtol=1e-5)
+  np.testing.assert_allclose(unbiased.var, 0.9 + 0.1 * np.float64(x).var(0, ddof=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fast_variance", [False, True])
+def test_matches_flax_over_several_steps(fast_variance):
+  module = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5,
+                        use_fast_variance=fast_variance)
+  test_module = nn.BatchNorm(use_running_average=True, momentum=0.9, epsilon=1e-5)
+  x0 = jnp.asarray(RNG.normal(size=(8, 4, 4, 3)), jnp.float32)
+  variables = module.init(jax.random.key(0), x0)
+  params = {"scale": jnp.asarray([1.0, 2.0, 0.5]), "bias": jnp.asarray([0.0, -1.0, 1.0])}
+  variables = {"params": params, "batch_stats": variables["batch_stats"]}
+  state = jr.batch_norm_init(3)
+  for step in range(4):
+    x = jnp.asarray(RNG.normal(step, 1 + step, size=(8, 4, 4, 3)), jnp.float32)
+    y_flax, updates = module.apply(variables, x, mutable=["batch_stats"])
+    variables = {"params": params, "batch_stats": updates["batch_stats"]}
+    y, state = jr.batch_norm(x, params["scale"], params["bias"], state, train=True)
+    np.testing.assert_allclose(y, y_flax, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(state.mean, updates["batch_stats"]["mean"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state.var, updates["batch_stats"]["var"], rtol=1e-4, atol=1e-5)
+  y_flax = test_module.apply(variables, x)
+  y, _ = jr.batch_norm(x, params["scale"], params["bias"], state, train=False)
+  np.testing.assert_allclose(y, y_flax, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "axis"), CASES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_custom_backward_equals_autodiff_and_finite_differences(shape, axis, masked):
+  x, gamma, beta, _, _, feature_shape, _ = random_case(shape, axis, np.float64)
+  keep = None if not masked else (np.arange(shape[0]) % 3 != 0).reshape(
+      (shape[0],) + (1,) * (len(shape) - 1))
+  state = jr.batch_norm_init(feature_shape)
+  weights = jnp.asarray(RNG.normal(size=shape), jnp.float32)
+
+  def loss(x, gamma, beta, backward):
+    y, _ = jr.batch_norm(x, gamma, beta, state, train=True, axis=axis, mask=keep,
+                         backward=backward)
+    return jnp.sum(jnp.sin(y) * weights)
+
+  args = tuple(jnp.asarray(a, jnp.float32) for a in (x, gamma, beta))
+  custom = jax.grad(loss, (0, 1, 2))(*args, "custom")
+  auto = jax.grad(loss, (0, 1, 2))(*args, "autodiff")
+  for c, a in zip(custom, auto, strict=True):
+    np.testing.assert_allclose(c, a, rtol=1e-4, atol=1e-5)
+  jax.test_util.check_grads(lambda *a: loss(*a, "custom"), args, order=1, modes=("rev",),
+                            eps=1e-2, atol=2e-2, rtol=2e-2)
+
+
+def test_gradient_flows_through_batch_statistics():
+  # With a constant cotangent the direct term cancels exactly against the statistics terms:
+  # sum(y) does not depend on x. A backward that ignored the statistics would give scale*inv.
+  x, gamma, beta, _, _, _, _ = random_case((12, 4), -1)
+  grad = jax.grad(lambda x: jnp.sum(jr.batch_norm(x, gamma, beta, jr.batch_norm_init(4),
+                                                  train=True)[0]))(x)
+  np.testing.assert_allclose(grad, 0.0, atol=1e-5)
+
+
+def test_second_order_reverse_over_reverse_and_hessian():
+  x, gamma, beta, _, _, _, _ = random_case((6, 3), -1)
+  state = jr.batch_norm_init(3)
+
+  def loss(x, backward):
+    y, _ = jr.batch_norm(x, gamma, beta, state, train=True, backward=backward)
+    return jnp.sum(jnp.tanh(y) * jnp.arange(18.0).reshape(6, 3))
+
+  v = jnp.asarray(RNG.normal(size=(6, 3)), jnp.float32)
+  hvp = {b: jax.grad(lambda x, b=b: jnp.vdot(jax.grad(loss)(x, b), v))(x)
+         for b in ("custom", "autodiff")}
+  np.testing.assert_allclose(hvp["custom"], hvp["autodiff"], rtol=1e-4, atol=1e-4)
+  jax.test_util.check_grads(lambda x: loss(x, "custom"), (jnp.asarray(x),), order=2,
+                            modes=("rev",), eps=1e-2, atol=5e-2, rtol=5e-2)
+  hessian = jax.hessian(lambda s: loss_scale(s, "custom"))(jnp.asarray(gamma))
+  np.testing.assert_allclose(hessian, jax.hessian(lambda s: loss_scale(s, "autodiff"))(
+      jnp.asarray(gamma)), rtol=1e-4, atol=1e-4)
+
+
+def loss_scale(scale, backward):
+  x = jnp.arange(18.0).reshape(6, 3) ** 1.5
+  y, _ = jr.batch_norm(x, scale, None, jr.batch_norm_init(3), train=True, backward=backward)
+  return jnp.sum(jnp.tanh(y))
+
+
+def test_forward_mode_says_what_to_use():
+  x = jnp.asarray(RNG.normal(size=(6, 3)), jnp.float32)
+  f = lambda x, b: jr.batch_norm(x, None, None, jr.batch_norm_init(3), train=True,  # noqa: E731
+                                 backward=b)[0]
+  with pytest.raises(TypeError, match="backward='autodiff'"):
+    jax.jvp(lambda x: f(x, "custom"), (x,), (x,))
+  v = jnp.asarray(RNG.normal(size=(6, 3)), jnp.float32)
+  _, tangent = jax.jvp(lambda x: f(x, "autodiff"), (x,), (v,))
+  jacobian = jax.jacrev(lambda x: f(x, "custom"))(x)  # reverse mode of the custom backward
+  np.testing.assert_allclose(tangent, jnp.einsum("ijkl,kl->ij", jacobian, v), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numerics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_large_mean_small_spread_normalizes_correctly():
+  x = jnp.asarray(RNG.normal(1e4, 0.1, size=(256, 8)), jnp.float32)
+  y, state = jr.batch_norm(x, None, None, jr.batch_norm_init(8), train=True, momentum=0.0)
+  batch_var = np.float64(x).var(0)
+  np.testing.assert_allclose(np.float64(y).var(0), batch_var / (batch_var + 1e-5), rtol=1e-3)
+  np.testing.assert_allclose(state.var, batch_var, rtol=1e-3)
+  # The one-pass formula E[x^2] - E[x]^2 in float32 (flax's default) gets it badly wrong.
+  one_pass = jnp.mean(x * x, 0) - jnp.mean(x, 0) ** 2
+  assert np.max(np.abs(np.asarray(one_pass) - batch_var) / batch_var) > 0.5
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_input_uses_float32_statistics(dtype):
+  x32 = jnp.asarray(RNG.normal(3.0, 2.0, size=(64, 4, 4, 8)), jnp.float32)
+  x = x32.astype(dtype)
+  gamma, beta = jnp.ones(8), jnp.zeros(8)
+  y, state = jr.batch_norm(x, gamma, beta, jr.batch_norm_init(8), train=True)
+  y_ref, state_ref = jr.batch_norm(x.astype(jnp.float32), gamma, beta, jr.batch_norm_init(8),
+                                   train=True)
+  assert y.dtype == dtype
+  assert state.mean.dtype == jnp.float32
+  assert np.all(np.isfinite(np.asarray(y, np.float32)))
+  np.testing.assert_allclose(np.asarray(y, np.float32), y_ref, atol=0.05)
+  np.testing.assert_allclose(state.var, state_ref.var, rtol=1e-5)
+  grad = jax.grad(lambda x: jnp.sum(jr.batch_norm(x, gamma, beta, state, train=True)[0]
+                                    .astype(jnp.float32) ** 2))(x)
+  assert grad.dtype == dtype
+  assert np.all(np.isfinite(np.asarray(grad, np.float32)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Transformations and state
+# ---------------------------------------------------------------------------------------------
+
+
+def test_jit_and_vmap_over_independent_models():
+  xs = jnp.asarray(RNG.normal(size=(3, 8, 4)), jnp.float32)  # 3 models, batch 8, 4 features
+  scales = jnp.asarray(RNG.normal(1, 0.2, size=(3, 4)), jnp.float32)
+  states = jax.vmap(lambda _: jr.batch_norm_init(4))(jnp.arange(3))
+  step = lambda x, s, st: jr.batch_norm(x, s, None, st, train=True)  # noqa: E731
+  ys, new_states = jax.jit(jax.vmap(step))(xs, scales, states)
+  for i in range(3):
+    y, st = step(xs[i], scales[i], jr.batch_norm_init(4))
+    np.testing.assert_allclose(ys[i], y, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(new_states.mean[i], st.mean, rtol=1e-6)
+
+
+def test_named_vmap_axis_gives_global_statistics():
+  x = jnp.asarray(RNG.normal(2, 3, size=(4, 6, 3)), jnp.float32)  # 4 "devices" x 6 examples
+  ys, states = jax.vmap(lambda x: jr.batch_norm(x, None, None, jr.batch_norm_init(3),
+                                                train=True, axis_name="dev"),
+                        axis_name="dev")(x)
+  y_full, state_full = jr.batch_norm(x.reshape(24, 3), None, None, jr.batch_norm_init(3),
+                                     train=True)
+  np.testing.assert_allclose(ys.reshape(24, 3), y_full, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(states.var[0], state_full.var, rtol=1e-5)
+
+
+def test_state_is_a_pytree_that_round_trips(tmp_path):
+  state = jr.batch_norm_init((2, 3))
+  doubled = jax.tree.map(lambda a: a * 2, state)
+  assert isinstance(doubled, jr.BatchNormState)
+  np.savez(tmp_path / "bn.npz", **doubled._asdict())
+  with np.load(tmp_path / "bn.npz") as data:
+    loaded = jr.BatchNormState(**{k: jnp.asarray(data[k]) for k in data.files})
+  np.testing.assert_array_equal(loaded.var, 2.0)
+  assert jax.jit(lambda s: s)(state).mean.shape == (2, 3)
+
+
+def test_fully_masked_feature_keeps_running_statistics():
+  x = jnp.asarray(RNG.normal(size=(4, 3)), jnp.float32)
+  mask = jnp.asarray([[True, False, True]] * 4)
+  state = jr.BatchNormState(jnp.asarray([1.0, 2.0, 3.0]), jnp.asarray([4.0, 5.0, 6.0]))
+  y, new = jr.batch_norm(x, None, None, state, train=True, mask=mask)
+  assert float(new.mean[1]) == 2.0
+  assert float(new.var[1]) == 5.0
+  assert np.all(np.isfinite(y))
+
+
+MULTIDEVICE_SCRIPT = r"""
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+import jaxreg as jr
+
+assert jax.device_count() == 8, jax.devices()
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.normal(3, 2, size=(32, 5, 5, 4)), jnp.float32)
+keep = np.ones((32, 1, 1, 1), bool)
+keep[3:8] = False      # device 0 keeps 3 of its 4 examples ...
+keep[8:12] = False     # ... device 2 keeps none
+keep[20:22] = False
+gamma, beta = jnp.asarray(rng.normal(1, .3, 4), jnp.float32), jnp.zeros(4)
+state = jr.batch_norm_init(4)
+g = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+
+def full(x, gamma):
+  y, st = jr.batch_norm(x, gamma, beta, state, train=True, mask=jnp.asarray(keep))
+  return jnp.sum(y * g), (y, st)
+
+(_, (y_ref, st_ref)), grads_ref = jax.value_and_grad(full, (0, 1), has_aux=True)(x, gamma)
+
+mesh = jax.make_mesh((8,), ("data",))
+def sharded(x, g, mask, gamma):
+  def f(x, gamma):
+    y, st = jr.batch_norm(x, gamma, beta, state, train=True, mask=mask, axis_name="data")
+    return jnp.sum(y * g), (y, st)
+  (_, (y, st)), (dx, dgamma) = jax.value_and_grad(f, (0, 1), has_aux=True)(x, gamma)
+  return y, st, dx, dgamma  # gamma is replicated: its gradient is already the global sum
+
+run = jax.jit(jax.shard_map(sharded, mesh=mesh,
+                            in_specs=(P("data"), P("data"), P("data"), P()),
+                            out_specs=(P("data"), P(), P("data"), P())))
+shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
+y, st, dx, dgamma = run(shard(x), shard(g), shard(jnp.asarray(keep)), gamma)
+np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(st.mean, st_ref.mean, rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(st.var, st_ref.var, rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(dx, grads_ref[0], rtol=1e-4, atol=1e-5)
+np.testing.assert_allclose(dgamma, grads_ref[1], rtol=1e-4, atol=1e-5)
+
+# pmap with axis_name
+y_p, st_p = jax.pmap(lambda x, m: jr.batch_norm(x, gamma, beta, state, train=True, mask=m,
+                                                axis_name="d"), axis_name="d")(
+    x.reshape(8, 4, 5, 5, 4), jnp.asarray(keep).reshape(8, 4, 1, 1, 1))
+np.testing.assert_allclose(y_p.reshape(x.shape), y_ref, rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(st_p.var[0], st_ref.var, rtol=1e-5, atol=1e-6)
+
+# plain jit over a sharded batch, no axis_name: XLA's reductions are global
+xs = jax.device_put(x, NamedSharding(mesh, P("data")))
+ms = jax.device_put(jnp.asarray(keep), NamedSharding(mesh, P("data")))
+y_j, st_j = jax.jit(lambda x, m: jr.batch_norm(x, gamma, beta, state, train=True, mask=m))(xs, ms)
+np.testing.assert_allclose(y_j, y_ref, rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(st_j.var, st_ref.var, rtol=1e-5, atol=1e-6)
+print("MULTIDEVICE OK")
+"""
+
+
+def test_sharded_statistics_equal_single_device_with_unequal_masks():
+  root = pathlib.Path(__file__).resolve().parents[1]
+  with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+    f.write(MULTIDEVICE_SCRIPT)
+  env = dict(os.environ, PYTHONPATH=str(root))
+  try:
+    result = subprocess.run([sys.executable, f.name], capture_output=True, text=True, env=env,
+                            timeout=300, check=False)
+  finally:
+    os.unlink(f.name)
+  assert "MULTIDEVICE OK" in result.stdout, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_input():
+  x = jnp.ones((4, 3))
+  state = jr.batch_norm_init(3)
+  bn = lambda *a, **k: jr.batch_norm(*a, **({"train": True} | k))  # noqa: E731
+  with pytest.raises(ValueError, match="one value per feature"):
+    bn(jnp.ones((1, 3)), None, None, state)
+  jr.batch_norm(jnp.ones((1, 3)), None, None, state, train=False)  # fine at test time
+  with pytest.raises(ValueError, match=r"`scale` must have the feature shape \(3,\)"):
+    bn(x, jnp.ones(4), None, state)
+  with pytest.raises(ValueError, match="`bias`"):
+    bn(x, None, jnp.ones((3, 1)), state)
+  with pytest.raises(ValueError, match=r"state.mean"):
+    bn(x, None, None, jr.batch_norm_init(4))
+  with pytest.raises(TypeError, match="BatchNormState"):
+    bn(x, None, None, (jnp.zeros(3), jnp.ones(3)))
+  with pytest.raises(ValueError, match="out of range"):
+    bn(x, None, None, state, axis=2)
+  with pytest.raises(ValueError, match="covers every axis"):
+    bn(x, None, None, jr.batch_norm_init((4, 3)), axis=(0, 1))
+  with pytest.raises(TypeError, match="floating-point"):
+    bn(jnp.ones((4, 3), jnp.int32), None, None, state)
+  with pytest.raises(ValueError, match=r"momentum.*\[0.0, 1.0\]"):
+    bn(x, None, None, state, momentum=1.5)
+  with pytest.raises(ValueError, match="eps"):
+    bn(x, None, None, state, eps=0.0)
+  with pytest.raises(TypeError, match="boolean"):
+    bn(x, None, None, state, mask=jnp.ones((4, 1)))
+  with pytest.raises(ValueError, match="does not broadcast"):
+    bn(x, None, None, state, mask=jnp.ones((3, 1), bool))
+  with pytest.raises(ValueError, match="not bound"):
+    bn(x, None, None, state, axis_name="batch")
+  with pytest.raises(ValueError, match="backward"):
+    bn(x, None, None, state, backward="fast")
+  with pytest.raises(TypeError, match="train"):
+    jr.batch_norm(x, None, None, state, train=None)
+  with pytest.raises(TypeError, match="ints"):
+    jr.batch_norm_init([2.5])
+  with pytest.raises(TypeError, match="floating"):
+    jr.batch_norm_init(3, dtype=jnp.int32)
