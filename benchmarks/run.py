@@ -21,9 +21,13 @@ import argparse
 import os
 import sys
 
-from benchmarks import _harness, bench_batchnorm, bench_dropout
+from benchmarks import _harness, bench_batchnorm, bench_dropout, bench_penalties
 
-FAMILIES = {"dropout": bench_dropout.run, "batchnorm": bench_batchnorm.run}
+FAMILIES = {
+    "dropout": bench_dropout.run,
+    "batchnorm": bench_batchnorm.run,
+    "penalties": bench_penalties.run,
+}
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 
 

@@ -17,18 +17,34 @@ from jaxreg.dropouts import drop_path as drop_path
 from jaxreg.dropouts import drop_path_rates as drop_path_rates
 from jaxreg.dropouts import dropout as dropout
 from jaxreg.marginal import mc_dropout_predict as mc_dropout_predict
+from jaxreg.penalties import ProxState as ProxState
+from jaxreg.penalties import add_l2_decay as add_l2_decay
+from jaxreg.penalties import decay_mask as decay_mask
+from jaxreg.penalties import elastic_net_penalty as elastic_net_penalty
+from jaxreg.penalties import elastic_net_prox as elastic_net_prox
+from jaxreg.penalties import l1_penalty as l1_penalty
+from jaxreg.penalties import l1_prox as l1_prox
+from jaxreg.penalties import l2_penalty as l2_penalty
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BatchNormState",
+    "ProxState",
     "__version__",
+    "add_l2_decay",
     "batch_norm",
     "batch_norm_init",
     "channel_dropout",
+    "decay_mask",
     "drop_block",
     "drop_path",
     "drop_path_rates",
     "dropout",
+    "elastic_net_penalty",
+    "elastic_net_prox",
+    "l1_penalty",
+    "l1_prox",
+    "l2_penalty",
     "mc_dropout_predict",
 ]

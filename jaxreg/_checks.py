@@ -160,6 +160,15 @@ def check_positive_int(value: object, op: str, name: str) -> int:
   return int(value)
 
 
+def float32_or_wider(dtype) -> jnp.dtype:
+  """float32 for half-precision dtypes, the dtype itself for float32/float64.
+
+  Spelled out rather than `jnp.promote_types(dtype, float32)`, which refuses bf16 + f32 under
+  strict dtype promotion.
+  """
+  return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
+
+
 def is_multiple_of(value: float, quantum: float) -> bool:
   """True when ``value`` is an exact multiple of ``quantum`` (a power of two)."""
   scaled = value / quantum

@@ -182,12 +182,6 @@ def _batch_statistics(x32, keep, config: _Config):
   return jnp.broadcast_to(count, mean.shape), mean, dev, var
 
 
-def _compute_dtype(dtype):
-  """float32 for half-precision input, the input's own dtype for float32/float64."""
-  # Spelled out rather than `promote_types`, which refuses bf16 + f32 under strict promotion.
-  return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
-
-
 # --------------------------------------------------------------------------------------------
 # Training-path core with the hand-derived backward
 # --------------------------------------------------------------------------------------------
@@ -198,7 +192,7 @@ def _normalize(dev, inv, scale, bias, dtype):
 
 
 def _train_forward(config: _Config, x, scale, bias, keep):
-  x32 = x.astype(_compute_dtype(x.dtype))
+  x32 = x.astype(_checks.float32_or_wider(x.dtype))
   count, mean, dev, var = _batch_statistics(x32, keep, config)
   inv = lax.rsqrt(var + config.eps)
   y = _normalize(dev, inv, scale.astype(x32.dtype), bias.astype(x32.dtype), x.dtype)
@@ -375,7 +369,7 @@ def batch_norm(
   if backward not in ("custom", "autodiff"):
     raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
 
-  compute = _compute_dtype(x.dtype)
+  compute = _checks.float32_or_wider(x.dtype)
   ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
   scale_ = ones() if scale is None else scale
   bias_ = jnp.zeros(param_shape, compute) if bias is None else bias

@@ -15,9 +15,16 @@ jax.config.update("jax_debug_key_reuse", True)
 
 
 @pytest.fixture(autouse=True)
-def _strict_promotion():
-  with jax.numpy_dtype_promotion("strict"):
+def _strict_promotion(request):
+  # Third-party code (optax's schedules and Adam, user examples) is written for JAX's standard
+  # promotion; tests that run it say so with @pytest.mark.standard_promotion.
+  mode = "standard" if request.node.get_closest_marker("standard_promotion") else "strict"
+  with jax.numpy_dtype_promotion(mode):
     yield
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "standard_promotion: run under JAX's standard promotion")
 
 
 @contextlib.contextmanager

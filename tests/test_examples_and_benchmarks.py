@@ -17,11 +17,7 @@ def load(path):
   return module
 
 
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-  # User code, not library code: it runs under JAX's default promotion rules.
-  with jax.numpy_dtype_promotion("standard"):
-    yield
+pytestmark = pytest.mark.standard_promotion  # user code, written for JAX's default rules
 
 
 def test_quickstart_learns(capsys):

@@ -1,0 +1,469 @@
+"""Parameter penalties: L2, L1 and elastic net, as loss terms and as optax transforms.
+
+Loss terms (add them to the training loss, times a coefficient):
+
+    l2_penalty(p)            = 1/2 * sum(p**2)          gradient: p
+    l1_penalty(p)            = sum(|p|)
+    elastic_net_penalty(p)   = l1 * sum(|p|) + l2/2 * sum(p**2)
+
+Conventions elsewhere, for converting coefficients:
+
+* PyTorch ``weight_decay=wd`` adds ``wd * p`` to the gradient: the same as adding
+  ``wd * l2_penalty(params)`` to the loss, and as ``optax.add_decayed_weights(wd)``.
+* Keras ``L1L2(l1=a, l2=b)`` adds ``a * sum|p| + b * sum(p**2)`` (no 1/2):
+  ``elastic_net_penalty(params, l1=a, l2=2 * b)``.
+* scikit-learn ``ElasticNet(alpha, l1_ratio)`` minimizes ``1/(2 n) * ||y - X w||**2 +
+  alpha * l1_ratio * ||w||_1 + alpha * (1 - l1_ratio) / 2 * ||w||**2``: with the loss
+  ``mean((y - X w)**2) / 2``, use ``l1=alpha * l1_ratio, l2=alpha * (1 - l1_ratio)``.
+  ``Lasso(alpha)`` is ``l1=alpha, l2=0``.
+
+A subgradient of ``|p|`` in the loss almost never lands a weight exactly on 0. The proximal
+transforms do: `l1_prox` and `elastic_net_prox` follow the optimizer's step with the proximal
+operator of the penalty (soft-thresholding), which sets small weights to exactly 0. L2 decay is
+optax's own `optax.add_decayed_weights`; `add_l2_decay` is that with a sensible default mask
+(`decay_mask`: weight matrices and kernels yes; biases, norm scales and offsets, and non-array
+leaves no).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import numbers
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxreg import _checks
+
+__all__ = [
+    "ProxState",
+    "add_l2_decay",
+    "decay_mask",
+    "elastic_net_penalty",
+    "elastic_net_prox",
+    "l1_penalty",
+    "l1_prox",
+    "l2_penalty",
+]
+
+MaskOrFn = Any  # a pytree of bools shaped like the params, or params -> such a pytree
+
+
+# --------------------------------------------------------------------------------------------
+# Paths and masks
+# --------------------------------------------------------------------------------------------
+
+
+def _path_str(path) -> str:
+  """``('params', 'Dense_0', 'kernel')`` -> ``'params/Dense_0/kernel'``, for messages/patterns."""
+  parts = []
+  for key in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(key, attr):
+        parts.append(str(getattr(key, attr)))
+        break
+    else:
+      parts.append(str(key))
+  return "/".join(parts) or "<root>"
+
+
+def _is_array(leaf) -> bool:
+  return isinstance(leaf, (jax.Array, np.ndarray, np.generic))
+
+
+def _resolve_mask(mask: MaskOrFn, params, op: str):
+  """A list of bools, one per leaf of ``params`` (in flattening order), from a mask or None."""
+  leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(params)
+  if mask is None:
+    return [True] * len(leaves_with_paths), leaves_with_paths
+  if callable(mask) and not _is_array(mask):
+    mask = mask(params)
+  try:
+    flags = treedef.flatten_up_to(mask)
+  except (ValueError, TypeError) as err:
+    raise ValueError(
+        f"{op}: `mask` must have the structure of the parameters (one bool per leaf, as "
+        f"returned by jaxreg.decay_mask(params)); {err}"
+    ) from err
+  resolved = []
+  for (path, _), flag in zip(leaves_with_paths, flags, strict=True):
+    if not isinstance(flag, (bool, np.bool_)):
+      raise TypeError(f"{op}: `mask` leaf at {_path_str(path)!r} must be a Python bool, got "
+                      f"{flag!r}.")
+    resolved.append(bool(flag))
+  return resolved, leaves_with_paths
+
+
+def _selected_float_leaves(params, mask, op: str):
+  """The (path, leaf) pairs the mask selects; each must be a floating-point array."""
+  flags, leaves_with_paths = _resolve_mask(mask, params, op)
+  selected = []
+  for flag, (path, leaf) in zip(flags, leaves_with_paths, strict=True):
+    if not flag:
+      continue
+    dtype = getattr(leaf, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+      raise TypeError(
+          f"{op}: the parameter at {_path_str(path)!r} is {type(leaf).__name__}"
+          f"{'' if dtype is None else f' of dtype {dtype}'}, not a floating-point array. "
+          "Leave it out with `mask=` (e.g. mask=jaxreg.decay_mask(params))."
+      )
+    selected.append((path, leaf))
+  return selected
+
+
+def _check_strength(value, name: str, op: str) -> None:
+  concrete = _checks.concrete_scalar(value, name, op)
+  if concrete is not None and not concrete >= 0:  # also rejects NaN
+    raise ValueError(f"{op}: `{name}` must be >= 0, got {value!r}.")
+
+
+def decay_mask(
+    params: Any,
+    *,
+    min_ndim: int = 2,
+    exclude: Sequence[str] = (),
+) -> Any:
+  """The mask users want for weight decay: kernels and matrices yes, everything else no.
+
+  A leaf is decayed when it is a floating-point array with at least ``min_ndim`` dimensions
+  (dense kernels, conv kernels, embeddings) and its path matches none of the ``exclude``
+  patterns. Biases and norm scales/offsets (1-D), scalars, integer arrays (step counters) and
+  non-array leaves (activation functions and other static fields of equinox modules) are not.
+
+  Paths are the pytree keys joined by ``/``, e.g. ``params/Dense_0/kernel`` for a flax
+  parameter dict or ``layers/0/weight`` for an equinox model, matched with `fnmatch`
+  (``*`` matches across ``/``).
+
+  Args:
+    params: any pytree of parameters: a plain dict, a flax ``{'params': ...}`` dict, an equinox
+      module.
+    min_ndim: smallest rank that is decayed (2 by default).
+    exclude: `fnmatch` patterns of paths never decayed, e.g. ``("*embedding*", "*/pos_*")``.
+
+  Returns:
+    A pytree of Python bools with the structure of ``params``, accepted by
+    ``optax.add_decayed_weights(mask=...)``, ``optax.masked``, ``optax.adamw(mask=...)`` and the
+    ``mask=`` of every jaxreg penalty.
+
+  Raises:
+    TypeError: ``exclude`` not a sequence of strings, ``min_ndim`` not an int.
+    ValueError: ``min_ndim`` < 0.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> params = {"dense": {"kernel": jnp.ones((3, 4)), "bias": jnp.zeros(4)},
+    ...           "norm": {"scale": jnp.ones(4)}}
+    >>> jr.decay_mask(params)
+    {'dense': {'bias': False, 'kernel': True}, 'norm': {'scale': False}}
+  """
+  op = "decay_mask"
+  if isinstance(min_ndim, bool) or not isinstance(min_ndim, (numbers.Integral, np.integer)):
+    raise TypeError(f"{op}: `min_ndim` must be an int, got {min_ndim!r}.")
+  if min_ndim < 0:
+    raise ValueError(f"{op}: `min_ndim` must be >= 0, got {min_ndim!r}.")
+  if isinstance(exclude, str) or not all(isinstance(p, str) for p in exclude):
+    raise TypeError(f"{op}: `exclude` must be a sequence of path patterns (strings), got "
+                    f"{exclude!r}.")
+
+  def decide(path, leaf):
+    if not _is_array(leaf) or not jnp.issubdtype(leaf.dtype, jnp.floating):
+      return False
+    if leaf.ndim < min_ndim:
+      return False
+    name = _path_str(path)
+    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude)
+
+  return jax.tree_util.tree_map_with_path(decide, params)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss terms
+# --------------------------------------------------------------------------------------------
+
+
+def _sum_over(selected, term) -> jax.Array:
+  total = jnp.zeros((), jnp.float32)
+  for _, leaf in selected:
+    wide = leaf.astype(_checks.float32_or_wider(leaf.dtype))
+    total = total + jnp.sum(term(wide)).astype(total.dtype)
+  return total
+
+
+def l2_penalty(params: Any, *, mask: MaskOrFn = None) -> jax.Array:
+  """Half the squared L2 norm of the parameters, ``1/2 * sum(p**2)``.
+
+  The 1/2 makes the gradient equal to ``p`` itself, the update ``optax.add_decayed_weights``
+  adds: ``wd * l2_penalty(params)`` in the loss is the same regularization as
+  ``optax.add_decayed_weights(wd)`` before the optimizer (and as PyTorch's
+  ``weight_decay=wd``).
+
+  Args:
+    params: a pytree of parameters.
+    mask: which leaves to include: a pytree of bools shaped like ``params`` (e.g.
+      ``jaxreg.decay_mask(params)``) or a function ``params -> mask``. None: every leaf.
+
+  Returns:
+    A float32 scalar (float64 for float64 parameters).
+
+  Raises:
+    TypeError: an included leaf that is not a floating-point array (the message names its path).
+    ValueError: a mask whose structure does not match ``params``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> params = {"w": jnp.array([[1.0, 2.0]]), "b": jnp.array([3.0])}
+    >>> float(jr.l2_penalty(params, mask=jr.decay_mask(params)))
+    2.5
+    >>> jax.grad(jr.l2_penalty)(params)["w"]
+    Array([[1., 2.]], dtype=float32)
+  """
+  selected = _selected_float_leaves(params, mask, "l2_penalty")
+  return 0.5 * _sum_over(selected, jnp.square)
+
+
+def l1_penalty(params: Any, *, mask: MaskOrFn = None) -> jax.Array:
+  """The L1 norm of the parameters, ``sum(|p|)``.
+
+  As a loss term its (sub)gradient is ``sign(p)``, which shrinks weights but almost never makes
+  one exactly 0; for exact zeros (sparse models) use `l1_prox` in the optimizer instead.
+
+  Args:
+    params: a pytree of parameters.
+    mask: which leaves to include (pytree of bools or a function of ``params``); None: all.
+
+  Returns:
+    A float32 scalar.
+
+  Raises:
+    TypeError: an included leaf that is not a floating-point array (named by path).
+    ValueError: a mask whose structure does not match ``params``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> float(jr.l1_penalty({"w": jnp.array([1.0, -2.0])}))
+    3.0
+  """
+  return _sum_over(_selected_float_leaves(params, mask, "l1_penalty"), jnp.abs)
+
+
+def elastic_net_penalty(params: Any, *, l1: float, l2: float,
+                        mask: MaskOrFn = None) -> jax.Array:
+  """The elastic-net penalty ``l1 * sum(|p|) + l2/2 * sum(p**2)``.
+
+  scikit-learn's ``ElasticNet(alpha, l1_ratio)`` is ``l1 = alpha * l1_ratio`` and
+  ``l2 = alpha * (1 - l1_ratio)`` (with the data term ``mean((y - X w)**2) / 2``); Keras'
+  ``L1L2(a, b)`` is ``l1 = a, l2 = 2 * b``.
+
+  Args:
+    params: a pytree of parameters.
+    l1: coefficient of the L1 norm, >= 0.
+    l2: coefficient of half the squared L2 norm, >= 0.
+    mask: which leaves to include (pytree of bools or a function of ``params``); None: all.
+
+  Returns:
+    A float32 scalar.
+
+  Raises:
+    ValueError: negative ``l1``/``l2``; a mask whose structure does not match ``params``.
+    TypeError: an included leaf that is not a floating-point array (named by path).
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> float(jr.elastic_net_penalty({"w": jnp.array([1.0, -2.0])}, l1=0.5, l2=2.0))
+    6.5
+  """
+  op = "elastic_net_penalty"
+  _check_strength(l1, "l1", op)
+  _check_strength(l2, "l2", op)
+  selected = _selected_float_leaves(params, mask, op)
+  return l1 * _sum_over(selected, jnp.abs) + 0.5 * l2 * _sum_over(selected, jnp.square)
+
+
+# --------------------------------------------------------------------------------------------
+# optax transforms
+# --------------------------------------------------------------------------------------------
+
+
+def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
+                 mask: MaskOrFn = decay_mask) -> optax.GradientTransformation:
+  """``optax.add_decayed_weights`` with `decay_mask` as its default mask.
+
+  Adds ``weight_decay * p`` to the updates of the masked leaves. Where it goes in the chain
+  decides what it means, and the two placements are not interchangeable for adaptive
+  optimizers:
+
+  * Before the optimizer (coupled L2, classic "L2 regularization", PyTorch's
+    ``SGD(weight_decay=...)`` and ``Adam(weight_decay=...)``): the decay is added to the
+    gradient and rescaled with it, so Adam shrinks rarely-updated weights less::
+
+        optax.chain(jr.add_l2_decay(5e-4), optax.sgd(0.1, momentum=0.9))
+
+  * After the adaptive scaling and before the learning rate (decoupled, AdamW; Loshchilov &
+    Hutter 2019): the decay is the same for every weight::
+
+        optax.chain(optax.scale_by_adam(), jr.add_l2_decay(1e-4),
+                    optax.scale_by_learning_rate(1e-3))
+
+    which is ``optax.adamw(1e-3, weight_decay=1e-4, mask=jr.decay_mask)``.
+
+  Args:
+    weight_decay: a float or an optax schedule.
+    mask: a pytree of bools, or a function of the params returning one. Default `decay_mask`
+      (no decay for biases, norm parameters and non-array leaves). None decays every leaf.
+
+  Returns:
+    An ``optax.GradientTransformation`` (optax's own `add_decayed_weights`).
+
+  Raises:
+    ValueError: a negative constant ``weight_decay``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
+    >>> params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    >>> tx = optax.chain(jr.add_l2_decay(0.5), optax.sgd(1.0))
+    >>> updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    >>> updates["w"].tolist(), updates["b"].tolist()  # only the kernel decays
+    ([[-0.5, -0.5], [-0.5, -0.5]], [-0.0, -0.0])
+  """
+  if not callable(weight_decay):
+    _check_strength(weight_decay, "weight_decay", "add_l2_decay")
+  return optax.add_decayed_weights(weight_decay, mask=mask)
+
+
+class ProxState(NamedTuple):
+  """State of `l1_prox` / `elastic_net_prox`."""
+
+  count: jax.Array  # int32 scalar: updates applied so far (the schedule's step)
+
+
+def _soft_threshold(z, threshold):
+  return jnp.sign(z) * jnp.maximum(jnp.abs(z) - threshold, 0)
+
+
+def _per_leaf(strength, treedef, op: str) -> list:
+  """A scalar strength repeated for every leaf, or a per-leaf pytree flattened like the params."""
+  if strength is None:
+    return [None] * treedef.num_leaves
+  if isinstance(strength, numbers.Real) or getattr(strength, "ndim", None) == 0:
+    return [strength] * treedef.num_leaves
+  try:
+    return treedef.flatten_up_to(strength)
+  except (ValueError, TypeError) as err:
+    raise ValueError(f"{op}: a per-leaf strength must be a scalar or have the structure of the "
+                     f"parameters; {err}") from err
+
+
+def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientTransformation:
+  """The shared body of the proximal transforms: ``p + u' = prox(p + u)``."""
+  for name, value in (("strength" if op == "l1_prox" else "l1", l1), ("l2", l2)):
+    for leaf in jax.tree.leaves(value):
+      _check_strength(leaf, name, op)
+  if not callable(learning_rate):
+    _check_strength(learning_rate, "learning_rate", op)
+
+  def init_fn(params):
+    del params
+    return ProxState(count=jnp.zeros((), jnp.int32))
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError(
+          f"{op}: the proximal step needs the parameters; call "
+          "`tx.update(updates, state, params)` (optax.apply_updates follows as usual)."
+      )
+    step = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    flags, leaves_with_paths = _resolve_mask(mask, params, op)
+    treedef = jax.tree.structure(params)
+    per_leaf = {"l1": _per_leaf(l1, treedef, op), "l2": _per_leaf(l2, treedef, op)}
+    flat_updates = treedef.flatten_up_to(updates)
+    new = []
+    for i, ((path, p), u) in enumerate(zip(leaves_with_paths, flat_updates, strict=True)):
+      if not flags[i] or u is None:
+        new.append(u)
+        continue
+      if not jnp.issubdtype(p.dtype, jnp.floating):
+        raise TypeError(f"{op}: the parameter at {_path_str(path)!r} has dtype {p.dtype}; "
+                        "mask it out.")
+      z = p + u
+      shrunk = _soft_threshold(z, jnp.asarray(step * per_leaf["l1"][i], z.dtype))
+      if l2 is not None:
+        shrunk = shrunk / jnp.asarray(1 + step * per_leaf["l2"][i], z.dtype)
+      new.append((shrunk - p).astype(u.dtype))
+    return treedef.unflatten(new), ProxState(count=optax.safe_increment(state.count))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def l1_prox(strength: Any, learning_rate: optax.ScalarOrSchedule, *,
+            mask: MaskOrFn = None) -> optax.GradientTransformation:
+  """Proximal L1 step: soft-thresholding after the optimizer's update, with exact zeros.
+
+  Place it after the learning-rate scaling (at the end of the chain). Given updates ``u`` and
+  parameters ``p`` it returns ``u'`` with ``p + u' = prox(p + u)``, where
+  ``prox(z) = sign(z) * max(|z| - learning_rate * strength, 0)`` is the proximal operator of
+  ``learning_rate * strength * |.|``. With plain SGD this is proximal gradient descent (ISTA),
+  which converges to the Lasso solution and sets small weights to exactly 0; a subgradient of
+  ``|p|`` in the loss only makes them oscillate around it.
+
+  Args:
+    strength: the L1 coefficient ``lambda`` of ``lambda * sum|p|``, >= 0: a scalar or a pytree of
+      per-leaf coefficients shaped like the parameters.
+    learning_rate: the step size of the optimizer it follows: a float or the same optax
+      schedule (its step count lives in this transform's state).
+    mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
+
+  Returns:
+    An ``optax.GradientTransformation`` whose state is a `ProxState`.
+
+  Raises:
+    ValueError: negative ``strength``/``learning_rate``; a per-leaf strength or mask whose
+      structure does not match the params; ``update`` called without ``params``.
+    TypeError: a shrunk leaf that is not floating point.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
+    >>> tx = optax.chain(optax.sgd(0.1), jr.l1_prox(1.0, 0.1))
+    >>> params = jnp.array([0.05, -0.5, 2.0])
+    >>> updates, _ = tx.update(jnp.zeros(3), tx.init(params), params)
+    >>> optax.apply_updates(params, updates)  # |p| shrinks by 0.1; small ones become 0
+    Array([ 0. , -0.4,  1.9], dtype=float32)
+  """
+  return _proximal_transform("l1_prox", strength, None, learning_rate, mask)
+
+
+def elastic_net_prox(l1: Any, l2: Any, learning_rate: optax.ScalarOrSchedule, *,
+                     mask: MaskOrFn = None) -> optax.GradientTransformation:
+  """Proximal elastic-net step: soft-threshold then shrink, after the optimizer's update.
+
+  The proximal operator of ``eta * (l1 * |p| + l2/2 * p**2)`` with ``eta = learning_rate``:
+  ``prox(z) = sign(z) * max(|z| - eta * l1, 0) / (1 + eta * l2)``. Returns ``u'`` with
+  ``p + u' = prox(p + u)``. Exact zeros, like `l1_prox`; see `elastic_net_penalty` for
+  converting scikit-learn's and Keras' coefficients.
+
+  Args:
+    l1: L1 coefficient, >= 0 (scalar or per-leaf pytree).
+    l2: coefficient of half the squared L2 norm, >= 0 (scalar or per-leaf pytree).
+    learning_rate: the step size of the optimizer it follows (float or optax schedule).
+    mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
+
+  Returns:
+    An ``optax.GradientTransformation`` whose state is a `ProxState`.
+
+  Raises:
+    ValueError: negative coefficients or learning rate; mismatched structures; no params.
+    TypeError: a shrunk leaf that is not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, optax, jaxreg as jr
+    >>> tx = optax.chain(optax.sgd(0.5), jr.elastic_net_prox(0.2, 2.0, 0.5))
+    >>> params = jnp.array([0.05, 1.1])
+    >>> updates, _ = tx.update(jnp.zeros(2), tx.init(params), params)
+    >>> optax.apply_updates(params, updates)  # (|p| - 0.1) / 2, or 0
+    Array([0. , 0.5], dtype=float32)
+  """
+  return _proximal_transform("elastic_net_prox", l1, l2, learning_rate, mask)
