@@ -299,17 +299,10 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
 
   * Before the optimizer (coupled L2, classic "L2 regularization", PyTorch's
     ``SGD(weight_decay=...)`` and ``Adam(weight_decay=...)``): the decay is added to the
-    gradient and rescaled with it, so Adam shrinks rarely-updated weights less::
-
-        optax.chain(jr.add_l2_decay(5e-4), optax.sgd(0.1, momentum=0.9))
-
+    gradient and rescaled with it, so Adam shrinks rarely-updated weights less.
   * After the adaptive scaling and before the learning rate (decoupled, AdamW; Loshchilov &
-    Hutter 2019): the decay is the same for every weight::
-
-        optax.chain(optax.scale_by_adam(), jr.add_l2_decay(1e-4),
-                    optax.scale_by_learning_rate(1e-3))
-
-    which is ``optax.adamw(1e-3, weight_decay=1e-4, mask=jr.decay_mask)``.
+    Hutter 2019): the decay is the same for every weight. This is what
+    ``optax.adamw(..., mask=jr.decay_mask)`` does (see the example).
 
   Args:
     weight_decay: a float or an optax schedule.
@@ -325,10 +318,20 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
   Example:
     >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
     >>> params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
-    >>> tx = optax.chain(jr.add_l2_decay(0.5), optax.sgd(1.0))
-    >>> updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
+    >>> zeros = jax.tree.map(jnp.zeros_like, params)
+    >>> coupled = optax.chain(jr.add_l2_decay(0.5), optax.sgd(1.0))  # L2 before the optimizer
+    >>> updates, _ = coupled.update(zeros, coupled.init(params), params)
     >>> updates["w"].tolist(), updates["b"].tolist()  # only the kernel decays
     ([[-0.5, -0.5], [-0.5, -0.5]], [-0.0, -0.0])
+    >>> decoupled = optax.chain(optax.scale_by_adam(), jr.add_l2_decay(1e-2),
+    ...                         optax.scale_by_learning_rate(1e-3))  # AdamW
+    >>> grads = jax.tree.map(lambda p: 0.3 * p, params)
+    >>> ours, _ = decoupled.update(grads, decoupled.init(params), params)
+    >>> adamw = optax.adamw(1e-3, weight_decay=1e-2, mask=jr.decay_mask)
+    >>> theirs, _ = adamw.update(grads, adamw.init(params), params)
+    >>> all(bool(jnp.allclose(a, b)) for a, b in zip(jax.tree.leaves(ours),
+    ...                                              jax.tree.leaves(theirs)))
+    True
   """
   if not callable(weight_decay):
     _check_strength(weight_decay, "weight_decay", "add_l2_decay")
