@@ -21,12 +21,13 @@ import argparse
 import os
 import sys
 
-from benchmarks import _harness, bench_batchnorm, bench_dropout, bench_penalties
+from benchmarks import _harness, bench_augment, bench_batchnorm, bench_dropout, bench_penalties
 
 FAMILIES = {
     "dropout": bench_dropout.run,
     "batchnorm": bench_batchnorm.run,
     "penalties": bench_penalties.run,
+    "augment": bench_augment.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 

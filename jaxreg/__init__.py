@@ -8,6 +8,7 @@ from an explicit PRNG key passed first; state goes in and comes out.
     >>> y = jr.dropout(jax.random.key(0), jnp.ones(8), 0.1, train=True)
 """
 
+from jaxreg import augment as augment
 from jaxreg.batchnorm import BatchNormState as BatchNormState
 from jaxreg.batchnorm import batch_norm as batch_norm
 from jaxreg.batchnorm import batch_norm_init as batch_norm_init
@@ -33,6 +34,7 @@ __all__ = [
     "ProxState",
     "__version__",
     "add_l2_decay",
+    "augment",
     "batch_norm",
     "batch_norm_init",
     "channel_dropout",

@@ -11,12 +11,15 @@ import jaxreg as jr
 PACKAGE = pathlib.Path(jr.__file__).parent
 PUBLIC = [name for name in jr.__all__ if name != "__version__"]
 FUNCTIONS = [getattr(jr, name) for name in PUBLIC if inspect.isfunction(getattr(jr, name))]
+FUNCTIONS += [getattr(jr.augment, name) for name in jr.augment.__all__]
 
 
 def test_all_is_complete_and_importable():
   assert jr.__version__
   for name in jr.__all__:
     assert hasattr(jr, name), name
+  for name in jr.augment.__all__:
+    assert inspect.isfunction(getattr(jr.augment, name)), name
   assert len(set(jr.__all__)) == len(jr.__all__)
 
 

@@ -1,0 +1,88 @@
+"""Augmentation pipeline throughput vs dm_pix and augmax (images per second).
+
+    python -m benchmarks.bench_augment            # 128 images of 256x256x3 -> 224x224, CPU
+    python -m benchmarks.bench_augment --smoke    # tiny, seconds (CI)
+
+Pipeline: random resized crop to 224, horizontal flip, colour jitter (brightness, contrast,
+saturation, hue), every example with its own key, one jitted function over the batch.
+dm_pix has no random resized crop: its pipeline uses `random_crop` to 224 (a fixed-size window,
+strictly less work) and its four colour ops in a fixed order, vmapped over split keys. augmax
+runs its own `RandomSizedCrop` + `HorizontalFlip` + `ColorJitter` chain, vmapped over keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+
+import jax
+import jax.numpy as jnp
+
+import jaxreg as jr
+from benchmarks import _harness as H  # noqa: N812
+
+A = jr.augment
+
+
+def jaxreg_pipeline(size):
+  return A.batched(A.compose(
+      functools.partial(A.random_resized_crop, size=size),
+      A.random_flip_left_right,
+      functools.partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+  ))
+
+
+def dm_pix_pipeline(size):
+  import dm_pix as pix
+
+  def one(key, image):
+    k = jax.random.split(key, 6)
+    image = pix.random_crop(k[0], image, (size, size, 3))
+    image = pix.random_flip_left_right(k[1], image)
+    image = pix.random_brightness(k[2], image, 0.4)
+    image = pix.random_contrast(k[3], image, 0.6, 1.4)
+    image = pix.random_saturation(k[4], image, 0.6, 1.4)
+    image = jnp.clip(pix.random_hue(k[5], image, 0.1), 0.0, 1.0)
+    return image
+
+  return lambda key, images: jax.vmap(one)(jax.random.split(key, images.shape[0]), images)
+
+
+def augmax_pipeline(size):
+  import augmax
+
+  chain = augmax.Chain(augmax.RandomSizedCrop(size, size), augmax.HorizontalFlip(),
+                       augmax.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4,
+                                          hue=0.1))
+  return lambda key, images: jax.vmap(chain)(jax.random.split(key, images.shape[0]), images)
+
+
+def run(smoke: bool = False) -> list[dict]:
+  n, side, size = (8, 40, 32) if smoke else (128, 256, 224)
+  rounds = 3 if smoke else 9
+  images = jax.random.uniform(jax.random.key(0), (n, side, side, 3))
+  key = jax.random.key(1)
+  mine = jax.jit(jaxreg_pipeline(size))
+  shape = f"{n}x{side}x{side}x3 -> {size}"
+  (t_mine,) = H.time_interleaved([lambda: mine(key, images)], rounds=rounds)
+  rows = [H.row(f"RRC+flip+jitter (jaxreg alone): {n / t_mine:.0f} img/s", shape, "float32",
+                t_mine, None, None)]
+  for name, factory in (("dm_pix", dm_pix_pipeline), ("augmax", augmax_pipeline)):
+    try:
+      anchor = jax.jit(factory(size))
+    except ImportError:  # anchors come with the `bench` extra
+      rows.append(H.row(f"RRC+flip+jitter vs {name}: not installed", shape, "float32", None,
+                        None, None))
+      continue
+    t_m, t_a, ratio = H.median_ratio(lambda: mine(key, images), lambda a=anchor: a(key, images),
+                                     rounds=rounds)
+    rows.append(H.row(f"RRC+flip+jitter: {n / t_m:.0f} img/s vs {n / t_a:.0f} "
+                      f"(throughput {1 / ratio:.2f}x)", shape,
+                      "float32", t_m, t_a, ratio, anchor_name=name))
+  return rows
+
+
+if __name__ == "__main__":
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+  H.print_table(run(parser.parse_args().smoke))

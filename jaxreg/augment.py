@@ -1,0 +1,1152 @@
+"""Data augmentation: jit-able, key-driven image transforms, and test-time multi-crop.
+
+Conventions (checked; other ranks and dtypes raise):
+
+* An image is a float array in HWC layout with values in [0, 1]; a batch is NHWC.
+* Per-image random transforms take the PRNG ``key`` first: ``fn(key, image, ...)``.
+  `batched` applies any of them to a batch with an independent key per example (``vmap`` over
+  ``jax.random.split(key, N)``), so every example gets its own crop, flip and colours.
+* Output shapes are static under `jit`: crops and resizes have a fixed output ``size``, and the
+  random part (offsets, scales) only moves a sampling box.
+* Colour ops take ``clip``: True clamps the result to [0, 1].
+
+At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
+views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg import _checks
+
+__all__ = [
+    "adjust_hue",
+    "adjust_saturation",
+    "batched",
+    "center_crop",
+    "color_jitter",
+    "compose",
+    "cutmix",
+    "five_crop",
+    "hsv_to_rgb",
+    "mixup",
+    "multi_crop_predict",
+    "random_brightness",
+    "random_contrast",
+    "random_crop",
+    "random_erasing",
+    "random_flip_left_right",
+    "random_flip_up_down",
+    "random_hue",
+    "random_resized_crop",
+    "random_saturation",
+    "random_scale_crop",
+    "rgb_to_hsv",
+    "ten_crop",
+]
+
+_PAD_MODES = ("constant", "reflect", "edge")
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_image(image, op: str, *, batch: bool = False) -> jax.Array:
+  image = _checks.check_float_array(image, op, "images" if batch else "image")
+  rank, layout = (4, "NHWC") if batch else (3, "HWC; use augment.batched for NHWC batches")
+  _checks.check_ndim(image, op, exact=rank, layout=layout, name="images" if batch else "image")
+  return image
+
+
+def _check_rgb(image, op: str) -> None:
+  if image.shape[-1] != 3:
+    raise ValueError(f"{op}: needs RGB images (3 channels last), got shape {image.shape}.")
+
+
+def _pair(value, op: str, name: str) -> tuple[int, int]:
+  """An int or (h, w) pair of positive ints."""
+  items = (value, value) if isinstance(value, (numbers.Integral, np.integer)) else value
+  try:
+    items = tuple(items)
+  except TypeError as err:
+    raise TypeError(f"{op}: `{name}` must be an int or an (height, width) pair, got "
+                    f"{value!r}.") from err
+  if len(items) != 2:
+    raise ValueError(f"{op}: `{name}` must be an int or an (height, width) pair, got {value!r}.")
+  return tuple(_checks.check_positive_int(v, op, name) for v in items)
+
+
+def _check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
+                 high: float = math.inf) -> tuple[float, float]:
+  lo = _checks.concrete_scalar(lower, f"{name}[0]", op)
+  hi = _checks.concrete_scalar(upper, f"{name}[1]", op)
+  if lo is None or hi is None:
+    raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
+  if not (low <= lo <= hi <= high):
+    raise ValueError(f"{op}: `{name}` must satisfy {low} <= lower <= upper <= {high}, got "
+                     f"({lower!r}, {upper!r}).")
+  return lo, hi
+
+
+def _check_probability(p, op: str, name: str = "probability") -> None:
+  value = _checks.concrete_scalar(p, name, op)
+  if value is not None and not 0.0 <= value <= 1.0:
+    raise ValueError(f"{op}: `{name}` must be in [0, 1], got {p!r}.")
+
+
+def _maybe_clip(image, clip: bool):
+  return jnp.clip(image, 0.0, 1.0) if clip else image
+
+
+# --------------------------------------------------------------------------------------------
+# Batching and composition
+# --------------------------------------------------------------------------------------------
+
+
+def batched(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+  """Applies a per-image random transform to an NHWC batch, one independent key per example.
+
+  Args:
+    fn: ``fn(key, image, *args, **kwargs) -> image`` (any of this module's random transforms,
+      a `compose` pipeline, or your own).
+
+  Returns:
+    ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and ``vmap``s
+    ``fn`` over keys and images; the extra arguments are shared by all examples.
+
+  Raises:
+    TypeError: ``fn`` not callable.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images = jnp.zeros((8, 32, 32, 3))
+    >>> crop = jr.augment.batched(jr.augment.random_crop)
+    >>> crop(jax.random.key(0), images, 28, padding=2).shape
+    (8, 28, 28, 3)
+  """
+  if not callable(fn):
+    raise TypeError(f"batched: `fn` must be callable, got {fn!r}.")
+
+  @functools.wraps(fn)
+  def batch_fn(key, images, *args, **kwargs):
+    images = _check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True)
+    keys = jax.random.split(_checks.as_key(key, "batched"), images.shape[0])
+    return jax.vmap(lambda k, image: fn(k, image, *args, **kwargs))(keys, images)
+
+  return batch_fn
+
+
+def compose(*fns: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable:
+  """Chains per-image transforms ``fn(key, image)`` into one, each with its own key.
+
+  Args:
+    *fns: transforms taking ``(key, image)``; bind other arguments with `functools.partial`.
+
+  Returns:
+    ``pipeline(key, image)``; wrap it in `batched` for NHWC batches and in `jax.jit` to compile
+    the whole pipeline as one function.
+
+  Raises:
+    TypeError: a non-callable argument.
+    ValueError: no transforms.
+
+  Example:
+    >>> import functools, jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> pipeline = A.compose(functools.partial(A.random_crop, size=24, padding=4),
+    ...                      A.random_flip_left_right,
+    ...                      functools.partial(A.random_brightness, max_delta=0.1, clip=True))
+    >>> out = jax.jit(A.batched(pipeline))(jax.random.key(0), jnp.full((4, 24, 24, 3), 0.5))
+    >>> out.shape, bool((out >= 0).all() & (out <= 1).all())
+    ((4, 24, 24, 3), True)
+  """
+  if not fns:
+    raise ValueError("compose: give at least one transform.")
+  for fn in fns:
+    if not callable(fn):
+      raise TypeError(f"compose: every transform must be callable, got {fn!r}.")
+
+  def pipeline(key, image):
+    keys = jax.random.split(_checks.as_key(key, "compose"), len(fns))
+    for k, fn in zip(keys, fns, strict=True):
+      image = fn(k, image)
+    return image
+
+  return pipeline
+
+
+# --------------------------------------------------------------------------------------------
+# Crops and flips
+# --------------------------------------------------------------------------------------------
+
+
+def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequence[int], *,
+                padding: int | Sequence[int] = 0, pad_mode: str = "constant") -> jax.Array:
+  """Crops a random ``size`` window, after optionally padding every side by ``padding``.
+
+  The CIFAR recipe is ``random_crop(key, image, 32, padding=4)``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: crop height and width (int or pair).
+    padding: pixels added on each side before cropping (int or (pad_h, pad_w)).
+    pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``.
+
+  Returns:
+    The ``(size_h, size_w, C)`` crop.
+
+  Raises:
+    ValueError: a crop larger than the padded image, an unknown ``pad_mode``, negative
+      padding, a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.random_crop(jax.random.key(0), jnp.ones((32, 32, 3)), 32, padding=4).shape
+    (32, 32, 3)
+  """
+  op = "random_crop"
+  image = _check_image(image, op)
+  h, w = _pair(size, op, "size")
+  if isinstance(padding, (numbers.Integral, np.integer)):
+    padding = (padding, padding)
+  pad_h, pad_w = (int(p) for p in padding)
+  if pad_h < 0 or pad_w < 0:
+    raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
+  if pad_mode not in _PAD_MODES:
+    raise ValueError(f"{op}: `pad_mode` must be one of {_PAD_MODES}, got {pad_mode!r}.")
+  height, width = image.shape[0] + 2 * pad_h, image.shape[1] + 2 * pad_w
+  if h > height or w > width:
+    raise ValueError(f"{op}: crop {(h, w)} is larger than the padded image {(height, width)} "
+                     f"(image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
+  key = _checks.as_key(key, op)
+  if pad_h or pad_w:
+    image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=pad_mode)
+  k_y, k_x = jax.random.split(key)
+  top = jax.random.randint(k_y, (), 0, height - h + 1)
+  left = jax.random.randint(k_x, (), 0, width - w + 1)
+  return lax.dynamic_slice(image, (top, left, 0), (h, w, image.shape[2]))
+
+
+def _random_flip(op, axis, key, image, probability):
+  image = _check_image(image, op)
+  _check_probability(probability, op)
+  flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
+  return jnp.where(flip, jnp.flip(image, axis), image)
+
+
+def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
+                           probability: float = 0.5) -> jax.Array:
+  """Mirrors the image horizontally with probability ``probability``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of flipping, in [0, 1].
+
+  Returns:
+    The image, mirrored or not.
+
+  Raises:
+    ValueError: ``probability`` outside [0, 1]; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.arange(6.0).reshape(1, 2, 3)
+    >>> jr.augment.random_flip_left_right(jax.random.key(0), image, probability=1.0)[0, 0]
+    Array([3., 4., 5.], dtype=float32)
+  """
+  return _random_flip("random_flip_left_right", 1, key, image, probability)
+
+
+def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
+                        probability: float = 0.5) -> jax.Array:
+  """Mirrors the image vertically with probability ``probability``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of flipping, in [0, 1].
+
+  Returns:
+    The image, mirrored or not.
+
+  Raises:
+    ValueError: ``probability`` outside [0, 1]; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.arange(6.0).reshape(2, 1, 3)
+    >>> jr.augment.random_flip_up_down(jax.random.key(0), image, probability=1.0)[0, 0]
+    Array([3., 4., 5.], dtype=float32)
+  """
+  return _random_flip("random_flip_up_down", 0, key, image, probability)
+
+
+def _static_crop(image, top: int, left: int, h: int, w: int):
+  return image[top:top + h, left:left + w]
+
+
+def _check_fits(image, h, w, op):
+  if h > image.shape[0] or w > image.shape[1]:
+    raise ValueError(f"{op}: crop {(h, w)} is larger than the image {image.shape[:2]}.")
+
+
+def center_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Array:
+  """The central ``size`` window (offsets rounded down, like torchvision's for even margins).
+
+  Args:
+    image: HWC float image.
+    size: crop height and width (int or pair).
+
+  Returns:
+    The ``(size_h, size_w, C)`` crop.
+
+  Raises:
+    ValueError: a crop larger than the image; a non-HWC image.
+    TypeError: non-float image.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.center_crop(jnp.ones((256, 320, 3)), 224).shape
+    (224, 224, 3)
+  """
+  op = "center_crop"
+  image = _check_image(image, op)
+  h, w = _pair(size, op, "size")
+  _check_fits(image, h, w, op)
+  return _static_crop(image, (image.shape[0] - h) // 2, (image.shape[1] - w) // 2, h, w)
+
+
+def five_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Array:
+  """The four corner crops and the center crop, stacked.
+
+  Order: top-left, top-right, bottom-left, bottom-right, center (torchvision's order).
+
+  Args:
+    image: HWC float image.
+    size: crop height and width (int or pair).
+
+  Returns:
+    ``(5, size_h, size_w, C)``.
+
+  Raises:
+    ValueError: a crop larger than the image; a non-HWC image.
+    TypeError: non-float image.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.five_crop(jnp.ones((256, 256, 3)), 224).shape
+    (5, 224, 224, 3)
+  """
+  op = "five_crop"
+  image = _check_image(image, op)
+  h, w = _pair(size, op, "size")
+  _check_fits(image, h, w, op)
+  height, width = image.shape[:2]
+  corners = [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w),
+             ((height - h) // 2, (width - w) // 2)]
+  return jnp.stack([_static_crop(image, t, left, h, w) for t, left in corners])
+
+
+def ten_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Array:
+  """ResNet's 10 test views: `five_crop` of the image, then of its horizontal mirror.
+
+  Order: the five crops of the image (top-left, top-right, bottom-left, bottom-right, center),
+  then the five crops of ``image[:, ::-1]`` in the same order (so view 5 is the mirror of the
+  image's top-right corner, torchvision's convention).
+
+  Args:
+    image: HWC float image.
+    size: crop height and width (int or pair).
+
+  Returns:
+    ``(10, size_h, size_w, C)``.
+
+  Raises:
+    ValueError: a crop larger than the image; a non-HWC image.
+    TypeError: non-float image.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.ten_crop(jnp.ones((256, 256, 3)), 224).shape
+    (10, 224, 224, 3)
+
+  References:
+    Krizhevsky et al. 2012; He et al., "Deep Residual Learning for Image Recognition", CVPR
+    2016 (Sec. 3.4).
+  """
+  image = _check_image(image, "ten_crop")
+  return jnp.concatenate([five_crop(image, size), five_crop(jnp.flip(image, 1), size)])
+
+
+def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool):
+  """Source indices and weights (out_size, taps) of a triangle-filter resampling of one axis.
+
+  Output pixel ``i`` samples the input at ``start + (i + 0.5) * length / out_size - 0.5``
+  (pixel centers, as `jax.image.scale_and_translate`). The triangle has half-width 1, or the
+  shrink factor when antialiasing a shrink; taps outside the image get weight 0 and the rest
+  are renormalized. The tap count is static: enough for the largest shrink a box inside the
+  image can need.
+  """
+  step = length / out_size
+  centers = start + (jnp.arange(out_size, dtype=jnp.float32) + 0.5) * step - 0.5
+  width = jnp.maximum(step, 1.0) if antialias else jnp.ones_like(step)
+  largest = max(in_size / out_size, 1.0) if antialias else 1.0
+  taps = math.floor(2 * largest) + 1
+  first = jnp.floor(centers - width) + 1
+  positions = first[:, None] + jnp.arange(taps, dtype=jnp.float32)[None, :]
+  weights = jnp.maximum(0.0, 1.0 - jnp.abs(positions - centers[:, None]) / width)
+  weights = jnp.where((positions >= 0) & (positions <= in_size - 1), weights, 0.0)
+  weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
+  indices = jnp.clip(positions, 0, in_size - 1).astype(jnp.int32)
+  return indices, weights
+
+
+def _resample_box(image, top, left, box_h, box_w, size, antialias: bool):
+  """Resamples the box (top, left, box_h, box_w) of ``image`` to ``size``, separably.
+
+  A gather of a few taps per axis: work proportional to the output, where a dense resampling
+  matrix (what `jax.image.scale_and_translate` builds for traced scales) costs input x output
+  per axis.
+  """
+  out_h, out_w = size
+  height, width = image.shape[:2]
+  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias)
+  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias)
+  x = image.astype(jnp.float32)
+  # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
+  x = sum(row_w[:, t, None, None] * x[rows[:, t]] for t in range(rows.shape[1]))
+  x = sum(col_w[None, :, t, None] * x[:, cols[:, t]] for t in range(cols.shape[1]))
+  return x.astype(image.dtype)
+
+
+def _sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
+  """torchvision's RandomResizedCrop box: ``attempts`` tries at once, then a central fallback."""
+  k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
+  area = height * width
+  target = area * jax.random.uniform(k_area, (attempts,), minval=scale[0], maxval=scale[1])
+  log_ratio = jax.random.uniform(k_ratio, (attempts,), minval=math.log(ratio[0]),
+                                 maxval=math.log(ratio[1]))
+  aspect = jnp.exp(log_ratio)
+  w = jnp.round(jnp.sqrt(target * aspect))
+  h = jnp.round(jnp.sqrt(target / aspect))
+  ok = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
+  first = jnp.argmax(ok)
+  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`.
+  in_ratio = width / height
+  if in_ratio < ratio[0]:
+    fb_w, fb_h = width, round(width / ratio[0])
+  elif in_ratio > ratio[1]:
+    fb_h, fb_w = height, round(height * ratio[1])
+  else:
+    fb_w, fb_h = width, height
+  found = ok[first]
+  box_h = jnp.where(found, h[first], fb_h)
+  box_w = jnp.where(found, w[first], fb_w)
+  top = jnp.where(found, jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1)),
+                  (height - fb_h) // 2)
+  left = jnp.where(found, jnp.floor(jax.random.uniform(k_left) * (width - box_w + 1)),
+                   (width - fb_w) // 2)
+  return top, left, box_h, box_w, found
+
+
+def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
+                        size: int | Sequence[int], *, scale: Sequence[float] = (0.08, 1.0),
+                        ratio: Sequence[float] = (3 / 4, 4 / 3),
+                        antialias: bool = True) -> jax.Array:
+  """The "stretch" crop of Inception/ResNet training: random area and aspect, resized to ``size``.
+
+  Samples a box covering a fraction of the image area drawn from ``scale`` with a log-uniform
+  aspect ratio (width / height) from ``ratio`` (10 tries, then the central box with the ratio
+  clamped, as torchvision does), and resamples it to ``size`` with bilinear interpolation
+  (antialiased when shrinking). The output shape is static; only the box is random.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: output height and width (int or pair).
+    scale: range of the box area as a fraction of the image area, ``0 < lo <= hi <= 1``.
+    ratio: range of the box aspect ratio (width / height), ``0 < lo <= hi``.
+    antialias: low-pass filter when the box is shrunk (as PIL and torchvision's
+      ``antialias=True`` do).
+
+  Returns:
+    The ``(size_h, size_w, C)`` resampled crop.
+
+  Raises:
+    ValueError: invalid ``scale``/``ratio`` ranges; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.ones((256, 256, 3)) * 0.5
+    >>> jr.augment.random_resized_crop(jax.random.key(0), image, 224).shape
+    (224, 224, 3)
+
+  References:
+    Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
+  """
+  op = "random_resized_crop"
+  image = _check_image(image, op)
+  out = _pair(size, op, "size")
+  scale = _check_range(*scale, op, "scale", low=0.0, high=1.0)
+  ratio = _check_range(*ratio, op, "ratio", low=0.0)
+  if scale[1] <= 0 or ratio[0] <= 0:
+    raise ValueError(f"{op}: `scale` and `ratio` must be positive, got {scale}, {ratio}.")
+  key = _checks.as_key(key, op)
+  top, left, box_h, box_w, _ = _sample_box(key, image.shape[0], image.shape[1], scale, ratio)
+  return _resample_box(image, top, left, box_h, box_w, out, antialias)
+
+
+def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
+                      size: int | Sequence[int], *,
+                      scales: Sequence[int] = (224, 256, 384, 480, 640),
+                      antialias: bool = True) -> jax.Array:
+  """ResNet's multi-scale training crop: shorter side resized to a random scale, then cropped.
+
+  Draws a target shorter side from ``scales``, and crops a random ``size`` window of the image
+  resized to it. Resizing and cropping are done as one resampling of the corresponding box of
+  the original image, so no intermediate image of data-dependent size exists and the output
+  shape is static.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: output height and width (int or pair).
+    scales: candidate lengths of the resized shorter side (ResNet: 256 to 480); each must leave
+      room for the crop.
+    antialias: low-pass filter when shrinking.
+
+  Returns:
+    The ``(size_h, size_w, C)`` crop.
+
+  Raises:
+    ValueError: a scale too small for the crop, empty ``scales``; a non-HWC image.
+    TypeError: non-int scales, non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.ones((300, 400, 3)) * 0.5
+    >>> jr.augment.random_scale_crop(jax.random.key(0), image, 224, scales=(256, 320)).shape
+    (224, 224, 3)
+
+  References:
+    He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (Sec. 3.4), after
+    Simonyan & Zisserman 2015.
+  """
+  op = "random_scale_crop"
+  image = _check_image(image, op)
+  out_h, out_w = _pair(size, op, "size")
+  scales = tuple(_checks.check_positive_int(s, op, "scales") for s in scales)
+  if not scales:
+    raise ValueError(f"{op}: `scales` is empty.")
+  height, width = image.shape[:2]
+  shorter = min(height, width)
+  for s in scales:
+    if height * s / shorter < out_h - 1e-9 or width * s / shorter < out_w - 1e-9:
+      raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
+                       f"{height * s / shorter:.0f}x{width * s / shorter:.0f}, smaller than the "
+                       f"{out_h}x{out_w} crop.")
+  key = _checks.as_key(key, op)
+  k_scale, k_top, k_left = jax.random.split(key, 3)
+  factor = jnp.asarray(scales, jnp.float32)[jax.random.randint(k_scale, (), 0, len(scales))]
+  factor = factor / shorter
+  # The crop in resized coordinates, mapped back to a box of the original image.
+  resized_h, resized_w = jnp.round(height * factor), jnp.round(width * factor)
+  top = jnp.floor(jax.random.uniform(k_top) * (resized_h - out_h + 1))
+  left = jnp.floor(jax.random.uniform(k_left) * (resized_w - out_w + 1))
+  return _resample_box(image, top / factor, left / factor, out_h / factor, out_w / factor,
+                       (out_h, out_w), antialias)
+
+
+# --------------------------------------------------------------------------------------------
+# Colour
+# --------------------------------------------------------------------------------------------
+
+
+def rgb_to_hsv(image: jax.typing.ArrayLike) -> jax.Array:
+  """RGB in [0, 1] to HSV in [0, 1] (hue as a fraction of a turn), channels last.
+
+  Args:
+    image: float array with 3 channels last.
+
+  Returns:
+    HSV array of the same shape.
+
+  Raises:
+    ValueError: not 3 channels. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.rgb_to_hsv(jnp.array([1.0, 0.0, 0.0]))
+    Array([0., 1., 1.], dtype=float32)
+  """
+  image = _checks.check_float_array(image, "rgb_to_hsv", "image")
+  _check_rgb(image, "rgb_to_hsv")
+  r, g, b = image[..., 0], image[..., 1], image[..., 2]
+  value = jnp.maximum(jnp.maximum(r, g), b)
+  chroma = value - jnp.minimum(jnp.minimum(r, g), b)
+  safe_value = jnp.where(value > 0, value, 1)
+  saturation = jnp.where(value > 0, chroma / safe_value, 0)
+  safe_chroma = jnp.where(chroma > 0, chroma, 1)
+  hue = jnp.where(value == r, (g - b) / safe_chroma,
+                  jnp.where(value == g, 2 + (b - r) / safe_chroma, 4 + (r - g) / safe_chroma))
+  hue = jnp.where(chroma > 0, _wrap6(hue) / 6, 0)
+  return jnp.stack([hue, saturation, value], axis=-1)
+
+
+def hsv_to_rgb(image: jax.typing.ArrayLike) -> jax.Array:
+  """HSV in [0, 1] (hue as a fraction of a turn) to RGB, channels last.
+
+  Args:
+    image: float array with 3 channels last (hue, saturation, value).
+
+  Returns:
+    RGB array of the same shape.
+
+  Raises:
+    ValueError: not 3 channels. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.hsv_to_rgb(jnp.array([2 / 3, 1.0, 1.0]))
+    Array([0., 0., 1.], dtype=float32)
+  """
+  image = _checks.check_float_array(image, "hsv_to_rgb", "image")
+  _check_rgb(image, "hsv_to_rgb")
+  h, s, v = image[..., 0], image[..., 1], image[..., 2]
+  # f(n) = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6 h) mod 6, for n = 5, 3, 1 -> r, g, b
+  channels = []
+  for n in (5.0, 3.0, 1.0):
+    k = _wrap6(n + 6.0 * h)
+    channels.append(v - v * s * jnp.clip(jnp.minimum(k, 4.0 - k), 0.0, 1.0))
+  return jnp.stack(channels, axis=-1)
+
+
+def _wrap6(x):
+  # x mod 6 by floor, not `%`: XLA lowers float `%` to a libm fmod call per element on CPU.
+  return x - 6 * jnp.floor(x / 6)
+
+
+def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
+                      clip: bool = False) -> jax.Array:
+  """Multiplies the HSV saturation by ``factor`` (clamped to [0, 1] in HSV), like tf.image.
+
+  Args:
+    image: RGB float image (any leading shape, 3 channels last).
+    factor: saturation multiplier >= 0 (0 gives grey, 1 the image).
+    clip: clamp the RGB result to [0, 1].
+
+  Returns:
+    The adjusted image, same shape and dtype.
+
+  Raises:
+    ValueError: not RGB. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.adjust_saturation(jnp.array([0.8, 0.4, 0.4]), 0.0)
+    Array([0.8, 0.8, 0.8], dtype=float32)
+  """
+  image = _checks.check_float_array(image, "adjust_saturation", "image")
+  _check_rgb(image, "adjust_saturation")
+  # In HSV every channel is V - V * S * k(H); scaling S (clamped to 1) scales V - RGB by the
+  # same factor, so no round trip through HSV is needed.
+  r, g, b = image[..., 0:1], image[..., 1:2], image[..., 2:3]
+  value = jnp.maximum(jnp.maximum(r, g), b)
+  spread = value - jnp.minimum(jnp.minimum(r, g), b)  # V * S
+  factor = jnp.asarray(factor, image.dtype)
+  limit = jnp.where(spread > 0, value / jnp.where(spread > 0, spread, 1), jnp.inf)  # 1 / S
+  effective = jnp.minimum(jnp.maximum(factor, 0), limit.astype(image.dtype))
+  return _maybe_clip(value - effective * (value - image), clip).astype(image.dtype)
+
+
+def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
+               clip: bool = False) -> jax.Array:
+  """Rotates the hue by ``delta`` turns (``delta`` in [-0.5, 0.5]), like tf.image.
+
+  Args:
+    image: RGB float image (3 channels last).
+    delta: hue shift as a fraction of a full turn.
+    clip: clamp the RGB result to [0, 1].
+
+  Returns:
+    The adjusted image, same shape and dtype.
+
+  Raises:
+    ValueError: not RGB. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.adjust_hue(jnp.array([1.0, 0.0, 0.0]), 1 / 3)  # red -> green
+    Array([0., 1., 0.], dtype=float32)
+  """
+  image = _checks.check_float_array(image, "adjust_hue", "image")
+  _check_rgb(image, "adjust_hue")
+  # rgb_to_hsv, a hue shift and hsv_to_rgb, fused: V and the chroma V * S are kept, only the
+  # hue sector moves, and no HSV image is ever materialized.
+  r, g, b = image[..., 0], image[..., 1], image[..., 2]
+  value = jnp.maximum(jnp.maximum(r, g), b)
+  chroma = value - jnp.minimum(jnp.minimum(r, g), b)
+  safe = jnp.where(chroma > 0, chroma, 1)
+  sector = jnp.where(value == r, (g - b) / safe,
+                     jnp.where(value == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+  sector = _wrap6(sector + 6 * jnp.asarray(delta, image.dtype))  # hue in sixths of a turn
+  channels = []
+  for n in (5.0, 3.0, 1.0):
+    k = _wrap6(n + sector)
+    channels.append(value - chroma * jnp.clip(jnp.minimum(k, 4 - k), 0, 1))
+  return _maybe_clip(jnp.stack(channels, axis=-1), clip).astype(image.dtype)
+
+
+def _uniform(key, lo, hi):
+  return jax.random.uniform(key, (), minval=lo, maxval=hi)
+
+
+def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
+                      clip: bool = False) -> jax.Array:
+  """Adds one random offset in ``[-max_delta, max_delta]`` to every pixel (tf.image's rule).
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    max_delta: largest offset, >= 0.
+    clip: clamp the result to [0, 1].
+
+  Returns:
+    The brightened (or darkened) image.
+
+  Raises:
+    ValueError: negative ``max_delta``; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.random_brightness(jax.random.key(0), jnp.full((2, 2, 3), 0.5), 0.2)
+    >>> bool(jnp.all(jnp.abs(out - 0.5) <= 0.2))
+    True
+  """
+  op = "random_brightness"
+  image = _check_image(image, op)
+  lo, hi = _check_range(-max_delta, max_delta, op, "max_delta")
+  delta = _uniform(_checks.as_key(key, op), lo, hi).astype(image.dtype)
+  return _maybe_clip(image + delta, clip)
+
+
+def _contrast(image, factor):
+  mean = jnp.mean(image, axis=(-3, -2), keepdims=True)
+  return (image - mean) * factor + mean
+
+
+def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float, *,
+                    clip: bool = False) -> jax.Array:
+  """Scales each channel's deviation from its mean by a factor from ``[lower, upper]``.
+
+  ``(x - mean) * factor + mean`` with the per-channel mean over H and W (tf.image's rule).
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    lower: smallest factor, >= 0.
+    upper: largest factor, >= lower.
+    clip: clamp the result to [0, 1].
+
+  Returns:
+    The adjusted image.
+
+  Raises:
+    ValueError: an invalid range; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.linspace(0, 1, 12).reshape(2, 2, 3)
+    >>> jr.augment.random_contrast(jax.random.key(0), image, 0.5, 1.5).shape
+    (2, 2, 3)
+  """
+  op = "random_contrast"
+  image = _check_image(image, op)
+  lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
+  factor = _uniform(_checks.as_key(key, op), lo, hi).astype(image.dtype)
+  return _maybe_clip(_contrast(image, factor), clip)
+
+
+def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float,
+                      *, clip: bool = False) -> jax.Array:
+  """Multiplies the HSV saturation by a factor from ``[lower, upper]`` (see `adjust_saturation`).
+
+  Args:
+    key: a PRNG key.
+    image: HWC RGB float image.
+    lower: smallest factor, >= 0.
+    upper: largest factor, >= lower.
+    clip: clamp the result to [0, 1].
+
+  Returns:
+    The adjusted image.
+
+  Raises:
+    ValueError: an invalid range; not an HWC RGB image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.full((2, 2, 3), 0.5).at[..., 0].set(0.9)
+    >>> jr.augment.random_saturation(jax.random.key(0), image, 0.5, 1.5).shape
+    (2, 2, 3)
+  """
+  op = "random_saturation"
+  image = _check_image(image, op)
+  _check_rgb(image, op)
+  lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
+  return adjust_saturation(image, _uniform(_checks.as_key(key, op), lo, hi), clip=clip)
+
+
+def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
+               clip: bool = False) -> jax.Array:
+  """Rotates the hue by a random fraction of a turn in ``[-max_delta, max_delta]``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC RGB float image.
+    max_delta: largest shift, in [0, 0.5].
+    clip: clamp the result to [0, 1].
+
+  Returns:
+    The adjusted image.
+
+  Raises:
+    ValueError: ``max_delta`` outside [0, 0.5]; not an HWC RGB image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.full((2, 2, 3), 0.5).at[..., 0].set(0.9)
+    >>> jr.augment.random_hue(jax.random.key(0), image, 0.1).shape
+    (2, 2, 3)
+  """
+  op = "random_hue"
+  image = _check_image(image, op)
+  _check_rgb(image, op)
+  lo, hi = _check_range(-max_delta, max_delta, op, "max_delta", low=-0.5, high=0.5)
+  return adjust_hue(image, _uniform(_checks.as_key(key, op), lo, hi), clip=clip)
+
+
+def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: float = 0.0,
+                 contrast: float = 0.0, saturation: float = 0.0, hue: float = 0.0,
+                 clip: bool = True) -> jax.Array:
+  """Random brightness, contrast, saturation and hue, applied in a random order.
+
+  Brightness adds a delta from ``[-brightness, brightness]``; contrast and saturation multiply by
+  a factor from ``[max(0, 1 - c), 1 + c]``; hue shifts by ``[-hue, hue]`` turns. Each example
+  draws its own order (one of the 24 permutations) and factors; with ``clip`` the image is
+  clamped to [0, 1] after every step, as torchvision does for float images. A zero strength
+  skips that op.
+
+  Args:
+    key: a PRNG key.
+    image: HWC RGB float image.
+    brightness: brightness strength, >= 0.
+    contrast: contrast strength, >= 0.
+    saturation: saturation strength, >= 0.
+    hue: hue strength, in [0, 0.5].
+    clip: clamp to [0, 1] after each op.
+
+  Returns:
+    The jittered image.
+
+  Raises:
+    ValueError: negative strengths, ``hue`` > 0.5; not an HWC RGB image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jax.random.uniform(jax.random.key(1), (8, 8, 3))
+    >>> out = jr.augment.color_jitter(jax.random.key(0), image, brightness=0.4, contrast=0.4,
+    ...                               saturation=0.4, hue=0.1)
+    >>> bool((out >= 0).all() & (out <= 1).all())
+    True
+  """
+  op = "color_jitter"
+  image = _check_image(image, op)
+  _check_rgb(image, op)
+  for name, value in (("brightness", brightness), ("contrast", contrast),
+                      ("saturation", saturation)):
+    _check_range(0.0, value, op, name, low=0.0)
+  _check_range(0.0, hue, op, "hue", low=0.0, high=0.5)
+  key = _checks.as_key(key, op)
+  k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
+  b = _uniform(k_b, -brightness, brightness)
+  c = _uniform(k_c, max(0.0, 1 - contrast), 1 + contrast)
+  s = _uniform(k_s, max(0.0, 1 - saturation), 1 + saturation)
+  h = _uniform(k_h, -hue, hue)
+  ops = []
+  if brightness:
+    ops.append(lambda x: x + b.astype(x.dtype))
+  if contrast:
+    ops.append(lambda x: _contrast(x, c.astype(x.dtype)))
+  if saturation:
+    ops.append(lambda x: adjust_saturation(x, s))
+  if hue:
+    ops.append(lambda x: adjust_hue(x, h))
+  if not ops:
+    return image
+  branches = [lambda x, f=f: _maybe_clip(f(x), clip) for f in ops]
+  order = jax.random.permutation(k_order, len(branches))
+  for position in range(len(branches)):
+    image = lax.switch(order[position], branches, image)
+  return image
+
+
+# --------------------------------------------------------------------------------------------
+# Erasing and mixing
+# --------------------------------------------------------------------------------------------
+
+
+def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: float = 0.5,
+                   scale: Sequence[float] = (0.02, 0.33), ratio: Sequence[float] = (0.3, 3.3),
+                   value: float = 0.0) -> jax.Array:
+  """Random erasing / cutout: with ``probability``, fills a random box with ``value``.
+
+  The box has an area fraction from ``scale`` and aspect ratio from ``ratio`` (log-uniform,
+  10 tries; if none fits, nothing is erased), as in Zhong et al. and torchvision.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of erasing, in [0, 1].
+    scale: range of the erased area fraction, ``0 < lo <= hi <= 1``.
+    ratio: range of the box aspect ratio, ``0 < lo <= hi``.
+    value: fill value (0 by default).
+
+  Returns:
+    The image with at most one box filled.
+
+  Raises:
+    ValueError: invalid ranges or probability; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.random_erasing(jax.random.key(0), jnp.ones((32, 32, 3)),
+    ...                                 probability=1.0)
+    >>> bool((out == 0).any())
+    True
+
+  References:
+    Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; DeVries & Taylor, "Improved
+    Regularization of Convolutional Neural Networks with Cutout", 2017.
+  """
+  op = "random_erasing"
+  image = _check_image(image, op)
+  _check_probability(probability, op)
+  scale = _check_range(*scale, op, "scale", low=0.0, high=1.0)
+  ratio = _check_range(*ratio, op, "ratio", low=0.0)
+  if scale[1] <= 0 or ratio[0] <= 0:
+    raise ValueError(f"{op}: `scale` and `ratio` must be positive, got {scale}, {ratio}.")
+  key = _checks.as_key(key, op)
+  k_apply, k_box = jax.random.split(key)
+  height, width = image.shape[:2]
+  # Same box sampler as random_resized_crop, but no fallback: a failed draw erases nothing.
+  top, left, box_h, box_w, found = _sample_box(k_box, height, width, scale, ratio)
+  apply = jax.random.bernoulli(k_apply, probability) & found
+  rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
+  inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  return jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
+
+
+def _check_batch_and_labels(images, labels, op):
+  images = _check_image(images, op, batch=True)
+  labels = _checks.check_float_array(labels, op, "labels")
+  if labels.ndim != 2 or labels.shape[0] != images.shape[0]:
+    raise ValueError(f"{op}: `labels` must be one-hot or soft labels of shape (N, classes) with "
+                     f"N = {images.shape[0]}, got {labels.shape}. Convert integer labels with "
+                     "jax.nn.one_hot(labels, num_classes).")
+  return images, labels
+
+
+def mixup(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, *,
+          alpha: float = 0.2) -> tuple[jax.Array, jax.Array]:
+  """Mixup: blends each example with a random partner, images and labels alike.
+
+  Example ``i`` is paired with example ``perm[i]`` of a random permutation and gets its own
+  weight ``lam_i ~ Beta(alpha, alpha)``: ``x_i' = lam_i x_i + (1 - lam_i) x_perm[i]`` and the same
+  for its labels, so each label stays a probability vector matching its image.
+
+  Args:
+    key: a PRNG key.
+    images: NHWC float batch.
+    labels: ``(N, classes)`` one-hot or soft labels (float).
+    alpha: Beta distribution parameter, > 0.
+
+  Returns:
+    ``(mixed_images, mixed_labels)``.
+
+  Raises:
+    ValueError: non-positive ``alpha``; labels not ``(N, classes)``; non-NHWC images.
+    TypeError: non-float images or labels (use ``jax.nn.one_hot``), bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images, labels = jnp.ones((4, 8, 8, 3)), jax.nn.one_hot(jnp.arange(4) % 2, 2)
+    >>> x, y = jr.augment.mixup(jax.random.key(0), images, labels)
+    >>> bool(jnp.allclose(y.sum(1), 1.0))
+    True
+
+  References:
+    Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.
+  """
+  op = "mixup"
+  images, labels = _check_batch_and_labels(images, labels, op)
+  _check_range(0.0, alpha, op, "alpha", low=0.0)
+  if not alpha > 0:
+    raise ValueError(f"{op}: `alpha` must be > 0, got {alpha!r}.")
+  k_perm, k_lam = jax.random.split(_checks.as_key(key, op))
+  n = images.shape[0]
+  perm = jax.random.permutation(k_perm, n)
+  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  lam_x = lam.astype(images.dtype)[:, None, None, None]
+  lam_y = lam.astype(labels.dtype)[:, None]
+  return (lam_x * images + (1 - lam_x) * images[perm],
+          lam_y * labels + (1 - lam_y) * labels[perm])
+
+
+def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, *,
+           alpha: float = 1.0) -> tuple[jax.Array, jax.Array]:
+  """CutMix: pastes a random box from a partner image; labels mix by the pasted area.
+
+  Each example draws ``lam ~ Beta(alpha, alpha)``, a box of area ``(1 - lam) H W`` with the
+  image's aspect ratio and a uniform center, clipped at the borders, and takes that box from
+  example ``perm[i]``. Its label becomes ``(1 - a) y_i + a y_perm[i]`` where ``a`` is the area
+  actually pasted (after clipping), so labels always match pixels.
+
+  Args:
+    key: a PRNG key.
+    images: NHWC float batch.
+    labels: ``(N, classes)`` one-hot or soft labels (float).
+    alpha: Beta distribution parameter, > 0.
+
+  Returns:
+    ``(mixed_images, mixed_labels)``.
+
+  Raises:
+    ValueError: non-positive ``alpha``; labels not ``(N, classes)``; non-NHWC images.
+    TypeError: non-float images or labels, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images = jnp.stack([jnp.zeros((8, 8, 3)), jnp.ones((8, 8, 3))])
+    >>> labels = jax.nn.one_hot(jnp.array([0, 1]), 2)
+    >>> x, y = jr.augment.cutmix(jax.random.key(3), images, labels)
+    >>> bool(jnp.allclose(y[:, 1], x.mean((1, 2, 3))))  # label weight == pasted area
+    True
+
+  References:
+    Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable
+    Features", ICCV 2019.
+  """
+  op = "cutmix"
+  images, labels = _check_batch_and_labels(images, labels, op)
+  _check_range(0.0, alpha, op, "alpha", low=0.0)
+  if not alpha > 0:
+    raise ValueError(f"{op}: `alpha` must be > 0, got {alpha!r}.")
+  k_perm, k_lam, k_y, k_x = jax.random.split(_checks.as_key(key, op), 4)
+  n, height, width, _ = images.shape
+  perm = jax.random.permutation(k_perm, n)
+  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  cut = jnp.sqrt(1.0 - lam)
+  half_h, half_w = jnp.round(cut * height) / 2, jnp.round(cut * width) / 2
+  cy = jax.random.uniform(k_y, (n,)) * height
+  cx = jax.random.uniform(k_x, (n,)) * width
+  top, bottom = jnp.clip(jnp.round(cy - half_h), 0, height), jnp.clip(jnp.round(cy + half_h),
+                                                                       0, height)
+  left, right = jnp.clip(jnp.round(cx - half_w), 0, width), jnp.clip(jnp.round(cx + half_w),
+                                                                     0, width)
+  rows = jnp.arange(height, dtype=jnp.float32)[None, :, None, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, None, :, None]
+  b = lambda v: v[:, None, None, None]  # noqa: E731
+  inside = (rows >= b(top)) & (rows < b(bottom)) & (cols >= b(left)) & (cols < b(right))
+  mixed = jnp.where(inside, images[perm], images)
+  area = ((bottom - top) * (right - left) / (height * width)).astype(labels.dtype)[:, None]
+  return mixed, (1 - area) * labels + area * labels[perm]
+
+
+# --------------------------------------------------------------------------------------------
+# Test-time marginalization
+# --------------------------------------------------------------------------------------------
+
+
+def _resize_shorter(image, length: int):
+  height, width = image.shape[:2]
+  shorter = min(height, width)
+  shape = (round(height * length / shorter), round(width * length / shorter), image.shape[2])
+  return jax.image.resize(image, shape, method="linear", antialias=True).astype(image.dtype)
+
+
+def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.ArrayLike, *,
+                       size: int | Sequence[int], crops: str = "ten",
+                       scales: Sequence[int] | None = None) -> Any:
+  """Test-time augmentation: averages a model's outputs over crops (and scales).
+
+  For every scale (the image's shorter side resized to it; None keeps the image as is) the
+  `ten_crop`, `five_crop` or `center_crop` views are taken, the model is run on all views of all
+  images as one batch per scale, and the outputs are averaged over views and scales: ResNet's
+  10-crop, multi-scale evaluation.
+
+  Args:
+    apply_fn: ``apply_fn(batch) -> outputs`` on NHWC batches (outputs: any pytree of arrays
+      with the batch on axis 0, e.g. logits or probabilities: average probabilities rather than
+      logits if that is what you want to marginalize).
+    images: NHWC float batch.
+    size: crop height and width.
+    crops: ``"ten"``, ``"five"`` or ``"center"``.
+    scales: shorter-side lengths to evaluate at (e.g. ``(224, 256, 384, 480, 640)``), or None.
+
+  Returns:
+    ``apply_fn``'s outputs averaged over views and scales, with batch size N.
+
+  Raises:
+    ValueError: unknown ``crops``, a crop larger than a resized image, non-NHWC images.
+    TypeError: non-callable ``apply_fn``, non-float images.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> model = lambda batch: batch.mean((1, 2))  # (N, C) "logits"
+    >>> jr.augment.multi_crop_predict(model, jnp.ones((2, 40, 40, 3)), size=32).shape
+    (2, 3)
+  """
+  op = "multi_crop_predict"
+  if not callable(apply_fn):
+    raise TypeError(f"{op}: `apply_fn` must be callable, got {apply_fn!r}.")
+  images = _check_image(images, op, batch=True)
+  views = {"ten": ten_crop, "five": five_crop, "center": lambda im, s: center_crop(im, s)[None]}
+  if crops not in views:
+    raise ValueError(f"{op}: `crops` must be 'ten', 'five' or 'center', got {crops!r}.")
+  total, count = None, 0
+  for scale in (None,) if scales is None else tuple(scales):
+    resized = images if scale is None else jax.vmap(lambda im, s=scale: _resize_shorter(im, s))(
+        images)
+    stacked = jax.vmap(lambda im: views[crops](im, size))(resized)  # (N, V, h, w, C)
+    n, v = stacked.shape[:2]
+    outputs = apply_fn(stacked.reshape((n * v, *stacked.shape[2:])))
+    summed = jax.tree.map(lambda o, n=n, v=v: o.reshape((n, v, *o.shape[1:])).sum(1), outputs)
+    total = summed if total is None else jax.tree.map(jnp.add, total, summed)
+    count += v
+  return jax.tree.map(lambda t: t / count, total)

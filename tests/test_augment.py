@@ -1,0 +1,343 @@
+"""Augmentation against numpy slicing, colorsys (float64) and sampling statistics."""
+
+import colorsys
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import reuse_keys
+
+import jaxreg as jr
+
+A = jr.augment
+RNG = np.random.default_rng(0)
+
+
+def numbered_image(h, w, c=3):
+  """Every pixel distinct, so a crop reveals where it came from."""
+  return jnp.arange(h * w * c, dtype=jnp.float32).reshape(h, w, c) / (h * w * c)
+
+
+def locate(crop, source):
+  """(top, left) of `crop` inside `source`, by exhaustive comparison."""
+  h, w = crop.shape[:2]
+  for top in range(source.shape[0] - h + 1):
+    for left in range(source.shape[1] - w + 1):
+      if np.array_equal(source[top:top + h, left:left + w], crop):
+        return top, left
+  raise AssertionError("crop is not a window of the source")
+
+
+# ---------------------------------------------------------------------------------------------
+# Crops and flips
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pad_mode", ["constant", "reflect", "edge"])
+def test_random_crop_is_a_window_of_the_padded_image(pad_mode):
+  image = numbered_image(10, 12) + 1.0  # no zeros, so constant padding is recognizable
+  padded = np.pad(np.asarray(image), ((2, 2), (3, 3), (0, 0)), mode=pad_mode)
+  offsets = set()
+  for seed in range(40):
+    crop = np.asarray(A.random_crop(jax.random.key(seed), image, (9, 11), padding=(2, 3),
+                                    pad_mode=pad_mode))
+    offsets.add(locate(crop, padded))
+  assert len(offsets) > 10  # the offset really is random
+  assert all(0 <= t <= 14 - 9 and 0 <= left <= 18 - 11 for t, left in offsets)
+
+
+def test_flips_equal_numpy_slices():
+  image = numbered_image(4, 5)
+  flipped_lr = A.random_flip_left_right(jax.random.key(0), image, probability=1.0)
+  flipped_ud = A.random_flip_up_down(jax.random.key(1), image, probability=1.0)
+  np.testing.assert_array_equal(flipped_lr, np.asarray(image)[:, ::-1])
+  np.testing.assert_array_equal(flipped_ud, np.asarray(image)[::-1])
+  np.testing.assert_array_equal(A.random_flip_left_right(jax.random.key(2), image,
+                                                         probability=0.0), image)
+  batch = jnp.broadcast_to(image, (2000, 4, 5, 3))
+  out = np.asarray(A.batched(A.random_flip_left_right)(jax.random.key(3), batch,
+                                                       probability=0.3))
+  flipped = np.array([np.array_equal(o, np.asarray(image)[:, ::-1]) for o in out])
+  assert abs(flipped.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / 2000)
+
+
+def test_center_five_and_ten_crop_regions_in_documented_order():
+  image = numbered_image(7, 9)
+  np_image = np.asarray(image)
+  h, w = 4, 5
+  expected = [np_image[:h, :w], np_image[:h, -w:], np_image[-h:, :w], np_image[-h:, -w:],
+              np_image[1:1 + h, 2:2 + w]]
+  mirrored = np_image[:, ::-1]
+  expected += [mirrored[:h, :w], mirrored[:h, -w:], mirrored[-h:, :w], mirrored[-h:, -w:],
+               mirrored[1:1 + h, 2:2 + w]]
+  views = np.asarray(A.ten_crop(image, (h, w)))
+  assert views.shape == (10, h, w, 3)
+  for view, want in zip(views, expected, strict=True):
+    np.testing.assert_array_equal(view, want)
+  np.testing.assert_array_equal(A.five_crop(image, (h, w)), views[:5])
+  np.testing.assert_array_equal(A.center_crop(image, (h, w)), expected[4])
+
+
+def test_per_example_randomness_and_reproducibility():
+  image = numbered_image(16, 16)
+  batch = jnp.broadcast_to(image, (8, 16, 16, 3))
+  crop = A.batched(functools.partial(A.random_crop, size=12, padding=2))
+  with reuse_keys():
+    key = jax.random.key(5)
+    eager = crop(key, batch)
+    jitted = jax.jit(crop)(key, batch)
+    keys = jax.random.split(key, 8)
+    looped = jnp.stack([A.random_crop(k, image, 12, padding=2) for k in keys])
+  np.testing.assert_array_equal(eager, jitted)
+  np.testing.assert_array_equal(eager, looped)  # vmap over keys == loop over keys
+  assert len({np.asarray(e).tobytes() for e in eager}) > 4  # each example its own crop
+
+
+# ---------------------------------------------------------------------------------------------
+# Resampling crops
+# ---------------------------------------------------------------------------------------------
+
+
+def test_random_resized_crop_boxes_respect_scale_and_ratio():
+  scale, ratio = (0.1, 0.6), (0.5, 2.0)
+  keys = jax.random.split(jax.random.key(0), 4000)
+  boxes = jax.vmap(lambda k: A._sample_box(k, 60, 80, scale, ratio))(keys)
+  top, left, h, w, found = (np.asarray(b) for b in boxes)
+  assert found.mean() > 0.99
+  area = h * w / (60 * 80)
+  # rounding h and w to whole pixels moves the area by at most about (h + w) / 2 pixels
+  slack = (h + w) / (60 * 80)
+  assert np.all(area >= scale[0] - slack)
+  assert np.all(area <= scale[1] + slack)
+  aspect = w / h
+  assert np.all(aspect >= ratio[0] * 0.8)
+  assert np.all(aspect <= ratio[1] * 1.25)
+  assert np.all((top >= 0) & (top + h <= 60) & (left >= 0) & (left + w <= 80))
+  # log-ratio is uniform: its mean sits in the middle of the range
+  assert abs(np.log(aspect).mean()) < 0.05
+  # area fraction is uniform on `scale` (the boxes that fit): mean near the middle
+  assert abs(area.mean() - 0.35) < 0.03
+
+
+def test_resampling_the_whole_image_is_the_identity():
+  image = jax.random.uniform(jax.random.key(0), (24, 24, 3))
+  out = A.random_resized_crop(jax.random.key(1), image, 24, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+  np.testing.assert_allclose(out, image, atol=1e-5)
+  out = A.random_scale_crop(jax.random.key(2), image, 24, scales=(24,))
+  np.testing.assert_allclose(out, image, atol=1e-5)
+
+
+def test_random_scale_crop_at_native_scale_is_an_exact_window():
+  image = numbered_image(20, 30)
+  crops = {locate(np.round(np.asarray(A.random_scale_crop(jax.random.key(s), image, 16,
+                                                            scales=(20,))), 6),
+                  np.round(np.asarray(image), 6))
+           for s in range(12)}
+  assert len(crops) > 3
+
+
+def test_resized_crops_are_static_shape_under_jit_and_vmap():
+  images = jax.random.uniform(jax.random.key(0), (4, 50, 70, 3))
+  rrc = jax.jit(A.batched(functools.partial(A.random_resized_crop, size=(32, 24))))
+  assert rrc(jax.random.key(1), images).shape == (4, 32, 24, 3)
+  msc = jax.jit(A.batched(functools.partial(A.random_scale_crop, size=32, scales=(40, 60))))
+  assert msc(jax.random.key(2), images).shape == (4, 32, 32, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour
+# ---------------------------------------------------------------------------------------------
+
+
+def colorsys_map(fn, image):
+  flat = np.asarray(image, np.float64).reshape(-1, 3)
+  return np.array([fn(*p) for p in flat]).reshape(np.shape(image))
+
+
+def test_hsv_round_trip_matches_colorsys():
+  image = jax.random.uniform(jax.random.key(0), (6, 7, 3))
+  hsv = A.rgb_to_hsv(image)
+  np.testing.assert_allclose(hsv, colorsys_map(colorsys.rgb_to_hsv, image), atol=1e-5)
+  np.testing.assert_allclose(A.hsv_to_rgb(hsv), image, atol=1e-5)
+  np.testing.assert_allclose(A.hsv_to_rgb(hsv), colorsys_map(colorsys.hsv_to_rgb, hsv),
+                             atol=1e-5)
+
+
+def reference_adjust(image, dh=0.0, fs=1.0):
+  def adjust(r, g, b):
+    h, s, v = colorsys.rgb_to_hsv(r, g, b)
+    return colorsys.hsv_to_rgb((h + dh) % 1.0, min(max(s * fs, 0.0), 1.0), v)
+
+  return colorsys_map(adjust, image)
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5, 1.7])
+def test_saturation_matches_colorsys(factor):
+  image = jax.random.uniform(jax.random.key(1), (5, 5, 3))
+  np.testing.assert_allclose(A.adjust_saturation(image, factor),
+                             reference_adjust(image, fs=factor), atol=1e-5)
+
+
+@pytest.mark.parametrize("delta", [-0.4, 0.1, 0.25])
+def test_hue_matches_colorsys(delta):
+  image = jax.random.uniform(jax.random.key(2), (5, 5, 3))
+  np.testing.assert_allclose(A.adjust_hue(image, delta), reference_adjust(image, dh=delta),
+                             atol=1e-5)
+
+
+@pytest.mark.standard_promotion  # dm_pix's own code
+def test_colour_adjustments_match_dm_pix():
+  import dm_pix as pix  # anchor library (test extra)
+
+  image = jax.random.uniform(jax.random.key(11), (6, 7, 3))
+  np.testing.assert_allclose(A.adjust_hue(image, 0.2), pix.adjust_hue(image, 0.2), atol=1e-5)
+  np.testing.assert_allclose(A.adjust_saturation(image, 0.6), pix.adjust_saturation(image, 0.6),
+                             atol=1e-5)
+  np.testing.assert_allclose(A.rgb_to_hsv(image), pix.rgb_to_hsv(image), atol=1e-5)
+
+
+def test_brightness_and_contrast_formulas_and_clipping():
+  image = jax.random.uniform(jax.random.key(3), (6, 6, 3))
+  np_image = np.asarray(image, np.float64)
+  with reuse_keys():
+    key = jax.random.key(4)
+    out = np.asarray(A.random_brightness(key, image, 0.3))
+    delta = out - np_image
+    np.testing.assert_allclose(delta, delta.flat[0], atol=1e-6)  # one offset for all pixels
+    assert abs(delta.flat[0]) <= 0.3
+    clipped = A.random_brightness(key, image, 0.3, clip=True)
+    np.testing.assert_allclose(clipped, np.clip(out, 0, 1), atol=1e-6)
+    out = np.asarray(A.random_contrast(key, image, 0.2, 1.8))
+  mean = np_image.mean((0, 1), keepdims=True)
+  factor = (out - mean) / (np_image - mean)
+  np.testing.assert_allclose(factor, factor.flat[0], rtol=1e-3)
+  assert 0.2 <= factor.flat[0] <= 1.8
+
+
+def test_color_jitter_stays_in_range_and_varies_order():
+  image = jax.random.uniform(jax.random.key(5), (8, 8, 3))
+  jitter = functools.partial(A.color_jitter, brightness=0.5, contrast=0.5, saturation=0.5,
+                             hue=0.2)
+  keys = jax.random.split(jax.random.key(6), 64)
+  outs = np.asarray(jax.jit(jax.vmap(lambda k: jitter(k, image)))(keys))
+  assert outs.min() >= 0.0
+  assert outs.max() <= 1.0
+  assert len({o.tobytes() for o in outs}) == 64
+  # brightness alone is the additive rule
+  out = np.asarray(A.color_jitter(jax.random.key(7), image, brightness=0.2, clip=False))
+  delta = out - np.asarray(image)
+  np.testing.assert_allclose(delta, delta.flat[0], atol=1e-6)
+  assert abs(delta.flat[0]) <= 0.2
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
+def test_colour_ops_preserve_dtype(dtype):
+  image = jax.random.uniform(jax.random.key(8), (4, 4, 3)).astype(dtype)
+  k1, k2, k3, k4, k5 = jax.random.split(jax.random.key(9), 5)
+  for out in (A.random_brightness(k1, image, 0.1), A.random_contrast(k2, image, 0.5, 1.5),
+              A.random_saturation(k3, image, 0.5, 1.5), A.random_hue(k4, image, 0.1),
+              A.color_jitter(k5, image, brightness=0.1, saturation=0.2)):
+    assert out.dtype == dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasing and mixing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_random_erasing_fills_one_rectangle_of_the_right_size():
+  image = jnp.ones((40, 50, 3))
+  for seed in range(20):
+    out = np.asarray(A.random_erasing(jax.random.key(seed), image, probability=1.0,
+                                      scale=(0.05, 0.2), value=0.0))
+    erased = out[:, :, 0] == 0
+    rows, cols = np.nonzero(erased)
+    assert erased.any()
+    box = erased[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    assert box.all()  # a solid rectangle
+    assert 0.05 - 0.01 <= erased.mean() <= 0.2 + 0.01
+  np.testing.assert_array_equal(A.random_erasing(jax.random.key(0), image, probability=0.0),
+                                image)
+
+
+def test_mixup_mixes_labels_exactly_like_images():
+  n, classes = 16, 16
+  images = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[:, None, None, None],
+                            (n, 4, 4, 3))
+  labels = jax.nn.one_hot(jnp.arange(n), classes)
+  x, y = A.mixup(jax.random.key(0), images, labels, alpha=0.4)
+  np.testing.assert_allclose(np.asarray(y).sum(1), 1.0, rtol=1e-6)
+  # each mixed image's constant value is the label-weighted mean of the source values
+  np.testing.assert_allclose(np.asarray(x)[:, 0, 0, 0], np.asarray(y) @ np.arange(classes),
+                             rtol=1e-5)
+  assert len({round(float(v), 4) for v in np.asarray(y).max(1)}) > 4  # per-example weights
+
+
+def test_cutmix_label_weight_is_the_pasted_area():
+  n = 32
+  images = jnp.broadcast_to((jnp.arange(n) % 2).astype(jnp.float32)[:, None, None, None],
+                            (n, 10, 12, 3))
+  labels = jax.nn.one_hot(jnp.arange(n) % 2, 2)
+  x, y = A.cutmix(jax.random.key(1), images, labels)
+  pasted_ones = np.asarray(x).mean((1, 2, 3))
+  np.testing.assert_allclose(np.asarray(y)[:, 1], pasted_ones, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(y).sum(1), 1.0, rtol=1e-6)
+
+
+def test_multi_crop_predict_averages_views_and_scales():
+  images = jax.random.uniform(jax.random.key(2), (2, 12, 12, 3))
+  model = lambda batch: batch.mean((1, 2))  # noqa: E731
+  out = A.multi_crop_predict(model, images, size=8, crops="ten")
+  expected = np.stack([np.asarray(A.ten_crop(im, 8)).mean((0, 1, 2)) for im in images])
+  np.testing.assert_allclose(out, expected, rtol=1e-5)
+  two_scales = A.multi_crop_predict(model, images, size=8, crops="center", scales=(12, 16))
+  resized = jax.image.resize(images[0], (16, 16, 3), "linear", antialias=True)
+  want = (np.asarray(A.center_crop(images[0], 8)).mean((0, 1))
+          + np.asarray(A.center_crop(resized, 8)).mean((0, 1))) / 2
+  np.testing.assert_allclose(two_scales[0], want, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_input():
+  key = jax.random.key(0)
+  image = jnp.ones((8, 8, 3))
+  with pytest.raises(ValueError, match="HWC"):
+    A.random_crop(key, jnp.ones((2, 8, 8, 3)), 4)
+  with pytest.raises(ValueError, match="larger than the padded image"):
+    A.random_crop(key, image, 11, padding=1)
+  with pytest.raises(ValueError, match="pad_mode"):
+    A.random_crop(key, image, 4, pad_mode="wrap")
+  with pytest.raises(TypeError, match="floating-point"):
+    A.random_flip_left_right(key, jnp.ones((8, 8, 3), jnp.uint8))
+  with pytest.raises(ValueError, match="probability"):
+    A.random_flip_up_down(key, image, probability=1.5)
+  with pytest.raises(ValueError, match="larger than the image"):
+    A.ten_crop(image, 9)
+  with pytest.raises(ValueError, match="scale"):
+    A.random_resized_crop(key, image, 4, scale=(0.5, 0.1))
+  with pytest.raises(ValueError, match="smaller than the"):
+    A.random_scale_crop(key, image, 8, scales=(4,))
+  with pytest.raises(ValueError, match="lower <= upper"):
+    A.random_contrast(key, image, 1.5, 0.5)
+  with pytest.raises(ValueError, match="max_delta"):
+    A.random_hue(key, image, 0.7)
+  with pytest.raises(ValueError, match="RGB"):
+    A.random_saturation(key, jnp.ones((8, 8, 1)), 0.5, 1.5)
+  with pytest.raises(ValueError, match="NHWC"):
+    A.batched(A.random_flip_left_right)(key, image)
+  with pytest.raises(TypeError, match="floating-point"):
+    A.mixup(key, jnp.ones((4, 8, 8, 3)), jnp.arange(4))
+  with pytest.raises(ValueError, match=r"\(N, classes\)"):
+    A.cutmix(key, jnp.ones((4, 8, 8, 3)), jnp.ones((3, 2)))
+  with pytest.raises(ValueError, match="alpha"):
+    A.mixup(key, jnp.ones((4, 8, 8, 3)), jnp.ones((4, 2)), alpha=0.0)
+  with pytest.raises(ValueError, match="crops"):
+    A.multi_crop_predict(lambda b: b, jnp.ones((1, 8, 8, 3)), size=4, crops="three")
+  with pytest.raises(TypeError, match="callable"):
+    A.compose(A.random_flip_left_right, 3)
