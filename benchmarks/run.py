@@ -21,13 +21,21 @@ import argparse
 import os
 import sys
 
-from benchmarks import _harness, bench_augment, bench_batchnorm, bench_dropout, bench_penalties
+from benchmarks import (
+    _harness,
+    bench_augment,
+    bench_batchnorm,
+    bench_dropout,
+    bench_penalties,
+    bench_study,
+)
 
 FAMILIES = {
     "dropout": bench_dropout.run,
     "batchnorm": bench_batchnorm.run,
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
+    "study": bench_study.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 

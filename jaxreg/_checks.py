@@ -102,6 +102,24 @@ def check_rate(rate: object, op: str, name: str = "rate") -> float | None:
   return value
 
 
+def check_interval(value: object, name: str, op: str, *, lo: float = -math.inf,
+                   hi: float = math.inf, lo_open: bool = False) -> float | None:
+  """Checks a scalar lies in [lo, hi] (or (lo, hi]) when known at trace time.
+
+  Returns it as a float, or None when it is traced. NaN is rejected.
+  """
+  concrete = concrete_scalar(value, name, op)
+  if concrete is None:
+    return None
+  if not ((lo < concrete if lo_open else lo <= concrete) and concrete <= hi):
+    if hi == math.inf:
+      bound = f"> {lo}" if lo_open else f">= {lo}"
+    else:
+      bound = f"in {'(' if lo_open else '['}{lo}, {hi}]"
+    raise ValueError(f"{op}: `{name}` must be {bound}, got {value!r}.")
+  return concrete
+
+
 def check_float_array(x: object, op: str, name: str = "x") -> jax.Array:
   """Converts ``x`` to a JAX array and checks it holds floating-point values."""
   if isinstance(x, (str, bytes)) or x is None:

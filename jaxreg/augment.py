@@ -90,20 +90,18 @@ def _pair(value, op: str, name: str) -> tuple[int, int]:
 
 def _check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
                  high: float = math.inf) -> tuple[float, float]:
-  lo = _checks.concrete_scalar(lower, f"{name}[0]", op)
-  hi = _checks.concrete_scalar(upper, f"{name}[1]", op)
+  """A (lower, upper) pair of Python numbers with ``low <= lower <= upper <= high``."""
+  lo = _checks.check_interval(lower, f"{name} lower bound", op, lo=low, hi=high)
+  hi = _checks.check_interval(upper, f"{name} upper bound", op, lo=low, hi=high)
   if lo is None or hi is None:
     raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
-  if not (low <= lo <= hi <= high):
-    raise ValueError(f"{op}: `{name}` must satisfy {low} <= lower <= upper <= {high}, got "
-                     f"({lower!r}, {upper!r}).")
+  if lo > hi:
+    raise ValueError(f"{op}: `{name}` must satisfy lower <= upper, got ({lower!r}, {upper!r}).")
   return lo, hi
 
 
 def _check_probability(p, op: str, name: str = "probability") -> None:
-  value = _checks.concrete_scalar(p, name, op)
-  if value is not None and not 0.0 <= value <= 1.0:
-    raise ValueError(f"{op}: `{name}` must be in [0, 1], got {p!r}.")
+  _checks.check_interval(p, name, op, lo=0.0, hi=1.0)
 
 
 def _maybe_clip(image, clip: bool):

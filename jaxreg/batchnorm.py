@@ -251,17 +251,6 @@ def _check_param(value, name, feature_shape, param_shape, op):
   return value.reshape(param_shape)
 
 
-def _check_concrete_range(value, name, op, lo, hi, lo_open=False):
-  concrete = _checks.concrete_scalar(value, name, op)
-  if concrete is None:
-    return value
-  ok = (lo < concrete if lo_open else lo <= concrete) and concrete <= hi
-  if not ok:
-    bracket = "(" if lo_open else "["
-    raise ValueError(f"{op}: `{name}` must be in {bracket}{lo}, {hi}], got {value!r}.")
-  return concrete
-
-
 def _is_forward_mode_tracer(value) -> bool:
   # A custom_vjp cannot be pushed forward; say what to use instead of JAX's generic error.
   return isinstance(value, jax.core.Tracer) and type(value).__name__ == "JVPTracer"
@@ -361,9 +350,8 @@ def batch_norm(
       raise ValueError(f"{op}: `state.{name}` must have the feature shape {feature_shape}, "
                        f"got {jnp.shape(value)}. (Was it made by batch_norm_init for this "
                        f"layer?)")
-  momentum = _check_concrete_range(momentum, "momentum", op, 0.0, 1.0)
-  eps = _check_concrete_range(eps, "eps", op, 0.0, math.inf, lo_open=True)
-  if _checks.is_traced(eps):
+  _checks.check_interval(momentum, "momentum", op, lo=0.0, hi=1.0)
+  if _checks.check_interval(eps, "eps", op, lo=0.0, lo_open=True) is None:
     raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
                     "computation), got a traced value.")
   if backward not in ("custom", "autodiff"):

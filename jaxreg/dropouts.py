@@ -13,9 +13,10 @@ uniform per element, which costs one Threefry-2x32 hash per element, and on CPU 
 that hash as a rolled loop whose state goes through memory five times. A hash yields 64 random
 bits, and a keep decision needs only 16 of them to reach a keep probability within 2**-17 of
 ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125). So here one hash
-decides 4 elements, and the hash is written out so that XLA fuses it with its consumer. The
-stream is the same Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks depend only on
-the key and the mask shape (eager or jitted, on any backend).
+decides 4 elements; the hash is written out in ``jax.numpy`` (straight-line code instead of the
+rolled loop) and run over chunks of counters in a ``lax.scan``, which makes each random word
+exactly once. It is the same Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks
+depend only on the key and the mask shape (eager or jitted, on any backend).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -126,22 +128,11 @@ def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> 
   return codes.reshape(shape) < threshold
 
 
-class _MaskSpec:
-  """Everything static about a keep-mask: its shape and the PRNG implementation."""
+class _MaskSpec(NamedTuple):
+  """Everything static about a keep-mask (hashable: a custom_vjp nondiff argument)."""
 
-  __slots__ = ("impl", "shape")
-
-  def __init__(self, shape: tuple[int, ...], impl: str):
-    self.shape, self.impl = shape, impl
-
-  def _key(self) -> tuple:
-    return (self.shape, self.impl)
-
-  def __hash__(self) -> int:
-    return hash(self._key())
-
-  def __eq__(self, other: object) -> bool:
-    return isinstance(other, _MaskSpec) and self._key() == other._key()
+  shape: tuple[int, ...]
+  impl: str  # the PRNG implementation's name, to rebuild typed keys from raw key data
 
   def keep(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
     """The boolean keep-mask for a key given as raw data (so custom_vjp can carry it)."""

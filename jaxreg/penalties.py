@@ -117,9 +117,7 @@ def _selected_float_leaves(params, mask, op: str):
 
 
 def _check_strength(value, name: str, op: str) -> None:
-  concrete = _checks.concrete_scalar(value, name, op)
-  if concrete is not None and not concrete >= 0:  # also rejects NaN
-    raise ValueError(f"{op}: `{name}` must be >= 0, got {value!r}.")
+  _checks.check_interval(value, name, op, lo=0.0)
 
 
 def decay_mask(
