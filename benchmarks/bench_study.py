@@ -10,25 +10,11 @@ seeds and once for a single seed; compile time excluded, steps timed after a war
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import pathlib
-import sys
 import time
 
 import jax
 
 from benchmarks import _harness as H  # noqa: N812
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _study():
-  spec = importlib.util.spec_from_file_location(
-      "regularization_study", ROOT / "examples" / "regularization_study.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # dataclasses look their module up there
-  spec.loader.exec_module(module)
-  return module
 
 
 def _train_seconds(step, init, keys, steps):
@@ -44,7 +30,8 @@ def _train_seconds(step, init, keys, steps):
 
 def run(smoke: bool = False) -> list[dict]:
   seeds, steps = (2, 5) if smoke else (8, 200)
-  study = _study()
+  from examples import regularization_study as study  # run from the repository root
+
   data = study.load_digits_split(300)
   rows = []
   for cfg in (study.CONFIGS[0], study.CONFIGS[-1]):

@@ -1,38 +1,22 @@
 """Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes."""
 
-import importlib.util
-import pathlib
-import sys
-
 import jax
 import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load(path):
-  spec = importlib.util.spec_from_file_location(path.stem, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
 
 pytestmark = pytest.mark.standard_promotion  # user code, written for JAX's default rules
 
 
 def test_quickstart_learns(capsys):
-  quickstart = load(ROOT / "examples" / "quickstart.py")
+  from examples import quickstart
+
   test_accuracy = quickstart.main(["--steps", "300"])
   assert test_accuracy > 0.75  # chance is 0.5
   assert "MC dropout" in capsys.readouterr().out
 
 
 def test_benchmarks_smoke(capsys):
-  sys.path.insert(0, str(ROOT))
-  try:
-    from benchmarks import run
-  finally:
-    sys.path.remove(str(ROOT))
+  from benchmarks import run
+
   with jax.debug_key_reuse(False):  # timing loops call the same function with the same key
     rows = run.main(["--smoke"])
   ops = " ".join(r["op"] for r in rows)

@@ -160,9 +160,10 @@ def regression_problem(n=200, d=15, seed=1):
   return x, y - y.mean()
 
 
-def fit_proximal(x, y, tx, steps=3000):
+def descend(x, y, tx, steps=3000, penalty=lambda w: 0.0):
+  """Full-batch descent on mean squared error / 2 (+ penalty), from zero weights."""
   x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-  loss = lambda w: 0.5 * jnp.mean((y - x @ w) ** 2)  # noqa: E731
+  loss = lambda w: 0.5 * jnp.mean((y - x @ w) ** 2) + penalty(w)  # noqa: E731
   w = jnp.zeros(x.shape[1])
 
   @jax.jit
@@ -186,7 +187,7 @@ def test_lasso_matches_scikit_learn_with_exact_zeros():
   alpha = 0.15
   reference = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(x, y)
   lr = step_size(x)
-  w = fit_proximal(x, y, optax.chain(optax.sgd(lr), jr.l1_prox(alpha, lr)))
+  w = descend(x, y, optax.chain(optax.sgd(lr), jr.l1_prox(alpha, lr)))
   np.testing.assert_allclose(w, reference.coef_, atol=1e-3)
   assert np.array_equal(w == 0, reference.coef_ == 0)
   assert (w == 0).sum() >= 5  # the problem really is sparse
@@ -200,7 +201,7 @@ def test_elastic_net_matches_scikit_learn_with_exact_zeros():
   lr = step_size(x)
   tx = optax.chain(optax.sgd(lr),
                    jr.elastic_net_prox(alpha * l1_ratio, alpha * (1 - l1_ratio), lr))
-  w = fit_proximal(x, y, tx)
+  w = descend(x, y, tx)
   np.testing.assert_allclose(w, reference.coef_, atol=1e-3)
   assert np.array_equal(w == 0, reference.coef_ == 0)
   assert (w == 0).sum() >= 3
@@ -209,21 +210,8 @@ def test_elastic_net_matches_scikit_learn_with_exact_zeros():
 def test_subgradient_gives_no_zeros_but_prox_does():
   x, y = regression_problem()
   alpha, lr = 0.15, step_size(x)
-  xj, yj = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-  loss = lambda w: 0.5 * jnp.mean((yj - xj @ w) ** 2) + alpha * jr.l1_penalty(w)  # noqa: E731
-  tx = optax.sgd(lr)
-
-  @jax.jit
-  def run(w):
-    def step(_, carry):
-      w, state = carry
-      updates, state = tx.update(jax.grad(loss)(w), state, w)
-      return optax.apply_updates(w, updates), state
-
-    return jax.lax.fori_loop(0, 3000, step, (w, tx.init(w)))[0]
-
-  subgradient = np.asarray(run(jnp.zeros(x.shape[1])))
-  proximal = fit_proximal(x, y, optax.chain(optax.sgd(lr), jr.l1_prox(alpha, lr)))
+  subgradient = descend(x, y, optax.sgd(lr), penalty=lambda w: alpha * jr.l1_penalty(w))
+  proximal = descend(x, y, optax.chain(optax.sgd(lr), jr.l1_prox(alpha, lr)))
   assert (subgradient == 0).sum() == 0
   assert (proximal == 0).sum() >= 5
   # both aim at the same minimizer: the subgradient iterates oscillate around it, in a band

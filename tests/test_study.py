@@ -1,27 +1,20 @@
 """The regularization study (the README's main job): a tiny run, its outputs, bad --data files."""
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import jax
 import numpy as np
 import pytest
 from conftest import reuse_keys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.standard_promotion  # example code, written for JAX's default rules
 
 
 @pytest.fixture(scope="module")
 def study():
-  spec = importlib.util.spec_from_file_location(
-      "regularization_study", ROOT / "examples" / "regularization_study.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # dataclasses look their module up there
-  spec.loader.exec_module(module)
-  return module
+  from examples import regularization_study
+
+  return regularization_study
 
 
 def test_quick_run_writes_table_json_and_figure(study, tmp_path, capsys):
