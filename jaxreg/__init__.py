@@ -18,6 +18,7 @@ from jaxreg.dropouts import drop_path as drop_path
 from jaxreg.dropouts import drop_path_rates as drop_path_rates
 from jaxreg.dropouts import dropout as dropout
 from jaxreg.marginal import mc_dropout_predict as mc_dropout_predict
+from jaxreg.parallel import device_key as device_key
 from jaxreg.penalties import ProxState as ProxState
 from jaxreg.penalties import add_l2_decay as add_l2_decay
 from jaxreg.penalties import decay_mask as decay_mask
@@ -39,6 +40,7 @@ __all__ = [
     "batch_norm_init",
     "channel_dropout",
     "decay_mask",
+    "device_key",
     "drop_block",
     "drop_path",
     "drop_path_rates",

@@ -7,9 +7,16 @@
 """
 
 import contextlib
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
 
 import jax
 import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 jax.config.update("jax_debug_key_reuse", True)
 
@@ -32,3 +39,22 @@ def reuse_keys():
   """Allows a deliberately reused key inside the block."""
   with jax.debug_key_reuse(False):
     yield
+
+
+def run_on_simulated_devices(script: str, devices: int = 8) -> str:
+  """Runs ``script`` in a fresh Python with ``devices`` simulated CPU devices; returns stdout.
+
+  A subprocess, because XLA reads the device count once per process.
+  """
+  header = (f"import os\nos.environ['XLA_FLAGS'] = "
+            f"'--xla_force_host_platform_device_count={devices}'\n")
+  with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+    f.write(header + script)
+  env = dict(os.environ, PYTHONPATH=str(ROOT))
+  try:
+    result = subprocess.run([sys.executable, f.name], capture_output=True, text=True, env=env,
+                            timeout=300, check=False)
+  finally:
+    os.unlink(f.name)
+  assert result.returncode == 0, result.stdout + result.stderr
+  return result.stdout

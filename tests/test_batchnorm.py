@@ -1,17 +1,12 @@
 """Batch norm against a float64 numpy computation graph, flax, autodiff and finite differences."""
 
-import os
-import pathlib
-import subprocess
-import sys
-import tempfile
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import jax.test_util
 import numpy as np
 import pytest
+from conftest import run_on_simulated_devices
 
 import jaxreg as jr
 
@@ -314,8 +309,6 @@ def test_fully_masked_feature_keeps_running_statistics():
 
 
 MULTIDEVICE_SCRIPT = r"""
-import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 import jaxreg as jr
@@ -374,16 +367,7 @@ print("MULTIDEVICE OK")
 
 
 def test_sharded_statistics_equal_single_device_with_unequal_masks():
-  root = pathlib.Path(__file__).resolve().parents[1]
-  with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-    f.write(MULTIDEVICE_SCRIPT)
-  env = dict(os.environ, PYTHONPATH=str(root))
-  try:
-    result = subprocess.run([sys.executable, f.name], capture_output=True, text=True, env=env,
-                            timeout=300, check=False)
-  finally:
-    os.unlink(f.name)
-  assert "MULTIDEVICE OK" in result.stdout, result.stdout + result.stderr
+  assert "MULTIDEVICE OK" in run_on_simulated_devices(MULTIDEVICE_SCRIPT)
 
 
 # ---------------------------------------------------------------------------------------------
