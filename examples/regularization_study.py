@@ -155,9 +155,15 @@ def init_bn_states():
   return [jr.batch_norm_init(WIDTH) for _ in range(BLOCKS + 1)]
 
 
-def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool):
-  """Logits and new batch-norm states. `key` is only used when train=True."""
-  keys = iter(jax.random.split(key, 2 * BLOCKS + 4)) if train else iter([None] * 64)
+def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool,
+                mc_dropout: bool = False):
+  """Logits and new batch-norm states. `key` is only used when train=True or mc_dropout.
+
+  ``mc_dropout=True`` with ``train=False`` is Monte-Carlo dropout: dropout samples, everything
+  else (batch norm, drop-path) takes its test path.
+  """
+  sample = train or mc_dropout
+  keys = iter(jax.random.split(key, 2 * BLOCKS + 4)) if sample else iter([None] * 64)
   new_states = []
 
   def norm(h, i):
@@ -172,11 +178,11 @@ def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool):
   rates = jr.drop_path_rates(cfg.drop_path, BLOCKS)
   for i, w in enumerate(params["blocks"]):
     branch = jax.nn.relu(norm(conv(h, w), i + 1))
-    branch = jr.dropout(next(keys), branch, cfg.dropout / 2, train=train)
-    h = h + jr.drop_path(next(keys), branch, rates[i], train=train)
+    branch = jr.dropout(next(keys), branch, cfg.dropout / 2, train=sample)
+    h = h + jr.drop_path(next(keys) if train else None, branch, rates[i], train=train)
   h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
   h = jax.nn.relu(h.reshape(h.shape[0], -1) @ params["hidden"] + params["hidden_b"])
-  h = jr.dropout(next(keys), h, cfg.dropout, train=train)
+  h = jr.dropout(next(keys), h, cfg.dropout, train=sample)
   logits = h @ params["out"] + params["out_b"]
   return logits, (new_states if cfg.batch_norm else bn_states)
 
@@ -237,8 +243,8 @@ def build(cfg: Config, data, *, lr: float, batch_size: int, num_classes: int):
   def marginal_one(params, bn_states, key, x, y):
     """Test accuracy of the marginalized predictions: MC dropout and multi-crop."""
     def mc_model(k, x):
-      keys = iter(jax.random.split(k, 2 * BLOCKS + 4))
-      return jax.nn.softmax(_apply_mc(cfg, params, bn_states, keys, x))
+      logits, _ = apply_model(cfg, params, bn_states, k, x, train=False, mc_dropout=True)
+      return jax.nn.softmax(logits)
 
     mc_mean, _ = jr.mc_dropout_predict(key, mc_model, x, num_samples=16)
     mc_acc = jnp.mean(jnp.argmax(mc_mean, -1) == y)
@@ -254,24 +260,6 @@ def build(cfg: Config, data, *, lr: float, batch_size: int, num_classes: int):
   accuracy = jax.jit(jax.vmap(accuracy_one, in_axes=(0, 0, None, None)))
   marginal = jax.jit(jax.vmap(marginal_one, in_axes=(0, 0, 0, None, None)))
   return init, step, accuracy, marginal, (x_train, y_train, x_test, y_test)
-
-
-def _apply_mc(cfg: Config, params, bn_states, keys, x):
-  """Test path for everything but dropout, which samples (Monte-Carlo dropout)."""
-  def norm(h, i):
-    if not cfg.batch_norm:
-      return h + params["bn_bias"][i]
-    return jr.batch_norm(h, params["bn_scale"][i], params["bn_bias"][i], bn_states[i],
-                         train=False)[0]
-
-  h = jax.nn.relu(norm(conv(x, params["stem"]), 0))
-  for i, w in enumerate(params["blocks"]):
-    branch = jax.nn.relu(norm(conv(h, w), i + 1))
-    h = h + jr.dropout(next(keys), branch, cfg.dropout / 2, train=cfg.dropout > 0)
-  h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-  h = jax.nn.relu(h.reshape(h.shape[0], -1) @ params["hidden"] + params["hidden_b"])
-  h = jr.dropout(next(keys), h, cfg.dropout, train=cfg.dropout > 0)
-  return h @ params["out"] + params["out_b"]
 
 
 def train_config(cfg: Config, data, args, num_classes, progress):

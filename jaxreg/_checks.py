@@ -185,9 +185,3 @@ def float32_or_wider(dtype) -> jnp.dtype:
   strict dtype promotion.
   """
   return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
-
-
-def is_multiple_of(value: float, quantum: float) -> bool:
-  """True when ``value`` is an exact multiple of ``quantum`` (a power of two)."""
-  scaled = value / quantum
-  return math.isfinite(scaled) and scaled == math.floor(scaled)
