@@ -26,6 +26,7 @@ from benchmarks import (
     bench_augment,
     bench_batchnorm,
     bench_dropout,
+    bench_parallel,
     bench_penalties,
     bench_study,
 )
@@ -36,6 +37,7 @@ FAMILIES = {
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
     "study": bench_study.run,
+    "parallel": bench_parallel.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 

@@ -156,21 +156,38 @@ def init_bn_states():
 
 
 def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool,
-                mc_dropout: bool = False):
+                mc_dropout: bool = False, example_keys=None, axis_name=None):
   """Logits and new batch-norm states. `key` is only used when train=True or mc_dropout.
 
   ``mc_dropout=True`` with ``train=False`` is Monte-Carlo dropout: dropout samples, everything
   else (batch norm, drop-path) takes its test path.
+
+  ``example_keys`` (one key per example, instead of ``key``) makes every random draw a function
+  of the example's own key, so a batch split over devices draws exactly what it draws on one
+  device (examples/data_parallel.py); ``axis_name`` then names the device axis for batch norm.
   """
   sample = train or mc_dropout
-  keys = iter(jax.random.split(key, 2 * BLOCKS + 4)) if sample else iter([None] * 64)
+  if example_keys is not None:
+    keys = iter(range(2 * BLOCKS + 4))  # the op's index, folded into each example's key
+  else:
+    keys = iter(jax.random.split(key, 2 * BLOCKS + 4)) if sample else iter([None] * 64)
   new_states = []
+
+  def draw(op, h, rate, op_train):
+    """``op(key, h, rate)`` with one key for the batch, or one key per example."""
+    if not op_train:
+      return op(None, h, rate, train=False)
+    k = next(keys)
+    if example_keys is None:
+      return op(k, h, rate, train=True)
+    one = lambda ek, e: op(jax.random.fold_in(ek, k), e[None], rate, train=True)[0]  # noqa
+    return jax.vmap(one)(example_keys, h)
 
   def norm(h, i):
     if not cfg.batch_norm:
       return h + params["bn_bias"][i]
     h, state = jr.batch_norm(h, params["bn_scale"][i], params["bn_bias"][i], bn_states[i],
-                             train=train)
+                             train=train, axis_name=axis_name if train else None)
     new_states.append(state)
     return h
 
@@ -178,11 +195,11 @@ def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool,
   rates = jr.drop_path_rates(cfg.drop_path, BLOCKS)
   for i, w in enumerate(params["blocks"]):
     branch = jax.nn.relu(norm(conv(h, w), i + 1))
-    branch = jr.dropout(next(keys), branch, cfg.dropout / 2, train=sample)
-    h = h + jr.drop_path(next(keys) if train else None, branch, rates[i], train=train)
+    branch = draw(jr.dropout, branch, cfg.dropout / 2, sample)
+    h = h + draw(jr.drop_path, branch, rates[i], train)
   h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
   h = jax.nn.relu(h.reshape(h.shape[0], -1) @ params["hidden"] + params["hidden_b"])
-  h = jr.dropout(next(keys), h, cfg.dropout, train=sample)
+  h = draw(jr.dropout, h, cfg.dropout, sample)
   logits = h @ params["out"] + params["out_b"]
   return logits, (new_states if cfg.batch_norm else bn_states)
 

@@ -138,6 +138,28 @@ def _axis_names(axis_name) -> tuple:
   return axis_name if isinstance(axis_name, tuple) else (axis_name,)
 
 
+def _varying_axes(value):
+  """The device axes ``value`` varies over under `shard_map`, or None where JAX tracks none."""
+  aval = jax.typeof(value)
+  manual = getattr(aval, "manual_axis_type", None)  # JAX >= 0.9; older: `aval.vma`
+  return manual.varying if manual is not None else getattr(aval, "vma", None)
+
+
+def _check_mask_sharding(mask, x, axis_name, op):
+  """A mask must be split over the devices like x: say so instead of a shape error."""
+  if axis_name is None:
+    return
+  x_varying, mask_varying = _varying_axes(x), _varying_axes(mask)
+  if x_varying is None or mask_varying is None:
+    return
+  extra = [name for name in _axis_names(axis_name) if name in mask_varying - x_varying]
+  if extra:
+    raise ValueError(
+        f"{op}: `mask` is split over device axis {extra[0]!r} but x is replicated along it: "
+        "each device would count a different mask over the same data. Shard the mask with the "
+        "PartitionSpec of x (in_specs of the shard_map).")
+
+
 def _as_cotangent_of(cotangent, primal, axis_name):
   """Sums a per-device parameter gradient over the devices a replicated parameter spans.
 
@@ -148,9 +170,7 @@ def _as_cotangent_of(cotangent, primal, axis_name):
   """
   if axis_name is None:
     return cotangent
-  aval = jax.typeof(primal)
-  manual = getattr(aval, "manual_axis_type", None)  # JAX >= 0.9; older: `aval.vma`
-  varying = manual.varying if manual is not None else getattr(aval, "vma", None)
+  varying = _varying_axes(primal)
   if varying is None:
     return cotangent
   missing = tuple(name for name in _axis_names(axis_name) if name not in varying)
@@ -163,8 +183,8 @@ def _batch_statistics(x32, keep, config: _Config):
   Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
   E[x^2] - E[x]^2, this keeps its precision when the mean is large compared with the spread.
   Sums and counts (not means) are reduced across devices, so devices holding different numbers
-  of valid values are weighted correctly. The deviations are returned because XLA materializes
-  them for the second pass anyway: the normalization and the backward reuse them.
+  of valid values are weighted correctly. The deviations are returned for the normalization,
+  into which XLA fuses them.
   """
   axes = config.reduce_axes
   if keep is None:
@@ -376,8 +396,14 @@ def batch_norm(
     try:
       jnp.broadcast_shapes(mask.shape, x.shape)
     except ValueError as err:
+      hint = "e.g. use (N, 1) for (N, D) input"
+      if axis_name is not None:
+        hint += (f"; under axis_name={axis_name!r} both are this device's shards: a mask must "
+                 "be sharded like x (the same PartitionSpec), not passed whole (replicated) "
+                 "or split along another axis")
       raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
-                       f"{x.shape} (e.g. use (N, 1) for (N, D) input).") from err
+                       f"{x.shape} ({hint}).") from err
+    _check_mask_sharding(mask, x, axis_name, op)
     if jnp.broadcast_shapes(mask.shape, x.shape) != x.shape:
       raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
     keep = jnp.broadcast_to(mask, x.shape)

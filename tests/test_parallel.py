@@ -65,3 +65,42 @@ print("SHARD_MAP OK")
 
 def test_shard_map_shards_differ_only_with_device_key():
   assert "SHARD_MAP OK" in run_on_simulated_devices(SHARD_MAP_SCRIPT)
+
+
+MASK_SHARDING_SCRIPT = r"""
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+import jaxreg as jr
+
+mesh = jax.make_mesh((8,), ("data",))
+x = jnp.arange(64 * 3, dtype=jnp.float32).reshape(64, 3) % 7
+mask = jnp.arange(64)[:, None] % 3 > 0
+
+def bn(x, mask):
+  return jr.batch_norm(x, None, None, jr.batch_norm_init(3), train=True, mask=mask,
+                       axis_name="data")[1].mean
+
+def run(x_spec, mask_spec, x=x):
+  put = lambda a, spec: jax.device_put(a, NamedSharding(mesh, spec))
+  f = jax.jit(jax.shard_map(bn, mesh=mesh, in_specs=(x_spec, mask_spec), out_specs=P()))
+  return f(put(x, x_spec), put(mask, mask_spec))
+
+expected = jr.batch_norm(x, None, None, jr.batch_norm_init(3), train=True, mask=mask)[1].mean
+np.testing.assert_allclose(run(P("data"), P("data")), expected, rtol=1e-6)
+for x_spec, mask_spec, x_in, message in [
+    (P("data"), P(), x, "must be sharded like x"),  # the whole mask on every device
+    (P(), P("data"), x, "must be sharded like x"),  # split mask, whole x: shapes differ
+    (P(), P("data"), x[:8], "x is replicated along it"),  # shapes fit, shardings do not
+]:
+  try:
+    run(x_spec, mask_spec, x_in)
+  except ValueError as err:
+    assert message in str(err), str(err)
+  else:
+    raise AssertionError(f"no error for x {x_spec}, mask {mask_spec}")
+print("MASK SHARDING OK")
+"""
+
+
+def test_mask_sharded_unlike_the_data_is_a_clear_error():
+  assert "MASK SHARDING OK" in run_on_simulated_devices(MASK_SHARDING_SCRIPT)
