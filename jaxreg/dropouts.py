@@ -75,21 +75,21 @@ def _threefry2x32(key_words: jax.Array, counter_hi: jax.Array, counter_lo: jax.A
   return x0, x1
 
 
-# Random words are made by a `lax.scan` over chunks of counters, and the loop is there on
-# purpose: XLA fuses elementwise producers into their consumers, and fused into
+# On the CPU, random words are made by a `lax.scan` over chunks of counters, and the loop is
+# there on purpose: XLA fuses elementwise producers into their consumers, and fused into
 # `where(keep, x, 0)` the hash would be recomputed for each of the 4 decisions it feeds (and for
 # every element a broadcast mask is spread over). A loop's outputs are materialized once, and
 # the consumer then only shifts, masks and compares. Chunks of 2**15 hashes keep a chunk's state
 # in cache; at least two chunks stop XLA from inlining a one-trip loop.
-_CHUNK_HASHES = 2**15
+# A GPU is the other way round: every loop trip is a kernel launch, and recomputing the hash in
+# the consumer costs less than writing the words out and reading them back, so there the hash
+# is left to fuse (measured on an H200: benchmarks/NOTES.md, "Dropout on a GPU").
+_CPU_CHUNK_HASHES = 2**15
 
 
-def _threefry_words(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
-  """Threefry-2x32 of the counters (j, 0), j < ``length``: two independent word arrays."""
-  chunk = min(_CHUNK_HASHES, -(-length // 2))
+def _threefry_words_in_chunks(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
+  chunk = min(_CPU_CHUNK_HASHES, -(-length // 2))
   chunks = -(-length // chunk)
-  if chunks * chunk >= 2**32:
-    raise ValueError(f"{length} random words exceed the 32-bit counter.")
 
   def hash_chunk(_, index):
     # Counters are made inside the loop from the chunk index: nothing chunk-sized goes in.
@@ -98,6 +98,24 @@ def _threefry_words(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.A
 
   _, words = lax.scan(hash_chunk, None, lax.iota(jnp.uint32, chunks))
   return tuple(w.reshape(-1)[:length] for w in words)
+
+
+def _threefry_words_fused(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
+  counter = lax.iota(jnp.uint32, length)
+  return _threefry2x32(key_words, counter, jnp.zeros_like(counter))
+
+
+def _threefry_words(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
+  """Threefry-2x32 of the counters (j, 0), j < ``length``: two independent word arrays.
+
+  The words are the same on every backend; only how XLA is led to schedule them differs.
+  """
+  if length >= 2**32 - _CPU_CHUNK_HASHES:
+    raise ValueError(f"{length} random words exceed the 32-bit counter.")
+  return lax.platform_dependent(
+      key_words,
+      cpu=lambda k: _threefry_words_in_chunks(k, length),
+      default=lambda k: _threefry_words_fused(k, length))
 
 
 def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:

@@ -54,6 +54,17 @@ def test_threefry_matches_jax_primitive():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("length", [1, 5, 2**15 + 3, 3 * 2**15])
+def test_cpu_and_accelerator_schedules_make_the_same_words(length):
+  # The CPU hashes in a loop over chunks, accelerators in one fused pass: the same bits.
+  data = jax.random.key_data(jax.random.key(7))
+  chunked = jax.jit(dropouts._threefry_words_in_chunks, static_argnums=1)(data, length)
+  fused = jax.jit(dropouts._threefry_words_fused, static_argnums=1)(data, length)
+  for a, b in zip(chunked, fused, strict=True):
+    assert a.shape == (length,)
+    np.testing.assert_array_equal(a, b)
+
+
 def reference_keep_mask(key, num, threshold):
   """The documented mask layout, from the primitive JAX itself uses, in numpy."""
   data = jax.random.key_data(key)
