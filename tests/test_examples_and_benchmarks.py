@@ -26,3 +26,27 @@ def test_benchmarks_smoke(capsys):
   assert all(r["jaxreg_ms"] > 0 for r in rows if r["jaxreg_ms"] is not None)
   assert all(r["ratio"] > 0 for r in rows if r["ratio"] is not None)
   assert "| op |" in capsys.readouterr().out
+
+
+def _run_data_parallel(*args):
+  import os
+  import subprocess
+  import sys
+
+  from conftest import ROOT
+
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.run([sys.executable, str(ROOT / "examples" / "data_parallel.py"), "--steps",
+                         "3", "--batch-size", "16", "--train-size", "64", *args],
+                        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_data_parallel_example_equals_single_device_and_can_say_otherwise():
+  result = _run_data_parallel("--devices", "4")
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert "4 cpu device(s)" in result.stdout
+  assert result.stdout.count("-> EQUAL") == 2  # shard_map and sharded jit
+  # The check is real: with a negative tolerance nothing can pass, and the script says so.
+  result = _run_data_parallel("--devices", "2", "--mode", "jit", "--tolerance", "-1")
+  assert result.returncode == 1
+  assert "DIFFERENT" in result.stdout

@@ -44,21 +44,34 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 import jaxreg as jr
 
 mesh = jax.make_mesh((8,), ("data",))
-x = jax.device_put(jnp.ones((64, 32)), NamedSharding(mesh, P("data")))
+ones = jnp.ones((64, 8, 8, 3))
+# every example the same image whose pixels encode their position: a crop shows its offset
+position = (jnp.arange(12)[:, None] * 12 + jnp.arange(12)[None, :]) / 144.0
+images = jnp.broadcast_to(position[None, :, :, None], (64, 12, 12, 3))
+OPS = {  # what each shard draws from its key, as a boolean or float pattern
+    "dropout": (ones, lambda k, x: jr.dropout(k, x, 0.5, train=True) != 0),
+    "drop_path": (ones, lambda k, x: jr.drop_path(k, x, 0.5, train=True) != 0),
+    "drop_block": (ones, lambda k, x: jr.drop_block(k, x, 0.3, block_size=3, train=True) != 0),
+    "random_crop": (images, lambda k, x: jr.augment.batched(
+        lambda kk, im: jr.augment.random_crop(kk, im, 8))(k, x)),
+}
 
-def masks(per_device):
+def per_shard(op, per_device):
+  x, fn = OPS[op]
   def shard(x, key):
     if per_device:
       key = jr.device_key(key, "data")
-    return jr.dropout(key, x, 0.5, train=True)
+    return fn(key, x)
   run = jax.jit(jax.shard_map(shard, mesh=mesh, in_specs=(P("data"), P()), out_specs=P("data")))
-  return np.asarray(run(x, jax.random.key(0))).reshape(8, 8, 32) != 0
+  x = jax.device_put(x, NamedSharding(mesh, P("data")))
+  return np.asarray(run(x, jax.random.key(0))).reshape(8, -1)
 
-same = masks(False)
-assert all(np.array_equal(same[0], same[i]) for i in range(8)), "replicated key: equal shards"
-own = masks(True)
-assert len({m.tobytes() for m in own}) == 8, "device_key: every shard its own mask"
-assert np.array_equal(own, masks(True)), "reproducible from the root key"
+for op in OPS:
+  same = per_shard(op, False)
+  assert all(np.array_equal(same[0], same[i]) for i in range(8)), (op, "replicated key")
+  own = per_shard(op, True)
+  assert len({o.tobytes() for o in own}) == 8, (op, "device_key: every shard its own draw")
+  assert np.array_equal(own, per_shard(op, True)), (op, "reproducible from the root key")
 print("SHARD_MAP OK")
 """
 
