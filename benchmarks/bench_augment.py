@@ -4,7 +4,8 @@
     python -m benchmarks.bench_augment --smoke    # tiny, seconds (CI)
 
 Pipeline: random resized crop to 224, horizontal flip, colour jitter (brightness, contrast,
-saturation, hue), every example with its own key, one jitted function over the batch.
+saturation, hue; in a random order per example, and with ``random_order=False`` in dm_pix's
+fixed order), every example with its own key, one jitted function over the batch.
 dm_pix has no random resized crop: its pipeline uses `random_crop` to 224 (a fixed-size window,
 strictly less work) and its four colour ops in a fixed order, vmapped over split keys. augmax
 runs its own `RandomSizedCrop` + `HorizontalFlip` + `ColorJitter` chain, vmapped over keys.
@@ -24,11 +25,12 @@ from benchmarks import _harness as H  # noqa: N812
 A = jr.augment
 
 
-def jaxreg_pipeline(size):
+def jaxreg_pipeline(size, random_order=True):
   return A.batched(A.compose(
       functools.partial(A.random_resized_crop, size=size),
       A.random_flip_left_right,
-      functools.partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+      functools.partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+                        random_order=random_order),
   ))
 
 
@@ -62,23 +64,27 @@ def run(smoke: bool = False) -> list[dict]:
   rounds = 3 if smoke else 9
   images = jax.random.uniform(jax.random.key(0), (n, side, side, 3))
   key = jax.random.key(1)
-  mine = jax.jit(jaxreg_pipeline(size))
   shape = f"{n}x{side}x{side}x3 -> {size}"
-  (t_mine,) = H.time_interleaved([lambda: mine(key, images)], rounds=rounds)
-  rows = [H.row(f"RRC+flip+jitter (jaxreg alone): {n / t_mine:.0f} img/s", shape, "float32",
-                t_mine, None, None)]
-  for name, factory in (("dm_pix", dm_pix_pipeline), ("augmax", augmax_pipeline)):
+  mine = {"random order": jax.jit(jaxreg_pipeline(size)),
+          "fixed order": jax.jit(jaxreg_pipeline(size, random_order=False))}
+  times = H.time_interleaved([lambda f=f: f(key, images) for f in mine.values()], rounds=rounds)
+  rows = [H.row(f"RRC+flip+jitter ({name}, jaxreg alone): {n / t:.0f} img/s", shape, "float32",
+                t, None, None) for name, t in zip(mine, times, strict=True)]
+  # dm_pix's jitter has a fixed order (the one random_order=False uses); augmax's is random.
+  for name, factory, orders in (("dm_pix", dm_pix_pipeline, ("random order", "fixed order")),
+                                ("augmax", augmax_pipeline, ("random order",))):
     try:
       anchor = jax.jit(factory(size))
     except ImportError:  # anchors come with the `bench` extra
       rows.append(H.row(f"RRC+flip+jitter vs {name}: not installed", shape, "float32", None,
                         None, None))
       continue
-    t_m, t_a, ratio = H.median_ratio(lambda: mine(key, images), lambda a=anchor: a(key, images),
-                                     rounds=rounds)
-    rows.append(H.row(f"RRC+flip+jitter: {n / t_m:.0f} img/s vs {n / t_a:.0f} "
-                      f"(throughput {1 / ratio:.2f}x)", shape,
-                      "float32", t_m, t_a, ratio, anchor_name=name))
+    for order in orders:
+      t_m, t_a, ratio = H.median_ratio(lambda f=mine[order]: f(key, images),
+                                       lambda a=anchor: a(key, images), rounds=rounds)
+      rows.append(H.row(f"RRC+flip+jitter ({order}): {n / t_m:.0f} img/s vs {n / t_a:.0f} "
+                        f"(throughput {1 / ratio:.2f}x)", shape,
+                        "float32", t_m, t_a, ratio, anchor_name=name))
   return rows
 
 

@@ -243,7 +243,13 @@ def _random_flip(op, axis, key, image, probability):
   image = _check_image(image, op)
   _check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  return jnp.where(flip, jnp.flip(image, axis), image)
+  # One gather with (possibly) reversed indices, not `where(flip, reverse(x), x)`: fused after a
+  # producer such as a resampling crop, the select makes XLA compute the producer twice, once
+  # per branch (150 vs 60 ms for random_resized_crop + flip of 128 images on the CPU).
+  size = image.shape[axis]
+  index = jnp.arange(size)
+  return jnp.take(image, jnp.where(flip, size - 1 - index, index), axis=axis,
+                  unique_indices=True, indices_are_sorted=False, mode="clip")
 
 
 def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -848,14 +854,20 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
 
 def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: float = 0.0,
                  contrast: float = 0.0, saturation: float = 0.0, hue: float = 0.0,
-                 clip: bool = True) -> jax.Array:
+                 clip: bool = True, random_order: bool = True) -> jax.Array:
   """Random brightness, contrast, saturation and hue, applied in a random order.
 
   Brightness adds a delta from ``[-brightness, brightness]``; contrast and saturation multiply by
   a factor from ``[max(0, 1 - c), 1 + c]``; hue shifts by ``[-hue, hue]`` turns. Each example
-  draws its own order (one of the 24 permutations) and factors; with ``clip`` the image is
-  clamped to [0, 1] after every step, as torchvision does for float images. A zero strength
-  skips that op.
+  draws its own order (one of the 24 permutations, as torchvision's ``ColorJitter``) and factors;
+  with ``clip`` the image is clamped to [0, 1] after every step, as torchvision does for float
+  images. A zero strength skips that op. The key is split in five: order, brightness, contrast,
+  saturation, hue; each factor is one uniform draw from its key.
+
+  ``random_order=False`` applies brightness, contrast, saturation, hue in that order (the order
+  of dm_pix and tf.image pipelines, SimCLR's ``random_order=False``). Under `vmap` a random order
+  costs all four ops at each of the four steps (a per-example choice of op becomes a select), so
+  the fixed order is about twice as fast there.
 
   Args:
     key: a PRNG key.
@@ -865,13 +877,14 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
     saturation: saturation strength, >= 0.
     hue: hue strength, in [0, 0.5].
     clip: clamp to [0, 1] after each op.
+    random_order: draw the order per example (True), or use the fixed order above.
 
   Returns:
     The jittered image.
 
   Raises:
     ValueError: negative strengths, ``hue`` > 0.5; not an HWC RGB image.
-    TypeError: non-float image, bad key.
+    TypeError: non-float image, bad key, non-bool ``random_order``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -888,6 +901,8 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
                       ("saturation", saturation)):
     _check_range(0.0, value, op, name, low=0.0)
   _check_range(0.0, hue, op, "hue", low=0.0, high=0.5)
+  if not isinstance(random_order, bool):
+    raise TypeError(f"{op}: `random_order` must be a Python bool, got {random_order!r}.")
   key = _checks.as_key(key, op)
   k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
   b = _uniform(k_b, -brightness, brightness)
@@ -906,6 +921,10 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   if not ops:
     return image
   branches = [lambda x, f=f: _maybe_clip(f(x), clip) for f in ops]
+  if not random_order:
+    for branch in branches:
+      image = branch(image)
+    return image
   order = jax.random.permutation(k_order, len(branches))
   for position in range(len(branches)):
     image = lax.switch(order[position], branches, image)

@@ -232,6 +232,44 @@ def test_color_jitter_stays_in_range_and_varies_order():
   assert abs(delta.flat[0]) <= 0.2
 
 
+def reference_jitter(key, image, strengths, random_order):
+  """The documented recipe, op by op: split the key in five, one uniform factor per op."""
+  k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
+  b, c, s, h = strengths
+  factors = [float(jax.random.uniform(k_b, (), minval=-b, maxval=b)),
+             float(jax.random.uniform(k_c, (), minval=max(0, 1 - c), maxval=1 + c)),
+             float(jax.random.uniform(k_s, (), minval=max(0, 1 - s), maxval=1 + s)),
+             float(jax.random.uniform(k_h, (), minval=-h, maxval=h))]
+  ops = [lambda x, f: x + f,
+         lambda x, f: (x - x.mean((0, 1), keepdims=True)) * f + x.mean((0, 1), keepdims=True),
+         lambda x, f: A.adjust_saturation(x, f), lambda x, f: A.adjust_hue(x, f)]
+  order = np.asarray(jax.random.permutation(k_order, 4)) if random_order else range(4)
+  x = np.asarray(image)
+  for i in order:
+    x = np.clip(np.asarray(ops[i](jnp.asarray(x), factors[i])), 0, 1)
+  return x, list(order)
+
+
+@pytest.mark.parametrize("random_order", [True, False])
+def test_color_jitter_applies_the_drawn_order_and_factors(random_order):
+  image = jax.random.uniform(jax.random.key(11), (6, 5, 3))
+  strengths = (0.3, 0.5, 0.6, 0.2)
+  keys = jax.random.split(jax.random.key(12), 16)
+  jitter = functools.partial(A.color_jitter, brightness=0.3, contrast=0.5, saturation=0.6,
+                             hue=0.2, random_order=random_order)
+  outs = jax.jit(jax.vmap(lambda k: jitter(k, image)))(keys)
+  orders = set()
+  with reuse_keys():
+    for key, out in zip(keys, outs, strict=True):
+      expected, order = reference_jitter(key, image, strengths, random_order)
+      np.testing.assert_allclose(out, expected, atol=2e-6)
+      np.testing.assert_allclose(jitter(key, image), out, atol=2e-6)  # eager == jit + vmap
+      orders.add(tuple(order))
+  assert len(orders) > 8 if random_order else orders == {(0, 1, 2, 3)}
+  with pytest.raises(TypeError, match="random_order"):
+    A.color_jitter(jax.random.key(0), image, brightness=0.1, random_order=1)
+
+
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
 def test_colour_ops_preserve_dtype(dtype):
   image = jax.random.uniform(jax.random.key(8), (4, 4, 3)).astype(dtype)
