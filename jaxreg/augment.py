@@ -113,19 +113,25 @@ def _maybe_clip(image, clip: bool):
 # --------------------------------------------------------------------------------------------
 
 
-def batched(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callable[..., jax.Array]:
   """Applies a per-image random transform to an NHWC batch, one independent key per example.
 
   Args:
     fn: ``fn(key, image, *args, **kwargs) -> image`` (any of this module's random transforms,
       a `compose` pipeline, or your own).
+    sequential: run the examples one after another (`jax.lax.map`) instead of `jax.vmap`. Same
+      keys, same results (to float rounding). Under `vmap` a per-example choice between code
+      paths becomes a select that computes every path for every example; in a loop each example
+      runs only its own, with its image in cache. On a CPU this makes ``color_jitter``'s random
+      order 2.5x faster (crops and resampling are faster vmapped: batch those separately). On an
+      accelerator keep the default: a loop runs the examples serially.
 
   Returns:
-    ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and ``vmap``s
-    ``fn`` over keys and images; the extra arguments are shared by all examples.
+    ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and applies
+    ``fn`` to each (key, image) pair; the extra arguments are shared by all examples.
 
   Raises:
-    TypeError: ``fn`` not callable.
+    TypeError: ``fn`` not callable; ``sequential`` not a bool.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -136,12 +142,17 @@ def batched(fn: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
   """
   if not callable(fn):
     raise TypeError(f"batched: `fn` must be callable, got {fn!r}.")
+  if not isinstance(sequential, bool):
+    raise TypeError(f"batched: `sequential` must be a Python bool, got {sequential!r}.")
 
   @functools.wraps(fn)
   def batch_fn(key, images, *args, **kwargs):
     images = _check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True)
     keys = jax.random.split(_checks.as_key(key, "batched"), images.shape[0])
-    return jax.vmap(lambda k, image: fn(k, image, *args, **kwargs))(keys, images)
+    one = lambda k, image: fn(k, image, *args, **kwargs)  # noqa: E731
+    if sequential:
+      return lax.map(lambda pair: one(*pair), (keys, images))
+    return jax.vmap(one)(keys, images)
 
   return batch_fn
 
@@ -243,13 +254,21 @@ def _random_flip(op, axis, key, image, probability):
   image = _check_image(image, op)
   _check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  # One gather with (possibly) reversed indices, not `where(flip, reverse(x), x)`: fused after a
-  # producer such as a resampling crop, the select makes XLA compute the producer twice, once
-  # per branch (150 vs 60 ms for random_resized_crop + flip of 128 images on the CPU).
-  size = image.shape[axis]
-  index = jnp.arange(size)
-  return jnp.take(image, jnp.where(flip, size - 1 - index, index), axis=axis,
-                  unique_indices=True, indices_are_sorted=False, mode="clip")
+
+  def gather(flip, image):
+    # On the CPU: one gather with (possibly) reversed indices. Fused after a producer such as
+    # a resampling crop, the select below makes XLA:CPU compute the producer once per branch
+    # (random_resized_crop + flip of 128 images: 150 ms as a select, 60 ms as a gather).
+    size = image.shape[axis]
+    index = jnp.arange(size)
+    return jnp.take(image, jnp.where(flip, size - 1 - index, index), axis=axis,
+                    unique_indices=True, indices_are_sorted=False, mode="clip")
+
+  def select(flip, image):
+    # Elsewhere the select: on a GPU the gather form made the same pipeline 3x slower.
+    return jnp.where(flip, jnp.flip(image, axis), image)
+
+  return lax.platform_dependent(flip, image, cpu=gather, default=select)
 
 
 def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,

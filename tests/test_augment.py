@@ -95,6 +95,24 @@ def test_per_example_randomness_and_reproducibility():
   assert len({np.asarray(e).tobytes() for e in eager}) > 4  # each example its own crop
 
 
+def test_sequential_batches_equal_vmapped_ones():
+  images = jax.random.uniform(jax.random.key(2), (6, 10, 10, 3))
+  pipeline = A.compose(functools.partial(A.random_crop, size=8, padding=1),
+                       A.random_flip_left_right,
+                       functools.partial(A.color_jitter, brightness=0.3, contrast=0.3,
+                                         saturation=0.3, hue=0.1))
+  with reuse_keys():
+    key = jax.random.key(3)
+    vmapped = jax.jit(A.batched(pipeline))(key, images)
+    sequential = jax.jit(A.batched(pipeline, sequential=True))(key, images)
+    eager = A.batched(pipeline, sequential=True)(key, images)
+  np.testing.assert_allclose(sequential, vmapped, atol=2e-6)
+  np.testing.assert_allclose(eager, vmapped, atol=2e-6)
+  assert len({np.asarray(e).tobytes() for e in sequential}) == 6
+  with pytest.raises(TypeError, match="sequential"):
+    A.batched(pipeline, sequential="yes")
+
+
 # ---------------------------------------------------------------------------------------------
 # Resampling crops
 # ---------------------------------------------------------------------------------------------
