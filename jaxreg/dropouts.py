@@ -14,9 +14,10 @@ that hash as a rolled loop whose state goes through memory five times. A hash yi
 bits, and a keep decision needs only 16 of them to reach a keep probability within 2**-17 of
 ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125). So here one hash
 decides 4 elements; the hash is written out in ``jax.numpy`` (straight-line code instead of the
-rolled loop) and run over chunks of counters in a ``lax.scan``, which makes each random word
-exactly once. It is the same Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks
-depend only on the key and the mask shape (eager or jitted, on any backend).
+rolled loop). On the CPU it runs over chunks of counters in a ``lax.scan``, which makes each
+random word exactly once; on accelerators it fuses into its consumer. It is the same
+Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks depend only on the key and the
+mask shape (eager or jitted, on any backend).
 """
 
 from __future__ import annotations
