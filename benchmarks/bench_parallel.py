@@ -38,8 +38,7 @@ def _measure(batch: int, rounds: int) -> list[dict]:
   def runner(mode):
     mesh = jax.sharding.Mesh(np.asarray(devices[:1] if mode == "single" else devices), ("data",))
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    params = study.init_params(jax.random.key(0), 1, (8, 8), 10)
-    state = list(jax.device_put((params, study.init_bn_states(), tx.init(params)), replicated))
+    state = list(jax.device_put(dp.init_training_state(jax.random.key(0), data, tx), replicated))
     step = dp.make_step(cfg, data, lr=2e-3, batch_size=batch, mode=mode, mesh=mesh)
     key, count = jax.random.key(1), [0]
 

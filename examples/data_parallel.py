@@ -28,6 +28,7 @@ first (tests/test_distributed.py runs `train` in two processes); nothing else ch
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -79,20 +80,12 @@ def make_step(cfg, data, *, lr, batch_size, mode, mesh=None):
   tx = study.make_optimizer(cfg, lr)
   n_train = x_train.shape[0]
 
-  def augment_one(key, image):
-    pipeline = study.A.compose(
-        lambda k, im: study.A.random_crop(k, im, image.shape[:2], padding=1),
-        lambda k, im: study.A.random_brightness(k, im, 0.1, clip=True),
-        lambda k, im: study.A.random_contrast(k, im, 0.8, 1.2, clip=True),
-    )
-    return pipeline(key, image)
-
   def local_update(params, bn_states, opt_state, example_keys, x, y, axis_name):
     """The update from this device's share of the batch (all of it when axis_name is None)."""
     aug_keys, model_keys = (jax.vmap(lambda k, i=i: jax.random.fold_in(k, i))(example_keys)
                             for i in range(2))
     if cfg.augment:
-      x = jax.vmap(augment_one)(aug_keys, x)
+      x = jax.vmap(study.augment_image)(aug_keys, x)
 
     def loss_fn(params):
       logits, states = study.apply_model(cfg, params, bn_states, None, x, train=True,
@@ -132,6 +125,14 @@ def make_step(cfg, data, *, lr, batch_size, mode, mesh=None):
   return jax.jit(step, donate_argnums=(0, 1, 2))
 
 
+def init_training_state(key, data, tx):
+  """``(params, bn_states, opt_state)`` of the study's network for ``data = (x, y)``."""
+  x_train, y_train = data
+  num_classes = int(np.max(y_train)) + 1
+  params = study.init_params(key, x_train.shape[-1], x_train.shape[1:3], num_classes)
+  return params, study.init_bn_states(), tx.init(params)
+
+
 def train(cfg, data, *, steps, lr, batch_size, mode, seed=0, devices=None):
   """Trains for ``steps`` steps; returns ``(params, bn_states, losses, seconds_per_step)``.
 
@@ -146,16 +147,10 @@ def train(cfg, data, *, steps, lr, batch_size, mode, seed=0, devices=None):
                      "devices it is sharded over.")
   mesh = jax.sharding.Mesh(np.asarray(devices), (AXIS,))
   replicated = NamedSharding(mesh, P())
-  x_train, y_train = data
-  num_classes = int(np.max(y_train)) + 1
   tx = study.make_optimizer(cfg, lr)
-
-  def init(key):
-    params = study.init_params(key, x_train.shape[-1], x_train.shape[1:3], num_classes)
-    return params, study.init_bn_states(), tx.init(params)
-
   root = jax.random.key(seed)
   init_key, train_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+  init = functools.partial(init_training_state, data=data, tx=tx)
   params, bn_states, opt_state = jax.jit(init, out_shardings=replicated)(init_key)
   step = make_step(cfg, data, lr=lr, batch_size=batch_size, mode=mode, mesh=mesh)
   losses = []

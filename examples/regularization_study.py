@@ -204,14 +204,19 @@ def apply_model(cfg: Config, params, bn_states, key, x, *, train: bool,
   return logits, (new_states if cfg.batch_norm else bn_states)
 
 
-def augment_batch(key, images):
-  """Digits-safe augmentation: shifts by a pixel, small brightness/contrast; no flips."""
+def augment_image(key, image):
+  """Digits-safe augmentation of one HWC image: shifts by a pixel, small brightness/contrast."""
   pipeline = A.compose(
-      functools.partial(A.random_crop, size=images.shape[1:3], padding=1),
+      functools.partial(A.random_crop, size=image.shape[:2], padding=1),
       functools.partial(A.random_brightness, max_delta=0.1, clip=True),
       functools.partial(A.random_contrast, lower=0.8, upper=1.2, clip=True),
   )
-  return A.batched(pipeline)(key, images)
+  return pipeline(key, image)
+
+
+def augment_batch(key, images):
+  """`augment_image` on every image of an NHWC batch, each with its own key (no flips)."""
+  return A.batched(augment_image)(key, images)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,6 +147,39 @@ def test_resampling_the_whole_image_is_the_identity():
   np.testing.assert_allclose(out, image, atol=1e-5)
 
 
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize("side", [40, 20])  # a shrink to 32 and an enlargement to 32
+def test_resizing_the_whole_image_equals_jax_image_resize(side, antialias):
+  image = jax.random.uniform(jax.random.key(0), (side, side, 3))
+  out = A.random_resized_crop(jax.random.key(1), image, 32, scale=(1.0, 1.0), ratio=(1.0, 1.0),
+                              antialias=antialias)
+  ref = jax.image.resize(image, (32, 32, 3), "linear", antialias=antialias)
+  np.testing.assert_allclose(out, ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_random_boxes_are_resampled_like_jax_image_scale_and_translate(antialias):
+  """The tap gather equals jax.image's dense resampling of the very box that was drawn."""
+  image = jax.random.uniform(jax.random.key(0), (48, 64, 3))
+  keys = jax.random.split(jax.random.key(1), 12)
+  size, scale, ratio = (30, 34), (0.08, 1.0), (3 / 4, 4 / 3)
+  out = jax.vmap(lambda k: A.random_resized_crop(k, image, size, antialias=antialias))(keys)
+
+  def reference(key):
+    top, left, box_h, box_w, _ = A._sample_box(key, 48, 64, scale, ratio)
+    factor = jnp.array(size, jnp.float32) / jnp.stack([box_h, box_w])
+    return jax.image.scale_and_translate(image, (*size, 3), (0, 1), factor,
+                                         -jnp.stack([top, left]) * factor, method="linear",
+                                         antialias=antialias)
+
+  with reuse_keys():  # the reference draws the same boxes from the same keys
+    ref = jax.vmap(reference)(keys)
+    boxes = jax.vmap(lambda k: A._sample_box(k, 48, 64, scale, ratio))(keys)
+  assert len({(float(h), float(w)) for h, w in zip(boxes[2], boxes[3], strict=True)}) > 6
+  # float32 rounding of two different summations; a wrong tap or weight is off by ~1e-2
+  np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
 def test_random_scale_crop_at_native_scale_is_an_exact_window():
   image = numbered_image(20, 30)
   crops = {locate(np.round(np.asarray(A.random_scale_crop(jax.random.key(s), image, 16,
