@@ -5,8 +5,8 @@
 
 Pipeline: random resized crop to 224, horizontal flip, colour jitter (brightness, contrast,
 saturation, hue; in a random order per example, and with ``random_order=False`` in dm_pix's
-fixed order), every example with its own key, one jitted function over the batch. A third
-jaxreg variant batches the random-order jitter with ``batched(..., sequential=True)``.
+fixed order), every example with its own key, one jitted function over the batch (`batched`,
+i.e. `vmap`; on a CPU the random-order jitter runs as a loop inside it by itself).
 
 Anchors, each vmapped over split keys:
 - dm_pix, same pipeline: dm_pix has no random resized crop, so its user composes one: a
@@ -40,20 +40,6 @@ def jaxreg_pipeline(size, random_order=True):
       functools.partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
                         random_order=random_order),
   ))
-
-
-def jaxreg_pipeline_sequential_jitter(size):
-  """Crop and flip vmapped, the random-order jitter run example by example (CPU-friendly)."""
-  geometry = A.batched(A.compose(functools.partial(A.random_resized_crop, size=size),
-                                 A.random_flip_left_right))
-  jitter = A.batched(functools.partial(A.color_jitter, brightness=0.4, contrast=0.4,
-                                       saturation=0.4, hue=0.1), sequential=True)
-
-  def pipeline(key, images):
-    k_geometry, k_jitter = jax.random.split(key)
-    return jitter(k_jitter, geometry(k_geometry, images))
-
-  return pipeline
 
 
 def _resized_crop_via_jax_image(key, image, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
@@ -107,17 +93,15 @@ def run(smoke: bool = False) -> list[dict]:
   key = jax.random.key(1)
   shape = f"{n}x{side}x{side}x3 -> {size}"
   mine = {"random order": jax.jit(jaxreg_pipeline(size)),
-          "random order, jitter sequential": jax.jit(jaxreg_pipeline_sequential_jitter(size)),
           "fixed order": jax.jit(jaxreg_pipeline(size, random_order=False))}
   times = H.time_interleaved([lambda f=f: f(key, images) for f in mine.values()], rounds=rounds)
   rows = [H.row(f"RRC+flip+jitter ({name}, jaxreg alone): {n / t:.0f} img/s", shape, "float32",
                 t, None, None) for name, t in zip(mine, times, strict=True)]
   # dm_pix's jitter has a fixed order (the one random_order=False uses); augmax's is random.
-  randoms = ("random order", "random order, jitter sequential")
-  every = (*randoms, "fixed order")
+  every = ("random order", "fixed order")
   anchors = (("dm_pix (same pipeline)", dm_pix_pipeline, every),
              ("dm_pix (plain crop)", functools.partial(dm_pix_pipeline, resized=False), every),
-             ("augmax", augmax_pipeline, randoms))
+             ("augmax", augmax_pipeline, ("random order",)))
   for name, factory, orders in anchors:
     try:
       anchor = jax.jit(factory(size))

@@ -295,9 +295,9 @@ def reference_jitter(key, image, strengths, random_order):
          lambda x, f: (x - x.mean((0, 1), keepdims=True)) * f + x.mean((0, 1), keepdims=True),
          lambda x, f: A.adjust_saturation(x, f), lambda x, f: A.adjust_hue(x, f)]
   order = np.asarray(jax.random.permutation(k_order, 4)) if random_order else range(4)
-  x = np.asarray(image)
-  for i in order:
-    x = np.clip(np.asarray(ops[i](jnp.asarray(x), factors[i])), 0, 1)
+  x = image
+  for i in order:  # straight-line jnp: differentiable, no switch, select or custom rule
+    x = jnp.clip(ops[i](x, factors[i]), 0, 1)
   return x, list(order)
 
 
@@ -319,6 +319,48 @@ def test_color_jitter_applies_the_drawn_order_and_factors(random_order):
   assert len(orders) > 8 if random_order else orders == {(0, 1, 2, 3)}
   with pytest.raises(TypeError, match="random_order"):
     A.color_jitter(jax.random.key(0), image, brightness=0.1, random_order=1)
+
+
+def test_color_jitter_derivatives_are_those_of_the_recipe():
+  """Batched on a CPU the random order runs as a loop with its own derivative rule: reverse
+  and forward mode must still equal plain autodiff of the op-by-op recipe."""
+  images = jax.random.uniform(jax.random.key(13), (3, 5, 4, 3))
+  weights = jax.random.normal(jax.random.key(14), images.shape)
+  strengths = (0.3, 0.5, 0.6, 0.2)
+  keys = jax.random.split(jax.random.key(15), 3)
+  jitter = functools.partial(A.color_jitter, brightness=0.3, contrast=0.5, saturation=0.6,
+                             hue=0.2)
+  loss = lambda x: jnp.sum(weights * jax.vmap(jitter)(keys, x))  # noqa: E731
+  with reuse_keys():
+    recipe = lambda x: jnp.sum(weights * jnp.stack([  # noqa: E731
+        reference_jitter(k, image, strengths, True)[0] for k, image in zip(keys, x, strict=True)]))
+    expected = jax.grad(recipe)(images)
+    expected_jvp = jax.jvp(recipe, (images,), (weights,))
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(jax.grad(loss)(images), expected, atol=2e-5)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(images), expected, atol=2e-5)
+    np.testing.assert_allclose(jax.jvp(loss, (images,), (weights,)), expected_jvp, rtol=1e-5)
+    one = jax.grad(lambda x: jnp.sum(weights[0] * jitter(keys[0], x)))(images[0])  # unbatched
+    np.testing.assert_allclose(one, expected[0], atol=2e-5)
+
+
+def test_color_jitter_under_nested_vmap_equals_a_python_loop():
+  images = jax.random.uniform(jax.random.key(16), (2, 3, 6, 6, 3))  # (seeds, batch, H, W, C)
+  jitter = A.batched(functools.partial(A.color_jitter, brightness=0.4, contrast=0.4,
+                                       saturation=0.4, hue=0.1))
+  keys = jax.random.split(jax.random.key(17), 2)
+  with reuse_keys():
+    nested = jax.jit(jax.vmap(jitter))(keys, images)
+    looped = [jitter(k, x) for k, x in zip(keys, images, strict=True)]
+  np.testing.assert_allclose(nested, np.stack(looped), atol=1e-6)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+def test_batched_random_order_jitter_is_a_loop_on_the_cpu():
+  # Vectorized, a per-example op choice is a select; in a loop each position is a real branch.
+  jitter = A.batched(functools.partial(A.color_jitter, brightness=0.3, hue=0.1))
+  hlo = jax.jit(jitter).lower(jax.random.key(0), jnp.zeros((4, 8, 8, 3))).as_text()
+  assert hlo.count("stablehlo.case") >= 2
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
