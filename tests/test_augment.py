@@ -321,19 +321,21 @@ def test_color_jitter_applies_the_drawn_order_and_factors(random_order):
     A.color_jitter(jax.random.key(0), image, brightness=0.1, random_order=1)
 
 
-def test_color_jitter_derivatives_are_those_of_the_recipe():
-  """Batched on a CPU the random order runs as a loop with its own derivative rule: reverse
-  and forward mode must still equal plain autodiff of the op-by-op recipe."""
+@pytest.mark.parametrize("random_order", [True, False])
+def test_color_jitter_derivatives_are_those_of_the_recipe(random_order):
+  """Batched on a CPU the jitter runs as a loop with its own derivative rule: reverse and
+  forward mode must still equal plain autodiff of the op-by-op recipe."""
   images = jax.random.uniform(jax.random.key(13), (3, 5, 4, 3))
   weights = jax.random.normal(jax.random.key(14), images.shape)
   strengths = (0.3, 0.5, 0.6, 0.2)
   keys = jax.random.split(jax.random.key(15), 3)
   jitter = functools.partial(A.color_jitter, brightness=0.3, contrast=0.5, saturation=0.6,
-                             hue=0.2)
+                             hue=0.2, random_order=random_order)
   loss = lambda x: jnp.sum(weights * jax.vmap(jitter)(keys, x))  # noqa: E731
   with reuse_keys():
     recipe = lambda x: jnp.sum(weights * jnp.stack([  # noqa: E731
-        reference_jitter(k, image, strengths, True)[0] for k, image in zip(keys, x, strict=True)]))
+        reference_jitter(k, image, strengths, random_order)[0]
+        for k, image in zip(keys, x, strict=True)]))
     expected = jax.grad(recipe)(images)
     expected_jvp = jax.jvp(recipe, (images,), (weights,))
     assert np.abs(expected).max() > 0.1
@@ -356,11 +358,14 @@ def test_color_jitter_under_nested_vmap_equals_a_python_loop():
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
-def test_batched_random_order_jitter_is_a_loop_on_the_cpu():
-  # Vectorized, a per-example op choice is a select; in a loop each position is a real branch.
-  jitter = A.batched(functools.partial(A.color_jitter, brightness=0.3, hue=0.1))
-  hlo = jax.jit(jitter).lower(jax.random.key(0), jnp.zeros((4, 8, 8, 3))).as_text()
-  assert hlo.count("stablehlo.case") >= 2
+def test_batched_jitter_is_a_loop_of_branches_on_the_cpu():
+  # Vectorized, a per-example op choice is a select (and the fixed order has no choice at all);
+  # in the CPU's loop over examples each position is a real branch.
+  for random_order in (True, False):
+    jitter = A.batched(functools.partial(A.color_jitter, brightness=0.3, hue=0.1,
+                                         random_order=random_order))
+    hlo = jax.jit(jitter).lower(jax.random.key(0), jnp.zeros((4, 8, 8, 3))).as_text()
+    assert "stablehlo.case" in hlo
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
