@@ -165,17 +165,16 @@ def test_random_boxes_are_resampled_like_jax_image_scale_and_translate(antialias
   size, scale, ratio = (30, 34), (0.08, 1.0), (3 / 4, 4 / 3)
   out = jax.vmap(lambda k: A.random_resized_crop(k, image, size, antialias=antialias))(keys)
 
-  def reference(key):
-    top, left, box_h, box_w, _ = A._sample_box(key, 48, 64, scale, ratio)
+  def reference(top, left, box_h, box_w):
     factor = jnp.array(size, jnp.float32) / jnp.stack([box_h, box_w])
     return jax.image.scale_and_translate(image, (*size, 3), (0, 1), factor,
                                          -jnp.stack([top, left]) * factor, method="linear",
                                          antialias=antialias)
 
   with reuse_keys():  # the reference draws the same boxes from the same keys
-    ref = jax.vmap(reference)(keys)
-    boxes = jax.vmap(lambda k: A._sample_box(k, 48, 64, scale, ratio))(keys)
-  assert len({(float(h), float(w)) for h, w in zip(boxes[2], boxes[3], strict=True)}) > 6
+    top, left, box_h, box_w, _ = jax.vmap(lambda k: A._sample_box(k, 48, 64, scale, ratio))(keys)
+  ref = jax.vmap(reference)(top, left, box_h, box_w)
+  assert len({(float(h), float(w)) for h, w in zip(box_h, box_w, strict=True)}) > 6
   # float32 rounding of two different summations; a wrong tap or weight is off by ~1e-2
   np.testing.assert_allclose(out, ref, atol=1e-5)
 
