@@ -177,6 +177,22 @@ def _as_cotangent_of(cotangent, primal, axis_name):
   return lax.psum(cotangent, missing) if missing else cotangent
 
 
+def _unshared(values: tuple) -> tuple:
+  """``values`` themselves, as values of their own on a CPU (an identity).
+
+  XLA:CPU runs reductions, and some elementwise passes, as XNNPACK fusions. Those take in an
+  elementwise producer such as ``x - mean`` only when nothing else reads it. XLA merges equal
+  expressions, so the variance, the backward's ``sum(dy * (x - mean))`` and ``dx`` would share
+  one ``x - mean`` written out in full: an extra full-size pass (15% of the step) and, in a
+  network, a full-size buffer kept per layer until the backward. With ``scale=None``, ``dx``
+  also became an XNNPACK pass over a full-size broadcast of ``inv``. Behind an optimization
+  barrier, each pass computes its own ``x - mean`` as it reads x, from per-feature vectors that
+  are ready. XLA merges equal barriers too, so every use passes a different tuple.
+  Accelerators keep the plain graph, the one measured on a GPU. (benchmarks/NOTES.md)
+  """
+  return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
+
+
 def _batch_statistics(x32, keep, config: _Config):
   """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
 
@@ -196,7 +212,9 @@ def _batch_statistics(x32, keep, config: _Config):
   count = _psum(count, config.axis_name)
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
   dev = x32 - mean
-  valid_dev = dev if keep is None else jnp.where(keep, dev, 0)
+  (own_mean,) = _unshared((mean,))  # x - own_mean is computed inside the reduction
+  own_dev = x32 - own_mean
+  valid_dev = own_dev if keep is None else jnp.where(keep, own_dev, 0)
   sq = _psum(jnp.sum(jnp.square(valid_dev), axes, keepdims=True), config.axis_name)
   var = sq / jnp.maximum(count, 1)
   return jnp.broadcast_to(count, mean.shape), mean, dev, var
@@ -236,17 +254,26 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   x, mean, inv, count, scale, bias, keep = residuals
   dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
   axes = config.reduce_axes
-  dev = x.astype(mean.dtype) - mean
+  x32 = x.astype(mean.dtype)
   dy32 = dy.astype(mean.dtype)
   sum_dy = jnp.sum(dy32, axes, keepdims=True)  # local to this device: dbias
-  sum_dy_dev = jnp.sum(dy32 * dev, axes, keepdims=True)  # local: dscale / inv
+  own_mean, _ = _unshared((mean, inv))  # not (mean,): that barrier is the variance's
+  own_dev = x32 - own_mean
+  sum_dy_dev = jnp.sum(dy32 * own_dev, axes, keepdims=True)  # local: dscale / inv
   # The statistics were global, so the terms through them use the global sums.
   global_dy = _psum(sum_dy, config.axis_name)
   global_dy_dev = _psum(sum_dy_dev, config.axis_name)
-  correction = (global_dy + dev * (inv * inv) * global_dy_dev) / jnp.maximum(count, 1)
+  # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n) as per-feature
+  # coefficients of dy and dev, computed once (not per element inside the fused pass).
+  gain = scale.astype(mean.dtype) * inv
+  n = jnp.maximum(count, 1)
+  per_dev = gain * (inv * inv) * global_dy_dev / n
+  offset = gain * global_dy / n
+  mean, gain, per_dev, offset = _unshared((mean, gain, per_dev, offset))
+  correction = offset + (x32 - mean) * per_dev
   if keep is not None:
     correction = jnp.where(keep, correction, 0)
-  dx = (scale.astype(mean.dtype) * inv) * (dy32 - correction)
+  dx = gain * dy32 - correction
   dscale = (sum_dy_dev * inv).reshape(scale.shape).astype(scale.dtype)
   dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
   dscale = _as_cotangent_of(dscale, scale, config.axis_name)

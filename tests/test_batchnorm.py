@@ -287,6 +287,30 @@ def test_named_vmap_axis_gives_global_statistics():
   np.testing.assert_allclose(states.var[0], state_full.var, rtol=1e-5)
 
 
+@pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="XLA:CPU's fusion of reductions")
+@pytest.mark.parametrize("with_scale", [True, False])
+def test_cpu_step_writes_no_full_size_intermediate(with_scale):
+  # The forward+backward step must write only its two full-size outputs, y and dx: x - mean is
+  # recomputed inside each reduction that reads it, not written out once and shared. (Writing
+  # it out cost 15% of the step and, in a network, a full-size buffer per layer.) Large enough
+  # for XLA to run the reductions as XNNPACK fusions, as at real sizes.
+  x, gamma, beta, dy, _, _, _ = random_case((16, 8, 8, 16), -1)
+  if not with_scale:
+    gamma = beta = None
+
+  @jax.jit
+  def step(x, dy):
+    f = lambda x: jr.batch_norm(x, gamma, beta, jr.batch_norm_init(16), train=True)[0]  # noqa: E731
+    y, vjp = jax.vjp(f, x)
+    return y, vjp(dy)
+
+  hlo = step.lower(x, dy).compile().as_text()
+  entry = hlo[hlo.index("ENTRY"):]
+  full_size = [line.split(", metadata")[0] for line in entry.splitlines()
+               if " f32[16,8,8,16]{3,2,1,0} fusion(" in line]
+  assert len(full_size) == 2, "\n".join(full_size)
+
+
 def test_state_is_a_pytree_that_round_trips(tmp_path):
   state = jr.batch_norm_init((2, 3))
   doubled = jax.tree.map(lambda a: a * 2, state)
