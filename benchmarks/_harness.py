@@ -46,14 +46,22 @@ def time_interleaved(fns: Sequence[Callable[[], object]], *, rounds: int = 9) ->
 
 
 def median_ratio(fn: Callable[[], object], anchor: Callable[[], object], *,
-                 rounds: int = 9) -> tuple[float, float, float]:
-  """(median seconds of fn, median seconds of anchor, median of per-round ratios fn/anchor)."""
+                 rounds: int = 9, lead_calls: int = 0) -> tuple[float, float, float]:
+  """(median seconds of fn, median seconds of anchor, median of per-round ratios fn/anchor).
+
+  ``lead_calls``: untimed calls of the same function before each sample, so that a sample
+  follows its own function's calls and not the other side's (see bench_batchnorm).
+  """
   _block(fn())
   _block(anchor())
   calls = _calls_per_sample()
   ratios, mine, theirs = [], [], []
   for _ in range(rounds):
+    for _ in range(lead_calls):
+      _block(fn())
     a = _seconds_per_call(fn, calls)
+    for _ in range(lead_calls):
+      _block(anchor())
     b = _seconds_per_call(anchor, calls)
     mine.append(a)
     theirs.append(b)

@@ -28,6 +28,24 @@ def test_benchmarks_smoke(capsys):
   assert "| op |" in capsys.readouterr().out
 
 
+def test_benchmark_allocator_settings_and_lead_calls(monkeypatch):
+  from benchmarks import _harness, run
+
+  # The huge-pages setting keeps the user's other glibc tunables, and is not combined with the
+  # steady allocator (the two measure different things).
+  env = run._with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "A": "b"})
+  assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "A": "b"}
+  assert run._with_huge_pages({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+  with pytest.raises(SystemExit):
+    run.main(["--smoke", "--steady-malloc", "--huge-pages"])
+  # lead_calls: each timed sample follows untimed calls of the same function.
+  monkeypatch.setattr(_harness, "_calls_per_sample", lambda: 1)  # 10 on an accelerator
+  calls = []
+  _harness.median_ratio(lambda: calls.append("a"), lambda: calls.append("b"), rounds=2,
+                        lead_calls=1)
+  assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 2
+
+
 def _run_data_parallel(*args):
   import os
   import subprocess
