@@ -33,14 +33,20 @@ def _seconds_per_call(fn: Callable[[], object], calls: int) -> float:
   return (time.perf_counter() - start) / calls
 
 
-def time_interleaved(fns: Sequence[Callable[[], object]], *, rounds: int = 9) -> list[float]:
-  """Median seconds per call of each zero-argument function, measured round-robin."""
+def time_interleaved(fns: Sequence[Callable[[], object]], *, rounds: int = 9,
+                     lead_calls: int = 0) -> list[float]:
+  """Median seconds per call of each zero-argument function, measured round-robin.
+
+  ``lead_calls``: untimed calls of the same function before each sample (see median_ratio).
+  """
   for fn in fns:  # compile + warm up
     _block(fn())
   calls = _calls_per_sample()
   samples: list[list[float]] = [[] for _ in fns]
   for _ in range(rounds):
     for i, fn in enumerate(fns):
+      for _ in range(lead_calls):
+        _block(fn())
       samples[i].append(_seconds_per_call(fn, calls))
   return [statistics.median(s) for s in samples]
 

@@ -181,39 +181,50 @@ def _unshared(values: tuple) -> tuple:
   """``values`` themselves, as values of their own on a CPU (an identity).
 
   XLA:CPU runs reductions, and some elementwise passes, as XNNPACK fusions. Those take in an
-  elementwise producer such as ``x - mean`` only when nothing else reads it. XLA merges equal
-  expressions, so the variance, the backward's ``sum(dy * (x - mean))`` and ``dx`` would share
-  one ``x - mean`` written out in full: an extra full-size pass (15% of the step) and, in a
-  network, a full-size buffer kept per layer until the backward. With ``scale=None``, ``dx``
-  also became an XNNPACK pass over a full-size broadcast of ``inv``. Behind an optimization
-  barrier, each pass computes its own ``x - mean`` as it reads x, from per-feature vectors that
-  are ready. XLA merges equal barriers too, so every use passes a different tuple.
-  Accelerators keep the plain graph, the one measured on a GPU. (benchmarks/NOTES.md)
+  elementwise producer, such as ``x - mean`` or the float32 conversion of bfloat16 input, only
+  when nothing else reads it. XLA merges equal expressions, so the variance, the backward's
+  ``sum(dy * (x - mean))`` and ``dx`` would share one ``x - mean`` written out in full: an
+  extra full-size pass (15% of the step) and, in a network, a full-size buffer kept per layer
+  until the backward. In bfloat16 the backward also wrote x and dy out as float32, and with
+  ``scale=None`` ``dx`` became an XNNPACK pass over a full-size broadcast of ``inv``. Behind an
+  optimization barrier each pass computes its own ``x - mean`` from ready per-feature vectors
+  (and, in the backward, converts its own x and dy: an alias, no copy).
+
+  XLA merges equal barriers too, so every use passes a different tuple. A tuple holds either
+  per-feature vectors or full-size arrays, not both: under `shard_map` a barrier's outputs take
+  the device-axis type of all its inputs, and a replicated mean would turn varying. The forward
+  leaves x out: with x in its barriers, a bfloat16 network kept one more activation per block
+  (the forward's float32 copy of half-precision x is transient). Accelerators keep the plain
+  graph, the one measured on a GPU. (benchmarks/NOTES.md)
   """
   return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
 
 
-def _batch_statistics(x32, keep, config: _Config):
+def _batch_statistics(x, keep, config: _Config):
   """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
 
   Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
   E[x^2] - E[x]^2, this keeps its precision when the mean is large compared with the spread.
   Sums and counts (not means) are reduced across devices, so devices holding different numbers
-  of valid values are weighted correctly. The deviations are returned for the normalization,
-  into which XLA fuses them.
+  of valid values are weighted correctly. Computed in float32 or wider for any input dtype. The
+  deviations are returned for the normalization, into which XLA fuses them.
   """
   axes = config.reduce_axes
+  compute = _checks.float32_or_wider(x.dtype)
+  x32 = x.astype(compute)
   if keep is None:
-    count = jnp.asarray(math.prod(x32.shape[a] for a in axes), x32.dtype)
+    count = jnp.asarray(math.prod(x.shape[a] for a in axes), compute)
     total = jnp.sum(x32, axes, keepdims=True)
   else:
-    count = jnp.sum(keep, axes, keepdims=True, dtype=x32.dtype)
+    count = jnp.sum(keep, axes, keepdims=True, dtype=compute)
     total = jnp.sum(jnp.where(keep, x32, 0), axes, keepdims=True)
   count = _psum(count, config.axis_name)
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
   dev = x32 - mean
-  (own_mean,) = _unshared((mean,))  # x - own_mean is computed inside the reduction
-  own_dev = x32 - own_mean
+  # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
+  # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
+  (mean_var,) = _unshared((mean,))
+  own_dev = x32 - mean_var
   valid_dev = own_dev if keep is None else jnp.where(keep, own_dev, 0)
   sq = _psum(jnp.sum(jnp.square(valid_dev), axes, keepdims=True), config.axis_name)
   var = sq / jnp.maximum(count, 1)
@@ -230,10 +241,9 @@ def _normalize(dev, inv, scale, bias, dtype):
 
 
 def _train_forward(config: _Config, x, scale, bias, keep):
-  x32 = x.astype(_checks.float32_or_wider(x.dtype))
-  count, mean, dev, var = _batch_statistics(x32, keep, config)
+  count, mean, dev, var = _batch_statistics(x, keep, config)
   inv = lax.rsqrt(var + config.eps)
-  y = _normalize(dev, inv, scale.astype(x32.dtype), bias.astype(x32.dtype), x.dtype)
+  y = _normalize(dev, inv, scale.astype(dev.dtype), bias.astype(dev.dtype), x.dtype)
   # Keep x itself, not the deviations, and recompute x - mean in the backward (one fused
   # subtraction). Keeping the deviations forces XLA to write them out as a second full-size
   # buffer that lives until the backward; x is alive anyway where the caller keeps it, and in
@@ -254,12 +264,13 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   x, mean, inv, count, scale, bias, keep = residuals
   dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
   axes = config.reduce_axes
-  x32 = x.astype(mean.dtype)
-  dy32 = dy.astype(mean.dtype)
-  sum_dy = jnp.sum(dy32, axes, keepdims=True)  # local to this device: dbias
-  own_mean, _ = _unshared((mean, inv))  # not (mean,): that barrier is the variance's
-  own_dev = x32 - own_mean
-  sum_dy_dev = jnp.sum(dy32 * own_dev, axes, keepdims=True)  # local: dscale / inv
+  compute = mean.dtype
+  (dy_1,) = _unshared((dy,))  # each pass converts its own dy and x (see _unshared)
+  sum_dy = jnp.sum(dy_1.astype(compute), axes, keepdims=True)  # local to this device: dbias
+  x_2, dy_2 = _unshared((x, dy))
+  mean_2, _ = _unshared((mean, inv))  # not (mean,): that barrier is the variance's
+  dev_2 = x_2.astype(compute) - mean_2
+  sum_dy_dev = jnp.sum(dy_2.astype(compute) * dev_2, axes, keepdims=True)  # local: dscale / inv
   # The statistics were global, so the terms through them use the global sums.
   global_dy = _psum(sum_dy, config.axis_name)
   global_dy_dev = _psum(sum_dy_dev, config.axis_name)
@@ -270,10 +281,10 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   per_dev = gain * (inv * inv) * global_dy_dev / n
   offset = gain * global_dy / n
   mean, gain, per_dev, offset = _unshared((mean, gain, per_dev, offset))
-  correction = offset + (x32 - mean) * per_dev
+  correction = offset + (x.astype(compute) - mean) * per_dev
   if keep is not None:
     correction = jnp.where(keep, correction, 0)
-  dx = gain * dy32 - correction
+  dx = gain * dy.astype(compute) - correction
   dscale = (sum_dy_dev * inv).reshape(scale.shape).astype(scale.dtype)
   dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
   dscale = _as_cotangent_of(dscale, scale, config.axis_name)

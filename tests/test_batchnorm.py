@@ -288,13 +288,17 @@ def test_named_vmap_axis_gives_global_statistics():
 
 
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="XLA:CPU's fusion of reductions")
-@pytest.mark.parametrize("with_scale", [True, False])
-def test_cpu_step_writes_no_full_size_intermediate(with_scale):
+@pytest.mark.parametrize(("dtype", "with_scale"), [("float32", True), ("float32", False),
+                                                   ("bfloat16", True)])
+def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale):
   # The forward+backward step must write only its two full-size outputs, y and dx: x - mean is
   # recomputed inside each reduction that reads it, not written out once and shared. (Writing
-  # it out cost 15% of the step and, in a network, a full-size buffer per layer.) Large enough
-  # for XLA to run the reductions as XNNPACK fusions, as at real sizes.
+  # it out cost 15% of the step and, in a network, a full-size buffer per layer.) In bfloat16
+  # the backward must not write x or dy out as float32; the forward writes one transient
+  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). Large enough for XLA to run the
+  # reductions as XNNPACK fusions, as at real sizes.
   x, gamma, beta, dy, _, _, _ = random_case((16, 8, 8, 16), -1)
+  x, dy = jnp.asarray(x, dtype), jnp.asarray(dy, dtype)
   if not with_scale:
     gamma = beta = None
 
@@ -306,9 +310,13 @@ def test_cpu_step_writes_no_full_size_intermediate(with_scale):
 
   hlo = step.lower(x, dy).compile().as_text()
   entry = hlo[hlo.index("ENTRY"):]
-  full_size = [line.split(", metadata")[0] for line in entry.splitlines()
-               if " f32[16,8,8,16]{3,2,1,0} fusion(" in line]
-  assert len(full_size) == 2, "\n".join(full_size)
+  written = {d: [line.split(", metadata")[0] for line in entry.splitlines()
+                 if f" {d}[16,8,8,16]{{3,2,1,0}} fusion(" in line] for d in ("f32", "bf16")}
+  if dtype == "float32":
+    assert len(written["f32"]) == 2, "\n".join(written["f32"])
+  else:
+    assert len(written["bf16"]) == 2, "\n".join(written["bf16"])  # y and dx
+    assert len(written["f32"]) <= 1, "\n".join(written["f32"])  # the forward's copy of x
 
 
 def test_state_is_a_pytree_that_round_trips(tmp_path):
