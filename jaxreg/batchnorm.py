@@ -274,8 +274,9 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   # The statistics were global, so the terms through them use the global sums.
   global_dy = _psum(sum_dy, config.axis_name)
   global_dy_dev = _psum(sum_dy_dev, config.axis_name)
-  # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n) as per-feature
-  # coefficients of dy and dev, computed once (not per element inside the fused pass).
+  # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n), written with per-feature
+  # coefficients of dy and dev that are ready before the pass (with scale=None, XLA:CPU
+  # otherwise made dx an XNNPACK pass over a full-size broadcast of inv; see _unshared).
   gain = scale.astype(mean.dtype) * inv
   n = jnp.maximum(count, 1)
   per_dev = gain * (inv * inv) * global_dy_dev / n
