@@ -270,10 +270,17 @@ def test_jit_and_vmap_over_independent_models():
   states = jax.vmap(lambda _: jr.batch_norm_init(4))(jnp.arange(3))
   step = lambda x, s, st: jr.batch_norm(x, s, None, st, train=True)  # noqa: E731
   ys, new_states = jax.jit(jax.vmap(step))(xs, scales, states)
+  # The hand-written backward under vmap (and jit): per-model gradients, as for an ensemble.
+  weights = jnp.asarray(RNG.normal(size=(8, 4)), jnp.float32)
+  loss = lambda x, s, st: jnp.sum(jnp.tanh(step(x, s, st)[0]) * weights)  # noqa: E731
+  grads = jax.jit(jax.vmap(jax.grad(loss, (0, 1))))(xs, scales, states)
   for i in range(3):
     y, st = step(xs[i], scales[i], jr.batch_norm_init(4))
     np.testing.assert_allclose(ys[i], y, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(new_states.mean[i], st.mean, rtol=1e-6)
+    dx, ds = jax.grad(loss, (0, 1))(xs[i], scales[i], jr.batch_norm_init(4))
+    np.testing.assert_allclose(grads[0][i], dx, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[1][i], ds, rtol=1e-5, atol=1e-6)
 
 
 def test_named_vmap_axis_gives_global_statistics():
