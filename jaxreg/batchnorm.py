@@ -214,19 +214,24 @@ def _batch_statistics(x, keep, config: _Config):
   x32 = x.astype(compute)
   if keep is None:
     count = jnp.asarray(math.prod(x.shape[a] for a in axes), compute)
-    total = jnp.sum(x32, axes, keepdims=True)
+    valid_x = x32
   else:
     count = jnp.sum(keep, axes, keepdims=True, dtype=compute)
-    total = jnp.sum(jnp.where(keep, x32, 0), axes, keepdims=True)
+    # A select, not a multiply by the mask, so that NaN or inf in padding stays out of the
+    # statistics. XLA:CPU's reduction fusions take no select: this one copy is written out,
+    # and both sums read it.
+    valid_x = jnp.where(keep, x32, 0)
+  total = jnp.sum(valid_x, axes, keepdims=True)
   count = _psum(count, config.axis_name)
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
   dev = x32 - mean
   # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
   # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
   (mean_var,) = _unshared((mean,))
-  own_dev = x32 - mean_var
-  valid_dev = own_dev if keep is None else jnp.where(keep, own_dev, 0)
-  sq = _psum(jnp.sum(jnp.square(valid_dev), axes, keepdims=True), config.axis_name)
+  sq_dev = jnp.square(valid_x - mean_var)
+  if keep is not None:  # valid_x is finite where keep is False, so the multiply is safe
+    sq_dev = sq_dev * keep.astype(compute)
+  sq = _psum(jnp.sum(sq_dev, axes, keepdims=True), config.axis_name)
   var = sq / jnp.maximum(count, 1)
   return jnp.broadcast_to(count, mean.shape), mean, dev, var
 

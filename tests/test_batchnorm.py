@@ -295,23 +295,27 @@ def test_named_vmap_axis_gives_global_statistics():
 
 
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="XLA:CPU's fusion of reductions")
-@pytest.mark.parametrize(("dtype", "with_scale"), [("float32", True), ("float32", False),
-                                                   ("bfloat16", True)])
-def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale):
+@pytest.mark.parametrize(("dtype", "with_scale", "masked"), [
+    ("float32", True, False), ("float32", False, False), ("bfloat16", True, False),
+    ("float32", True, True)])
+def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale, masked):
   # The forward+backward step must write only its two full-size outputs, y and dx: x - mean is
   # recomputed inside each reduction that reads it, not written out once and shared. (Writing
   # it out cost 15% of the step and, in a network, a full-size buffer per layer.) In bfloat16
   # the backward must not write x or dy out as float32; the forward writes one transient
-  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). Large enough for XLA to run the
-  # reductions as XNNPACK fusions, as at real sizes.
+  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). With a mask, the masked copy of x
+  # is written once and read by both statistics. Large enough for XLA to run the reductions as
+  # XNNPACK fusions, as at real sizes.
   x, gamma, beta, dy, _, _, _ = random_case((16, 8, 8, 16), -1)
   x, dy = jnp.asarray(x, dtype), jnp.asarray(dy, dtype)
   if not with_scale:
     gamma = beta = None
+  mask = jnp.arange(16).reshape(16, 1, 1, 1) % 3 > 0 if masked else None
 
   @jax.jit
   def step(x, dy):
-    f = lambda x: jr.batch_norm(x, gamma, beta, jr.batch_norm_init(16), train=True)[0]  # noqa: E731
+    f = lambda x: jr.batch_norm(x, gamma, beta, jr.batch_norm_init(16), train=True,  # noqa: E731
+                                mask=mask)[0]
     y, vjp = jax.vjp(f, x)
     return y, vjp(dy)
 
@@ -320,7 +324,7 @@ def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale):
   written = {d: [line.split(", metadata")[0] for line in entry.splitlines()
                  if f" {d}[16,8,8,16]{{3,2,1,0}} fusion(" in line] for d in ("f32", "bf16")}
   if dtype == "float32":
-    assert len(written["f32"]) == 2, "\n".join(written["f32"])
+    assert len(written["f32"]) == 2 + masked, "\n".join(written["f32"])
   else:
     assert len(written["bf16"]) == 2, "\n".join(written["bf16"])  # y and dx
     assert len(written["f32"]) <= 1, "\n".join(written["f32"])  # the forward's copy of x
@@ -335,6 +339,22 @@ def test_state_is_a_pytree_that_round_trips(tmp_path):
     loaded = jr.BatchNormState(**{k: jnp.asarray(data[k]) for k in data.files})
   np.testing.assert_array_equal(loaded.var, 2.0)
   assert jax.jit(lambda s: s)(state).mean.shape == (2, 3)
+
+
+def test_non_finite_padding_stays_out_of_the_statistics():
+  x = jnp.asarray(RNG.normal(2, 3, size=(10, 4)), jnp.float32)
+  mask = jnp.arange(10)[:, None] < 7
+  padded = jnp.where(mask, x, jnp.asarray([jnp.nan, jnp.inf, -jnp.inf, jnp.nan]))
+  gamma, beta = jnp.ones(4), jnp.zeros(4)
+  for fn in (lambda x: jr.batch_norm(x, gamma, beta, jr.batch_norm_init(4), train=True,
+                                     mask=mask),
+             jax.jit(lambda x: jr.batch_norm(x, gamma, beta, jr.batch_norm_init(4), train=True,
+                                             mask=mask))):
+    y, state = fn(padded)
+    y_ref, state_ref = jr.batch_norm(x[:7], gamma, beta, jr.batch_norm_init(4), train=True)
+    np.testing.assert_allclose(y[:7], y_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state.mean, state_ref.mean, rtol=1e-6)
+    np.testing.assert_allclose(state.var, state_ref.var, rtol=1e-6)
 
 
 def test_fully_masked_feature_keeps_running_statistics():
