@@ -25,7 +25,9 @@ def _calls_per_sample() -> int:
   return 1 if jax.devices()[0].platform == "cpu" else 10
 
 
-def _seconds_per_call(fn: Callable[[], object], calls: int) -> float:
+def _seconds_per_call(fn: Callable[[], object], calls: int, lead_calls: int = 0) -> float:
+  for _ in range(lead_calls):  # untimed: the sample then follows fn's own calls
+    _block(fn())
   start = time.perf_counter()
   for _ in range(calls - 1):
     fn()
@@ -45,9 +47,7 @@ def time_interleaved(fns: Sequence[Callable[[], object]], *, rounds: int = 9,
   samples: list[list[float]] = [[] for _ in fns]
   for _ in range(rounds):
     for i, fn in enumerate(fns):
-      for _ in range(lead_calls):
-        _block(fn())
-      samples[i].append(_seconds_per_call(fn, calls))
+      samples[i].append(_seconds_per_call(fn, calls, lead_calls))
   return [statistics.median(s) for s in samples]
 
 
@@ -63,12 +63,8 @@ def median_ratio(fn: Callable[[], object], anchor: Callable[[], object], *,
   calls = _calls_per_sample()
   ratios, mine, theirs = [], [], []
   for _ in range(rounds):
-    for _ in range(lead_calls):
-      _block(fn())
-    a = _seconds_per_call(fn, calls)
-    for _ in range(lead_calls):
-      _block(anchor())
-    b = _seconds_per_call(anchor, calls)
+    a = _seconds_per_call(fn, calls, lead_calls)
+    b = _seconds_per_call(anchor, calls, lead_calls)
     mine.append(a)
     theirs.append(b)
     ratios.append(a / b)
