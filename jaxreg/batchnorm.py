@@ -282,12 +282,12 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n), written with per-feature
   # coefficients of dy and dev that are ready before the pass (with scale=None, XLA:CPU
   # otherwise made dx an XNNPACK pass over a full-size broadcast of inv; see _unshared).
-  gain = scale.astype(mean.dtype) * inv
+  gain = scale.astype(compute) * inv
   n = jnp.maximum(count, 1)
   per_dev = gain * (inv * inv) * global_dy_dev / n
   offset = gain * global_dy / n
-  mean, gain, per_dev, offset = _unshared((mean, gain, per_dev, offset))
-  correction = offset + (x.astype(compute) - mean) * per_dev
+  mean_3, gain, per_dev, offset = _unshared((mean, gain, per_dev, offset))
+  correction = offset + (x.astype(compute) - mean_3) * per_dev
   if keep is not None:
     correction = jnp.where(keep, correction, 0)
   dx = gain * dy.astype(compute) - correction
