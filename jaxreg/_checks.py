@@ -106,11 +106,14 @@ def check_interval(value: object, name: str, op: str, *, lo: float = -math.inf,
                    hi: float = math.inf, lo_open: bool = False) -> float | None:
   """Checks a scalar lies in [lo, hi] (or (lo, hi]) when known at trace time.
 
-  Returns it as a float, or None when it is traced. NaN is rejected.
+  Returns it as a float, or None when it is traced. NaN and infinities are rejected: no
+  parameter of this library means anything at infinity, and inf times a zero is NaN.
   """
   concrete = concrete_scalar(value, name, op)
   if concrete is None:
     return None
+  if not math.isfinite(concrete):
+    raise ValueError(f"{op}: `{name}` must be a finite number, got {value!r}.")
   if not ((lo < concrete if lo_open else lo <= concrete) and concrete <= hi):
     if hi == math.inf:
       bound = f"> {lo}" if lo_open else f">= {lo}"

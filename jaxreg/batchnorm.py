@@ -200,7 +200,7 @@ def _unshared(values: tuple) -> tuple:
   return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
 
 
-def _batch_statistics(x, keep, config: _Config):
+def _batch_statistics(x, keep, running, config: _Config):
   """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
 
   Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
@@ -208,6 +208,10 @@ def _batch_statistics(x, keep, config: _Config):
   Sums and counts (not means) are reduced across devices, so devices holding different numbers
   of valid values are weighted correctly. Computed in float32 or wider for any input dtype. The
   deviations are returned for the normalization, into which XLA fuses them.
+
+  With a mask, a feature may have no valid value at all; it has no batch statistics, and its
+  entries are normalized with the running ``(mean, var)`` instead (rsqrt(0 + eps) would scale
+  them by 316 and overflow float16).
   """
   axes = config.reduce_axes
   compute = _checks.float32_or_wider(x.dtype)
@@ -216,6 +220,7 @@ def _batch_statistics(x, keep, config: _Config):
     count = jnp.asarray(math.prod(x.shape[a] for a in axes), compute)
     valid_x = x32
   else:
+    keep = jnp.broadcast_to(keep, x.shape)
     count = jnp.sum(keep, axes, keepdims=True, dtype=compute)
     # A select, not a multiply by the mask, so that NaN or inf in padding stays out of the
     # statistics. XLA:CPU's reduction fusions take no select: this one copy is written out,
@@ -224,7 +229,6 @@ def _batch_statistics(x, keep, config: _Config):
   total = jnp.sum(valid_x, axes, keepdims=True)
   count = _psum(count, config.axis_name)
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
-  dev = x32 - mean
   # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
   # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
   (mean_var,) = _unshared((mean,))
@@ -233,7 +237,11 @@ def _batch_statistics(x, keep, config: _Config):
     sq_dev = sq_dev * keep.astype(compute)
   sq = _psum(jnp.sum(sq_dev, axes, keepdims=True), config.axis_name)
   var = sq / jnp.maximum(count, 1)
-  return jnp.broadcast_to(count, mean.shape), mean, dev, var
+  if keep is not None:
+    seen = count > 0
+    mean = jnp.where(seen, mean, running[0].astype(compute))
+    var = jnp.where(seen, var, running[1].astype(compute))
+  return jnp.broadcast_to(count, mean.shape), mean, x32 - mean, var
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,24 +253,25 @@ def _normalize(dev, inv, scale, bias, dtype):
   return (dev * (inv * scale) + bias).astype(dtype)
 
 
-def _train_forward(config: _Config, x, scale, bias, keep):
-  count, mean, dev, var = _batch_statistics(x, keep, config)
+def _train_forward(config: _Config, x, scale, bias, keep, running):
+  count, mean, dev, var = _batch_statistics(x, keep, running, config)
   inv = lax.rsqrt(var + config.eps)
   y = _normalize(dev, inv, scale.astype(dev.dtype), bias.astype(dev.dtype), x.dtype)
   # Keep x itself, not the deviations, and recompute x - mean in the backward (one fused
   # subtraction). Keeping the deviations forces XLA to write them out as a second full-size
   # buffer that lives until the backward; x is alive anyway where the caller keeps it, and in
   # half precision it is half the bytes. (Measured: benchmarks/NOTES.md, issue 3.)
+  # The mask is kept as passed (e.g. (N, 1)), not broadcast to x's size.
   return (y, count, mean, var), (x, mean, inv, count, scale, bias, keep)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _batch_norm_core(config: _Config, x, scale, bias, keep):
-  return _train_forward(config, x, scale, bias, keep)[0]
+def _batch_norm_core(config: _Config, x, scale, bias, keep, running):
+  return _train_forward(config, x, scale, bias, keep, running)[0]
 
 
-def _batch_norm_core_fwd(config, x, scale, bias, keep):
-  return _train_forward(config, x, scale, bias, keep)
+def _batch_norm_core_fwd(config, x, scale, bias, keep, running):
+  return _train_forward(config, x, scale, bias, keep, running)
 
 
 def _batch_norm_core_bwd(config, residuals, cotangents):
@@ -275,7 +284,13 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   x_2, dy_2 = _unshared((x, dy))
   mean_2, _ = _unshared((mean, inv))  # not (mean,): that barrier is the variance's
   dev_2 = x_2.astype(compute) - mean_2
-  sum_dy_dev = jnp.sum(dy_2.astype(compute) * dev_2, axes, keepdims=True)  # local: dscale / inv
+  dy_dev = dy_2.astype(compute) * dev_2
+  if keep is not None:
+    # A padded position whose output the loss ignores (dy == 0) adds nothing, also when its x
+    # is NaN or inf (0 * NaN would spread NaN into dscale and every dx of its feature). Where
+    # the loss does use a padded output, its term stays: the gradient is exact either way.
+    dy_dev = jnp.where(keep | (dy_2 != 0), dy_dev, 0)
+  sum_dy_dev = jnp.sum(dy_dev, axes, keepdims=True)  # local: dscale / inv
   # The statistics were global, so the terms through them use the global sums.
   global_dy = _psum(sum_dy, config.axis_name)
   global_dy_dev = _psum(sum_dy_dev, config.axis_name)
@@ -295,7 +310,8 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
   dscale = _as_cotangent_of(dscale, scale, config.axis_name)
   dbias = _as_cotangent_of(dbias, bias, config.axis_name)
-  return dx.astype(dy.dtype), dscale, dbias, None  # dy has x's dtype, like y
+  # No cotangent for the mask or the running statistics (state, not parameters).
+  return dx.astype(dy.dtype), dscale, dbias, None, None  # dy has x's dtype, like y
 
 
 _batch_norm_core.defvjp(_batch_norm_core_fwd, _batch_norm_core_bwd)
@@ -314,6 +330,46 @@ def _check_param(value, name, feature_shape, param_shape, op):
     raise ValueError(f"{op}: `{name}` must have the feature shape {feature_shape}, got "
                      f"{value.shape}.")
   return value.reshape(param_shape)
+
+
+def _check_mask(mask, x, axis_name, op):
+  """The mask as a boolean array of x's rank (not broadcast to x's size), or None."""
+  if mask is None:
+    return None
+  if isinstance(mask, (str, bytes)):
+    raise TypeError(f"{op}: `mask` must be a boolean array, got {mask!r}.")
+  mask = jnp.asarray(mask)
+  if mask.dtype != jnp.bool_:
+    raise TypeError(f"{op}: `mask` must be a boolean array, got dtype {mask.dtype}.")
+  try:
+    jnp.broadcast_shapes(mask.shape, x.shape)
+  except ValueError as err:
+    hint = "e.g. use (N, 1) for (N, D) input"
+    if axis_name is not None:
+      hint += (f"; under axis_name={axis_name!r} both are this device's shards: a mask must "
+               "be sharded like x (the same PartitionSpec), not passed whole (replicated) "
+               "or split along another axis")
+    raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
+                     f"{x.shape} ({hint}).") from err
+  _check_mask_sharding(mask, x, axis_name, op)
+  if jnp.broadcast_shapes(mask.shape, x.shape) != x.shape:
+    raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
+  # Broadcast inside the op, where XLA fuses it: a (N, 1) mask is what the backward keeps.
+  return mask.reshape((1,) * (x.ndim - mask.ndim) + mask.shape)
+
+
+def _check_state(state, feature_shape, op) -> BatchNormState:
+  if not isinstance(state, BatchNormState):
+    raise TypeError(f"{op}: `state` must be a BatchNormState (see batch_norm_init), got "
+                    f"{type(state).__name__}.")
+  checked = []
+  for name, value in zip(("mean", "var"), state, strict=True):
+    value = _checks.check_float_array(value, op, f"state.{name}")
+    if value.shape != feature_shape:
+      raise ValueError(f"{op}: `state.{name}` must have the feature shape {feature_shape}, "
+                       f"got {value.shape}. (Was it made by batch_norm_init for this layer?)")
+    checked.append(value)
+  return BatchNormState(*checked)
 
 
 def _is_forward_mode_tracer(value) -> bool:
@@ -350,22 +406,31 @@ def batch_norm(
     train: keyword-only, required. True normalizes with the batch statistics and returns the
       updated state; False normalizes with the running statistics and returns ``state`` as is.
     momentum: weight of the old running value, in [0, 1] (PyTorch's 0.1 is 0.9 here; flax's
-      default is 0.99).
-    eps: added to the variance inside the square root, > 0.
-    axis: the feature axis or axes; statistics reduce over all the others.
+      default is 0.99). A traced momentum is not range-checked.
+    eps: added to the variance inside the square root, a finite Python number > 0.
+    axis: the feature axis or axes; statistics reduce over all the others. With several
+      feature axes the feature shape follows their order in ``x``: ``axis=(3, 1)`` and
+      ``(1, 3)`` both mean parameters of shape ``(x.shape[1], x.shape[3])``.
     axis_name: under `shard_map`, `pmap` or a named `vmap`, the device axis to compute global
       statistics over (from global sums and counts, so unequal per-device counts are weighted
       right). Not needed under plain `jit` over sharded arrays, where reductions are global.
     mask: optional boolean array broadcastable to ``x`` (e.g. ``(N, 1)`` for ``(N, D)``
       input, ``(N, 1, 1, 1)`` for NHWC); False entries are left out of the statistics. They are
-      still normalized (with the statistics of the others). A feature with no valid entry keeps
-      its running statistics.
+      still normalized (with the statistics of the others), and may hold anything, NaN and inf
+      included: the statistics, the running state and the gradients of the valid entries stay
+      finite as long as the loss ignores the padded outputs. A feature with no valid entry is
+      normalized with its running statistics, which it keeps. Checked but unused on the test
+      path.
     unbiased_running_var: blend ``n / (n - 1)`` times the batch variance into the running
       variance, as PyTorch does. The batch itself is always normalized with the biased variance.
-    backward: ``"custom"`` (default) uses the hand-derived backward (`jax.custom_vjp`, reverse
-      mode only, any order: grad-of-grad and Hessian-vector products by double `jax.grad`
-      work). ``"autodiff"`` differentiates the same forward with JAX's autodiff, which also
-      supports forward mode (`jax.jvp`, `jax.jacfwd`, `jax.hessian`).
+    backward: ``"custom"`` (default) uses the hand-derived backward (`jax.custom_vjp`).
+      Reverse mode of any order works (grad of grad, Hessian-vector products by double
+      `jax.grad`), and so does forward mode over reverse mode (`jax.hessian`, `jax.jvp` of
+      `jax.grad`); forward mode applied to the op itself (`jax.jvp`, `jax.jacfwd`) raises a
+      TypeError that says to pass ``"autodiff"`` (`jax.linearize` succeeds, and its linear
+      function raises JAX's own forward-mode error when applied). ``"autodiff"``
+      differentiates the same forward with JAX's autodiff and supports every mode, with one
+      difference: NaN or inf in masked-out entries makes its gradients NaN.
 
   Returns:
     ``(y, new_state)``: ``y`` with the shape and dtype of ``x``; on the training path the updated
@@ -375,11 +440,12 @@ def batch_norm(
     ValueError: a training batch with a single value per feature (its variance is 0 and the
       output would silently equal ``bias``); wrong shapes of ``scale``/``bias``/``state``/
       ``mask``; ``axis`` out of range or covering every axis; ``momentum`` outside [0, 1];
-      ``eps <= 0``; an unbound ``axis_name``; under ``axis_name``, a ``mask`` that is not
-      sharded like ``x`` (passed whole while x is split, or split while x is not); an unknown
-      ``backward``.
-    TypeError: non-floating ``x``; non-bool ``train`` or ``mask``; a ``state`` that is not a
-      `BatchNormState`; forward-mode differentiation of the ``"custom"`` backward.
+      ``eps <= 0`` or not finite; an unbound ``axis_name``; under ``axis_name``, a ``mask``
+      that is not sharded like ``x`` (passed whole while x is split, or split while x is not);
+      an unknown ``backward``.
+    TypeError: non-floating ``x`` or state arrays; non-bool ``train`` or ``mask``; a
+      ``state`` that is not a `BatchNormState`; a traced ``eps``; forward-mode differentiation
+      of the ``"custom"`` backward (see ``backward``).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -409,20 +475,14 @@ def batch_norm(
   param_shape = tuple(x.shape[a] if a in feature_axes else 1 for a in range(x.ndim))
   scale = _check_param(scale, "scale", feature_shape, param_shape, op)
   bias = _check_param(bias, "bias", feature_shape, param_shape, op)
-  if not isinstance(state, BatchNormState):
-    raise TypeError(f"{op}: `state` must be a BatchNormState (see batch_norm_init), got "
-                    f"{type(state).__name__}.")
-  for name, value in zip(("mean", "var"), state, strict=True):
-    if jnp.shape(value) != feature_shape:
-      raise ValueError(f"{op}: `state.{name}` must have the feature shape {feature_shape}, "
-                       f"got {jnp.shape(value)}. (Was it made by batch_norm_init for this "
-                       f"layer?)")
+  checked_state = _check_state(state, feature_shape, op)
   _checks.check_interval(momentum, "momentum", op, lo=0.0, hi=1.0)
   if _checks.check_interval(eps, "eps", op, lo=0.0, lo_open=True) is None:
     raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
                     "computation), got a traced value.")
   if backward not in ("custom", "autodiff"):
     raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
+  keep = _check_mask(mask, x, axis_name, op)  # checked on both paths; used by training only
 
   compute = _checks.float32_or_wider(x.dtype)
   ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
@@ -430,30 +490,11 @@ def batch_norm(
   bias_ = jnp.zeros(param_shape, compute) if bias is None else bias
 
   if not train:
-    mean = jnp.reshape(state.mean, param_shape).astype(compute)
-    inv = lax.rsqrt(jnp.reshape(state.var, param_shape).astype(compute) + eps)
+    mean = jnp.reshape(checked_state.mean, param_shape).astype(compute)
+    inv = lax.rsqrt(jnp.reshape(checked_state.var, param_shape).astype(compute) + eps)
     dev = x.astype(compute) - mean
     return _normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
 
-  keep = None
-  if mask is not None:
-    mask = jnp.asarray(mask)
-    if mask.dtype != jnp.bool_:
-      raise TypeError(f"{op}: `mask` must be a boolean array, got dtype {mask.dtype}.")
-    try:
-      jnp.broadcast_shapes(mask.shape, x.shape)
-    except ValueError as err:
-      hint = "e.g. use (N, 1) for (N, D) input"
-      if axis_name is not None:
-        hint += (f"; under axis_name={axis_name!r} both are this device's shards: a mask must "
-                 "be sharded like x (the same PartitionSpec), not passed whole (replicated) "
-                 "or split along another axis")
-      raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
-                       f"{x.shape} ({hint}).") from err
-    _check_mask_sharding(mask, x, axis_name, op)
-    if jnp.broadcast_shapes(mask.shape, x.shape) != x.shape:
-      raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
-    keep = jnp.broadcast_to(mask, x.shape)
   static_count = math.prod(x.shape[a] for a in reduce_axes)
   if static_count == 1 and axis_name is None:
     raise ValueError(
@@ -463,21 +504,31 @@ def batch_norm(
     )
 
   config = _Config(reduce_axes, float(eps), axis_name)
+  # A feature with no valid entry is normalized with the running statistics (only a mask can
+  # leave one empty).
+  running = None if keep is None else tuple(
+      v.reshape(param_shape) for v in (checked_state.mean, checked_state.var))
   if backward == "custom":
-    if _is_forward_mode_tracer(x) or _is_forward_mode_tracer(scale_):
-      raise TypeError(
-          f"{op}: the default backward='custom' is a hand-written custom_vjp (reverse mode "
-          "only). For jax.jvp / jax.jacfwd / jax.hessian pass backward='autodiff'; for "
-          "Hessian-vector products, double jax.grad works with either."
-      )
-    y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep)
+    forward_mode = TypeError(
+        f"{op}: the default backward='custom' is a hand-written custom_vjp: reverse mode, of "
+        "any order, and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, but "
+        "forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, jax.linearize) does "
+        "not. Pass backward='autodiff' for that.")
+    if any(_is_forward_mode_tracer(v) for v in (x, scale_, bias_)):
+      raise forward_mode
+    try:
+      y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep, running)
+    except TypeError as err:  # forward mode reached the custom_vjp another way (the state)
+      if "forward-mode" in str(err) and "custom_vjp" in str(err):
+        raise forward_mode from err
+      raise
   else:
-    y, count, mean, var = _train_forward(config, x, scale_, bias_, keep)[0]
+    y, count, mean, var = _train_forward(config, x, scale_, bias_, keep, running)[0]
 
   count, mean, var = (lax.stop_gradient(v) for v in (count, mean, var))
   if unbiased_running_var:
     var = jnp.where(count > 1, var * count / jnp.maximum(count - 1, 1), var)
-  old_mean, old_var = state
+  old_mean, old_var = checked_state
   new_mean = momentum * old_mean + (1 - momentum) * mean.reshape(feature_shape)
   new_var = momentum * old_var + (1 - momentum) * var.reshape(feature_shape)
   seen = count.reshape(feature_shape) > 0  # a fully masked feature keeps its statistics

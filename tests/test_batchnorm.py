@@ -222,6 +222,26 @@ def test_forward_mode_says_what_to_use():
   _, tangent = jax.jvp(lambda x: f(x, "autodiff"), (x,), (v,))
   jacobian = jax.jacrev(lambda x: f(x, "custom"))(x)  # reverse mode of the custom backward
   np.testing.assert_allclose(tangent, jnp.einsum("ijkl,kl->ij", jacobian, v), atol=1e-5)
+  # Forward mode through the parameters or the running state (which a mask makes an input of
+  # the custom_vjp) gets the same message, not JAX's.
+  g = lambda b: jr.batch_norm(x, None, b, jr.batch_norm_init(3), train=True)[0]  # noqa: E731
+  h = lambda m: jr.batch_norm(x, None, None, jr.BatchNormState(m, jnp.ones(3)),  # noqa: E731
+                              train=True, mask=jnp.ones((6, 1), bool))[0]
+  for transform in (lambda: jax.jvp(g, (jnp.zeros(3),), (jnp.ones(3),)),
+                    lambda: jax.jacfwd(g)(jnp.zeros(3)),
+                    lambda: jax.jvp(h, (jnp.zeros(3),), (jnp.ones(3),))):
+    with pytest.raises(TypeError, match="backward='autodiff'"):
+      transform()
+
+
+def test_forward_over_reverse_works_with_the_custom_backward():
+  # jax.hessian is forward mode over reverse mode: the custom backward is pushed forward.
+  x = jnp.asarray(RNG.normal(size=(5, 2)), jnp.float32)
+  loss = lambda x, b: jnp.sum(jnp.sin(jr.batch_norm(  # noqa: E731
+      x, None, None, jr.batch_norm_init(2), train=True, backward=b)[0]) * jnp.arange(10.0)
+      .reshape(5, 2))
+  np.testing.assert_allclose(jax.hessian(loss)(x, "custom"), jax.hessian(loss)(x, "autodiff"),
+                             rtol=1e-4, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,9 +323,10 @@ def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale, masked):
   # recomputed inside each reduction that reads it, not written out once and shared. (Writing
   # it out cost 15% of the step and, in a network, a full-size buffer per layer.) In bfloat16
   # the backward must not write x or dy out as float32; the forward writes one transient
-  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). With a mask, the masked copy of x
-  # is written once and read by both statistics. Large enough for XLA to run the reductions as
-  # XNNPACK fusions, as at real sizes.
+  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). With a mask, two selects are
+  # written too (XNNPACK fusions take none): the masked copy of x, read by both statistics, and
+  # the backward's masked dy * (x - mean), which keeps NaN padding out of the gradients. Large
+  # enough for XLA to run the reductions as XNNPACK fusions, as at real sizes.
   x, gamma, beta, dy, _, _, _ = random_case((16, 8, 8, 16), -1)
   x, dy = jnp.asarray(x, dtype), jnp.asarray(dy, dtype)
   if not with_scale:
@@ -324,7 +345,7 @@ def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale, masked):
   written = {d: [line.split(", metadata")[0] for line in entry.splitlines()
                  if f" {d}[16,8,8,16]{{3,2,1,0}} fusion(" in line] for d in ("f32", "bf16")}
   if dtype == "float32":
-    assert len(written["f32"]) == 2 + masked, "\n".join(written["f32"])
+    assert len(written["f32"]) == 2 + 2 * masked, "\n".join(written["f32"])
   else:
     assert len(written["bf16"]) == 2, "\n".join(written["bf16"])  # y and dx
     assert len(written["f32"]) <= 1, "\n".join(written["f32"])  # the forward's copy of x
@@ -357,14 +378,70 @@ def test_non_finite_padding_stays_out_of_the_statistics():
     np.testing.assert_allclose(state.var, state_ref.var, rtol=1e-6)
 
 
-def test_fully_masked_feature_keeps_running_statistics():
-  x = jnp.asarray(RNG.normal(size=(4, 3)), jnp.float32)
+@pytest.mark.parametrize("backward", ["custom", "autodiff"])
+def test_non_finite_padding_stays_out_of_the_gradients(backward):
+  # The loss ignores the padded outputs: the gradients of the valid entries and of the
+  # parameters must be those of the same batch padded with zeros. With backward="autodiff"
+  # (plain autodiff of the forward) 0 * NaN spreads, as documented.
+  x = jnp.asarray(RNG.normal(2, 3, size=(10, 4)), jnp.float32)
+  mask = jnp.arange(10)[:, None] < 7
+  gamma, beta = jnp.asarray(RNG.normal(size=4), jnp.float32), jnp.zeros(4)
+  w = jnp.asarray(RNG.normal(size=(10, 4)), jnp.float32)
+
+  def loss(x, gamma, beta):
+    y, _ = jr.batch_norm(x, gamma, beta, jr.batch_norm_init(4), train=True, mask=mask,
+                         backward=backward)
+    # Mask y itself: where(mask, sin(y), 0) would make the cotangent cos(NaN) * 0 = NaN at
+    # the padding before batch norm's backward sees it (JAX's usual where-gradient trap).
+    return jnp.sum(jnp.sin(jnp.where(mask, y, 0.0)) * w)
+
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+  reference = grad(jnp.where(mask, x, 0.0), gamma, beta)
+  padded = grad(jnp.where(mask, x, jnp.asarray([jnp.nan, jnp.inf, -jnp.inf, jnp.nan])), gamma,
+                beta)
+  if backward == "autodiff":
+    assert not np.all(np.isfinite(padded[1]))
+    return
+  np.testing.assert_allclose(padded[0][:7], reference[0][:7], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(padded[0][7:], 0.0)
+  np.testing.assert_allclose(padded[1], reference[1], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(padded[2], reference[2], rtol=1e-5, atol=1e-6)
+
+
+def test_padded_outputs_the_loss_uses_get_their_exact_gradient():
+  # Masked-out entries are still normalized; where the loss uses them, their terms count.
+  x, gamma, beta, dy, _, _, _ = random_case((8, 3), -1)
+  mask = jnp.arange(8)[:, None] % 3 > 0
+  f = lambda x, g, b, backward: jr.batch_norm(  # noqa: E731
+      x, g, b, jr.batch_norm_init(3), train=True, mask=mask, backward=backward)[0]
+  custom = jax.vjp(lambda *a: f(*a, "custom"), x, gamma, beta)[1](dy)
+  autodiff = jax.vjp(lambda *a: f(*a, "autodiff"), x, gamma, beta)[1](dy)
+  for c, a in zip(custom, autodiff, strict=True):
+    np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16])
+def test_fully_masked_feature_uses_and_keeps_running_statistics(dtype):
+  # Feature 1 has no valid entry: it is normalized with the running statistics (not with
+  # mean 0 and var 0, which scaled it by 1/sqrt(eps) = 316 and overflowed float16), its
+  # gradient is that of the test-path formula, and its running statistics stay.
+  x = jnp.asarray(RNG.normal(300, 10, size=(4, 3)), dtype)
   mask = jnp.asarray([[True, False, True]] * 4)
-  state = jr.BatchNormState(jnp.asarray([1.0, 2.0, 3.0]), jnp.asarray([4.0, 5.0, 6.0]))
-  y, new = jr.batch_norm(x, None, None, state, train=True, mask=mask)
-  assert float(new.mean[1]) == 2.0
-  assert float(new.var[1]) == 5.0
-  assert np.all(np.isfinite(y))
+  state = jr.BatchNormState(jnp.asarray([1.0, 290.0, 3.0]), jnp.asarray([4.0, 50.0, 6.0]))
+  gamma, beta = jnp.asarray([1.0, 2.0, 3.0]), jnp.asarray([0.0, 0.5, 0.0])
+  for backward in ("custom", "autodiff"):
+    f = lambda x, backward=backward: jr.batch_norm(  # noqa: E731
+        x, gamma, beta, state, train=True, mask=mask, backward=backward)
+    (y, new), vjp = jax.vjp(f, x)
+    x1 = np.float64(x[:, 1])
+    np.testing.assert_allclose(np.float64(y[:, 1]), (x1 - 290) / np.sqrt(50 + 1e-5) * 2 + 0.5,
+                               rtol=2e-3 if dtype == jnp.float16 else 1e-5)
+    assert float(new.mean[1]) == 290.0
+    assert float(new.var[1]) == 50.0
+    dy = jnp.ones_like(y)
+    (dx,) = vjp((dy, jax.tree.map(jnp.zeros_like, new)))
+    np.testing.assert_allclose(np.float64(dx[:, 1]), 2 / np.sqrt(50 + 1e-5), rtol=2e-3)
+    assert np.all(np.isfinite(np.float64(y)))
 
 
 MULTIDEVICE_SCRIPT = r"""
@@ -473,3 +550,12 @@ def test_bad_input():
     jr.batch_norm_init([2.5])
   with pytest.raises(TypeError, match="floating"):
     jr.batch_norm_init(3, dtype=jnp.int32)
+  with pytest.raises(ValueError, match=r"eps.*finite"):
+    bn(x, None, None, state, eps=float("inf"))
+  with pytest.raises(TypeError, match=r"state\.mean.*floating"):
+    bn(x, None, None, jr.BatchNormState(jnp.zeros(3, jnp.int32), jnp.ones(3)))
+  # The mask is checked on the test path too, where it is unused.
+  for mask, error in ((jnp.ones((4, 1), jnp.int32), TypeError), ("abc", TypeError),
+                      (jnp.ones((5, 7), bool), ValueError)):
+    with pytest.raises(error, match="mask"):
+      jr.batch_norm(x, None, None, state, train=False, mask=mask)
