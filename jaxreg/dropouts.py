@@ -4,7 +4,8 @@ Every op has the same shape, ``op(key, x, rate, *, train, ...)``:
 
 * ``rate`` is the probability of DROPPING (not keeping) an element, channel, example or block.
 * With ``train=True`` the op multiplies by a random keep-mask and rescales the survivors so the
-  expectation of the output is ``x`` (inverted dropout).
+  expectation of the output is ``x`` (inverted dropout): the scale is the inverse of the keep
+  probability the mask really has, not of ``1 - rate`` (see below).
 * With ``train=False`` it returns ``x`` itself, the expectation of the training path, and needs no
   key (``key=None`` is allowed).
 
@@ -12,7 +13,8 @@ How the mask is made (and why it is cheaper than ``flax.linen.Dropout``): flax d
 uniform per element, which costs one Threefry-2x32 hash per element, and on CPU JAX evaluates
 that hash as a rolled loop whose state goes through memory five times. A hash yields 64 random
 bits, and a keep decision needs only 16 of them to reach a keep probability within 2**-17 of
-``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125). So here one hash
+``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125); the survivors are
+scaled by the inverse of that realised probability, so the output stays unbiased. So here one hash
 decides 4 elements; the hash is written out in ``jax.numpy`` (straight-line code instead of the
 rolled loop). On the CPU it runs over chunks of counters in a ``lax.scan``, which makes each
 random word exactly once; on accelerators it fuses into its consumer. It is the same
@@ -127,6 +129,8 @@ def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> 
   depends only on the key and ``shape``, not on chunking, jit or the backend.
   """
   num = math.prod(shape)
+  if num == 0:  # an empty batch: nothing to draw, and the chunked hash loop needs a counter
+    return jnp.zeros(shape, jnp.bool_)
   if str(jax.random.key_impl(key)) == "threefry2x32":
     # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
     # one hash makes 4 decisions here.
@@ -159,10 +163,17 @@ class _MaskSpec(NamedTuple):
 
 
 def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
-  """``x * scale`` where ``keep`` (which broadcasts against ``x``), else 0."""
+  """``x * scale`` where ``keep`` (which broadcasts against ``x``), else 0.
+
+  ``scale`` is float32 or wider. The product is taken in its dtype and rounded once to
+  ``x.dtype``: a half-precision scale would be rounded first (bf16 keeps 8 bits, which biases
+  the output by up to 0.4%) and overflows float16 at 2**16, the largest scale there is. The
+  casts fuse into the multiply.
+  """
+  scaled = (x.astype(scale.dtype) * scale).astype(x.dtype)
   # `where`, not `x * keep * scale`: a dropped inf/NaN becomes 0 and the gradient of a dropped
   # element is exactly 0, never 0 * inf.
-  return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
+  return jnp.where(keep, scaled, jnp.zeros((), x.dtype))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -187,6 +198,51 @@ def _masked_recompute_bwd(spec, residuals, g):
 _masked_recompute.defvjp(_masked_recompute_fwd, _masked_recompute_bwd)
 
 
+def _valid_traced_rate(rate: jax.Array) -> jax.Array:
+  """Whether a traced rate lies in [0, 1]: a boolean scalar, False for NaN."""
+  rate = lax.stop_gradient(jnp.asarray(rate, jnp.float32))
+  return (rate >= 0) & (rate <= 1)
+
+
+def _concrete_threshold(rate: float) -> int:
+  """``round((1 - rate) * 2**16)`` as a Python int (half to even, as `jnp.round`)."""
+  return round((1.0 - rate) * 2**_CODE_BITS)
+
+
+def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.Array, jax.Array]:
+  """The keep-mask threshold and the survivors' scale for a drop ``rate``.
+
+  An element is kept when its 16-bit code is below ``threshold = round((1 - rate) * 2**16)``,
+  i.e. with probability ``threshold / 2**16``, and the survivors are scaled by the inverse of
+  that realised probability, ``2**16 / threshold``, not by ``1 / (1 - rate)``: the two differ by
+  up to ``2**-17 / (1 - rate)`` relatively, which at rate 0.99999 is a bias of 50%. Threshold 0
+  (rates of ``1 - 2**-17`` and above) drops everything, with scale 0; threshold ``2**16``
+  (rates up to ``2**-17``) keeps everything, with scale 1.
+
+  A traced rate cannot be checked at trace time, so one outside [0, 1] or NaN keeps everything
+  (threshold ``2**16``) with a NaN scale: every output is NaN rather than silently wrong.
+
+  Args:
+    rate: the drop probability as given (a Python number or a traced scalar).
+    concrete_rate: ``rate`` as a checked float, or None when it is traced.
+    dtype: dtype of the scale, float32 or wider.
+
+  Returns:
+    ``(threshold, scale)``: a uint32 scalar and a ``dtype`` scalar.
+  """
+  full = 2**_CODE_BITS
+  if concrete_rate is not None:
+    threshold = _concrete_threshold(concrete_rate)
+    return jnp.uint32(threshold), jnp.asarray(full / threshold if threshold else 0.0, dtype)
+  valid = _valid_traced_rate(rate)
+  keep_prob = 1.0 - lax.stop_gradient(jnp.asarray(rate, jnp.float32))
+  # The select comes before the cast: a negative or NaN float has no uint32 value.
+  threshold = jnp.where(valid, jnp.round(keep_prob * full), full).astype(jnp.uint32)
+  # max(threshold, 1): the unused branch of the select must not divide by 0 either.
+  scale = jnp.where(threshold > 0, full / jnp.maximum(threshold, 1).astype(dtype), 0)
+  return threshold, jnp.where(valid, scale, jnp.nan).astype(dtype)
+
+
 def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   """Inverted dropout of ``x`` with a keep-mask of ``mask_shape`` broadcast against ``x``.
 
@@ -199,15 +255,12 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
     return jnp.zeros_like(x)  # constant: gradient 0, no 1/0 anywhere
   key = _checks.as_key(key, op)
 
-  if concrete_rate is not None:
-    keep_prob = 1.0 - concrete_rate
-    threshold = jnp.uint32(round(keep_prob * 2**_CODE_BITS))
-    scale = jnp.asarray(1.0 / keep_prob, x.dtype)
-  else:
-    keep_prob = 1.0 - lax.stop_gradient(jnp.asarray(rate, jnp.float32))
-    threshold = jnp.round(keep_prob * 2**_CODE_BITS).astype(jnp.uint32)
-    safe = jnp.where(keep_prob > 0, keep_prob, 1.0)
-    scale = jnp.where(keep_prob > 0, 1.0 / safe, 0.0).astype(x.dtype)  # rate == 1 -> zeros
+  # Constant outputs where the quantised keep probability is 0 or 1: no mask, and no 1/0.
+  if concrete_rate is not None and _concrete_threshold(concrete_rate) == 0:
+    return jnp.zeros_like(x)  # rate >= 1 - 2**-17: no 16-bit code is below 0
+  if concrete_rate is not None and _concrete_threshold(concrete_rate) == 2**_CODE_BITS:
+    return x  # rate <= 2**-17: every code is kept, with scale 1
+  threshold, scale = _threshold_and_scale(rate, concrete_rate, _checks.float32_or_wider(x.dtype))
 
   spec = _MaskSpec(tuple(mask_shape), str(jax.random.key_impl(key)))
   key_data = jax.random.key_data(key)
@@ -240,11 +293,15 @@ def dropout(
 ) -> jax.Array:
   """Inverted dropout: zeroes each element with probability ``rate``, rescales the rest.
 
-  On the training path each element of ``x`` is kept with probability ``1 - rate`` and
-  multiplied by ``1 / (1 - rate)``, so ``E[dropout(key, x, rate)] == x``; the test path returns
-  ``x`` unchanged. The keep decision compares a 16-bit random code with
-  ``round((1 - rate) * 2**16)``, so the realised keep probability is within ``2**-17`` of
-  ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5, 0.25, 0.125).
+  On the training path each element of ``x`` is kept with probability ``q`` and multiplied by
+  ``1 / q``, so ``E[dropout(key, x, rate)] == x`` exactly (up to the float rounding of the
+  scale); the test path returns ``x`` unchanged. The keep decision compares a 16-bit random code
+  with ``round((1 - rate) * 2**16)``, so ``q = round((1 - rate) * 2**16) / 2**16`` is within
+  ``2**-17`` of ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5, 0.25,
+  0.125), and the survivors are scaled by ``1 / q``, not ``1 / (1 - rate)``, which differ at high
+  rates (by 0.7% at rate 0.999). Rates of ``1 - 2**-17`` and above drop everything (``q = 0``);
+  rates up to ``2**-17`` keep everything. The product ``x * (1 / q)`` is computed in float32 for
+  half-precision ``x`` and rounded once, so it overflows float16 only where the result does.
 
   Args:
     key: a PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``). May be None when
@@ -252,7 +309,8 @@ def dropout(
     x: floating-point array of any shape.
     rate: probability of DROPPING an element, in [0, 1]. A Python float or a (traced) JAX
       scalar, e.g. a jit argument or a schedule value. ``0`` returns ``x``; ``1`` returns zeros
-      whose gradient is zero (never NaN).
+      whose gradient is zero (never NaN). A traced rate outside [0, 1] (or NaN) gives NaN,
+      since it cannot be checked at trace time.
     train: keyword-only, required. True applies the random mask; False returns ``x``.
     broadcast_dims: axes along which the mask is shared (e.g. ``(1,)`` for one mask per
       example of a ``(N, T, D)`` sequence shared over time, as in variational dropout).
@@ -303,16 +361,18 @@ def channel_dropout(
   """Channel (spatial) dropout: drops whole feature maps, independently per example.
 
   For NHWC input each ``(example, channel)`` pair is kept with probability ``1 - rate`` and the
-  whole ``H x W`` map is zeroed or rescaled by ``1 / (1 - rate)`` together. This is PyTorch's
-  ``Dropout2d`` / Keras' ``SpatialDropout2D``: neighbouring activations are strongly correlated,
-  so element-wise dropout barely regularizes convolutional features. Axis 0 is the batch axis;
-  every axis other than the batch and channel axes shares the mask.
+  whole ``H x W`` map is zeroed or rescaled by the inverse of the keep probability together (the
+  realised one, within 2**-17 of ``1 - rate``, so the expectation is ``x``; see `dropout`). This
+  is PyTorch's ``Dropout2d`` / Keras' ``SpatialDropout2D``: neighbouring activations are strongly
+  correlated, so element-wise dropout barely regularizes convolutional features. Axis 0 is the
+  batch axis; every axis other than the batch and channel axes shares the mask.
 
   Args:
     key: a PRNG key; may be None when ``train=False``.
     x: floating-point array with at least 3 dimensions, batch first: ``(N, ..., C)`` for
       the default ``channel_axis=-1`` (NHWC, NWC, NDHWC), or e.g. NCHW with ``channel_axis=1``.
-    rate: probability of dropping a channel, in [0, 1]; a float or a traced scalar.
+    rate: probability of dropping a channel, in [0, 1]; a float or a traced scalar. A traced
+      rate outside [0, 1] (or NaN) gives NaN, since it cannot be checked at trace time.
     train: keyword-only, required. False returns ``x``.
     channel_axis: the feature axis (not 0, which is the batch axis).
     recompute_mask: regenerate the mask in the backward instead of storing it (see `dropout`).
@@ -361,15 +421,18 @@ def drop_path(
 
   Apply it to the output of a residual branch before the skip connection,
   ``y = shortcut + drop_path(key, branch(x), rate, train=train)``. Each example (axis 0) keeps
-  its whole branch output, scaled by ``1 / (1 - rate)``, with probability ``1 - rate``, or loses
-  it. At test time the branch is kept unscaled (the expectation), so a network trained with
-  stochastic depth is evaluated at full depth.
+  its whole branch output with probability ``1 - rate``, scaled by the inverse of that
+  probability, or loses it (the keep probability is quantised as in `dropout`, and the scale is
+  the inverse of the realised one, so the expectation is ``x``). At test time the branch is
+  kept unscaled (the expectation), so a network trained with stochastic depth is evaluated at
+  full depth.
 
   Args:
     key: a PRNG key; may be None when ``train=False``.
     x: floating-point array with at least 1 dimension; axis 0 indexes examples.
     rate: probability of dropping the branch for an example, in [0, 1]; see `drop_path_rates`
-      for the usual per-block schedule.
+      for the usual per-block schedule. A traced rate outside [0, 1] (or NaN) gives NaN, since
+      it cannot be checked at trace time.
     train: keyword-only, required. False returns ``x``.
 
   Returns:
@@ -503,7 +566,8 @@ def drop_block(
     key: a PRNG key; may be None when ``train=False``.
     x: floating-point NHWC array ``(N, H, W, C)``.
     rate: probability of DROPPING a position, i.e. the expected dropped fraction, in [0, 1];
-      a float or a traced scalar.
+      a float or a traced scalar. A traced rate outside [0, 1] (or NaN) gives NaN, since it
+      cannot be checked at trace time.
     train: keyword-only, required. False returns ``x``.
     block_size: side of the square block, ``1 <= block_size <= min(H, W)``. ``block_size=1``
       is element-wise dropout with per-example normalisation.
@@ -552,7 +616,17 @@ def drop_block(
   # Max-pooling is separable: two 1-D passes cost 2*bs instead of bs**2 per position.
   dropped = _max_pool_same(_max_pool_same(seeds, block_size, 1), block_size, 2)
   keep = ~dropped
-  kept = jnp.sum(keep, axis=(1, 2, 3), keepdims=True, dtype=jnp.float32)
+  # The scale is the realised kept fraction of each example's own mask, so (unlike the
+  # quantised keep probability of `dropout`) there is no gap between the probability the mask
+  # has and the one the scale assumes. Counted in int32: a float32 count is inexact past 2**24.
+  kept = jnp.sum(keep, axis=(1, 2, 3), keepdims=True, dtype=jnp.int32)
   total = height * width * channels
-  scale = jnp.where(kept > 0, total / jnp.maximum(kept, 1.0), 0.0).astype(x.dtype)
+  wide = _checks.float32_or_wider(x.dtype)
+  scale = jnp.where(kept > 0, total / jnp.maximum(kept, 1).astype(wide), 0).astype(wide)
+  if concrete_rate is None:
+    # A traced rate outside [0, 1] cannot raise: keep everything and scale by NaN, so every
+    # output is NaN instead of x (rate < 0) or zeros (rate > 1).
+    valid = _valid_traced_rate(rate)
+    keep = keep | ~valid
+    scale = jnp.where(valid, scale, jnp.nan).astype(wide)
   return _apply_mask(x, keep, scale)

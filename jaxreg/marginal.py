@@ -20,20 +20,36 @@ from jaxreg import _checks
 __all__ = ["mc_dropout_predict"]
 
 
+def _check_floating_outputs(samples: Any, op: str) -> None:
+  """Rejects non-floating leaves, whose mean would be cast back to an integer or bool.
+
+  The dtypes are known at trace time, so under `jit` this raises before anything runs; eagerly
+  it raises once the samples exist, which costs nothing on the normal path (`jax.eval_shape`
+  beforehand would trace the model a second time on every call).
+  """
+  for path, leaf in jax.tree_util.tree_flatten_with_path(samples)[0]:
+    if not jnp.issubdtype(leaf.dtype, jnp.floating):
+      raise TypeError(
+          f"{op}: apply_fn must return floating arrays, got dtype {leaf.dtype} at output"
+          f"{jax.tree_util.keystr(path) or ' (the root)'}; the mean of integer or bool samples "
+          "is not one of them. Return e.g. `jax.nn.one_hot(label, n)` for a class frequency or "
+          "`.astype(jnp.float32)`."
+      )
+
+
 def _sample_mean_and_variance(samples: Any) -> tuple[Any, Any]:
   """Mean and (biased, ddof=0) variance over axis 0 of every leaf, two-pass for accuracy."""
 
   def moments(leaf):
-    wide = leaf.astype(jnp.promote_types(leaf.dtype, jnp.float32))
+    wide = leaf.astype(_checks.float32_or_wider(leaf.dtype))
     mean = jnp.mean(wide, axis=0)
     var = jnp.mean(jnp.square(wide - mean), axis=0)
     return mean.astype(leaf.dtype), var.astype(leaf.dtype)
 
   pairs = jax.tree.map(moments, samples)
-  is_pair = lambda node: isinstance(node, tuple) and len(node) == 2  # noqa: E731
-  means = jax.tree.map(lambda p: p[0], pairs, is_leaf=is_pair)
-  variances = jax.tree.map(lambda p: p[1], pairs, is_leaf=is_pair)
-  return means, variances
+  # Split the (mean, variance) pair of every leaf by structure, not by looking for 2-tuples:
+  # the model's own output may contain 2-tuples (and NamedTuples), which are not pairs here.
+  return jax.tree.transpose(jax.tree.structure(samples), jax.tree.structure((0, 0)), pairs)
 
 
 def mc_dropout_predict(
@@ -55,7 +71,8 @@ def mc_dropout_predict(
   Args:
     key: a PRNG key (typed or legacy; the sample keys passed to ``apply_fn`` are of the same
       kind).
-    apply_fn: ``apply_fn(key, x) -> output``, output any pytree of float arrays.
+    apply_fn: ``apply_fn(key, x) -> output``, output any pytree of floating-point arrays
+      (tuples, dicts, NamedTuples, ...).
     x: the model input, passed unchanged to every sample (any pytree).
     num_samples: number of Monte-Carlo samples, >= 1.
     batch_size: if given, evaluate this many samples at a time (``jax.lax.map``) instead of all
@@ -67,7 +84,8 @@ def mc_dropout_predict(
     in at least float32 by the two-pass formula.
 
   Raises:
-    TypeError: ``apply_fn`` not callable, ``num_samples``/``batch_size`` not int, bad ``key``.
+    TypeError: ``apply_fn`` not callable or returning a non-floating (integer, bool) array,
+      ``num_samples``/``batch_size`` not int, bad ``key``.
     ValueError: ``num_samples`` or ``batch_size`` < 1.
 
   Example:
@@ -97,4 +115,5 @@ def mc_dropout_predict(
     samples = jax.vmap(sample)(keys)
   else:
     samples = jax.lax.map(sample, keys, batch_size=batch_size)
+  _check_floating_outputs(samples, op)
   return _sample_mean_and_variance(samples)

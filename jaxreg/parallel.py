@@ -20,6 +20,24 @@ from jaxreg import _checks
 __all__ = ["device_key"]
 
 
+def _axis_names(axis_name: object, op: str) -> tuple[str, ...]:
+  """``axis_name`` as a non-empty tuple of str; rejects anything else by name."""
+  if isinstance(axis_name, str):
+    return (axis_name,)
+  if not isinstance(axis_name, Sequence) or not all(isinstance(n, str) for n in axis_name):
+    raise TypeError(
+        f"{op}: `axis_name` must be a mesh axis name (str) or a sequence of them, got "
+        f"{axis_name!r}."
+    )
+  if not axis_name:
+    # No axis to fold in would return the replicated key unchanged: every device the same mask.
+    raise ValueError(
+        f"{op}: `axis_name` must name at least one mesh axis, got {axis_name!r}; pass the data "
+        "axis, e.g. 'data'."
+    )
+  return tuple(axis_name)
+
+
 def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
   """The key folded with this device's index along ``axis_name`` (a per-device stream).
 
@@ -36,8 +54,9 @@ def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
     A key of the same kind, different on every device along those axes.
 
   Raises:
-    ValueError: an axis name that is not bound here (not inside a `shard_map`/`pmap` over it).
-    TypeError: a key that is not a PRNG key.
+    ValueError: an axis name that is not bound here (not inside a `shard_map`/`pmap` over it);
+      an empty sequence of axis names.
+    TypeError: a key that is not a PRNG key; ``axis_name`` neither a str nor a sequence of str.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -48,7 +67,7 @@ def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
   """
   op = "device_key"
   _checks.as_key(key, op)
-  names = (axis_name,) if isinstance(axis_name, str) else tuple(axis_name)
+  names = _axis_names(axis_name, op)
   for name in names:
     try:
       index = lax.axis_index(name)

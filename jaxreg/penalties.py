@@ -185,10 +185,16 @@ def decay_mask(
 
 
 def _sum_over(selected, term) -> jax.Array:
-  total = jnp.zeros((), jnp.float32)
+  """``sum(term(leaf))`` over the leaves, in the widest of their float32-or-wider dtypes.
+
+  float32 when there are no leaves or only half-precision and float32 ones; float64 as soon as
+  one leaf is float64 (with jax_enable_x64), so float64 parameters get a float64 penalty.
+  """
+  dtypes = [_checks.float32_or_wider(leaf.dtype) for _, leaf in selected]
+  accumulator = max(dtypes, key=lambda dtype: dtype.itemsize, default=jnp.dtype(jnp.float32))
+  total = jnp.zeros((), accumulator)
   for _, leaf in selected:
-    wide = leaf.astype(_checks.float32_or_wider(leaf.dtype))
-    total = total + jnp.sum(term(wide)).astype(total.dtype)
+    total = total + jnp.sum(term(leaf.astype(accumulator)))
   return total
 
 
@@ -206,7 +212,7 @@ def l2_penalty(params: Any, *, mask: MaskOrFn = None) -> jax.Array:
       ``jaxreg.decay_mask(params)``) or a function ``params -> mask``. None: every leaf.
 
   Returns:
-    A float32 scalar (float64 for float64 parameters).
+    A float32 scalar (float64 if any included parameter is float64).
 
   Raises:
     TypeError: an included leaf that is not a floating-point array (the message names its path).
@@ -235,7 +241,7 @@ def l1_penalty(params: Any, *, mask: MaskOrFn = None) -> jax.Array:
     mask: which leaves to include (pytree of bools or a function of ``params``); None: all.
 
   Returns:
-    A float32 scalar.
+    A float32 scalar (float64 if any included parameter is float64).
 
   Raises:
     TypeError: an included leaf that is not a floating-point array (named by path).
@@ -264,7 +270,7 @@ def elastic_net_penalty(params: Any, *, l1: float, l2: float,
     mask: which leaves to include (pytree of bools or a function of ``params``); None: all.
 
   Returns:
-    A float32 scalar.
+    A float32 scalar (float64 if any included parameter is float64).
 
   Raises:
     ValueError: negative ``l1``/``l2``; a mask whose structure does not match ``params``.
@@ -359,11 +365,28 @@ def _per_leaf(strength, treedef, op: str) -> list:
                      f"parameters; {err}") from err
 
 
+def _check_strengths(value, name: str, op: str) -> None:
+  """Checks a scalar or per-leaf pytree of strengths; None (whole or a leaf) is not one."""
+  # `jax.tree.leaves` drops None, so a None strength would pass unchecked and then mean "no
+  # term" (or fail inside `update`); look at None leaves explicitly.
+  for leaf in jax.tree.leaves(value, is_leaf=lambda node: node is None):
+    if leaf is None:
+      where = "" if value is None else f" in {value!r}"
+      raise TypeError(
+          f"{op}: `{name}` must be a number >= 0 or a pytree of them, got None{where}. Use 0.0 "
+          "for no penalty on a leaf, or `mask=` to leave leaves out."
+      )
+    _check_strength(leaf, name, op)
+
+
 def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientTransformation:
-  """The shared body of the proximal transforms: ``p + u' = prox(p + u)``."""
-  for name, value in (("strength" if op == "l1_prox" else "l1", l1), ("l2", l2)):
-    for leaf in jax.tree.leaves(value):
-      _check_strength(leaf, name, op)
+  """The shared body of the proximal transforms: ``p + u' = prox(p + u)``.
+
+  `l1_prox` passes ``l2=None`` for "no L2 term"; a user's None is rejected for every strength.
+  """
+  _check_strengths(l1, "strength" if op == "l1_prox" else "l1", op)
+  if op != "l1_prox":
+    _check_strengths(l2, "l2", op)
   if not callable(learning_rate):
     _check_strength(learning_rate, "learning_rate", op)
 
@@ -422,9 +445,10 @@ def l1_prox(strength: Any, learning_rate: optax.ScalarOrSchedule, *,
     An ``optax.GradientTransformation`` whose state is a `ProxState`.
 
   Raises:
-    ValueError: negative ``strength``/``learning_rate``; a per-leaf strength or mask whose
-      structure does not match the params; ``update`` called without ``params``.
-    TypeError: a shrunk leaf that is not floating point.
+    ValueError: negative or non-finite ``strength``/``learning_rate``; a per-leaf strength or
+      mask whose structure does not match the params; ``update`` called without ``params``.
+    TypeError: ``strength`` None (or a None in a per-leaf pytree); a shrunk leaf that is not
+      floating point.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
@@ -456,8 +480,10 @@ def elastic_net_prox(l1: Any, l2: Any, learning_rate: optax.ScalarOrSchedule, *,
     An ``optax.GradientTransformation`` whose state is a `ProxState`.
 
   Raises:
-    ValueError: negative coefficients or learning rate; mismatched structures; no params.
-    TypeError: a shrunk leaf that is not floating point.
+    ValueError: negative or non-finite coefficients or learning rate; mismatched structures;
+      no params.
+    TypeError: ``l1`` or ``l2`` None (use 0.0 for no term; `l1_prox` is ``l2=0``), or a None in
+      a per-leaf pytree; a shrunk leaf that is not floating point.
 
   Example:
     >>> import jax.numpy as jnp, optax, jaxreg as jr

@@ -25,6 +25,17 @@ def binomial_tolerance(p, n, sigmas=5.0):
   return sigmas * math.sqrt(p * (1 - p) / n) + 1e-12
 
 
+def realised_scale(rate):
+  """The documented survivor scale: 2**16 / threshold, with threshold = round((1-rate) * 2**16).
+
+  The mask keeps an element with probability threshold / 2**16 (within 2**-17 of 1 - rate), and
+  the survivors are scaled by its inverse so the expectation is exactly x; 1 / (1 - rate) differs
+  from it by up to 2**-17 / (1 - rate) relatively (4e-6 at rate 0.3).
+  """
+  threshold = round((1.0 - rate) * 2**16)
+  return 2**16 / threshold if threshold else 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # The random stream
 # ---------------------------------------------------------------------------------------------
@@ -50,7 +61,8 @@ def test_threefry_matches_jax_primitive():
   lo = jnp.arange(1000, dtype=jnp.uint32)
   ours = dropouts._threefry2x32(data, hi, lo)
   theirs = threefry2x32_p.bind(data[0], data[1], hi, lo)
-  for a, b in zip(ours, theirs, strict=False):
+  assert len(ours) == len(theirs) == 2
+  for a, b in zip(ours, theirs, strict=True):
     np.testing.assert_array_equal(a, b)
 
 
@@ -107,9 +119,10 @@ def test_dropout_statistics(rate, recompute_mask):
                             recompute_mask=recompute_mask))
   dropped = y == 0
   assert abs(dropped.mean() - rate) < binomial_tolerance(rate, x.size)
-  # Survivors are x / (1 - rate), against a float64 reference.
-  np.testing.assert_allclose(y[~dropped], np.asarray(x, np.float64)[~dropped] / (1 - rate),
-                             rtol=1e-6)
+  # Survivors are x times the inverse of the realised keep probability, against a float64
+  # reference (x / (1 - rate) is off by up to 4e-6 relatively, e.g. at rate 0.3).
+  expected = np.asarray(x, np.float64)[~dropped] * realised_scale(rate)
+  np.testing.assert_allclose(y[~dropped], expected, rtol=1e-6)
 
 
 def test_dropout_is_unbiased_over_keys():
@@ -123,14 +136,95 @@ def test_dropout_is_unbiased_over_keys():
 
 
 def test_keep_probability_is_quantised_within_2_to_minus_17():
-  # Threshold for a 16-bit code: the realised keep probability is threshold / 2**16.
-  for rate in np.linspace(0.0, 1.0, 1001):
-    threshold = round((1.0 - rate) * 2**16)
+  # The library's own threshold for a 16-bit code: the realised keep probability is
+  # threshold / 2**16, and the scale its inverse. Concrete rates ...
+  rates = np.linspace(0.0, 1.0, 1001)
+  for rate in rates:
+    threshold, scale = dropouts._threshold_and_scale(float(rate), float(rate), jnp.float32)
+    threshold = int(threshold)
+    assert threshold == round((1.0 - rate) * 2**16)  # the documented formula
     assert abs(threshold / 2**16 - (1.0 - rate)) <= 2.0**-17
+    assert float(scale) == pytest.approx(2**16 / threshold if threshold else 0.0, rel=2**-23)
+  # ... and traced ones, which are rounded to float32 first (1 - r in float32: error <= 2**-25).
+  rates32 = rates.astype(np.float32)
+  thresholds, scales = jax.jit(jax.vmap(
+      lambda r: dropouts._threshold_and_scale(r, None, jnp.float32)))(jnp.asarray(rates32))
+  realised = np.asarray(thresholds, np.float64) / 2**16
+  assert np.all(np.abs(realised - (1.0 - rates32.astype(np.float64))) <= 2.0**-17 + 2.0**-25)
+  kept = realised > 0
+  np.testing.assert_allclose(np.asarray(scales)[kept] * realised[kept], 1.0, rtol=2**-23)
+  np.testing.assert_array_equal(np.asarray(scales)[~kept], 0.0)
   # Exact for multiples of 2**-16; check one against the codes themselves.
   kept = np.asarray(dropouts._keep_mask(jax.random.key(3), (2**20,),
                                          jnp.uint32(round(0.75 * 2**16)))).mean()
   assert abs(kept - 0.75) < binomial_tolerance(0.75, 2**20)
+
+
+# Ops whose mask uses the quantised keep probability, each on an input of 2**20 ones whose mask
+# has 2**20 entries (one per element, example or channel).
+MASKED_OPS = {
+    "dropout": (lambda k, x, r: jr.dropout(k, x, r, train=True), (2**20,)),
+    "dropout_recompute": (lambda k, x, r: jr.dropout(k, x, r, train=True, recompute_mask=True),
+                          (2**20,)),
+    "channel_dropout": (lambda k, x, r: jr.channel_dropout(k, x, r, train=True),
+                        (2**10, 1, 2**10)),
+    "drop_path": (lambda k, x, r: jr.drop_path(k, x, r, train=True), (2**20, 1)),
+}
+
+
+@pytest.mark.parametrize("op", MASKED_OPS)
+@pytest.mark.parametrize("rate", [0.3, 0.999, 0.9999])
+@pytest.mark.parametrize("traced", [False, True])
+def test_scale_is_the_inverse_of_the_realised_keep_probability(op, rate, traced):
+  # The mask keeps an element with probability threshold / 2**16; the survivors' scale times
+  # that is 1, so E[y] == x. (The old scale 1 / (1 - rate) gave 0.9999956 at rate 0.3 and
+  # 1.0071 at 0.999.)
+  fn, shape = MASKED_OPS[op]
+  x = jnp.ones(shape)
+  run = jax.jit(fn) if traced else fn
+  y = np.asarray(run(jax.random.key(21), x, rate))
+  survivors = np.unique(y[y != 0])
+  assert survivors.size == 1  # one scale; the mask has a few survivors at least at these rates
+  keep_probability = round((1.0 - rate) * 2**16) / 2**16
+  assert float(survivors[0]) * keep_probability == pytest.approx(1.0, rel=2**-23)
+
+
+def test_mean_is_unbiased_at_a_high_rate():
+  # E[y] = 1 for ones. The count of survivors K ~ Binomial(n, q) and mean(y) = K / (n q), so the
+  # tolerance is the binomial one divided by q.
+  n, rate = 2**20, 0.999
+  q = round((1 - rate) * 2**16) / 2**16
+  y = np.asarray(jr.dropout(jax.random.key(22), jnp.ones(n), rate, train=True), np.float64)
+  assert abs(y.mean() - 1.0) < binomial_tolerance(q, n) / q
+
+
+@pytest.mark.parametrize("traced", [False, True])
+@pytest.mark.parametrize("recompute_mask", [False, True])
+def test_rates_that_keep_nothing_give_exact_zeros_and_zero_gradients(traced, recompute_mask):
+  # round((1 - rate) * 2**16) == 0: no code is below the threshold, so the realised keep
+  # probability is 0 and the output is exactly 0 (no 1/0, no NaN in value or gradient).
+  x = jnp.arange(1.0, 9.0)
+
+  def loss(x, r):
+    return jnp.sum(jr.dropout(jax.random.key(0), x, r, train=True,
+                              recompute_mask=recompute_mask) ** 2)
+
+  value_and_grad = jax.value_and_grad(loss)
+  for rate in (1 - 2**-17, 1 - 1e-6):
+    value, grad = jax.jit(value_and_grad)(x, rate) if traced else value_and_grad(x, rate)
+    assert float(value) == 0.0
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_float16_survivors_do_not_overflow_through_the_scale(traced):
+  # At rate 0.99999 the scale is 2**16 / 1, above float16's largest value 65504: it is applied
+  # in float32, so only results that really exceed float16 overflow.
+  fn = lambda k, x: jr.dropout(k, x, 0.99999, train=True)  # noqa: E731
+  x = jnp.full(2**20, 0.25, jnp.float16)
+  y = np.asarray((jax.jit(fn) if traced else fn)(jax.random.key(23), x))
+  assert np.all(np.isfinite(y))
+  np.testing.assert_array_equal(np.unique(y[y != 0]), [2.0**14])
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
@@ -206,7 +300,7 @@ def test_gradient_equals_mask_times_scale(recompute_mask):
     y = jr.dropout(key, x, rate, train=True)
     grad = jax.grad(lambda x: jnp.sum(w * jr.dropout(key, x, rate, train=True,
                                                       recompute_mask=recompute_mask)))(x)
-  expected = np.where(np.asarray(y) != 0, np.asarray(w, np.float64) / (1 - rate), 0.0)
+  expected = np.where(np.asarray(y) != 0, np.asarray(w, np.float64) * realised_scale(rate), 0.0)
   np.testing.assert_allclose(grad, expected, rtol=1e-6)
 
 
@@ -255,11 +349,10 @@ def test_outputs_are_zero_or_scaled_input(x, rate, seed):
   y = np.asarray(jr.dropout(jax.random.key(seed), x, rate, train=True))
   assert y.shape == x.shape
   assert y.dtype == x.dtype
-  if rate < 1.0:
-    scaled = x * np.float32(1.0 / (1.0 - rate))
-    assert np.all((y == 0) | np.isclose(y, scaled, rtol=1e-6))
-  else:
-    assert np.all(y == 0)
+  # The realised scale, not 1 / (1 - rate): the two differ at high rates, and rates of
+  # 1 - 2**-17 and above drop everything (realised_scale 0).
+  scaled = x * np.float32(realised_scale(rate))
+  assert np.all((y == 0) | np.isclose(y, scaled, rtol=1e-6))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +377,8 @@ def test_drop_path_drops_whole_examples():
   per_example = y.reshape(n, -1)
   assert np.all(per_example.min(1) == per_example.max(1))
   assert abs((per_example[:, 0] == 0).mean() - rate) < binomial_tolerance(rate, n)
-  np.testing.assert_allclose(per_example[per_example[:, 0] != 0], 1 / (1 - rate), rtol=1e-6)
+  # the realised scale, 1 / (52429 / 2**16): 1 / 0.8 is 4e-6 away from it
+  np.testing.assert_allclose(per_example[per_example[:, 0] != 0], realised_scale(rate), rtol=1e-6)
 
 
 def test_drop_path_rates_linear_rule():
@@ -368,6 +462,38 @@ def test_drop_block_jit_vmap_and_traced_rate():
 
 
 # ---------------------------------------------------------------------------------------------
+# Empty inputs
+# ---------------------------------------------------------------------------------------------
+
+
+EMPTY_CASES = {
+    "dropout": (lambda k, x: jr.dropout(k, x, 0.5, train=True), (0, 3)),
+    "dropout_recompute": (lambda k, x: jr.dropout(k, x, 0.5, train=True, recompute_mask=True),
+                          (0, 3)),
+    "dropout_empty_features": (lambda k, x: jr.dropout(k, x, 0.5, train=True), (4, 0)),
+    "channel_dropout": (lambda k, x: jr.channel_dropout(k, x, 0.5, train=True), (0, 2, 2, 3)),
+    "channel_dropout_no_channels": (lambda k, x: jr.channel_dropout(k, x, 0.5, train=True),
+                                    (2, 2, 2, 0)),
+    "drop_path": (lambda k, x: jr.drop_path(k, x, 0.5, train=True), (0, 3)),
+    "drop_block": (lambda k, x: jr.drop_block(k, x, 0.5, train=True, block_size=2),
+                   (0, 4, 4, 3)),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY_CASES)
+@pytest.mark.parametrize("traced", [False, True])
+def test_empty_inputs_give_empty_outputs(case, traced):
+  fn, shape = EMPTY_CASES[case]
+  run = jax.jit(fn) if traced else fn
+  x = jnp.ones(shape)
+  y = run(jax.random.key(0), x)
+  assert y.shape == shape
+  assert y.dtype == x.dtype
+  grad = jax.grad(lambda x: jnp.sum(run(jax.random.key(1), x)))(x)
+  assert grad.shape == shape
+
+
+# ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
 
@@ -385,6 +511,33 @@ OPS = {
 def test_rate_out_of_range(op, rate, train):
   with pytest.raises(ValueError, match=r"rate.*\[0, 1\]"):
     OPS[op](jax.random.key(0), jnp.ones((2, 4, 4, 3)), rate, train=train)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("rate", [-0.5, 1.5, float("nan")])
+def test_traced_rate_out_of_range_gives_nan(op, rate):
+  # A traced rate cannot raise; rather than keeping everything (rate < 0) or dropping everything
+  # (rate > 1, NaN) silently, every output is NaN.
+  x = jnp.ones((2, 4, 4, 3))
+  y = jax.jit(lambda k, r: OPS[op](k, x, r, train=True))(jax.random.key(0), rate)
+  assert np.all(np.isnan(np.asarray(y)))
+  if op == "dropout":
+    y = jax.jit(lambda k, r: jr.dropout(k, x, r, train=True, recompute_mask=True))(
+        jax.random.key(0), rate)
+    assert np.all(np.isnan(np.asarray(y)))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_traced_rates_under_vmap_are_checked_per_rate(op):
+  # Only the rows with a rate outside [0, 1] are NaN; the valid rates are unaffected.
+  rates = jnp.asarray([0.0, 0.5, 1.0, -0.1, 1.1, jnp.nan])
+  keys = jax.random.split(jax.random.key(1), rates.size)
+  x = jnp.ones((2, 4, 4, 3))
+  ys = np.asarray(jax.vmap(lambda k, r: OPS[op](k, x, r, train=True))(keys, rates))
+  assert np.all(np.isnan(ys[3:]))
+  assert not np.any(np.isnan(ys[:3]))
+  np.testing.assert_array_equal(ys[0], 1.0)
+  np.testing.assert_array_equal(ys[2], 0.0)
 
 
 @pytest.mark.parametrize("op", OPS)

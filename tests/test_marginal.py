@@ -1,5 +1,7 @@
 """Monte-Carlo dropout against an explicit loop and the closed-form variance of one layer."""
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +54,58 @@ def test_pytree_outputs_and_single_sample():
   assert set(mean) == {"sum", "y"}
   assert mean["y"].shape == (4,)
   np.testing.assert_array_equal(var["y"], 0.0)
+
+
+class Heads(NamedTuple):
+  logits: jax.Array
+  value: jax.Array
+
+
+def tuple_outputs_model(key, x):
+  """Outputs full of 2-tuples (and a 2-field NamedTuple), which are not (mean, var) pairs."""
+  y = jr.dropout(key, x, 0.5, train=True)
+  return {"pair": (y.sum(), 10.0 * y), "nested": {"t": (y[:2], -y)}, "heads": Heads(y, 3.0 * y)}
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("batch_size", [None, 3])
+def test_tuple_and_named_tuple_outputs_keep_their_structure(jit, batch_size):
+  x = jnp.arange(1.0, 5.0)
+  with reuse_keys():
+    key = jax.random.key(4)
+    predict = lambda k, x: jr.mc_dropout_predict(  # noqa: E731
+        k, tuple_outputs_model, x, num_samples=6, batch_size=batch_size)
+    mean, var = (jax.jit(predict) if jit else predict)(key, x)
+    samples = [tuple_outputs_model(k, x) for k in jax.random.split(key, 6)]
+  structure = jax.tree.structure(tuple_outputs_model(jax.random.key(5), x))
+  assert jax.tree.structure(mean) == structure
+  assert jax.tree.structure(var) == structure
+  assert isinstance(mean["heads"], Heads)
+  for path_mean, path_var, *leaves in zip(jax.tree.leaves(mean), jax.tree.leaves(var),
+                                          *(jax.tree.leaves(s) for s in samples), strict=True):
+    stacked = np.stack([np.asarray(leaf, np.float64) for leaf in leaves])
+    assert path_mean.shape == stacked.shape[1:]
+    np.testing.assert_allclose(path_mean, stacked.mean(0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(path_var, stacked.var(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+@pytest.mark.parametrize("jit", [False, True])
+def test_non_floating_outputs_are_rejected(dtype, jit):
+  # The mean of integer or bool samples would be cast back to an integer (or bool): wrong.
+  def model(key, x):
+    y = jr.dropout(key, x, 0.5, train=True)
+    return {"ok": y, "label": (jnp.argmax(y) if dtype == jnp.int32 else y > 0)}
+
+  predict = lambda k, x: jr.mc_dropout_predict(k, model, x, num_samples=4)  # noqa: E731
+  with pytest.raises(TypeError, match=r"floating arrays.*\['label'\]"):
+    (jax.jit(predict) if jit else predict)(jax.random.key(0), jnp.ones(3))
+
+
+def test_half_precision_outputs_keep_their_dtype():
+  model = lambda k, x: jr.dropout(k, x, 0.5, train=True).astype(jnp.bfloat16)  # noqa: E731
+  mean, var = jr.mc_dropout_predict(jax.random.key(6), model, jnp.ones(8), num_samples=16)
+  assert mean.dtype == var.dtype == jnp.bfloat16
 
 
 def test_vmap_over_keys_gives_independent_estimates():

@@ -38,6 +38,29 @@ def test_unbound_axis_name():
     jr.device_key(3, "data")
 
 
+@pytest.mark.parametrize(
+    ("axis_name", "error", "message"),
+    [
+        ((), ValueError, r"at least one mesh axis, got \(\)"),  # used to return the key as is
+        ([], ValueError, r"at least one mesh axis, got \[\]"),
+        (3, TypeError, r"`axis_name` must be a mesh axis name.*got 3"),  # a raw "not iterable"
+        (("d", 3), TypeError, r"got \('d', 3\)"),
+        (None, TypeError, "got None"),
+        (b"d", TypeError, "got b'd'"),
+    ],
+)
+def test_bad_axis_names(axis_name, error, message):
+  # Inside a named vmap, so only the axis_name itself can be wrong.
+  with pytest.raises(error, match=message):
+    jax.vmap(lambda _: jr.device_key(jax.random.key(0), axis_name), axis_name="d")(jnp.zeros(2))
+
+
+def test_a_list_of_axis_names_works_like_a_tuple():
+  keys = jax.vmap(lambda _: jax.random.key_data(jr.device_key(jax.random.key(0), ["d"])),
+                  axis_name="d")(jnp.zeros(2))
+  assert not np.array_equal(keys[0], keys[1])
+
+
 SHARD_MAP_SCRIPT = r"""
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P

@@ -78,6 +78,28 @@ def test_penalties_vmap_over_parameter_sets():
   np.testing.assert_allclose(values[1], 4 * values[0], rtol=1e-6)
 
 
+def test_float64_parameters_give_a_float64_penalty():
+  # The accumulator is the widest leaf dtype: 1e-9**2 and 1e-12 vanish in a float32 sum.
+  with jax.enable_x64(True):
+    tiny = {"w": jnp.asarray([1.0, 1e-9], jnp.float64)}
+    close = {"w": jnp.asarray([1.0 + 1e-12], jnp.float64)}
+    mixed = {"a": jnp.asarray([1.0 + 1e-12], jnp.float64), "b": jnp.ones(2, jnp.bfloat16),
+             "c": jnp.ones(1, jnp.float32)}
+    for fn in (lambda p: p, jax.jit):
+      l2 = fn(jr.l2_penalty)(tiny)
+      l1 = fn(jr.l1_penalty)(close)
+      net = fn(lambda p: jr.elastic_net_penalty(p, l1=1.0, l2=0.0))(close)
+      mixed_l1 = fn(jr.l1_penalty)(mixed)
+      for value in (l2, l1, net, mixed_l1):
+        assert value.dtype == jnp.float64
+      assert float(l2) == 0.5 * (1.0 + 1e-18)
+      assert float(l1) == float(net) == 1.0 + 1e-12
+      assert float(mixed_l1) == 4.0 + 1e-12
+    # float32 and half-precision parameters still give float32, x64 or not
+    assert jr.l2_penalty({"w": jnp.ones(2, jnp.float32),
+                          "b": jnp.ones(2, jnp.bfloat16)}).dtype == jnp.float32
+
+
 def test_bfloat16_parameters():
   params = {"w": jnp.ones((2, 2), jnp.bfloat16)}
   assert float(jr.l2_penalty(params)) == 2.0
@@ -276,3 +298,32 @@ def test_bad_input_names_the_problem():
     tx.update({"w": jnp.zeros(2)}, tx.init(None), {"w": jnp.zeros(2)})
   with pytest.raises(TypeError, match="exclude"):
     jr.decay_mask(params, exclude="*bias")
+
+
+def test_none_strengths_are_rejected_at_construction():
+  # None is no documented strength: l1_prox(None, ...) used to fail only inside `update`, and
+  # elastic_net_prox(l1, None, ...) silently became a pure L1 prox.
+  with pytest.raises(TypeError, match=r"`strength` must be a number >= 0.*got None"):
+    jr.l1_prox(None, 0.1)
+  with pytest.raises(TypeError, match=r"`l2` must be a number >= 0.*got None"):
+    jr.elastic_net_prox(0.1, None, 0.1)
+  with pytest.raises(TypeError, match=r"`l1` must be a number >= 0.*got None"):
+    jr.elastic_net_prox(None, 0.1, 0.1)
+  with pytest.raises(TypeError, match=r"`strength`.*got None in \{'a': 0.1, 'b': None\}"):
+    jr.l1_prox({"a": 0.1, "b": None}, 0.1)
+  with pytest.raises(TypeError, match=r"`l2`.*got None in"):
+    jr.elastic_net_prox(0.1, {"a": None}, 0.1)
+  with pytest.raises(TypeError, match="learning_rate"):
+    jr.l1_prox(0.1, None)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_non_finite_strengths_and_learning_rates_are_rejected(bad):
+  with pytest.raises(ValueError, match="learning_rate` must be a finite number"):
+    jr.l1_prox(0.0, bad)
+  with pytest.raises(ValueError, match="learning_rate` must be a finite number"):
+    jr.elastic_net_prox(0, 0, bad)
+  with pytest.raises(ValueError, match="strength` must be a finite number"):
+    jr.l1_prox(bad, 0.1)
+  with pytest.raises(ValueError, match="l2` must be a finite number"):
+    jr.elastic_net_prox(0.1, bad, 0.1)
