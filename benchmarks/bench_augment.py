@@ -11,7 +11,9 @@ i.e. `vmap`; on a CPU the colour jitter runs as a loop inside it by itself).
 Anchors, each vmapped over split keys:
 - dm_pix, same pipeline: dm_pix has no random resized crop, so its user composes one: a
   torchvision-style box and `jax.image.scale_and_translate` (bilinear, antialiased: the same
-  resampling as jaxreg's, equal to 5e-6), then dm_pix's flip and four colour ops in their fixed
+  work per output pixel as jaxreg's resampling; the values agree except in the border pixels,
+  where resampling the whole image blends in pixels just outside the box and jaxreg, like
+  torchvision, resizes the crop alone), then dm_pix's flip and four colour ops in their fixed
   order. (dm_pix's own resampler, `affine_transform`, took 6.7 s for this batch: not run here.)
 - dm_pix, plain crop: `random_crop` to 224 instead of a resampled box. Strictly less work than
   the pipeline asked for; kept as the floor a crop-only pipeline sets.

@@ -90,14 +90,89 @@ def _pair(value, op: str, name: str) -> tuple[int, int]:
 
 def _check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
                  high: float = math.inf) -> tuple[float, float]:
-  """A (lower, upper) pair of Python numbers with ``low <= lower <= upper <= high``."""
-  lo = _checks.check_interval(lower, f"{name} lower bound", op, lo=low, hi=high)
-  hi = _checks.check_interval(upper, f"{name} upper bound", op, lo=low, hi=high)
-  if lo is None or hi is None:
-    raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
-  if lo > hi:
-    raise ValueError(f"{op}: `{name}` must satisfy lower <= upper, got ({lower!r}, {upper!r}).")
+  """A (lower, upper) pair of finite Python numbers with ``low <= lower <= upper <= high``.
+
+  ``name`` is what the user passed (``scale``, or ``(lower, upper)`` for two arguments); the
+  message shows the pair as given.
+  """
+  bounds = []
+  for bound in (lower, upper):
+    value = _checks.concrete_scalar(bound, name, op)
+    if value is None:
+      raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
+    bounds.append(value)
+  lo, hi = bounds
+  limits = "".join((f"{low} <= " if low > -math.inf else "", "lower <= upper",
+                    f" <= {high}" if high < math.inf else ""))
+  # `not (...)` so that NaN fails too
+  if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo <= hi <= high):
+    raise ValueError(f"{op}: `{name}` must be finite and satisfy {limits}, got "
+                     f"({lower!r}, {upper!r}).")
   return lo, hi
+
+
+def _check_pair_range(value, op: str, name: str, *, low: float = -math.inf,
+                      high: float = math.inf) -> tuple[float, float]:
+  """`_check_range` for one argument that must be a (lower, upper) pair."""
+  if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, jax.Array)):
+    raise TypeError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r}.")
+  if len(value) != 2:
+    raise ValueError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r} "
+                     f"({len(value)} items).")
+  return _check_range(value[0], value[1], op, name, low=low, high=high)
+
+
+def _check_strength(value, op: str, name: str, *, lo: float = 0.0, hi: float = math.inf,
+                    lo_open: bool = False) -> float:
+  """A finite Python number in [lo, hi] (or (lo, hi]): strengths that pick code paths."""
+  concrete = _checks.check_interval(value, name, op, lo=lo, hi=hi, lo_open=lo_open)
+  if concrete is None:
+    raise TypeError(f"{op}: `{name}` must be a Python number, got a traced value.")
+  return concrete
+
+
+def _check_bool(value, op: str, name: str) -> bool:
+  # Flags choose code paths at trace time; a truthy string or an array would silently pick one.
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{op}: `{name}` must be a Python bool, got {value!r} of type "
+                    f"{type(value).__name__}.")
+  return bool(value)
+
+
+def _check_scales(scales, op: str) -> tuple[int, ...]:
+  """A non-empty sequence of positive ints (shorter-side lengths)."""
+  if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray)):
+    raise TypeError(f"{op}: `scales` must be a sequence of positive ints, got {scales!r}.")
+  if len(scales) == 0:
+    raise ValueError(f"{op}: `scales` must hold at least one length, got {scales!r}.")
+  for s in scales:
+    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (numbers.Integral, np.integer)):
+      raise TypeError(f"{op}: `scales` must hold positive ints, got {s!r} in {scales!r}.")
+    if s < 1:
+      raise ValueError(f"{op}: `scales` must hold positive ints, got {s!r} in {scales!r}.")
+  return tuple(int(s) for s in scales)
+
+
+def _check_padding(padding, op: str) -> tuple[int, int]:
+  """An int >= 0, or a (pad_h, pad_w) pair of them."""
+  def is_int(v):
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+  if is_int(padding):
+    items = (padding, padding)
+  elif isinstance(padding, (Sequence, np.ndarray)) and not isinstance(padding, (str, bytes)):
+    if len(padding) != 2:
+      raise ValueError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair, got "
+                       f"{padding!r} ({len(padding)} items).")
+    items = tuple(padding)
+    if not all(is_int(p) for p in items):
+      raise TypeError(f"{op}: `padding` must hold ints (pixels), got {padding!r}.")
+  else:
+    raise TypeError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair of ints, got "
+                    f"{padding!r}.")
+  if items[0] < 0 or items[1] < 0:
+    raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
+  return int(items[0]), int(items[1])
 
 
 def _check_probability(p, op: str, name: str = "probability") -> None:
@@ -211,7 +286,8 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     key: a PRNG key.
     image: HWC float image.
     size: crop height and width (int or pair).
-    padding: pixels added on each side before cropping (int or (pad_h, pad_w)).
+    padding: pixels added on each side before cropping: an int >= 0, or a ``(pad_h, pad_w)``
+      pair of them.
     pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``.
 
   Returns:
@@ -219,8 +295,8 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
 
   Raises:
     ValueError: a crop larger than the padded image, an unknown ``pad_mode``, negative
-      padding, a non-HWC image.
-    TypeError: non-float image, bad key.
+      padding or a padding sequence that is not a pair, a non-HWC image.
+    TypeError: non-float image, bad key, non-int padding (floats are not rounded).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -230,11 +306,7 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
   op = "random_crop"
   image = _check_image(image, op)
   h, w = _pair(size, op, "size")
-  if isinstance(padding, (numbers.Integral, np.integer)):
-    padding = (padding, padding)
-  pad_h, pad_w = (int(p) for p in padding)
-  if pad_h < 0 or pad_w < 0:
-    raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
+  pad_h, pad_w = _check_padding(padding, op)
   if pad_mode not in _PAD_MODES:
     raise ValueError(f"{op}: `pad_mode` must be one of {_PAD_MODES}, got {pad_mode!r}.")
   height, width = image.shape[0] + 2 * pad_h, image.shape[1] + 2 * pad_w
@@ -418,13 +490,16 @@ def ten_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Arra
   return jnp.concatenate([five_crop(image, size), five_crop(jnp.flip(image, 1), size)])
 
 
-def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool):
+def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, first_valid,
+               last_valid):
   """Source indices and weights (out_size, taps) of a triangle-filter resampling of one axis.
 
   Output pixel ``i`` samples the input at ``start + (i + 0.5) * length / out_size - 0.5``
   (pixel centers, as `jax.image.scale_and_translate`). The triangle has half-width 1, or the
-  shrink factor when antialiasing a shrink; taps outside the image get weight 0 and the rest
-  are renormalized. The tap count is static: enough for the largest shrink a box inside the
+  shrink factor when antialiasing a shrink; taps outside ``[first_valid, last_valid]`` get
+  weight 0 and the rest are renormalized, which is how `jax.image.resize` treats the edges of
+  the array it resizes (the box itself for a crop-then-resize, the whole image for a
+  resize-then-crop). The tap count is static: enough for the largest shrink a box inside the
   image can need.
   """
   step = length / out_size
@@ -435,14 +510,18 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool):
   first = jnp.floor(centers - width) + 1
   positions = first[:, None] + jnp.arange(taps, dtype=jnp.float32)[None, :]
   weights = jnp.maximum(0.0, 1.0 - jnp.abs(positions - centers[:, None]) / width)
-  weights = jnp.where((positions >= 0) & (positions <= in_size - 1), weights, 0.0)
+  weights = jnp.where((positions >= first_valid) & (positions <= last_valid), weights, 0.0)
   weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
   indices = jnp.clip(positions, 0, in_size - 1).astype(jnp.int32)
   return indices, weights
 
 
-def _resample_box(image, top, left, box_h, box_w, size, antialias: bool):
+def _resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool):
   """Resamples the box (top, left, box_h, box_w) of ``image`` to ``size``, separably.
+
+  ``crop_first``: only pixels inside the box contribute (crop, then resize the crop: the box
+  must then lie on whole pixels); otherwise pixels just outside the box blend in at its border,
+  as they do when the whole image is resized and then cropped.
 
   A gather of a few taps per axis: work proportional to the output, where a dense resampling
   matrix (what `jax.image.scale_and_translate` builds for traced scales) costs input x output
@@ -450,9 +529,18 @@ def _resample_box(image, top, left, box_h, box_w, size, antialias: bool):
   """
   out_h, out_w = size
   height, width = image.shape[:2]
-  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias)
-  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias)
-  x = image.astype(jnp.float32)
+  if crop_first:
+    row_edges = {"first_valid": top, "last_valid": top + box_h - 1}
+    col_edges = {"first_valid": left, "last_valid": left + box_w - 1}
+  else:
+    row_edges = {"first_valid": 0, "last_valid": height - 1}
+    col_edges = {"first_valid": 0, "last_valid": width - 1}
+  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, **row_edges)
+  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, **col_edges)
+  # Half precision is resampled in float32 and rounded once, at the end.
+  dtype = _checks.float32_or_wider(image.dtype)
+  row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)
+  x = image.astype(dtype)
   # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
   x = sum(row_w[:, t, None, None] * x[rows[:, t]] for t in range(rows.shape[1]))
   x = sum(col_w[None, :, t, None] * x[:, cols[:, t]] for t in range(cols.shape[1]))
@@ -471,12 +559,14 @@ def _sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
   h = jnp.round(jnp.sqrt(target / aspect))
   ok = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
   first = jnp.argmax(ok)
-  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`.
+  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
+  # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
+  # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
   in_ratio = width / height
   if in_ratio < ratio[0]:
-    fb_w, fb_h = width, round(width / ratio[0])
+    fb_w, fb_h = width, min(max(round(width / ratio[0]), 1), height)
   elif in_ratio > ratio[1]:
-    fb_h, fb_w = height, round(height * ratio[1])
+    fb_h, fb_w = height, min(max(round(height * ratio[1]), 1), width)
   else:
     fb_w, fb_h = width, height
   found = ok[first]
@@ -489,6 +579,17 @@ def _sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
   return top, left, box_h, box_w, found
 
 
+def _check_box_ranges(scale, ratio, op):
+  """The ``scale`` and ``ratio`` ranges of `_sample_box`, as given to the public op."""
+  checked_scale = _check_pair_range(scale, op, "scale", low=0.0, high=1.0)
+  checked_ratio = _check_pair_range(ratio, op, "ratio", low=0.0)
+  if checked_scale[1] <= 0:
+    raise ValueError(f"{op}: `scale` must have a positive upper bound, got {scale!r}.")
+  if checked_ratio[0] <= 0:
+    raise ValueError(f"{op}: `ratio` must be positive (a log-uniform draw), got {ratio!r}.")
+  return checked_scale, checked_ratio
+
+
 def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
                         size: int | Sequence[int], *, scale: Sequence[float] = (0.08, 1.0),
                         ratio: Sequence[float] = (3 / 4, 4 / 3),
@@ -497,24 +598,30 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
 
   Samples a box covering a fraction of the image area drawn from ``scale`` with a log-uniform
   aspect ratio (width / height) from ``ratio`` (10 tries, then the central box with the ratio
-  clamped, as torchvision does), and resamples it to ``size`` with bilinear interpolation
-  (antialiased when shrinking). The output shape is static; only the box is random.
+  clamped, as torchvision does, and its sides kept between 1 pixel and the image's), and
+  resamples it to ``size`` with bilinear interpolation (antialiased when shrinking). The result
+  is torchvision's crop-then-resize: ``jax.image.resize(crop, size, "linear", antialias=...)``
+  of the box, so only pixels inside the box contribute, also at its border. The output shape
+  is static; only the box is random.
 
   Args:
     key: a PRNG key.
     image: HWC float image.
     size: output height and width (int or pair).
-    scale: range of the box area as a fraction of the image area, ``0 < lo <= hi <= 1``.
-    ratio: range of the box aspect ratio (width / height), ``0 < lo <= hi``.
+    scale: ``(lo, hi)``, range of the box area as a fraction of the image area,
+      ``0 <= lo <= hi <= 1`` and ``hi > 0``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio (width / height), ``0 < lo <= hi``.
     antialias: low-pass filter when the box is shrunk (as PIL and torchvision's
-      ``antialias=True`` do).
+      ``antialias=True`` do); a Python bool.
 
   Returns:
     The ``(size_h, size_w, C)`` resampled crop.
 
   Raises:
-    ValueError: invalid ``scale``/``ratio`` ranges; a non-HWC image.
-    TypeError: non-float image, bad key.
+    ValueError: invalid ``scale``/``ratio`` ranges or pairs of the wrong length; a non-HWC
+      image.
+    TypeError: ``scale``/``ratio`` not pairs of numbers, non-bool ``antialias``, non-float
+      image, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -528,13 +635,11 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   op = "random_resized_crop"
   image = _check_image(image, op)
   out = _pair(size, op, "size")
-  scale = _check_range(*scale, op, "scale", low=0.0, high=1.0)
-  ratio = _check_range(*ratio, op, "ratio", low=0.0)
-  if scale[1] <= 0 or ratio[0] <= 0:
-    raise ValueError(f"{op}: `scale` and `ratio` must be positive, got {scale}, {ratio}.")
+  scale, ratio = _check_box_ranges(scale, ratio, op)
+  antialias = _check_bool(antialias, op, "antialias")
   key = _checks.as_key(key, op)
   top, left, box_h, box_w, _ = _sample_box(key, image.shape[0], image.shape[1], scale, ratio)
-  return _resample_box(image, top, left, box_h, box_w, out, antialias)
+  return _resample_box(image, top, left, box_h, box_w, out, antialias, crop_first=True)
 
 
 def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
@@ -544,24 +649,27 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   """ResNet's multi-scale training crop: shorter side resized to a random scale, then cropped.
 
   Draws a target shorter side from ``scales``, and crops a random ``size`` window of the image
-  resized to it. Resizing and cropping are done as one resampling of the corresponding box of
-  the original image, so no intermediate image of data-dependent size exists and the output
-  shape is static.
+  resized to it: ``jax.image.resize(image, (round(H s / min(H, W)), round(W s / min(H, W)), C),
+  "linear", antialias=...)`` then a window of it, so at the window's border the pixels just
+  outside it blend in, as they do in the resized image. Resizing and cropping are done as one
+  resampling of the corresponding box of the original image, so no intermediate image of
+  data-dependent size exists and the output shape is static.
 
   Args:
     key: a PRNG key.
     image: HWC float image.
     size: output height and width (int or pair).
-    scales: candidate lengths of the resized shorter side (ResNet: 256 to 480); each must leave
-      room for the crop.
-    antialias: low-pass filter when shrinking.
+    scales: non-empty sequence of candidate lengths of the resized shorter side, positive ints
+      (ResNet: 256 to 480); each must leave room for the crop.
+    antialias: low-pass filter when shrinking; a Python bool.
 
   Returns:
     The ``(size_h, size_w, C)`` crop.
 
   Raises:
-    ValueError: a scale too small for the crop, empty ``scales``; a non-HWC image.
-    TypeError: non-int scales, non-float image, bad key.
+    ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image.
+    TypeError: ``scales`` not a sequence of ints, non-bool ``antialias``, non-float image, bad
+      key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -576,26 +684,27 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   op = "random_scale_crop"
   image = _check_image(image, op)
   out_h, out_w = _pair(size, op, "size")
-  scales = tuple(_checks.check_positive_int(s, op, "scales") for s in scales)
-  if not scales:
-    raise ValueError(f"{op}: `scales` is empty.")
+  scales = _check_scales(scales, op)
+  antialias = _check_bool(antialias, op, "antialias")
   height, width = image.shape[:2]
-  shorter = min(height, width)
-  for s in scales:
-    if height * s / shorter < out_h - 1e-9 or width * s / shorter < out_w - 1e-9:
+  # The resized sizes are whole pixels (as in `multi_crop_predict`), so each axis has its own
+  # factor resized / original, which is what `jax.image.resize` to that size uses.
+  resized = [(round(height * s / min(height, width)), round(width * s / min(height, width)))
+             for s in scales]
+  for s, (resized_h, resized_w) in zip(scales, resized, strict=True):
+    if resized_h < out_h or resized_w < out_w:
       raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
-                       f"{height * s / shorter:.0f}x{width * s / shorter:.0f}, smaller than the "
-                       f"{out_h}x{out_w} crop.")
+                       f"{resized_h}x{resized_w}, smaller than the {out_h}x{out_w} crop.")
   key = _checks.as_key(key, op)
   k_scale, k_top, k_left = jax.random.split(key, 3)
-  factor = jnp.asarray(scales, jnp.float32)[jax.random.randint(k_scale, (), 0, len(scales))]
-  factor = factor / shorter
+  resized_h, resized_w = jnp.asarray(resized, jnp.float32)[
+      jax.random.randint(k_scale, (), 0, len(scales))]
+  factor_h, factor_w = resized_h / height, resized_w / width
   # The crop in resized coordinates, mapped back to a box of the original image.
-  resized_h, resized_w = jnp.round(height * factor), jnp.round(width * factor)
   top = jnp.floor(jax.random.uniform(k_top) * (resized_h - out_h + 1))
   left = jnp.floor(jax.random.uniform(k_left) * (resized_w - out_w + 1))
-  return _resample_box(image, top / factor, left / factor, out_h / factor, out_w / factor,
-                       (out_h, out_w), antialias)
+  return _resample_box(image, top / factor_h, left / factor_w, out_h / factor_h,
+                       out_w / factor_w, (out_h, out_w), antialias, crop_first=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -667,30 +776,50 @@ def _wrap6(x):
   return x - 6 * jnp.floor(x / 6)
 
 
+def _compute_dtype(image):
+  # Half-precision colour maths (a hue sector, a division by the chroma) loses several bits
+  # per step; it runs in float32 and the result is rounded to the image's dtype once.
+  return _checks.float32_or_wider(image.dtype)
+
+
 def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
                       clip: bool = False) -> jax.Array:
   """Multiplies the HSV saturation by ``factor`` (clamped to [0, 1] in HSV), like tf.image.
 
+  Each channel ``x`` becomes ``V - f (V - x)`` with ``V`` the largest channel and ``f`` the
+  factor, capped where the saturation would pass 1: on pixels with no negative channel, dm_pix's
+  and tf.image's HSV rule. A pixel with a negative channel (an unclipped brightness step can
+  make them) has a saturation already beyond 1, or none (``V <= 0``); there the factor is
+  capped at 1, so saturation can only go down. For every pixel ``V`` is kept, factor 0 gives
+  grey ``(V, V, V)`` and factor 1 returns it unchanged (dm_pix and tf.image pull those pixels
+  to S = 1, and turn the ones with ``V <= 0`` grey, even at factor 1).
+
   Args:
     image: RGB float image (any leading shape, 3 channels last).
-    factor: saturation multiplier >= 0 (0 gives grey, 1 the image).
-    clip: clamp the RGB result to [0, 1].
+    factor: scalar saturation multiplier, >= 0 (0 gives grey, 1 the image). A traced factor
+      is not checked, and a negative one acts as 0.
+    clip: clamp the RGB result to [0, 1] (a Python bool).
 
   Returns:
-    The adjusted image, same shape and dtype.
+    The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB. TypeError: not floating point.
+    ValueError: not RGB; a ``factor`` that is not a scalar, or negative, NaN or infinite.
+    TypeError: not floating point; a non-real ``factor``; non-bool ``clip``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> jr.augment.adjust_saturation(jnp.array([0.8, 0.4, 0.4]), 0.0)
     Array([0.8, 0.8, 0.8], dtype=float32)
   """
-  image = _checks.check_float_array(image, "adjust_saturation", "image")
-  _check_rgb(image, "adjust_saturation")
-  value, effective = _saturation_scale(image[..., 0:1], image[..., 1:2], image[..., 2:3], factor)
-  return _maybe_clip(value - effective * (value - image), clip).astype(image.dtype)
+  op = "adjust_saturation"
+  image = _checks.check_float_array(image, op, "image")
+  _check_rgb(image, op)
+  _checks.check_interval(factor, "factor", op, lo=0.0)
+  clip = _check_bool(clip, op, "clip")
+  x = image.astype(_compute_dtype(image))
+  value, effective = _saturation_scale(x[..., 0:1], x[..., 1:2], x[..., 2:3], factor)
+  return _maybe_clip(value - effective * (value - x), clip).astype(image.dtype)
 
 
 def _saturation_scale(r, g, b, factor):
@@ -698,11 +827,15 @@ def _saturation_scale(r, g, b, factor):
 
   In HSV every channel is V - V * S * k(H); scaling S (clamped to 1) scales V - RGB by the
   same factor, so no round trip through HSV is needed. ``r, g, b`` are planes or channel slices.
+  The cap 1 / S keeps S <= 1; where S > 1 or V <= 0 (a negative channel) it is 1 instead, so
+  factor 1 stays the identity and the cap never turns the sign of ``f``.
   """
   value = jnp.maximum(jnp.maximum(r, g), b)
   spread = value - jnp.minimum(jnp.minimum(r, g), b)  # V * S
   factor = jnp.asarray(factor, r.dtype)
-  limit = jnp.where(spread > 0, value / jnp.where(spread > 0, spread, 1), jnp.inf)  # 1 / S
+  inverse = value / jnp.where(spread > 0, spread, 1)  # 1 / S where V > 0
+  # `where`, not `maximum`: at a tie (a channel at exactly 0) the derivative stays that of 1 / S
+  limit = jnp.where(spread > 0, jnp.where(inverse >= 1, inverse, 1), jnp.inf)
   return value, jnp.minimum(jnp.maximum(factor, 0), limit.astype(r.dtype))
 
 
@@ -713,27 +846,37 @@ def _saturate_planes(planes, factor):
 
 def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
                clip: bool = False) -> jax.Array:
-  """Rotates the hue by ``delta`` turns (``delta`` in [-0.5, 0.5]), like tf.image.
+  """Rotates the hue by ``delta`` turns, like tf.image.
+
+  The largest channel ``V`` and the chroma (largest minus smallest channel) are kept; only
+  the hue moves. That holds for any real RGB values, so ``delta = 0`` returns every pixel
+  unchanged, also outside [0, 1] (dm_pix and tf.image go through S = chroma / V and turn
+  pixels with ``V <= 0`` grey).
 
   Args:
-    image: RGB float image (3 channels last).
-    delta: hue shift as a fraction of a full turn.
-    clip: clamp the RGB result to [0, 1].
+    image: RGB float image (any leading shape, 3 channels last).
+    delta: scalar hue shift as a fraction of a full turn; any finite value (the shift is
+      periodic: [-0.5, 0.5] covers every rotation). A traced delta is not checked.
+    clip: clamp the RGB result to [0, 1] (a Python bool).
 
   Returns:
-    The adjusted image, same shape and dtype.
+    The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB. TypeError: not floating point.
+    ValueError: not RGB; a ``delta`` that is not a scalar, or NaN or infinite.
+    TypeError: not floating point; a non-real ``delta``; non-bool ``clip``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> jr.augment.adjust_hue(jnp.array([1.0, 0.0, 0.0]), 1 / 3)  # red -> green
     Array([0., 1., 0.], dtype=float32)
   """
-  image = _checks.check_float_array(image, "adjust_hue", "image")
-  _check_rgb(image, "adjust_hue")
-  shifted = _shift_hue_planes(_planes(image), delta)
+  op = "adjust_hue"
+  image = _checks.check_float_array(image, op, "image")
+  _check_rgb(image, op)
+  _checks.check_interval(delta, "delta", op)
+  clip = _check_bool(clip, op, "clip")
+  shifted = _shift_hue_planes(_planes(image.astype(_compute_dtype(image))), delta)
   return _maybe_clip(jnp.stack(shifted, axis=-1), clip).astype(image.dtype)
 
 
@@ -769,15 +912,15 @@ def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: fl
   Args:
     key: a PRNG key.
     image: HWC float image.
-    max_delta: largest offset, >= 0.
-    clip: clamp the result to [0, 1].
+    max_delta: largest offset, a Python number >= 0.
+    clip: clamp the result to [0, 1] (a Python bool).
 
   Returns:
-    The brightened (or darkened) image.
+    The brightened (or darkened) image, same dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: negative ``max_delta``; a non-HWC image.
-    TypeError: non-float image, bad key.
+    ValueError: negative or non-finite ``max_delta``; a non-HWC image.
+    TypeError: non-float image, bad key, non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -787,9 +930,11 @@ def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: fl
   """
   op = "random_brightness"
   image = _check_image(image, op)
-  lo, hi = _check_range(-max_delta, max_delta, op, "max_delta")
-  delta = _uniform(_checks.as_key(key, op), lo, hi).astype(image.dtype)
-  return _maybe_clip(image + delta, clip)
+  max_delta = _check_strength(max_delta, op, "max_delta")
+  clip = _check_bool(clip, op, "clip")
+  dtype = _compute_dtype(image)
+  delta = _uniform(_checks.as_key(key, op), -max_delta, max_delta).astype(dtype)
+  return _maybe_clip(image.astype(dtype) + delta, clip).astype(image.dtype)
 
 
 def _contrast(image, factor, axes=(-3, -2)):
@@ -809,14 +954,14 @@ def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, u
     image: HWC float image.
     lower: smallest factor, >= 0.
     upper: largest factor, >= lower.
-    clip: clamp the result to [0, 1].
+    clip: clamp the result to [0, 1] (a Python bool).
 
   Returns:
-    The adjusted image.
+    The adjusted image, same dtype (half precision is computed in float32).
 
   Raises:
     ValueError: an invalid range; a non-HWC image.
-    TypeError: non-float image, bad key.
+    TypeError: non-float image, bad key, non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -827,8 +972,10 @@ def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, u
   op = "random_contrast"
   image = _check_image(image, op)
   lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
-  factor = _uniform(_checks.as_key(key, op), lo, hi).astype(image.dtype)
-  return _maybe_clip(_contrast(image, factor), clip)
+  clip = _check_bool(clip, op, "clip")
+  dtype = _compute_dtype(image)
+  factor = _uniform(_checks.as_key(key, op), lo, hi).astype(dtype)
+  return _maybe_clip(_contrast(image.astype(dtype), factor), clip).astype(image.dtype)
 
 
 def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float,
@@ -840,14 +987,14 @@ def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float,
     image: HWC RGB float image.
     lower: smallest factor, >= 0.
     upper: largest factor, >= lower.
-    clip: clamp the result to [0, 1].
+    clip: clamp the result to [0, 1] (a Python bool).
 
   Returns:
     The adjusted image.
 
   Raises:
     ValueError: an invalid range; not an HWC RGB image.
-    TypeError: non-float image, bad key.
+    TypeError: non-float image, bad key, non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -859,6 +1006,7 @@ def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float,
   image = _check_image(image, op)
   _check_rgb(image, op)
   lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
+  clip = _check_bool(clip, op, "clip")
   return adjust_saturation(image, _uniform(_checks.as_key(key, op), lo, hi), clip=clip)
 
 
@@ -869,15 +1017,15 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
   Args:
     key: a PRNG key.
     image: HWC RGB float image.
-    max_delta: largest shift, in [0, 0.5].
-    clip: clamp the result to [0, 1].
+    max_delta: largest shift, a Python number in [0, 0.5].
+    clip: clamp the result to [0, 1] (a Python bool).
 
   Returns:
     The adjusted image.
 
   Raises:
     ValueError: ``max_delta`` outside [0, 0.5]; not an HWC RGB image.
-    TypeError: non-float image, bad key.
+    TypeError: non-float image, bad key, non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -888,8 +1036,9 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
   op = "random_hue"
   image = _check_image(image, op)
   _check_rgb(image, op)
-  lo, hi = _check_range(-max_delta, max_delta, op, "max_delta", low=-0.5, high=0.5)
-  return adjust_hue(image, _uniform(_checks.as_key(key, op), lo, hi), clip=clip)
+  max_delta = _check_strength(max_delta, op, "max_delta", hi=0.5)
+  clip = _check_bool(clip, op, "clip")
+  return adjust_hue(image, _uniform(_checks.as_key(key, op), -max_delta, max_delta), clip=clip)
 
 
 def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: float = 0.0,
@@ -918,15 +1067,15 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
     contrast: contrast strength, >= 0.
     saturation: saturation strength, >= 0.
     hue: hue strength, in [0, 0.5].
-    clip: clamp to [0, 1] after each op.
+    clip: clamp to [0, 1] after each op (a Python bool).
     random_order: draw the order per example (True), or use the fixed order above.
 
   Returns:
-    The jittered image.
+    The jittered image, same dtype (half precision is computed in float32 and rounded once).
 
   Raises:
-    ValueError: negative strengths, ``hue`` > 0.5; not an HWC RGB image.
-    TypeError: non-float image, bad key, non-bool ``random_order``.
+    ValueError: negative or non-finite strengths, ``hue`` > 0.5; not an HWC RGB image.
+    TypeError: non-float image, bad key, non-bool ``clip`` or ``random_order``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -939,10 +1088,11 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   op = "color_jitter"
   image = _check_image(image, op)
   _check_rgb(image, op)
-  for name, value in (("brightness", brightness), ("contrast", contrast),
-                      ("saturation", saturation)):
-    _check_range(0.0, value, op, name, low=0.0)
-  _check_range(0.0, hue, op, "hue", low=0.0, high=0.5)
+  brightness, contrast, saturation = (
+      _check_strength(value, op, name) for name, value in (
+          ("brightness", brightness), ("contrast", contrast), ("saturation", saturation)))
+  hue = _check_strength(hue, op, "hue", hi=0.5)
+  clip = _check_bool(clip, op, "clip")
   if not isinstance(random_order, bool):
     raise TypeError(f"{op}: `random_order` must be a Python bool, got {random_order!r}.")
   key = _checks.as_key(key, op)
@@ -955,7 +1105,8 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   if not used:
     return image
   order = jax.random.permutation(k_order, len(used)) if random_order else None
-  return _jitter(image, draws, used, clip, order)
+  compute = image.astype(_compute_dtype(image))
+  return _jitter(compute, draws, used, clip, order).astype(image.dtype)
 
 
 # The four colour ops on an HWC image and on a tuple of (r, g, b) planes: one formula each.
@@ -1056,16 +1207,18 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
     key: a PRNG key.
     image: HWC float image.
     probability: chance of erasing, in [0, 1].
-    scale: range of the erased area fraction, ``0 < lo <= hi <= 1``.
-    ratio: range of the box aspect ratio, ``0 < lo <= hi``.
-    value: fill value (0 by default).
+    scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
+      ``hi > 0``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio, ``0 < lo <= hi``.
+    value: scalar fill value (0 by default), finite.
 
   Returns:
     The image with at most one box filled.
 
   Raises:
-    ValueError: invalid ranges or probability; a non-HWC image.
-    TypeError: non-float image, bad key.
+    ValueError: invalid ranges or probability, ranges that are not pairs, a non-finite or
+      non-scalar ``value``; a non-HWC image.
+    TypeError: non-float image, bad key, ``scale``/``ratio`` not pairs of numbers.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -1081,10 +1234,8 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   op = "random_erasing"
   image = _check_image(image, op)
   _check_probability(probability, op)
-  scale = _check_range(*scale, op, "scale", low=0.0, high=1.0)
-  ratio = _check_range(*ratio, op, "ratio", low=0.0)
-  if scale[1] <= 0 or ratio[0] <= 0:
-    raise ValueError(f"{op}: `scale` and `ratio` must be positive, got {scale}, {ratio}.")
+  scale, ratio = _check_box_ranges(scale, ratio, op)
+  _checks.check_interval(value, "value", op)
   key = _checks.as_key(key, op)
   k_apply, k_box = jax.random.split(key)
   height, width = image.shape[:2]
@@ -1140,9 +1291,7 @@ def mixup(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Array
   """
   op = "mixup"
   images, labels = _check_batch_and_labels(images, labels, op)
-  _check_range(0.0, alpha, op, "alpha", low=0.0)
-  if not alpha > 0:
-    raise ValueError(f"{op}: `alpha` must be > 0, got {alpha!r}.")
+  _check_strength(alpha, op, "alpha", lo_open=True)
   k_perm, k_lam = jax.random.split(_checks.as_key(key, op))
   n = images.shape[0]
   perm = jax.random.permutation(k_perm, n)
@@ -1189,9 +1338,7 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
   """
   op = "cutmix"
   images, labels = _check_batch_and_labels(images, labels, op)
-  _check_range(0.0, alpha, op, "alpha", low=0.0)
-  if not alpha > 0:
-    raise ValueError(f"{op}: `alpha` must be > 0, got {alpha!r}.")
+  _check_strength(alpha, op, "alpha", lo_open=True)
   k_perm, k_lam, k_y, k_x = jax.random.split(_checks.as_key(key, op), 4)
   n, height, width, _ = images.shape
   perm = jax.random.permutation(k_perm, n)
@@ -1242,14 +1389,16 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
     images: NHWC float batch.
     size: crop height and width.
     crops: ``"ten"``, ``"five"`` or ``"center"``.
-    scales: shorter-side lengths to evaluate at (e.g. ``(224, 256, 384, 480, 640)``), or None.
+    scales: non-empty sequence of shorter-side lengths (positive ints) to evaluate at (e.g.
+      ``(224, 256, 384, 480, 640)``), or None.
 
   Returns:
     ``apply_fn``'s outputs averaged over views and scales, with batch size N.
 
   Raises:
-    ValueError: unknown ``crops``, a crop larger than a resized image, non-NHWC images.
-    TypeError: non-callable ``apply_fn``, non-float images.
+    ValueError: unknown ``crops``, empty ``scales`` or a scale < 1, a crop larger than a
+      resized image, non-NHWC images.
+    TypeError: non-callable ``apply_fn``, ``scales`` not a sequence of ints, non-float images.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -1264,8 +1413,10 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
   views = {"ten": ten_crop, "five": five_crop, "center": lambda im, s: center_crop(im, s)[None]}
   if crops not in views:
     raise ValueError(f"{op}: `crops` must be 'ten', 'five' or 'center', got {crops!r}.")
+  # Checked up front: an empty tuple would skip the loop and return None, not an average.
+  scales = (None,) if scales is None else _check_scales(scales, op)
   total, count = None, 0
-  for scale in (None,) if scales is None else tuple(scales):
+  for scale in scales:
     resized = images if scale is None else jax.vmap(lambda im, s=scale: _resize_shorter(im, s))(
         images)
     stacked = jax.vmap(lambda im: views[crops](im, size))(resized)  # (N, V, h, w, C)

@@ -158,25 +158,74 @@ def test_resizing_the_whole_image_equals_jax_image_resize(side, antialias):
 
 
 @pytest.mark.parametrize("antialias", [True, False])
-def test_random_boxes_are_resampled_like_jax_image_scale_and_translate(antialias):
-  """The tap gather equals jax.image's dense resampling of the very box that was drawn."""
-  image = jax.random.uniform(jax.random.key(0), (48, 64, 3))
-  keys = jax.random.split(jax.random.key(1), 12)
-  size, scale, ratio = (30, 34), (0.08, 1.0), (3 / 4, 4 / 3)
-  out = jax.vmap(lambda k: A.random_resized_crop(k, image, size, antialias=antialias))(keys)
-
-  def reference(top, left, box_h, box_w):
-    factor = jnp.array(size, jnp.float32) / jnp.stack([box_h, box_w])
-    return jax.image.scale_and_translate(image, (*size, 3), (0, 1), factor,
-                                         -jnp.stack([top, left]) * factor, method="linear",
-                                         antialias=antialias)
-
+def test_random_resized_crop_resizes_the_drawn_crop(antialias):
+  """torchvision's crop-then-resize: jax.image.resize of the box that was drawn, and nothing
+  from outside it, even where the image has a sharp edge right at the box border."""
+  height, width, size = 24, 32, (10, 14)
+  scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
+  keys = jax.random.split(jax.random.key(1), 8)
+  images, refs, boxes = [], [], []
   with reuse_keys():  # the reference draws the same boxes from the same keys
-    top, left, box_h, box_w, _ = jax.vmap(lambda k: A._sample_box(k, 48, 64, scale, ratio))(keys)
-  ref = jax.vmap(reference)(top, left, box_h, box_w)
-  assert len({(float(h), float(w)) for h, w in zip(box_h, box_w, strict=True)}) > 6
-  # float32 rounding of two different summations; a wrong tap or weight is off by ~1e-2
-  np.testing.assert_allclose(out, ref, atol=1e-5)
+    for i, key in enumerate(keys):
+      top, left, box_h, box_w, _ = (int(v) for v in A._sample_box(key, height, width, scale,
+                                                                   ratio))
+      # The box holds values in [0, 0.5]; everything around it is 1.
+      crop = 0.5 * jax.random.uniform(jax.random.key(100 + i), (box_h, box_w, 3))
+      images.append(jnp.ones((height, width, 3)).at[top:top + box_h, left:left + box_w].set(crop))
+      refs.append(jax.image.resize(crop, (*size, 3), "linear", antialias=antialias))
+      boxes.append((box_h, box_w))
+    rrc = functools.partial(A.random_resized_crop, size=size, antialias=antialias)
+    eager = [rrc(k, x) for k, x in zip(keys, images, strict=True)]
+    jitted = jax.jit(jax.vmap(rrc))(keys, jnp.stack(images))
+  assert any(h < size[0] for h, _ in boxes)  # enlargements
+  assert any(w > size[1] for _, w in boxes)  # and shrinks
+  # float32 rounding of two different summations; a tap from outside the box is off by > 0.01
+  np.testing.assert_allclose(np.stack(eager), np.stack(refs), atol=1e-5)
+  np.testing.assert_allclose(jitted, np.stack(refs), atol=1e-5)
+  assert float(jitted.max()) <= 0.5
+
+
+@pytest.mark.parametrize(("shape", "ratio", "box"), [
+    ((5, 1), (3.0, 4.0), (2, 0, 1, 1)),  # round(1 / 3) = 0 rows without the clamp
+    ((7, 2), (5.0, 6.0), (3, 0, 1, 2)),
+    ((2, 7), (0.1, 0.2), (0, 3, 2, 1)),  # round(2 * 0.2) = 0 columns without the clamp
+])
+def test_fallback_box_has_at_least_one_pixel_per_side(shape, ratio, box):
+  # scale (1, 1) with these ratios: no try fits, so the central fallback box is used
+  image = jax.random.uniform(jax.random.key(0), (*shape, 3))
+  with reuse_keys():
+    key = jax.random.key(1)
+    *drawn, found = (int(v) for v in A._sample_box(key, *shape, (1.0, 1.0), ratio))
+    out = A.random_resized_crop(key, image, (3, 4), scale=(1.0, 1.0), ratio=ratio)
+    jitted = jax.jit(functools.partial(A.random_resized_crop, size=(3, 4), scale=(1.0, 1.0),
+                                       ratio=ratio))(key, image)
+  assert not found
+  assert tuple(drawn) == box
+  top, left, h, w = box
+  ref = jax.image.resize(image[top:top + h, left:left + w], (3, 4, 3), "linear")
+  np.testing.assert_allclose(out, ref, atol=1e-6)
+  np.testing.assert_allclose(jitted, ref, atol=1e-6)
+
+
+def windows_error(out, resized):
+  """Smallest max-abs difference between `out` and a window of `resized`."""
+  h, w = out.shape[:2]
+  return min(float(np.abs(resized[t:t + h, left:left + w] - out).max())
+             for t in range(resized.shape[0] - h + 1) for left in range(resized.shape[1] - w + 1))
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+def test_random_scale_crop_is_a_window_of_the_resized_image(antialias):
+  # 17 * 8 / 10 = 13.6: the resized image is 8 x 14, so the two axes scale differently
+  image = jax.random.uniform(jax.random.key(0), (10, 17, 3))
+  resized = np.asarray(jax.image.resize(image, (8, 14, 3), "linear", antialias=antialias))
+  crop = functools.partial(A.random_scale_crop, size=6, scales=(8,), antialias=antialias)
+  keys = jax.random.split(jax.random.key(1), 3)
+  with reuse_keys():
+    outs = [np.asarray(crop(k, image)) for k in keys] + list(
+        np.asarray(jax.jit(jax.vmap(crop, (0, None)))(keys, image)))
+  for out in outs:
+    assert windows_error(out, resized) < 1e-5
 
 
 def test_random_scale_crop_at_native_scale_is_an_exact_window():
@@ -377,6 +426,88 @@ def test_colour_ops_preserve_dtype(dtype):
     assert out.dtype == dtype
 
 
+# Pixels outside [0, 1], as an unclipped brightness step leaves them: V <= 0, V = 0, S > 1.
+OUT_OF_RANGE = jnp.array([[[-0.1, -0.5, -0.3], [0.0, -0.5, -0.2], [0.5, -0.5, 0.0],
+                           [-0.2, -0.2, -0.2], [1.3, 0.2, 0.4]]])
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_saturation_of_pixels_outside_the_unit_range(jit):
+  adjust = jax.jit(A.adjust_saturation) if jit else A.adjust_saturation
+  px = np.asarray(OUT_OF_RANGE, np.float64)
+  value = px.max(-1, keepdims=True)
+  np.testing.assert_allclose(adjust(OUT_OF_RANGE, 1.0), px, atol=1e-6)  # identity
+  np.testing.assert_allclose(adjust(OUT_OF_RANGE, 0.0), np.broadcast_to(value, px.shape),
+                             atol=1e-6)  # grey (V, V, V)
+  np.testing.assert_allclose(adjust(OUT_OF_RANGE, 0.4), value - 0.4 * (value - px), atol=1e-6)
+  for factor in (0.0, 0.4, 1.0, 1.7):
+    out = np.asarray(adjust(OUT_OF_RANGE, factor))
+    np.testing.assert_allclose(out.max(-1, keepdims=True), value, atol=1e-6)  # V is kept
+  # Beyond 1 only the pixel with no negative channel (the last) gains saturation, up to S = 1
+  # (its smallest channel reaches 0, as colorsys says); the others have S >= 1 or V <= 0.
+  out = np.asarray(adjust(OUT_OF_RANGE, 1.7))
+  np.testing.assert_allclose(out[0, :4], px[0, :4], atol=1e-6)
+  np.testing.assert_allclose(out[0, 4], reference_adjust(OUT_OF_RANGE[0, 4], fs=1.7), atol=1e-6)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_hue_of_pixels_outside_the_unit_range(jit):
+  adjust = jax.jit(A.adjust_hue) if jit else A.adjust_hue
+  px = np.asarray(OUT_OF_RANGE, np.float64)
+  np.testing.assert_allclose(adjust(OUT_OF_RANGE, 0.0), px, atol=1e-6)
+  np.testing.assert_allclose(adjust(OUT_OF_RANGE, 1.0), px, atol=1e-6)  # a full turn
+  np.testing.assert_allclose(adjust(adjust(OUT_OF_RANGE, 0.3), -0.3), px, atol=1e-6)
+  out = np.asarray(adjust(OUT_OF_RANGE, 0.3))
+  np.testing.assert_allclose(out.max(-1), px.max(-1), atol=1e-6)  # V and chroma are kept
+  np.testing.assert_allclose(out.max(-1) - out.min(-1), px.max(-1) - px.min(-1), atol=1e-6)
+
+
+def test_traced_and_per_example_colour_factors_still_work():
+  images = jax.random.uniform(jax.random.key(20), (3, 4, 4, 3))
+  factors = jnp.array([0.0, 0.5, 1.5])
+  saturated = jax.jit(jax.vmap(A.adjust_saturation))(images, factors)
+  hued = jax.vmap(A.adjust_hue)(images, factors - 0.5)
+  for i in range(3):
+    np.testing.assert_allclose(saturated[i], A.adjust_saturation(images[i], factors[i]),
+                               atol=1e-6)
+    np.testing.assert_allclose(hued[i], A.adjust_hue(images[i], float(factors[i]) - 0.5),
+                               atol=1e-6)
+
+
+def assert_within_one_bf16_ulp(got, ideal):
+  """`got` (bfloat16) is the float32 `ideal` rounded to bfloat16, give or take one ulp.
+
+  Near 0 (float32 rounding noise such as 3e-8 for an exact 0) the ulp of 2**-16 is used.
+  """
+  ideal = np.asarray(ideal, np.float64)
+  ulp = 2.0 ** (np.floor(np.log2(np.maximum(np.abs(ideal), 2.0**-16))) - 7)
+  assert np.all(np.abs(np.asarray(got, np.float64) - ideal) <= ulp)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_colour_ops_compute_in_float32(dtype):
+  image = jax.random.uniform(jax.random.key(21), (6, 6, 3)).astype(dtype)
+  wide = image.astype(jnp.float32)
+  k1, k2, k3 = jax.random.split(jax.random.key(22), 3)
+  ops = [lambda x: A.adjust_hue(x, 0.0), lambda x: A.adjust_hue(x, 0.2),
+         lambda x: A.adjust_saturation(x, 0.6), lambda x: A.adjust_saturation(x, 1.3),
+         lambda x: A.random_brightness(k1, x, 0.3), lambda x: A.random_contrast(k2, x, 0.5, 1.5),
+         lambda x: A.color_jitter(k3, x, brightness=0.3, contrast=0.3, saturation=0.4,
+                                  hue=0.1, clip=False)]
+  with reuse_keys():
+    for op in ops:
+      ideal = op(wide)
+      for out in (op(image), jax.jit(op)(image)):
+        assert out.dtype == dtype
+        if dtype == jnp.bfloat16:
+          assert_within_one_bf16_ulp(out, ideal)
+        else:
+          np.testing.assert_allclose(out, ideal, rtol=2**-10, atol=2**-14)
+  # hue 0 gives back the input, to the last bit or one ulp
+  assert_within_one_bf16_ulp(A.adjust_hue(image.astype(jnp.bfloat16), 0.0),
+                             image.astype(jnp.bfloat16).astype(jnp.float32))
+
+
 # ---------------------------------------------------------------------------------------------
 # Erasing and mixing
 # ---------------------------------------------------------------------------------------------
@@ -476,3 +607,98 @@ def test_bad_input():
     A.multi_crop_predict(lambda b: b, jnp.ones((1, 8, 8, 3)), size=4, crops="three")
   with pytest.raises(TypeError, match="callable"):
     A.compose(A.random_flip_left_right, 3)
+
+
+def test_random_crop_accepts_the_documented_padding_forms():
+  image = numbered_image(4, 5)
+  with reuse_keys():
+    key = jax.random.key(0)
+    for padding in (2, np.int64(2), (2, 2), [2, 2], (np.int32(2), 2), np.array([2, 2])):
+      np.testing.assert_array_equal(A.random_crop(key, image, 6, padding=padding),
+                                    A.random_crop(key, image, 6, padding=2))
+    assert A.random_crop(key, image, (4, 9), padding=(0, 2)).shape == (4, 9, 3)
+    np.testing.assert_array_equal(A.random_crop(key, image, (4, 5), padding=0), image)
+
+
+KEY_OPS = {
+    "crop": lambda k, x, **kw: A.random_crop(k, x, 3, **kw),
+    "rrc": lambda k, x, **kw: A.random_resized_crop(k, x, 3, **kw),
+    "msc": lambda k, x, **kw: A.random_scale_crop(k, x, 3, **kw),
+    "erase": lambda k, x, **kw: A.random_erasing(k, x, **kw),
+    "brightness": lambda k, x, *a, **kw: A.random_brightness(k, x, *a, **kw),
+    "contrast": lambda k, x, **kw: A.random_contrast(k, x, 0.5, 1.5, **kw),
+    "saturation": lambda k, x, **kw: A.random_saturation(k, x, 0.5, 1.5, **kw),
+    "hue": lambda k, x, *a, **kw: A.random_hue(k, x, *a, **kw),
+    "jitter": lambda k, x, **kw: A.color_jitter(k, x, brightness=0.1, **kw),
+    "mixup": lambda k, x, **kw: A.mixup(k, x[None], jnp.ones((1, 2)), **kw),
+}
+
+
+@pytest.mark.parametrize(("op", "args", "kwargs", "error", "match"), [
+    ("crop", (), {"padding": (1, 2, 3)}, ValueError, r"`padding`.*\(1, 2, 3\)"),
+    ("crop", (), {"padding": 1.7}, TypeError, r"`padding`.*1\.7"),
+    ("crop", (), {"padding": (1.7, 2.2)}, TypeError, r"`padding`.*\(1\.7, 2\.2\)"),
+    ("crop", (), {"padding": "ab"}, TypeError, r"`padding`.*'ab'"),
+    ("crop", (), {"padding": True}, TypeError, r"`padding`.*True"),
+    ("crop", (), {"padding": (1, -1)}, ValueError, r"`padding` must be >= 0.*\(1, -1\)"),
+    ("rrc", (), {"scale": 0.5}, TypeError, r"`scale`.*pair.*0\.5"),
+    ("rrc", (), {"scale": (0.5,)}, ValueError, r"`scale`.*pair.*\(0\.5,\)"),
+    ("rrc", (), {"ratio": (1, 2, 3)}, ValueError, r"`ratio`.*pair.*\(1, 2, 3\)"),
+    ("rrc", (), {"ratio": "ab"}, TypeError, r"`ratio`.*'ab'"),
+    ("rrc", (), {"ratio": (0.0, 1.0)}, ValueError, r"`ratio`.*positive.*\(0\.0, 1\.0\)"),
+    ("rrc", (), {"scale": (0.1, float("nan"))}, ValueError, r"`scale`.*\(0\.1, nan\)"),
+    ("rrc", (), {"antialias": "x"}, TypeError, r"`antialias`.*'x'"),
+    ("msc", (), {"scales": ()}, ValueError, r"`scales`.*\(\)"),
+    ("msc", (), {"antialias": 1}, TypeError, r"`antialias`.*1"),
+    ("erase", (), {"scale": 0.5}, TypeError, r"`scale`.*pair.*0\.5"),
+    ("erase", (), {"ratio": (0.3,)}, ValueError, r"`ratio`.*pair.*\(0\.3,\)"),
+    ("erase", (), {"value": float("nan")}, ValueError, r"`value`.*nan"),
+    ("erase", (), {"value": jnp.ones(3)}, ValueError, r"`value`.*scalar"),
+    ("brightness", (0.1,), {"clip": jnp.array(True)}, TypeError, r"`clip`.*Array"),
+    ("brightness", (-0.1,), {}, ValueError, r"`max_delta` must be >= 0\.0, got -0\.1\.$"),
+    ("hue", (0.7,), {}, ValueError, r"`max_delta` must be in \[0\.0, 0\.5\], got 0\.7\.$"),
+    ("hue", (float("inf"),), {}, ValueError, r"`max_delta`.*finite.*inf"),
+    ("contrast", (), {"clip": "no"}, TypeError, r"`clip`.*'no'"),
+    ("saturation", (), {"clip": None}, TypeError, r"`clip`.*None"),
+    ("hue", (0.1,), {"clip": 0}, TypeError, r"`clip`.*0"),
+    ("jitter", (), {"clip": "no"}, TypeError, r"`clip`.*'no'"),
+    ("jitter", (), {"hue": 0.6}, ValueError, r"`hue` must be in \[0\.0, 0\.5\], got 0\.6"),
+    ("jitter", (), {"contrast": -1}, ValueError, r"`contrast` must be >= 0\.0, got -1\."),
+    ("mixup", (), {"alpha": 0.0}, ValueError, r"`alpha` must be > 0\.0, got 0\.0"),
+])
+def test_bad_arguments_are_named_with_the_value_received(op, args, kwargs, error, match):
+  with pytest.raises(error, match=match):
+    KEY_OPS[op](jax.random.key(0), jnp.full((8, 8, 3), 0.5), *args, **kwargs)
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda x: A.adjust_saturation(x, -1.0), ValueError, r"`factor` must be >= 0\.0, got -1\.0"),
+    (lambda x: A.adjust_saturation(x, float("nan")), ValueError, r"`factor`.*finite.*nan"),
+    (lambda x: A.adjust_saturation(x, float("inf")), ValueError, r"`factor`.*finite.*inf"),
+    (lambda x: A.adjust_saturation(x, jnp.array([1.0, 2.0, 3.0])), ValueError,
+     r"`factor`.*scalar.*\(3,\)"),
+    (lambda x: A.adjust_saturation(x, 1.0, clip="yes"), TypeError, r"`clip`.*'yes'"),
+    (lambda x: A.adjust_hue(x, float("nan")), ValueError, r"`delta`.*finite.*nan"),
+    (lambda x: A.adjust_hue(x, "x"), TypeError, r"`delta`.*'x'"),
+    (lambda x: A.adjust_hue(x, jnp.zeros((2,))), ValueError, r"`delta`.*scalar"),
+    (lambda x: A.adjust_hue(x, 0.1, clip=1.0), TypeError, r"`clip`.*1\.0"),
+])
+def test_bad_colour_factors(call, error, match):
+  with pytest.raises(error, match=match):
+    call(jnp.full((2, 2, 3), 0.5))
+
+
+@pytest.mark.parametrize(("scales", "error", "match"), [
+    ((), ValueError, r"`scales`.*\(\)"),
+    ((5.5,), TypeError, r"5\.5"),
+    ((0,), ValueError, r"got 0 in \(0,\)"),
+    ((-4,), ValueError, r"got -4 in \(-4,\)"),
+    ((8, True), TypeError, r"True"),
+    (5, TypeError, r"`scales`.*got 5\."),
+])
+def test_multi_crop_predict_rejects_bad_scales(scales, error, match):
+  model = lambda batch: batch.mean((1, 2))  # noqa: E731
+  with pytest.raises(error, match=match):
+    A.multi_crop_predict(model, jnp.ones((1, 8, 8, 3)), size=4, scales=scales)
+  with pytest.raises(error, match=match):
+    A.random_scale_crop(jax.random.key(0), jnp.ones((8, 8, 3)), 4, scales=scales)
