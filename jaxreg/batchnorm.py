@@ -262,7 +262,7 @@ def _train_forward(config: _Config, x, scale, bias, keep, running):
   # buffer that lives until the backward; x is alive anyway where the caller keeps it, and in
   # half precision it is half the bytes. (Measured: benchmarks/NOTES.md, issue 3.)
   # The mask is kept as passed (e.g. (N, 1)), not broadcast to x's size.
-  return (y, count, mean, var), (x, mean, inv, count, scale, bias, keep)
+  return (y, count, mean, var), (x, mean, inv, count, scale, bias, keep, running)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -275,7 +275,7 @@ def _batch_norm_core_fwd(config, x, scale, bias, keep, running):
 
 
 def _batch_norm_core_bwd(config, residuals, cotangents):
-  x, mean, inv, count, scale, bias, keep = residuals
+  x, mean, inv, count, scale, bias, keep, running = residuals
   dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
   axes = config.reduce_axes
   compute = mean.dtype
@@ -310,8 +310,17 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
   dscale = _as_cotangent_of(dscale, scale, config.axis_name)
   dbias = _as_cotangent_of(dbias, bias, config.axis_name)
-  # No cotangent for the mask or the running statistics (state, not parameters).
-  return dx.astype(dy.dtype), dscale, dbias, None, None  # dy has x's dtype, like y
+  d_running = None
+  if running is not None:
+    # A feature with no valid entry was normalized with the running statistics,
+    # y = (x - m) * rsqrt(v + eps) * scale + bias, so y depends on them there (and only there).
+    unseen = count == 0
+    scale_c = scale.astype(compute)
+    d_mean = jnp.where(unseen, -(scale_c * inv) * sum_dy, 0)
+    d_var = jnp.where(unseen, -0.5 * scale_c * inv**3 * sum_dy_dev, 0)
+    d_running = tuple(_as_cotangent_of(d.astype(r.dtype), r, config.axis_name)
+                      for d, r in zip((d_mean, d_var), running, strict=True))
+  return dx.astype(dy.dtype), dscale, dbias, None, d_running  # dy has x's dtype, like y
 
 
 _batch_norm_core.defvjp(_batch_norm_core_fwd, _batch_norm_core_bwd)
@@ -428,7 +437,9 @@ def batch_norm(
       `jax.grad`), and so does forward mode over reverse mode (`jax.hessian`, `jax.jvp` of
       `jax.grad`); forward mode applied to the op itself (`jax.jvp`, `jax.jacfwd`) raises a
       TypeError that says to pass ``"autodiff"`` (`jax.linearize` succeeds, and its linear
-      function raises JAX's own forward-mode error when applied). ``"autodiff"``
+      function raises JAX's own forward-mode error when applied); with a ``mask`` that
+      includes forward mode with respect to ``state`` (the running statistics normalize a
+      feature with no valid entry, so they are an input of the custom_vjp). ``"autodiff"``
       differentiates the same forward with JAX's autodiff and supports every mode, with one
       difference: NaN or inf in masked-out entries makes its gradients NaN.
 

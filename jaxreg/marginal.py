@@ -47,6 +47,8 @@ def _sample_mean_and_variance(samples: Any) -> tuple[Any, Any]:
     return mean.astype(leaf.dtype), var.astype(leaf.dtype)
 
   pairs = jax.tree.map(moments, samples)
+  if not jax.tree.leaves(samples):  # e.g. () or {}: nothing to average, and nothing to split
+    return samples, samples
   # Split the (mean, variance) pair of every leaf by structure, not by looking for 2-tuples:
   # the model's own output may contain 2-tuples (and NamedTuples), which are not pairs here.
   return jax.tree.transpose(jax.tree.structure(samples), jax.tree.structure((0, 0)), pairs)

@@ -10,7 +10,7 @@ nothing is needed: one global mask is drawn for the global array.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jax
 from jax import lax
@@ -20,22 +20,34 @@ from jaxreg import _checks
 __all__ = ["device_key"]
 
 
-def _axis_names(axis_name: object, op: str) -> tuple[str, ...]:
-  """``axis_name`` as a non-empty tuple of str; rejects anything else by name."""
-  if isinstance(axis_name, str):
-    return (axis_name,)
-  if not isinstance(axis_name, Sequence) or not all(isinstance(n, str) for n in axis_name):
+def _axis_names(axis_name: object, op: str) -> tuple:
+  """``axis_name`` as a non-empty tuple of axis names; rejects anything else by name.
+
+  Names are whatever JAX accepts (any hashable; mesh axes are strings). A tuple or list holds
+  several, folded in its order; an unordered set is refused: its order, and so the keys, could
+  differ between processes.
+  """
+  if isinstance(axis_name, (tuple, list)):
+    names = tuple(axis_name)
+  elif (axis_name is None or isinstance(axis_name, (bytes, bool, set, frozenset, dict))
+        or not isinstance(axis_name, Hashable)):
+    names = None
+  else:
+    names = (axis_name,)
+  if names is None or not all(
+      isinstance(n, Hashable) and n is not None and not isinstance(n, (bytes, bool))
+      for n in names):
     raise TypeError(
-        f"{op}: `axis_name` must be a mesh axis name (str) or a sequence of them, got "
-        f"{axis_name!r}."
+        f"{op}: `axis_name` must be a mesh axis name (e.g. 'data') or a tuple or list of them, "
+        f"got {axis_name!r}."
     )
-  if not axis_name:
+  if not names:
     # No axis to fold in would return the replicated key unchanged: every device the same mask.
     raise ValueError(
         f"{op}: `axis_name` must name at least one mesh axis, got {axis_name!r}; pass the data "
         "axis, e.g. 'data'."
     )
-  return tuple(axis_name)
+  return names
 
 
 def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
@@ -48,7 +60,8 @@ def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
 
   Args:
     key: a PRNG key (typed or legacy), the same on every device.
-    axis_name: a mesh axis name, or a sequence of them, bound by the enclosing transform.
+    axis_name: a mesh axis name (any hashable JAX accepts; mesh axes are strings), or a tuple
+      or list of them, bound by the enclosing transform.
 
   Returns:
     A key of the same kind, different on every device along those axes.
@@ -56,7 +69,8 @@ def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
   Raises:
     ValueError: an axis name that is not bound here (not inside a `shard_map`/`pmap` over it);
       an empty sequence of axis names.
-    TypeError: a key that is not a PRNG key; ``axis_name`` neither a str nor a sequence of str.
+    TypeError: a key that is not a PRNG key; an ``axis_name`` that is None, bytes, a set or
+      unhashable.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr

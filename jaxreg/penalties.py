@@ -191,7 +191,9 @@ def _sum_over(selected, term) -> jax.Array:
   one leaf is float64 (with jax_enable_x64), so float64 parameters get a float64 penalty.
   """
   dtypes = [_checks.float32_or_wider(leaf.dtype) for _, leaf in selected]
-  accumulator = max(dtypes, key=lambda dtype: dtype.itemsize, default=jnp.dtype(jnp.float32))
+  widest = max(dtypes, key=lambda dtype: dtype.itemsize, default=jnp.dtype(jnp.float32))
+  # float32 when x64 is off, also for numpy float64 leaves (which JAX converts to float32).
+  accumulator = jax.dtypes.canonicalize_dtype(widest)
   total = jnp.zeros((), accumulator)
   for _, leaf in selected:
     total = total + jnp.sum(term(leaf.astype(accumulator)))
@@ -366,16 +368,15 @@ def _per_leaf(strength, treedef, op: str) -> list:
 
 
 def _check_strengths(value, name: str, op: str) -> None:
-  """Checks a scalar or per-leaf pytree of strengths; None (whole or a leaf) is not one."""
-  # `jax.tree.leaves` drops None, so a None strength would pass unchecked and then mean "no
-  # term" (or fail inside `update`); look at None leaves explicitly.
-  for leaf in jax.tree.leaves(value, is_leaf=lambda node: node is None):
-    if leaf is None:
-      where = "" if value is None else f" in {value!r}"
-      raise TypeError(
-          f"{op}: `{name}` must be a number >= 0 or a pytree of them, got None{where}. Use 0.0 "
-          "for no penalty on a leaf, or `mask=` to leave leaves out."
-      )
+  """Checks a scalar or per-leaf pytree of strengths (whose None entries mean 0)."""
+  # A None strength as a whole is refused: it used to mean "no term" without a word (or fail
+  # inside `update`). Inside a per-leaf pytree None marks a leaf the term leaves alone.
+  if value is None:
+    raise TypeError(
+        f"{op}: `{name}` must be a number >= 0 or a pytree of them, got None. Use 0.0 for no "
+        "penalty (`l1_prox` is elastic_net_prox with l2=0), or `mask=` to leave leaves out."
+    )
+  for leaf in jax.tree.leaves(value):
     _check_strength(leaf, name, op)
 
 
@@ -414,9 +415,10 @@ def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientT
         raise TypeError(f"{op}: the parameter at {_path_str(path)!r} has dtype {p.dtype}; "
                         "mask it out.")
       z = p + u
-      shrunk = _soft_threshold(z, jnp.asarray(step * per_leaf["l1"][i], z.dtype))
-      if l2 is not None:
-        shrunk = shrunk / jnp.asarray(1 + step * per_leaf["l2"][i], z.dtype)
+      l1_i, l2_i = (per_leaf[term][i] for term in ("l1", "l2"))  # None: no such term here
+      shrunk = z if l1_i is None else _soft_threshold(z, jnp.asarray(step * l1_i, z.dtype))
+      if l2_i is not None:
+        shrunk = shrunk / jnp.asarray(1 + step * l2_i, z.dtype)
       new.append((shrunk - p).astype(u.dtype))
     return treedef.unflatten(new), ProxState(count=optax.safe_increment(state.count))
 
@@ -436,7 +438,7 @@ def l1_prox(strength: Any, learning_rate: optax.ScalarOrSchedule, *,
 
   Args:
     strength: the L1 coefficient ``lambda`` of ``lambda * sum|p|``, >= 0: a scalar or a pytree of
-      per-leaf coefficients shaped like the parameters.
+      per-leaf coefficients shaped like the parameters (a None entry leaves its leaf alone).
     learning_rate: the step size of the optimizer it follows: a float or the same optax
       schedule (its step count lives in this transform's state).
     mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
@@ -447,8 +449,7 @@ def l1_prox(strength: Any, learning_rate: optax.ScalarOrSchedule, *,
   Raises:
     ValueError: negative or non-finite ``strength``/``learning_rate``; a per-leaf strength or
       mask whose structure does not match the params; ``update`` called without ``params``.
-    TypeError: ``strength`` None (or a None in a per-leaf pytree); a shrunk leaf that is not
-      floating point.
+    TypeError: ``strength`` None; a shrunk leaf that is not floating point.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
@@ -471,8 +472,9 @@ def elastic_net_prox(l1: Any, l2: Any, learning_rate: optax.ScalarOrSchedule, *,
   converting scikit-learn's and Keras' coefficients.
 
   Args:
-    l1: L1 coefficient, >= 0 (scalar or per-leaf pytree).
-    l2: coefficient of half the squared L2 norm, >= 0 (scalar or per-leaf pytree).
+    l1: L1 coefficient, >= 0 (scalar or per-leaf pytree; a None entry: no L1 term there).
+    l2: coefficient of half the squared L2 norm, >= 0 (scalar or per-leaf pytree; a None
+      entry: no L2 term there).
     learning_rate: the step size of the optimizer it follows (float or optax schedule).
     mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
 
@@ -482,8 +484,8 @@ def elastic_net_prox(l1: Any, l2: Any, learning_rate: optax.ScalarOrSchedule, *,
   Raises:
     ValueError: negative or non-finite coefficients or learning rate; mismatched structures;
       no params.
-    TypeError: ``l1`` or ``l2`` None (use 0.0 for no term; `l1_prox` is ``l2=0``), or a None in
-      a per-leaf pytree; a shrunk leaf that is not floating point.
+    TypeError: ``l1`` or ``l2`` None as a whole (use 0.0 for no term; `l1_prox` is ``l2=0``);
+      a shrunk leaf that is not floating point.
 
   Example:
     >>> import jax.numpy as jnp, optax, jaxreg as jr

@@ -444,6 +444,26 @@ def test_fully_masked_feature_uses_and_keeps_running_statistics(dtype):
     assert np.all(np.isfinite(np.float64(y)))
 
 
+def test_gradient_reaches_the_running_statistics_an_empty_feature_used():
+  # Feature 1 is normalized with the running statistics: the loss depends on them there, and
+  # the custom backward must say so as autodiff does (also through the blended new state).
+  x = jnp.asarray(RNG.normal(3, 2, size=(6, 3)), jnp.float32)
+  mask = jnp.asarray([[True, False, True]] * 6)
+  w = jnp.asarray(RNG.normal(size=(6, 3)), jnp.float32)
+
+  def loss(mean, var, x, backward):
+    y, new = jr.batch_norm(x, jnp.asarray([1.0, 2.0, 3.0]), None, jr.BatchNormState(mean, var),
+                           train=True, mask=mask, backward=backward)
+    return jnp.sum(jnp.sin(y) * w) + jnp.sum(new.mean * 0.3 + new.var * 0.7)
+
+  args = (jnp.asarray([0.5, 1.5, 2.5]), jnp.asarray([1.0, 2.0, 3.0]), x)
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)), static_argnums=3)
+  custom, autodiff = grad(*args, "custom"), grad(*args, "autodiff")
+  for c, a in zip(custom, autodiff, strict=True):
+    np.testing.assert_allclose(c, a, rtol=1e-5, atol=1e-6)
+  assert abs(float(custom[0][1]) - 0.3) > 0.1  # more than the kept state's own share
+
+
 MULTIDEVICE_SCRIPT = r"""
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P

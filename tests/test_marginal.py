@@ -129,3 +129,11 @@ def test_bad_input():
     jr.mc_dropout_predict(jax.random.key(0), "model", x, num_samples=4)
   with pytest.raises(TypeError, match="PRNG key"):
     jr.mc_dropout_predict(3, model, x, num_samples=4)
+
+
+@pytest.mark.parametrize("empty", [(), {}, None])
+def test_outputs_without_arrays_come_back_as_they_are(empty):
+  mean, var = jr.mc_dropout_predict(jax.random.key(0), lambda k, x: empty, jnp.ones(3),
+                                    num_samples=4)
+  assert mean == empty
+  assert var == empty

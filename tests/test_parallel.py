@@ -43,16 +43,24 @@ def test_unbound_axis_name():
     [
         ((), ValueError, r"at least one mesh axis, got \(\)"),  # used to return the key as is
         ([], ValueError, r"at least one mesh axis, got \[\]"),
-        (3, TypeError, r"`axis_name` must be a mesh axis name.*got 3"),  # a raw "not iterable"
-        (("d", 3), TypeError, r"got \('d', 3\)"),
+        (3, ValueError, "axis name 3 is not bound"),  # was a raw "not iterable"
+        (("d", None), TypeError, r"got \('d', None\)"),
         (None, TypeError, "got None"),
         (b"d", TypeError, "got b'd'"),
+        ({"d"}, TypeError, r"got \{'d'\}"),  # a set has no order to fold in
     ],
 )
 def test_bad_axis_names(axis_name, error, message):
   # Inside a named vmap, so only the axis_name itself can be wrong.
   with pytest.raises(error, match=message):
     jax.vmap(lambda _: jr.device_key(jax.random.key(0), axis_name), axis_name="d")(jnp.zeros(2))
+
+
+def test_non_string_axis_names_work_as_in_jax():
+  # vmap/pmap take any hashable axis name; a tuple may mix them.
+  keys = jax.vmap(jax.vmap(lambda _: jax.random.key_data(jr.device_key(
+      jax.random.key(0), ("d", 7))), axis_name=7), axis_name="d")(jnp.zeros((2, 2)))
+  assert len({tuple(np.asarray(k)) for k in keys.reshape(4, -1)}) == 4
 
 
 def test_a_list_of_axis_names_works_like_a_tuple():

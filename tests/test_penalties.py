@@ -1,6 +1,7 @@
 """Penalties and proximal transforms against numpy, optax, flax parameter trees and scikit-learn."""
 
 import dataclasses
+import warnings
 
 import flax.linen as nn
 import jax
@@ -79,9 +80,9 @@ def test_penalties_vmap_over_parameter_sets():
 
 
 def test_float64_parameters_give_a_float64_penalty():
-  # The accumulator is the widest leaf dtype: 1e-9**2 and 1e-12 vanish in a float32 sum.
+  # The accumulator is the widest leaf dtype: 1e-4**2 and 1e-12 vanish in a float32 sum.
   with jax.enable_x64(True):
-    tiny = {"w": jnp.asarray([1.0, 1e-9], jnp.float64)}
+    tiny = {"w": jnp.asarray([1.0, 1e-4], jnp.float64)}
     close = {"w": jnp.asarray([1.0 + 1e-12], jnp.float64)}
     mixed = {"a": jnp.asarray([1.0 + 1e-12], jnp.float64), "b": jnp.ones(2, jnp.bfloat16),
              "c": jnp.ones(1, jnp.float32)}
@@ -92,7 +93,7 @@ def test_float64_parameters_give_a_float64_penalty():
       mixed_l1 = fn(jr.l1_penalty)(mixed)
       for value in (l2, l1, net, mixed_l1):
         assert value.dtype == jnp.float64
-      assert float(l2) == 0.5 * (1.0 + 1e-18)
+      assert float(l2) == 0.5 * (1.0 + 1e-4**2) != 0.5  # a float32 sum would give 0.5
       assert float(l1) == float(net) == 1.0 + 1e-12
       assert float(mixed_l1) == 4.0 + 1e-12
     # float32 and half-precision parameters still give float32, x64 or not
@@ -309,12 +310,25 @@ def test_none_strengths_are_rejected_at_construction():
     jr.elastic_net_prox(0.1, None, 0.1)
   with pytest.raises(TypeError, match=r"`l1` must be a number >= 0.*got None"):
     jr.elastic_net_prox(None, 0.1, 0.1)
-  with pytest.raises(TypeError, match=r"`strength`.*got None in \{'a': 0.1, 'b': None\}"):
-    jr.l1_prox({"a": 0.1, "b": None}, 0.1)
-  with pytest.raises(TypeError, match=r"`l2`.*got None in"):
-    jr.elastic_net_prox(0.1, {"a": None}, 0.1)
   with pytest.raises(TypeError, match="learning_rate"):
     jr.l1_prox(0.1, None)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_none_inside_per_leaf_strengths_leaves_that_leaf_alone(masked):
+  params = {"a": jnp.asarray([0.05, -0.3]), "b": jnp.asarray([0.02, 0.5])}
+  updates = jax.tree.map(jnp.zeros_like, params)
+  mask = {"a": True, "b": not masked}
+  for tx, same in ((jr.l1_prox({"a": 0.1, "b": None}, 1.0, mask=mask),
+                    jr.l1_prox({"a": 0.1, "b": 0.0}, 1.0, mask=mask)),
+                   (jr.elastic_net_prox({"a": 0.1, "b": 0.1}, {"a": 1.0, "b": None}, 1.0),
+                    jr.elastic_net_prox({"a": 0.1, "b": 0.1}, {"a": 1.0, "b": 0.0}, 1.0))):
+    got = jax.jit(tx.update)(updates, tx.init(params), params)[0]
+    want = same.update(updates, same.init(params), params)[0]
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+      np.testing.assert_allclose(g, w, rtol=1e-6)
+  tx = jr.l1_prox({"a": 0.1, "b": None}, 1.0)
+  np.testing.assert_array_equal(tx.update(updates, tx.init(params), params)[0]["b"], 0.0)
 
 
 @pytest.mark.parametrize("bad", [float("inf"), float("nan")])
@@ -327,3 +341,13 @@ def test_non_finite_strengths_and_learning_rates_are_rejected(bad):
     jr.l1_prox(bad, 0.1)
   with pytest.raises(ValueError, match="l2` must be a finite number"):
     jr.elastic_net_prox(0.1, bad, 0.1)
+
+
+def test_numpy_float64_parameters_give_float32_without_a_warning():
+  # With x64 off JAX computes numpy float64 leaves in float32; asking for a float64
+  # accumulator would warn on every call.
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    value = jr.l2_penalty({"w": np.ones(3), "b": np.ones(2)})
+  assert value.dtype == jnp.float32
+  assert float(value) == 2.5
