@@ -114,7 +114,10 @@ def _check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
 def _check_pair_range(value, op: str, name: str, *, low: float = -math.inf,
                       high: float = math.inf) -> tuple[float, float]:
   """`_check_range` for one argument that must be a (lower, upper) pair."""
-  if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, jax.Array)):
+  # A 0-d array is an ndarray but has no len(): rejected here with the argument's name.
+  if (isinstance(value, (str, bytes))
+      or not isinstance(value, (Sequence, np.ndarray, jax.Array))
+      or (isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1)):
     raise TypeError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r}.")
   if len(value) != 2:
     raise ValueError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r} "
@@ -132,47 +135,159 @@ def _check_strength(value, op: str, name: str, *, lo: float = 0.0, hi: float = m
 
 
 def _check_bool(value, op: str, name: str) -> bool:
+  """A Python or NumPy bool, as a Python bool: every flag of this module goes through here."""
   # Flags choose code paths at trace time; a truthy string or an array would silently pick one.
   if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{op}: `{name}` must be a Python bool, got {value!r} of type "
+    raise TypeError(f"{op}: `{name}` must be a bool (Python or NumPy), got {value!r} of type "
                     f"{type(value).__name__}.")
   return bool(value)
 
 
+def _whole_number(value) -> int | None:
+  """``value`` as an int if it is a concrete real number with an integer value, else None.
+
+  Python and NumPy ints, integer-valued floats (``9.0``) and 0-d int or float arrays qualify;
+  bools, traced values, non-integer or non-finite floats and anything else do not.
+  """
+  if isinstance(value, (bool, np.bool_)) or _checks.is_traced(value):
+    return None
+  if isinstance(value, (np.ndarray, jax.Array)):
+    if value.ndim != 0 or not (jnp.issubdtype(value.dtype, jnp.integer)
+                               or jnp.issubdtype(value.dtype, jnp.floating)):
+      return None
+    value = value.item()
+  if isinstance(value, (numbers.Integral, np.integer)):
+    return int(value)
+  if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+    return int(value)
+  return None
+
+
+def _items(value, op: str, name: str, expected: str) -> tuple:
+  """The items of a 1-D iterable (sequence, generator, NumPy or JAX array), as a tuple.
+
+  Raises a TypeError naming ``value`` and ``expected`` for strings, scalars, 0-d or
+  multi-dimensional arrays, traced arrays and other non-iterables.
+  """
+  if isinstance(value, (np.ndarray, jax.Array)):
+    if _checks.is_traced(value):
+      raise TypeError(f"{op}: `{name}` must be {expected} known at trace time, got a traced "
+                      f"array of shape {value.shape}.")
+    if value.ndim != 1:
+      shown = f"{value!r} (a 0-d array)" if value.ndim == 0 else (
+          f"an array of shape {value.shape}")
+      raise TypeError(f"{op}: `{name}` must be {expected}, got {shown}.")
+    return tuple(value.tolist())
+  if isinstance(value, (str, bytes)):
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.")
+  try:
+    return tuple(value)
+  except TypeError as err:
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.") from err
+
+
 def _check_scales(scales, op: str) -> tuple[int, ...]:
-  """A non-empty sequence of positive ints (shorter-side lengths)."""
-  if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray)):
-    raise TypeError(f"{op}: `scales` must be a sequence of positive ints, got {scales!r}.")
-  if len(scales) == 0:
-    raise ValueError(f"{op}: `scales` must hold at least one length, got {scales!r}.")
-  for s in scales:
-    if isinstance(s, (bool, np.bool_)) or not isinstance(s, (numbers.Integral, np.integer)):
-      raise TypeError(f"{op}: `scales` must hold positive ints, got {s!r} in {scales!r}.")
-    if s < 1:
-      raise ValueError(f"{op}: `scales` must hold positive ints, got {s!r} in {scales!r}.")
-  return tuple(int(s) for s in scales)
+  """A non-empty iterable of positive whole numbers (shorter-side lengths), as ints."""
+  expected = "an iterable of positive ints"
+  items = _items(scales, op, "scales", expected)
+  # A generator is shown by its items: its repr says nothing and it is consumed by now.
+  shown = scales if isinstance(scales, (Sequence, np.ndarray, jax.Array)) else items
+  if not items:
+    raise ValueError(f"{op}: `scales` must hold at least one length, got {shown!r}.")
+  result = []
+  for s in items:
+    whole = _whole_number(s)
+    if whole is None:
+      raise TypeError(f"{op}: `scales` must hold positive ints (or integer-valued floats), got "
+                      f"{s!r} in {shown!r}.")
+    if whole < 1:
+      raise ValueError(f"{op}: `scales` must hold positive ints, got {s!r} in {shown!r}.")
+    result.append(whole)
+  return tuple(result)
 
 
 def _check_padding(padding, op: str) -> tuple[int, int]:
-  """An int >= 0, or a (pad_h, pad_w) pair of them."""
-  def is_int(v):
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-  if is_int(padding):
-    items = (padding, padding)
-  elif isinstance(padding, (Sequence, np.ndarray)) and not isinstance(padding, (str, bytes)):
-    if len(padding) != 2:
-      raise ValueError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair, got "
-                       f"{padding!r} ({len(padding)} items).")
-    items = tuple(padding)
-    if not all(is_int(p) for p in items):
-      raise TypeError(f"{op}: `padding` must hold ints (pixels), got {padding!r}.")
+  """An int >= 0, or a (pad_h, pad_w) pair of them; integer-valued floats and arrays count."""
+  whole = _whole_number(padding)
+  if whole is not None:
+    items = (whole, whole)
   else:
-    raise TypeError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair of ints, got "
-                    f"{padding!r}.")
+    expected = "an int or a (pad_h, pad_w) pair of ints"
+    if isinstance(padding, (np.ndarray, jax.Array)) and padding.ndim == 0:
+      raise TypeError(f"{op}: `padding` must be {expected}, got {padding!r}.")
+    raw = _items(padding, op, "padding", expected)
+    if len(raw) != 2:
+      raise ValueError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair, got "
+                       f"{padding!r} ({len(raw)} items).")
+    items = tuple(_whole_number(p) for p in raw)
+    if None in items:
+      raise TypeError(f"{op}: `padding` must hold ints (pixels), got {padding!r}.")
   if items[0] < 0 or items[1] < 0:
     raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
-  return int(items[0]), int(items[1])
+  return items
+
+
+def _check_image_operand(value, shape: tuple[int, ...], op: str, name: str, *,
+                         lo: float = -math.inf, per_pixel: bool = False):
+  """A real scalar, or an array that broadcasts to ``shape`` (the image's) without enlarging it.
+
+  Tuples, lists, NumPy and JAX arrays qualify. Concrete values must be finite and >= ``lo``
+  everywhere; traced ones are checked for shape and dtype only. ``per_pixel``: one value per
+  pixel, so an array's last (channel) axis must have size 1.
+
+  Returns:
+    ``value`` itself for a Python or NumPy scalar (a weakly typed float stays weak) or a JAX
+    array, else an array (NumPy when concrete).
+  """
+  if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+    raise TypeError(f"{op}: `{name}` must be a real number or an array of them, got {value!r} of "
+                    f"type {type(value).__name__}.")
+  if isinstance(value, numbers.Real):
+    _checks.check_interval(value, name, op, lo=lo)
+    return value
+  if any(_checks.is_traced(leaf) for leaf in jax.tree.leaves(value)):
+    array, concrete = jnp.asarray(value), None
+  else:
+    try:
+      array = concrete = np.asarray(value)
+    except (TypeError, ValueError) as err:
+      raise TypeError(f"{op}: `{name}` must be a real number or an array of them, got "
+                      f"{value!r}.") from err
+  if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
+    raise TypeError(f"{op}: `{name}` must hold real numbers, got {value!r} of dtype "
+                    f"{array.dtype}.")
+
+  def broadcasts(target):
+    try:
+      return np.broadcast_shapes(array.shape, target) == tuple(target)
+    except ValueError:
+      return False
+
+  if not broadcasts(shape):
+    # Per-pixel values aligned with the image without its channel axis: (H, W) for (H, W, 3).
+    hint = (f" (add a channel axis: `{name}[..., None]`)"
+            if per_pixel and array.ndim and broadcasts(shape[:-1]) else "")
+    raise ValueError(f"{op}: `{name}` must be a scalar or an array that broadcasts to the image's "
+                     f"shape {tuple(shape)} without enlarging it, got shape {array.shape}{hint}.")
+  if per_pixel and array.ndim and array.shape[-1] != 1:
+    raise ValueError(f"{op}: `{name}` holds one value per pixel, not per channel: its last "
+                     f"(channel) axis must have size 1, got shape {array.shape}.")
+  if concrete is not None:
+    if concrete.ndim == 0:
+      _checks.check_interval(concrete, name, op, lo=lo)
+    else:
+      values = concrete.astype(np.float64)
+      bad = ~(np.isfinite(values) & (values >= lo))
+      if bad.any():
+        shown = repr(value) if isinstance(value, (list, tuple)) else (
+            f"an array of shape {concrete.shape}")
+        bound = f" and >= {lo}" if lo > -math.inf else ""
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{op}: `{name}` must be finite{bound} everywhere, got {shown} with "
+                         f"{int(bad.sum())} bad entries, the first {float(values[first])} at "
+                         f"index {first}.")
+  # A concrete JAX array is passed on as it is (on its device), not as its NumPy copy.
+  return value if isinstance(value, jax.Array) else array
 
 
 def _check_probability(p, op: str, name: str = "probability") -> None:
@@ -199,7 +314,7 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
       paths becomes a select that computes every path for every example; in a loop each example
       runs only its own, with its image in cache. For your own branching transforms on a CPU
       (``color_jitter`` already loops there by itself); crops and resampling are faster
-      vmapped. On an accelerator keep the default: a loop runs the examples serially.
+      vmapped. On an accelerator keep the default: a loop runs the examples serially. A bool.
 
   Returns:
     ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and applies
@@ -217,8 +332,7 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
   """
   if not callable(fn):
     raise TypeError(f"batched: `fn` must be callable, got {fn!r}.")
-  if not isinstance(sequential, bool):
-    raise TypeError(f"batched: `sequential` must be a Python bool, got {sequential!r}.")
+  sequential = _check_bool(sequential, "batched", "sequential")
 
   @functools.wraps(fn)
   def batch_fn(key, images, *args, **kwargs):
@@ -287,7 +401,8 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     image: HWC float image.
     size: crop height and width (int or pair).
     padding: pixels added on each side before cropping: an int >= 0, or a ``(pad_h, pad_w)``
-      pair of them.
+      pair of them (a tuple, list, or NumPy or JAX array; NumPy ints, 0-d int arrays and
+      integer-valued floats such as ``2.0`` count as ints).
     pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``.
 
   Returns:
@@ -296,7 +411,8 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
   Raises:
     ValueError: a crop larger than the padded image, an unknown ``pad_mode``, negative
       padding or a padding sequence that is not a pair, a non-HWC image.
-    TypeError: non-float image, bad key, non-int padding (floats are not rounded).
+    TypeError: non-float image, bad key, non-int padding (``1.5`` is not rounded), a traced
+      padding.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -612,7 +728,7 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
       ``0 <= lo <= hi <= 1`` and ``hi > 0``.
     ratio: ``(lo, hi)``, range of the box aspect ratio (width / height), ``0 < lo <= hi``.
     antialias: low-pass filter when the box is shrunk (as PIL and torchvision's
-      ``antialias=True`` do); a Python bool.
+      ``antialias=True`` do); a bool.
 
   Returns:
     The ``(size_h, size_w, C)`` resampled crop.
@@ -659,17 +775,18 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     key: a PRNG key.
     image: HWC float image.
     size: output height and width (int or pair).
-    scales: non-empty sequence of candidate lengths of the resized shorter side, positive ints
+    scales: non-empty iterable (tuple, list, range, generator, NumPy or JAX array) of
+      candidate lengths of the resized shorter side, positive ints or integer-valued floats
       (ResNet: 256 to 480); each must leave room for the crop.
-    antialias: low-pass filter when shrinking; a Python bool.
+    antialias: low-pass filter when shrinking; a bool.
 
   Returns:
     The ``(size_h, size_w, C)`` crop.
 
   Raises:
     ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image.
-    TypeError: ``scales`` not a sequence of ints, non-bool ``antialias``, non-float image, bad
-      key.
+    TypeError: ``scales`` not an iterable of whole numbers (a bare number, a 0-d array, a
+      ``5.5`` or a bool in it), non-bool ``antialias``, non-float image, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -796,15 +913,19 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
 
   Args:
     image: RGB float image (any leading shape, 3 channels last).
-    factor: scalar saturation multiplier, >= 0 (0 gives grey, 1 the image). A traced factor
-      is not checked, and a negative one acts as 0.
-    clip: clamp the RGB result to [0, 1] (a Python bool).
+    factor: saturation multiplier, >= 0 (0 gives grey, 1 the image): a scalar, or an array
+      (tuple, list, NumPy or JAX) that broadcasts to the image's shape without enlarging it,
+      e.g. ``(N, 1, 1, 1)`` for one factor per image of an NHWC batch or ``(H, W, 1)`` per
+      pixel. Concrete values are checked elementwise; a traced factor is checked for shape
+      only, and a negative entry acts as 0.
+    clip: clamp the RGB result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB; a ``factor`` that is not a scalar, or negative, NaN or infinite.
+    ValueError: not RGB; a ``factor`` that does not broadcast to the image's shape, or with a
+      negative, NaN or infinite entry.
     TypeError: not floating point; a non-real ``factor``; non-bool ``clip``.
 
   Example:
@@ -815,7 +936,7 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
   op = "adjust_saturation"
   image = _checks.check_float_array(image, op, "image")
   _check_rgb(image, op)
-  _checks.check_interval(factor, "factor", op, lo=0.0)
+  factor = _check_image_operand(factor, image.shape, op, "factor", lo=0.0)
   clip = _check_bool(clip, op, "clip")
   x = image.astype(_compute_dtype(image))
   value, effective = _saturation_scale(x[..., 0:1], x[..., 1:2], x[..., 2:3], factor)
@@ -855,15 +976,20 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
 
   Args:
     image: RGB float image (any leading shape, 3 channels last).
-    delta: scalar hue shift as a fraction of a full turn; any finite value (the shift is
-      periodic: [-0.5, 0.5] covers every rotation). A traced delta is not checked.
-    clip: clamp the RGB result to [0, 1] (a Python bool).
+    delta: hue shift as a fraction of a full turn; any finite value (the shift is periodic:
+      [-0.5, 0.5] covers every rotation). A scalar, or an array (tuple, list, NumPy or JAX)
+      with one shift per pixel that broadcasts to the image's shape without enlarging it and
+      has size 1 on the channel axis, e.g. ``(N, 1, 1, 1)`` for one shift per image of an NHWC
+      batch or ``(H, W, 1)`` per pixel. Concrete values are checked elementwise; a traced delta
+      is checked for shape only.
+    clip: clamp the RGB result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB; a ``delta`` that is not a scalar, or NaN or infinite.
+    ValueError: not RGB; a ``delta`` that does not broadcast to the image's shape or has more
+      than one entry on the channel axis, or with a NaN or infinite entry.
     TypeError: not floating point; a non-real ``delta``; non-bool ``clip``.
 
   Example:
@@ -874,8 +1000,10 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
   op = "adjust_hue"
   image = _checks.check_float_array(image, op, "image")
   _check_rgb(image, op)
-  _checks.check_interval(delta, "delta", op)
+  delta = _check_image_operand(delta, image.shape, op, "delta", per_pixel=True)
   clip = _check_bool(clip, op, "clip")
+  if jnp.ndim(delta):
+    delta = delta[..., 0]  # aligned with the (..., H, W) planes
   shifted = _shift_hue_planes(_planes(image.astype(_compute_dtype(image))), delta)
   return _maybe_clip(jnp.stack(shifted, axis=-1), clip).astype(image.dtype)
 
@@ -913,7 +1041,7 @@ def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: fl
     key: a PRNG key.
     image: HWC float image.
     max_delta: largest offset, a Python number >= 0.
-    clip: clamp the result to [0, 1] (a Python bool).
+    clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The brightened (or darkened) image, same dtype (half precision is computed in float32).
@@ -954,7 +1082,7 @@ def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, u
     image: HWC float image.
     lower: smallest factor, >= 0.
     upper: largest factor, >= lower.
-    clip: clamp the result to [0, 1] (a Python bool).
+    clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same dtype (half precision is computed in float32).
@@ -987,7 +1115,7 @@ def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float,
     image: HWC RGB float image.
     lower: smallest factor, >= 0.
     upper: largest factor, >= lower.
-    clip: clamp the result to [0, 1] (a Python bool).
+    clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image.
@@ -1018,7 +1146,7 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
     key: a PRNG key.
     image: HWC RGB float image.
     max_delta: largest shift, a Python number in [0, 0.5].
-    clip: clamp the result to [0, 1] (a Python bool).
+    clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image.
@@ -1067,8 +1195,8 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
     contrast: contrast strength, >= 0.
     saturation: saturation strength, >= 0.
     hue: hue strength, in [0, 0.5].
-    clip: clamp to [0, 1] after each op (a Python bool).
-    random_order: draw the order per example (True), or use the fixed order above.
+    clip: clamp to [0, 1] after each op (a bool).
+    random_order: draw the order per example (True), or use the fixed order above (a bool).
 
   Returns:
     The jittered image, same dtype (half precision is computed in float32 and rounded once).
@@ -1093,8 +1221,7 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
           ("brightness", brightness), ("contrast", contrast), ("saturation", saturation)))
   hue = _check_strength(hue, op, "hue", hi=0.5)
   clip = _check_bool(clip, op, "clip")
-  if not isinstance(random_order, bool):
-    raise TypeError(f"{op}: `random_order` must be a Python bool, got {random_order!r}.")
+  random_order = _check_bool(random_order, op, "random_order")
   key = _checks.as_key(key, op)
   k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
   draws = (_uniform(k_b, -brightness, brightness),
@@ -1197,7 +1324,7 @@ def _jitter(image, draws, used, clip, order=None):
 
 def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: float = 0.5,
                    scale: Sequence[float] = (0.02, 0.33), ratio: Sequence[float] = (0.3, 3.3),
-                   value: float = 0.0) -> jax.Array:
+                   value: jax.typing.ArrayLike | Sequence[float] = 0.0) -> jax.Array:
   """Random erasing / cutout: with ``probability``, fills a random box with ``value``.
 
   The box has an area fraction from ``scale`` and aspect ratio from ``ratio`` (log-uniform,
@@ -1210,15 +1337,19 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
     scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
       ``hi > 0``.
     ratio: ``(lo, hi)``, range of the box aspect ratio, ``0 < lo <= hi``.
-    value: scalar fill value (0 by default), finite.
+    value: fill value, finite (0 by default): a scalar, a per-channel ``(C,)`` tuple, list or
+      array (torchvision's tuple ``value``, e.g. the ImageNet means ``(0.485, 0.456, 0.406)``),
+      or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
+      noise, say). Concrete values are checked elementwise; a traced value for shape only.
 
   Returns:
     The image with at most one box filled.
 
   Raises:
-    ValueError: invalid ranges or probability, ranges that are not pairs, a non-finite or
-      non-scalar ``value``; a non-HWC image.
-    TypeError: non-float image, bad key, ``scale``/``ratio`` not pairs of numbers.
+    ValueError: invalid ranges or probability, ranges that are not pairs, a ``value`` with a
+      NaN or infinite entry or that does not broadcast to the image's shape; a non-HWC image.
+    TypeError: non-float image, bad key, ``scale``/``ratio`` not pairs of numbers, a non-real
+      ``value``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -1235,7 +1366,7 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   image = _check_image(image, op)
   _check_probability(probability, op)
   scale, ratio = _check_box_ranges(scale, ratio, op)
-  _checks.check_interval(value, "value", op)
+  value = _check_image_operand(value, image.shape, op, "value")
   key = _checks.as_key(key, op)
   k_apply, k_box = jax.random.split(key)
   height, width = image.shape[:2]
@@ -1389,7 +1520,8 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
     images: NHWC float batch.
     size: crop height and width.
     crops: ``"ten"``, ``"five"`` or ``"center"``.
-    scales: non-empty sequence of shorter-side lengths (positive ints) to evaluate at (e.g.
+    scales: non-empty iterable (tuple, list, range, generator, NumPy or JAX array) of
+      shorter-side lengths to evaluate at, positive ints or integer-valued floats (e.g.
       ``(224, 256, 384, 480, 640)``), or None.
 
   Returns:
@@ -1398,7 +1530,8 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
   Raises:
     ValueError: unknown ``crops``, empty ``scales`` or a scale < 1, a crop larger than a
       resized image, non-NHWC images.
-    TypeError: non-callable ``apply_fn``, ``scales`` not a sequence of ints, non-float images.
+    TypeError: non-callable ``apply_fn``, ``scales`` not an iterable of whole numbers (a bare
+      number, a 0-d array, a ``5.5`` or a bool in it), non-float images.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr

@@ -653,7 +653,20 @@ KEY_OPS = {
     ("erase", (), {"scale": 0.5}, TypeError, r"`scale`.*pair.*0\.5"),
     ("erase", (), {"ratio": (0.3,)}, ValueError, r"`ratio`.*pair.*\(0\.3,\)"),
     ("erase", (), {"value": float("nan")}, ValueError, r"`value`.*nan"),
-    ("erase", (), {"value": jnp.ones(3)}, ValueError, r"`value`.*scalar"),
+    ("erase", (), {"value": jnp.ones(4)}, ValueError, r"`value`.*broadcasts.*\(4,\)"),
+    ("erase", (), {"value": (0.5, float("inf"), 0.5)}, ValueError,
+     r"`value` must be finite everywhere, got \(0\.5, inf, 0\.5\).*inf at index \(1,\)"),
+    ("erase", (), {"value": jnp.ones((2, 8, 8, 3))}, ValueError,
+     r"`value`.*without enlarging.*\(2, 8, 8, 3\)"),
+    ("erase", (), {"value": np.array([True])}, TypeError, r"`value`.*dtype bool"),
+    ("rrc", (), {"scale": np.array(0.5)}, TypeError, r"`scale`.*pair.*array\(0\.5\)"),
+    ("rrc", (), {"ratio": jnp.array(1.0)}, TypeError, r"`ratio`.*pair.*Array\(1\."),
+    ("erase", (), {"scale": np.array(0.1)}, TypeError, r"`scale`.*pair.*array\(0\.1\)"),
+    ("crop", (), {"padding": np.array(1.5)}, TypeError, r"`padding`.*array\(1\.5\)"),
+    ("crop", (), {"padding": np.array([1.5, 2.0])}, TypeError, r"`padding`.*array\(\[1\.5"),
+    ("crop", (), {"padding": np.ones((2, 2), int)}, TypeError, r"`padding`.*shape \(2, 2\)"),
+    ("jitter", (), {"random_order": 1}, TypeError, r"`random_order`.*got 1 of type int"),
+    ("jitter", (), {"random_order": jnp.array(True)}, TypeError, r"`random_order`.*Array"),
     ("brightness", (0.1,), {"clip": jnp.array(True)}, TypeError, r"`clip`.*Array"),
     ("brightness", (-0.1,), {}, ValueError, r"`max_delta` must be >= 0\.0, got -0\.1\.$"),
     ("hue", (0.7,), {}, ValueError, r"`max_delta` must be in \[0\.0, 0\.5\], got 0\.7\.$"),
@@ -675,12 +688,22 @@ def test_bad_arguments_are_named_with_the_value_received(op, args, kwargs, error
     (lambda x: A.adjust_saturation(x, -1.0), ValueError, r"`factor` must be >= 0\.0, got -1\.0"),
     (lambda x: A.adjust_saturation(x, float("nan")), ValueError, r"`factor`.*finite.*nan"),
     (lambda x: A.adjust_saturation(x, float("inf")), ValueError, r"`factor`.*finite.*inf"),
-    (lambda x: A.adjust_saturation(x, jnp.array([1.0, 2.0, 3.0])), ValueError,
-     r"`factor`.*scalar.*\(3,\)"),
+    (lambda x: A.adjust_saturation(x, jnp.ones((2, 1, 1, 1))), ValueError,
+     r"`factor`.*broadcasts to the image's shape \(2, 2, 3\) without enlarging.*\(2, 1, 1, 1\)"),
+    (lambda x: A.adjust_saturation(x, np.array([[[0.5]], [[-0.5]]])), ValueError,
+     r"`factor` must be finite and >= 0\.0 everywhere.*-0\.5 at index \(1, 0, 0\)"),
+    (lambda x: A.adjust_saturation(x, [[[1.0]], [[float("nan")]]]), ValueError,
+     r"`factor`.*finite.*nan at index \(1, 0, 0\)"),
+    (lambda x: A.adjust_saturation(x, np.array([1 + 1j])), TypeError, r"`factor`.*complex"),
     (lambda x: A.adjust_saturation(x, 1.0, clip="yes"), TypeError, r"`clip`.*'yes'"),
     (lambda x: A.adjust_hue(x, float("nan")), ValueError, r"`delta`.*finite.*nan"),
     (lambda x: A.adjust_hue(x, "x"), TypeError, r"`delta`.*'x'"),
-    (lambda x: A.adjust_hue(x, jnp.zeros((2,))), ValueError, r"`delta`.*scalar"),
+    (lambda x: A.adjust_hue(x, jnp.zeros((2,))), ValueError, r"`delta`.*broadcasts.*\(2,\)"),
+    (lambda x: A.adjust_hue(x, jnp.zeros((2, 2))), ValueError,
+     r"`delta`.*\(2, 2\) \(add a channel axis: `delta\[\.\.\., None\]`\)"),
+    (lambda x: A.adjust_hue(x, jnp.zeros(3)), ValueError, r"`delta`.*not per channel.*\(3,\)"),
+    (lambda x: A.adjust_hue(x, np.array([[[0.1]], [[np.inf]]])), ValueError,
+     r"`delta` must be finite everywhere.*inf at index \(1, 0, 0\)"),
     (lambda x: A.adjust_hue(x, 0.1, clip=1.0), TypeError, r"`clip`.*1\.0"),
 ])
 def test_bad_colour_factors(call, error, match):
@@ -695,6 +718,15 @@ def test_bad_colour_factors(call, error, match):
     ((-4,), ValueError, r"got -4 in \(-4,\)"),
     ((8, True), TypeError, r"True"),
     (5, TypeError, r"`scales`.*got 5\."),
+    ((8, 5.5), TypeError, r"got 5\.5 in \(8, 5\.5\)"),
+    ((8, float("nan")), TypeError, r"got nan in"),
+    ((-4.0,), ValueError, r"got -4\.0 in"),
+    (np.array(8), TypeError, r"`scales`.*got array\(8\) \(a 0-d array\)"),
+    (np.int64(8), TypeError, r"`scales`.*got np\.int64\(8\)\."),
+    (np.array([], int), ValueError, r"`scales` must hold at least one length"),
+    (np.array([8, 0]), ValueError, r"got 0 in array\(\[8, 0\]\)"),
+    (np.array([[8]]), TypeError, r"`scales`.*shape \(1, 1\)"),
+    ("ab", TypeError, r"`scales`.*'ab'"),
 ])
 def test_multi_crop_predict_rejects_bad_scales(scales, error, match):
   model = lambda batch: batch.mean((1, 2))  # noqa: E731
@@ -702,3 +734,160 @@ def test_multi_crop_predict_rejects_bad_scales(scales, error, match):
     A.multi_crop_predict(model, jnp.ones((1, 8, 8, 3)), size=4, scales=scales)
   with pytest.raises(error, match=match):
     A.random_scale_crop(jax.random.key(0), jnp.ones((8, 8, 3)), 4, scales=scales)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input forms the checks must keep accepting
+# ---------------------------------------------------------------------------------------------
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+
+
+@pytest.mark.parametrize("value", [
+    IMAGENET_MEAN, list(IMAGENET_MEAN), np.array(IMAGENET_MEAN), jnp.array(IMAGENET_MEAN),
+    np.array([IMAGENET_MEAN]), np.array([[IMAGENET_MEAN]], np.float32)])
+def test_random_erasing_fills_with_a_per_channel_value(value):
+  image = jnp.full((12, 10, 3), 2.0)
+  erase = functools.partial(A.random_erasing, probability=1.0, scale=(0.1, 0.3))
+  traced = jax.jit(lambda k, v: erase(k, image, value=v))
+  with reuse_keys():
+    key = jax.random.key(3)
+    eager = np.asarray(erase(key, image, value=value))
+    for out in (eager, np.asarray(traced(key, jnp.asarray(value)))):
+      erased = out[:, :, 0] != 2.0
+      assert erased.any()
+      np.testing.assert_allclose(out[erased], np.broadcast_to(IMAGENET_MEAN, out[erased].shape),
+                                 rtol=1e-6)
+      np.testing.assert_array_equal(out[~erased], 2.0)
+    # One fill per channel is the scalar fill, channel by channel.
+    for c in range(3):
+      np.testing.assert_array_equal(
+          eager[..., c], erase(key, image, value=IMAGENET_MEAN[c])[..., c])
+
+
+def test_random_erasing_takes_a_traced_tuple_and_a_noise_fill():
+  image = jnp.full((12, 10, 3), 2.0)
+  noise = jax.random.uniform(jax.random.key(4), image.shape)
+  with reuse_keys():
+    key = jax.random.key(5)
+    by_tuple = jax.jit(lambda v: A.random_erasing(key, image, probability=1.0, value=(v, v, v)))
+    np.testing.assert_array_equal(by_tuple(0.25),
+                                  A.random_erasing(key, image, probability=1.0, value=0.25))
+    out = np.asarray(A.random_erasing(key, image, probability=1.0, value=noise))
+  erased = out != 2.0
+  assert erased.any()
+  np.testing.assert_array_equal(out[erased], np.asarray(noise)[erased])
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_colour_factors_per_image_match_scalar_calls(jit):
+  images = jax.random.uniform(jax.random.key(23), (3, 5, 4, 3))
+  factors = np.array([0.0, 0.6, 1.8], np.float32)
+  deltas = np.array([-0.3, 0.1, 0.45], np.float32)
+  saturate = jax.jit(A.adjust_saturation) if jit else A.adjust_saturation
+  hue = jax.jit(A.adjust_hue) if jit else A.adjust_hue
+  for per_image in (jnp.asarray, np.asarray):
+    saturated = saturate(images, per_image(factors)[:, None, None, None])
+    hued = hue(images, per_image(deltas)[:, None, None, None])
+    assert saturated.shape == hued.shape == images.shape
+    for i in range(3):
+      np.testing.assert_allclose(saturated[i], A.adjust_saturation(images[i], float(factors[i])),
+                                 atol=1e-6)
+      np.testing.assert_allclose(hued[i], A.adjust_hue(images[i], float(deltas[i])), atol=1e-6)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_colour_factors_per_pixel(jit):
+  image = jax.random.uniform(jax.random.key(24), (6, 5, 3))
+  left = np.arange(5)[None, :, None] < 2  # (1, 5, 1): two values, split by column
+  saturate = jax.jit(A.adjust_saturation) if jit else A.adjust_saturation
+  hue = jax.jit(A.adjust_hue) if jit else A.adjust_hue
+  factor = np.broadcast_to(np.where(left, 0.3, 1.6), (6, 5, 1)).astype(np.float32)
+  delta = np.where(left, 0.2, -0.1).astype(np.float32)
+  got_s, got_h = saturate(image, jnp.asarray(factor)), hue(image, delta)
+  want_s = np.where(left, A.adjust_saturation(image, 0.3), A.adjust_saturation(image, 1.6))
+  want_h = np.where(left, A.adjust_hue(image, 0.2), A.adjust_hue(image, -0.1))
+  np.testing.assert_allclose(got_s, want_s, atol=1e-6)
+  np.testing.assert_allclose(got_h, want_h, atol=1e-6)
+
+
+def test_colour_factors_of_other_forms():
+  image = jax.random.uniform(jax.random.key(25), (2, 4, 3))
+  for factor in (np.float32(0.5), np.array(0.5), jnp.array(0.5), [0.5], (((0.5,),),)):
+    np.testing.assert_allclose(A.adjust_saturation(image, factor),
+                               A.adjust_saturation(image, 0.5), atol=1e-7)
+    np.testing.assert_allclose(A.adjust_hue(image, factor), A.adjust_hue(image, 0.5), atol=1e-7)
+  # A (C,) saturation factor broadcasts like any other: one factor per channel.
+  per_channel = A.adjust_saturation(image, jnp.array([0.5, 0.5, 0.5]))
+  np.testing.assert_allclose(per_channel, A.adjust_saturation(image, 0.5), atol=1e-7)
+
+
+def test_random_crop_takes_padding_arrays_and_whole_floats():
+  image = numbered_image(4, 5)
+  with reuse_keys():
+    key = jax.random.key(0)
+    want = A.random_crop(key, image, 6, padding=2)
+    for padding in (jnp.array([2, 2]), np.array([2, 2], np.int8), np.array(2), jnp.array(2),
+                    np.int64(2), np.uint8(2), 2.0, np.float32(2.0), (2.0, np.int16(2))):
+      np.testing.assert_array_equal(A.random_crop(key, image, 6, padding=padding), want)
+  with pytest.raises(TypeError, match=r"`padding`.*known at trace time.*traced"):
+    jax.jit(lambda p: A.random_crop(jax.random.key(0), image, 6, padding=p))(jnp.array([2, 2]))
+
+
+def test_scales_take_any_iterable_of_whole_numbers():
+  image = jax.random.uniform(jax.random.key(26), (9, 13, 3))
+  model = lambda batch: batch.mean((1, 2))  # noqa: E731
+  forms = [lambda: (9, 10), lambda: [9, 10], lambda: range(9, 11), lambda: (s for s in (9, 10)),
+           lambda: np.array([9, 10]), lambda: jnp.array([9, 10]), lambda: (9.0, 10.0),
+           lambda: np.array([9.0, 10.0]), lambda: (np.int32(9), jnp.array(10))]
+  want_mcp = A.multi_crop_predict(model, image[None], size=5, crops="center", scales=(9, 10))
+  with reuse_keys():
+    key = jax.random.key(27)
+    want_rsc = A.random_scale_crop(key, image, 5, scales=(9, 10))
+    for form in forms:
+      np.testing.assert_array_equal(
+          A.multi_crop_predict(model, image[None], size=5, crops="center", scales=form()),
+          want_mcp)
+      np.testing.assert_array_equal(A.random_scale_crop(key, image, 5, scales=form()), want_rsc)
+
+
+@pytest.mark.parametrize(("scales", "error", "match"), [
+    (lambda: (s for s in (9, 5.5)), TypeError, r"got 5\.5 in \(9, 5\.5\)"),
+    (lambda: (s for s in ()), ValueError, r"`scales` must hold at least one length, got \(\)"),
+    (lambda: iter([9, 0]), ValueError, r"got 0 in \(9, 0\)"),
+])
+def test_bad_scales_from_a_generator_are_named(scales, error, match):
+  model = lambda batch: batch.mean((1, 2))  # noqa: E731
+  with pytest.raises(error, match=match):
+    A.multi_crop_predict(model, jnp.ones((1, 12, 12, 3)), size=4, scales=scales())
+  with pytest.raises(error, match=match):
+    A.random_scale_crop(jax.random.key(0), jnp.ones((12, 12, 3)), 4, scales=scales())
+
+
+FLAG_CALLS = {
+    "batched sequential": lambda k, x, f: A.batched(
+        functools.partial(A.random_brightness, max_delta=0.2), sequential=f)(k, x[None]),
+    "rrc antialias": lambda k, x, f: A.random_resized_crop(k, x, 4, antialias=f),
+    "rsc antialias": lambda k, x, f: A.random_scale_crop(k, x, 4, scales=(6,), antialias=f),
+    "saturation clip": lambda k, x, f: A.adjust_saturation(x, 1.5, clip=f),
+    "hue clip": lambda k, x, f: A.adjust_hue(x, 0.2, clip=f),
+    "brightness clip": lambda k, x, f: A.random_brightness(k, x, 0.5, clip=f),
+    "contrast clip": lambda k, x, f: A.random_contrast(k, x, 0.5, 1.5, clip=f),
+    "random_saturation clip": lambda k, x, f: A.random_saturation(k, x, 0.5, 1.5, clip=f),
+    "random_hue clip": lambda k, x, f: A.random_hue(k, x, 0.3, clip=f),
+    "jitter clip": lambda k, x, f: A.color_jitter(k, x, brightness=0.5, clip=f),
+    "jitter random_order": lambda k, x, f: A.color_jitter(k, x, brightness=0.5, hue=0.1,
+                                                          random_order=f),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAG_CALLS))
+def test_every_flag_takes_python_and_numpy_bools(name):
+  image = jax.random.uniform(jax.random.key(28), (6, 6, 3)) * 1.4 - 0.2
+  with reuse_keys():
+    key = jax.random.key(29)
+    for flag in (True, False):
+      np.testing.assert_array_equal(FLAG_CALLS[name](key, image, np.bool_(flag)),
+                                    FLAG_CALLS[name](key, image, flag))
+  with pytest.raises(TypeError, match=r"must be a bool \(Python or NumPy\), got 'yes'"):
+    FLAG_CALLS[name](jax.random.key(30), image, "yes")
