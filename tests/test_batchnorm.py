@@ -505,6 +505,26 @@ np.testing.assert_allclose(st.var, st_ref.var, rtol=1e-5, atol=1e-6)
 np.testing.assert_allclose(dx, grads_ref[0], rtol=1e-4, atol=1e-5)
 np.testing.assert_allclose(dgamma, grads_ref[1], rtol=1e-4, atol=1e-5)
 
+# A feature no device sees is normalized with the running statistics, replicated across the
+# devices: their gradient must be the global sum of the per-device contributions.
+empty = np.broadcast_to(keep, (32, 1, 1, 4)).copy()
+empty[..., 3] = False
+run_state = jnp.asarray([0.5, 1.0, 1.5, 2.5]), jnp.asarray([1.0, 2.0, 3.0, 4.0])
+
+def state_loss(x, g, mask, gamma, mean, var):
+  y, st = jr.batch_norm(x, gamma, beta, jr.BatchNormState(mean, var), train=True, mask=mask,
+                        axis_name="data" if x.shape[0] < 32 else None)
+  total = jnp.sum(jnp.sin(y) * g)
+  return (jax.lax.psum(total, "data") if x.shape[0] < 32 else total) + jnp.sum(st.var * 0.5)
+
+want = jax.grad(state_loss, (3, 4, 5))(x, g, jnp.asarray(empty), gamma, *run_state)
+state_grad = jax.jit(jax.shard_map(jax.grad(state_loss, (3, 4, 5)), mesh=mesh,
+                                   in_specs=(P("data"),) * 3 + (P(),) * 3, out_specs=P()))
+got = state_grad(shard(x), shard(g), shard(jnp.asarray(empty)), gamma, *run_state)
+assert abs(float(want[1][3])) > 1e-3  # the empty feature's mean matters
+for a, b in zip(got, want):
+  np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
 # pmap with axis_name
 y_p, st_p = jax.pmap(lambda x, m: jr.batch_norm(x, gamma, beta, state, train=True, mask=m,
                                                 axis_name="d"), axis_name="d")(
