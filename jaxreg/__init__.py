@@ -1,8 +1,10 @@
 """jaxreg: the regularizers deep-learning models train with, as pure JAX functions.
 
-Each regularizer has a training path that injects randomness (or uses batch statistics) and a
-test path that returns its expectation, chosen by the keyword-only ``train`` flag. Randomness comes
-from an explicit PRNG key passed first; state goes in and comes out.
+Each random regularizer has a training path that injects randomness (or uses batch statistics)
+and a test path that returns its expectation; where both are one op (the dropout family, batch
+norm) the keyword-only ``train`` flag chooses. Augmentation's test-time views are functions of
+their own, and penalties have no random path. Randomness comes from an explicit PRNG key passed
+first; state goes in and comes out.
 
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> y = jr.dropout(jax.random.key(0), jnp.ones(8), 0.1, train=True)

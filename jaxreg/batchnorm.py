@@ -9,6 +9,9 @@ for any input dtype, and blend them into the running statistics::
 
     running = momentum * running + (1 - momentum) * batch_statistic
 
+(A feature that a mask leaves without any valid entry has no batch statistics: it is normalized
+with its running statistics, which it keeps.)
+
 Test path: ``(x - running_mean) * rsqrt(running_var + eps) * scale + bias``.
 
 Momentum conventions differ between libraries. Here (as in the CS231n formulation and flax)
@@ -26,8 +29,10 @@ feature::
     dx     = scale * inv_std * (dy - m * (sum(dy) + xhat * sum(dy * xhat)) / n)
 
 where ``m`` is the mask (1 without one) and the sums run over every position the output was
-computed at. The forward keeps only ``x``, the per-feature mean and inverse standard deviation
-(and the mask); ``xhat`` is recomputed in the backward instead of being stored.
+computed at, except masked-out positions whose cotangent is 0 (so NaN or inf padding stays out).
+The forward keeps ``x``, per-feature vectors (mean, inverse standard deviation, count, and the
+running statistics when there is a mask) and the mask as passed; ``xhat`` is recomputed in the
+backward instead of being stored.
 """
 
 from __future__ import annotations
@@ -523,8 +528,8 @@ def batch_norm(
     forward_mode = TypeError(
         f"{op}: the default backward='custom' is a hand-written custom_vjp: reverse mode, of "
         "any order, and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, but "
-        "forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, jax.linearize) does "
-        "not. Pass backward='autodiff' for that.")
+        "forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying the "
+        "function jax.linearize returns) does not. Pass backward='autodiff' for that.")
     if any(_is_forward_mode_tracer(v) for v in (x, scale_, bias_)):
       raise forward_mode
     try:

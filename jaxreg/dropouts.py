@@ -215,7 +215,7 @@ def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.
   An element is kept when its 16-bit code is below ``threshold = round((1 - rate) * 2**16)``,
   i.e. with probability ``threshold / 2**16``, and the survivors are scaled by the inverse of
   that realised probability, ``2**16 / threshold``, not by ``1 / (1 - rate)``: the two differ by
-  up to ``2**-17 / (1 - rate)`` relatively, which at rate 0.99999 is a bias of 50%. Threshold 0
+  up to ``2**-17 / (1 - rate)`` relatively, which at rate 0.99999 is a bias of 53%. Threshold 0
   (rates of ``1 - 2**-17`` and above) drops everything, with scale 0; threshold ``2**16``
   (rates up to ``2**-17``) keeps everything, with scale 1.
 
