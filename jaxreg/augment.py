@@ -654,7 +654,7 @@ def _resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop
   rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, **row_edges)
   cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, **col_edges)
   # Half precision is resampled in float32 and rounded once, at the end.
-  dtype = _checks.float32_or_wider(image.dtype)
+  dtype = _compute_dtype(image)
   row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)
   x = image.astype(dtype)
   # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
@@ -758,6 +758,12 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   return _resample_box(image, top, left, box_h, box_w, out, antialias, crop_first=True)
 
 
+def _shorter_side_resized(height: int, width: int, length: int) -> tuple[int, int]:
+  """The whole-pixel (height, width) of an image resized so its shorter side is ``length``."""
+  shorter = min(height, width)
+  return round(height * length / shorter), round(width * length / shorter)
+
+
 def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
                       size: int | Sequence[int], *,
                       scales: Sequence[int] = (224, 256, 384, 480, 640),
@@ -806,8 +812,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   height, width = image.shape[:2]
   # The resized sizes are whole pixels (as in `multi_crop_predict`), so each axis has its own
   # factor resized / original, which is what `jax.image.resize` to that size uses.
-  resized = [(round(height * s / min(height, width)), round(width * s / min(height, width)))
-             for s in scales]
+  resized = [_shorter_side_resized(height, width, s) for s in scales]
   for s, (resized_h, resized_w) in zip(scales, resized, strict=True):
     if resized_h < out_h or resized_w < out_w:
       raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
@@ -1497,9 +1502,7 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
 
 
 def _resize_shorter(image, length: int):
-  height, width = image.shape[:2]
-  shorter = min(height, width)
-  shape = (round(height * length / shorter), round(width * length / shorter), image.shape[2])
+  shape = (*_shorter_side_resized(*image.shape[:2], length), image.shape[2])
   return jax.image.resize(image, shape, method="linear", antialias=True).astype(image.dtype)
 
 

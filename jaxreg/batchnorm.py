@@ -386,11 +386,6 @@ def _check_state(state, feature_shape, op) -> BatchNormState:
   return BatchNormState(*checked)
 
 
-def _is_forward_mode_tracer(value) -> bool:
-  # A custom_vjp cannot be pushed forward; say what to use instead of JAX's generic error.
-  return isinstance(value, jax.core.Tracer) and type(value).__name__ == "JVPTracer"
-
-
 def batch_norm(
     x: jax.typing.ArrayLike,
     scale: jax.typing.ArrayLike | None,
@@ -525,18 +520,18 @@ def batch_norm(
   running = None if keep is None else tuple(
       v.reshape(param_shape) for v in (checked_state.mean, checked_state.var))
   if backward == "custom":
-    forward_mode = TypeError(
-        f"{op}: the default backward='custom' is a hand-written custom_vjp: reverse mode, of "
-        "any order, and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, but "
-        "forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying the "
-        "function jax.linearize returns) does not. Pass backward='autodiff' for that.")
-    if any(_is_forward_mode_tracer(v) for v in (x, scale_, bias_)):
-      raise forward_mode
     try:
       y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep, running)
-    except TypeError as err:  # forward mode reached the custom_vjp another way (the state)
+    except TypeError as err:
+      # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
+      # state): say what to use instead of JAX's generic error.
       if "forward-mode" in str(err) and "custom_vjp" in str(err):
-        raise forward_mode from err
+        raise TypeError(
+            f"{op}: the default backward='custom' is a hand-written custom_vjp: reverse mode, "
+            "of any order, and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, "
+            "but forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying "
+            "the function jax.linearize returns) does not. Pass backward='autodiff' for that."
+        ) from err
       raise
   else:
     y, count, mean, var = _train_forward(config, x, scale_, bias_, keep, running)[0]

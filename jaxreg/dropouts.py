@@ -256,10 +256,12 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   key = _checks.as_key(key, op)
 
   # Constant outputs where the quantised keep probability is 0 or 1: no mask, and no 1/0.
-  if concrete_rate is not None and _concrete_threshold(concrete_rate) == 0:
-    return jnp.zeros_like(x)  # rate >= 1 - 2**-17: no 16-bit code is below 0
-  if concrete_rate is not None and _concrete_threshold(concrete_rate) == 2**_CODE_BITS:
-    return x  # rate <= 2**-17: every code is kept, with scale 1
+  if concrete_rate is not None:
+    concrete_threshold = _concrete_threshold(concrete_rate)
+    if concrete_threshold == 0:
+      return jnp.zeros_like(x)  # rate >= 1 - 2**-17: no 16-bit code is below 0
+    if concrete_threshold == 2**_CODE_BITS:
+      return x  # rate <= 2**-17: every code is kept, with scale 1
   threshold, scale = _threshold_and_scale(rate, concrete_rate, _checks.float32_or_wider(x.dtype))
 
   spec = _MaskSpec(tuple(mask_shape), str(jax.random.key_impl(key)))
