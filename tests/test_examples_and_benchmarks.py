@@ -68,3 +68,41 @@ def test_data_parallel_example_equals_single_device_and_can_say_otherwise():
   result = _run_data_parallel("--devices", "2", "--mode", "jit", "--tolerance", "-1")
   assert result.returncode == 1
   assert "DIFFERENT" in result.stdout
+
+
+def test_gpu_aot_traffic_counts_kernel_operands_and_outputs():
+  import jax.numpy as jnp
+
+  from benchmarks import gpu_aot
+
+  assert gpu_aot.array_bytes("(f32[8,4]{1,0}, bf16[4], pred[])") == 8 * 4 * 4 + 4 * 2 + 1
+  # A copy-like kernel compiled here reads and writes the tensor once each.
+  x = jnp.zeros((256, 1024))
+  text = jax.jit(lambda a: a * 2).lower(x).compile().as_text()
+  assert gpu_aot.kernel_traffic(text) == (1, 2 * x.nbytes)
+  # Operands are counted wherever they sit in the list (XLA numbers every fifth one), tuple
+  # outputs count every element, and bitcasts move nothing.
+  hlo = """
+ENTRY %main (p0: f32[1024,64], p1: f32[1024,64]) -> f32[1024,64] {
+  %p0 = f32[1024,64]{1,0} parameter(0)
+  %p1 = f32[1024,64]{1,0} parameter(1)
+  %b = f32[64,1024]{1,0} bitcast(%p1)
+  %f = (f32[1024,64]{1,0}, f32[64]{0}) fusion(%p0, %p0, %p0, %p0, %p0, /*index=5*/%b), kind=kLoop
+  ROOT %g = f32[1024,64]{1,0} get-tuple-element(%f), index=0
+}
+"""
+  tensor = 1024 * 64 * 4
+  assert gpu_aot.kernel_traffic(hlo) == (1, 7 * tensor + 64 * 4)
+  with pytest.raises(ValueError, match="ENTRY"):
+    gpu_aot.kernel_traffic("HloModule m")
+
+
+def test_gpu_aot_says_what_to_install_without_the_cuda_plugin():
+  import importlib.util
+
+  from benchmarks import gpu_aot
+
+  if importlib.util.find_spec("jax_plugins") is not None:
+    pytest.skip("the CUDA plugin is installed here: gpu_aot can compile for the GPU")
+  with pytest.raises(RuntimeError, match=r"jax\[cuda12\]"):
+    gpu_aot.gpu_device()

@@ -1,0 +1,203 @@
+"""Batch norm's GPU memory, measured on a machine without a GPU (XLA compiles for an H100 here).
+
+    python -m venv /tmp/gpu-aot && JAX=$(python -c "import jax; print(jax.__version__)")
+    /tmp/gpu-aot/bin/pip install -e ".[bench]" "jax[cuda12]==$JAX"
+    /tmp/gpu-aot/bin/python -m benchmarks.gpu_aot
+
+JAX compiles for a GPU it does not have (deviceless ahead-of-time compilation): the CUDA plugin
+describes the device from a target description (`H100_TARGET` below), and XLA runs its whole GPU
+pipeline, fusion, scheduling and buffer assignment included, without running anything. So:
+
+- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For stop 9's code it gives,
+  byte for byte, what the same benchmark measured on an H200 then (bfloat16 network: 17,866,512
+  vs flax's 20,981,536; float32: 29,392,656 vs 29,390,624). GEMM autotuning needs a device and is
+  off here; it chose the same GEMMs on the H200.
+- Time cannot be measured. The traffic rows count the bytes each kernel of the compiled
+  forward+backward reads and writes (operands plus outputs of every top-level fusion or library
+  call, in units of a copy of the tensor), which bounds a memory-bound op's time from below. For
+  stop 9's code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
+  measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
+
+The CUDA plugin is kept out of the project's environment (on a machine without a GPU, JAX tries
+it at every import); this module re-runs itself with the two variables the plugin needs to load
+with no GPU (`JAX_PLATFORMS=cpu`, `JAX_SKIP_CUDA_CONSTRAINTS_CHECK=1`). Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+PLUGIN_ENV = {"JAX_PLATFORMS": "cpu", "JAX_SKIP_CUDA_CONSTRAINTS_CHECK": "1",
+              # Sharded autotuning is for fleets of devices; deviceless compiles can hang on it.
+              "XLA_FLAGS": "--xla_gpu_shard_autotuning=false"}
+
+# An H100 SXM (80 GB HBM3): compute capability 9.0, 132 SMs, 50 MiB L2, 3.35 TB/s. XLA's fusion
+# and buffer decisions read the capability and these sizes.
+H100_TARGET = """
+platform_name: "CUDA"
+device_description_str: "NVIDIA H100 80GB HBM3"
+runtime_version { major: 12 minor: 9 patch: 0 }
+dnn_version_info { major: 9 minor: 8 }
+gpu_device_info {
+  cuda_compute_capability { major: 9 minor: 0 }
+  core_count: 132
+  fpus_per_core: 128
+  threads_per_warp: 32
+  threads_per_block_limit: 1024
+  threads_per_core_limit: 2048
+  shared_memory_per_block: 49152
+  shared_memory_per_block_optin: 232448
+  shared_memory_per_core: 233472
+  registers_per_core_limit: 65536
+  registers_per_block_limit: 65536
+  block_dim_limit_x: 2147483647
+  block_dim_limit_y: 65535
+  block_dim_limit_z: 65535
+  l2_cache_size: 52428800
+  memory_bandwidth: 3352320000000
+  clock_rate_ghz: 1.98
+  device_memory_size: 84929347584
+}
+"""
+
+# The issue's network (8 blocks, batch 512, width 1024) first, then neighbours: XLA's scheduler
+# decides what a step keeps, and a small change of shape can move it by a buffer.
+NETWORKS = ((8, 512, 1024), (4, 512, 1024), (12, 512, 1024), (8, 256, 1024), (8, 512, 512),
+            (8, 512, 2048))
+_ITEM_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "f32": 4, "s32": 4, "u32": 4,
+               "f64": 8, "s64": 8, "u64": 8}
+_ARRAY = re.compile(r"\b(" + "|".join(_ITEM_BYTES) + r")\[([0-9,]*)\]")
+_INSTRUCTION = re.compile(r"\s*(?:ROOT )?%(\S+) = (.*?) ([a-z][\w-]*)\((.*?)\)(?:, |$)")
+_KERNELS = ("fusion", "custom-call", "copy", "reduce", "transpose")
+
+
+def array_bytes(hlo_type: str) -> int:
+  """Bytes of every array in an HLO type such as ``(f32[8,4]{1,0}, bf16[4])``."""
+  total = 0
+  for dtype, dims in _ARRAY.findall(hlo_type):
+    count = 1
+    for d in filter(None, dims.split(",")):
+      count *= int(d)
+    total += count * _ITEM_BYTES[dtype]
+  return total
+
+
+def kernel_traffic(hlo_text: str, min_bytes: int = 1 << 16) -> tuple[int, int]:
+  """(kernels, bytes) read and written by the top-level kernels of a compiled HLO module.
+
+  Each fusion, library call, copy, reduce or transpose of the entry computation counts its
+  operands and outputs once; kernels moving less than ``min_bytes`` (per-feature vectors) are
+  left out. Bitcasts and tuple plumbing move nothing.
+  """
+  start = hlo_text.find("\nENTRY")
+  if start < 0:
+    raise ValueError("kernel_traffic expects a compiled HLO module with an ENTRY computation")
+  types: dict[str, str] = {}
+  kernels = moved = 0
+  for line in hlo_text[start:].splitlines()[1:]:
+    match = _INSTRUCTION.match(line)
+    if not match:
+      continue
+    name, out_type, opcode, operands = match.groups()
+    types[name] = out_type
+    if opcode in _KERNELS:
+      nbytes = array_bytes(out_type) + sum(
+          array_bytes(types.get(o, "")) for o in re.findall(r"%([\w.\-]+)", operands))
+      if nbytes >= min_bytes:
+        kernels += 1
+        moved += nbytes
+  return kernels, moved
+
+
+def gpu_device():
+  """An H100 described by `H100_TARGET`, to compile for (CUDA plugin needed, no GPU)."""
+  from jax.experimental import topologies
+
+  try:
+    topology = topologies.get_topology_desc("h100", "cuda", target_config=H100_TARGET,
+                                            topology="1x1x1")
+  except (NotImplementedError, RuntimeError) as err:
+    raise RuntimeError(
+        "compiling for a GPU needs JAX's CUDA plugin, loaded without a GPU: install "
+        "'jax[cuda12]' at the installed jax version and run `python -m benchmarks.gpu_aot` "
+        f"(see its docstring); JAX said: {err}") from err
+  return topology.devices[0]
+
+
+def _compiled(jitted, device, *args):
+  import jax
+
+  sharding = jax.sharding.SingleDeviceSharding(device)
+  specs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), args)
+  return jitted.lower(*specs).compile()
+
+
+def memory_rows(device, networks=NETWORKS) -> list[tuple]:
+  """(network, dtype, jaxreg temp bytes, flax temp bytes) for each network of NETWORKS."""
+  import jax.numpy as jnp
+
+  import jaxreg as jr
+  from benchmarks import bench_batchnorm as bench
+
+  rows = []
+  for blocks, batch, width in networks:
+    for dtype in (jnp.float32, jnp.bfloat16):
+      params = [(jnp.zeros((width, width), dtype), jnp.ones(width, dtype),
+                 jnp.zeros(width, dtype)) for _ in range(blocks)]
+      states = [jr.batch_norm_init(width) for _ in range(blocks)]
+      x = jnp.ones((batch, width), dtype)
+      temp = [_compiled(bench._mlp_step(bn, blocks), device, params, states, x)
+              .memory_analysis().temp_size_in_bytes
+              for bn in (bench.jaxreg_train, bench.flax_train(True, dtype))]
+      rows.append((f"{blocks}x(Dense->BN->ReLU) {batch}x{width}", jnp.dtype(dtype).name, *temp))
+  return rows
+
+
+def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
+  """(dtype, library, kernels, copies) of the compiled forward+backward at the issue's GPU size."""
+  import jax
+  import jax.numpy as jnp
+
+  import jaxreg as jr
+  from benchmarks import bench_batchnorm as bench
+
+  rows = []
+  for dtype in (jnp.float32, jnp.bfloat16):
+    x = jnp.zeros(shape, dtype)
+    args = (x, jnp.ones(shape[-1]), jnp.zeros(shape[-1]), jr.batch_norm_init(shape[-1]), x)
+    _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, x).as_text())
+    for name, bn in (("jaxreg", bench.jaxreg_train),
+                     ("flax default", bench.flax_train(True, dtype)),
+                     ("flax two-pass", bench.flax_train(False, dtype))):
+      text = _compiled(bench._forward_backward(bn), device, *args).as_text()
+      kernels, moved = kernel_traffic(text)
+      rows.append((jnp.dtype(dtype).name, name, kernels, moved / copy))
+  return rows
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--only-issue-network", action="store_true",
+                      help="memory of the issue's network only (8 blocks, 512x1024)")
+  args = parser.parse_args(argv)
+  missing = {k: v for k, v in PLUGIN_ENV.items() if k not in os.environ}
+  if missing:  # the plugin reads these when JAX starts: start again with them
+    command = [sys.executable, "-m", "benchmarks.gpu_aot", *(argv or sys.argv[1:])]
+    os.execve(sys.executable, command, {**os.environ, **missing})
+  device = gpu_device()
+  print(f"compiled for: {device.device_kind} (deviceless; nothing runs)\n")
+  print("| network | dtype | jaxreg temp bytes | flax temp bytes | ratio |\n|---|---|---|---|---|")
+  for network, dtype, mine, theirs in memory_rows(
+      device, NETWORKS[:1] if args.only_issue_network else NETWORKS):
+    print(f"| {network} | {dtype} | {mine:,} | {theirs:,} | {mine / theirs:.3f} |")
+  print("\n| fwd+bwd 256x56x56x64 | library | kernels | bytes moved, in copies |")
+  print("|---|---|---|---|")
+  for dtype, name, kernels, copies in traffic_rows(device):
+    print(f"| {dtype} | {name} | {kernels} | {copies:.2f} |")
+
+
+if __name__ == "__main__":
+  main()
