@@ -16,10 +16,12 @@ bits, and a keep decision needs only 16 of them to reach a keep probability with
 ``1 - rate`` (exact when ``rate`` is a multiple of 2**-16, e.g. 0.5 or 0.125); the survivors are
 scaled by the inverse of that realised probability, so the output stays unbiased. So here one hash
 decides 4 elements; the hash is written out in ``jax.numpy`` (straight-line code instead of the
-rolled loop). On the CPU it runs over chunks of counters in a ``lax.scan``, which makes each
-random word exactly once; on accelerators it fuses into its consumer. It is the same
-Threefry-2x32 that ``jax.random`` uses, bit for bit, so masks depend only on the key and the
-mask shape (eager or jitted, on any backend).
+rolled loop), and the decisions are packed 32 to a uint32 word by a reduction that XLA fuses
+the hash into, on every backend: the random words are never written out, and the consumer
+unpacks a bit per element where it applies the mask. A backward pass therefore keeps 1 bit per
+element of the mask, where a boolean mask keeps 1 byte. It is the same Threefry-2x32 that
+``jax.random`` uses, bit for bit, so masks depend only on the key and the mask shape (eager or
+jitted, on any backend).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ __all__ = [
 
 # Keep decisions compare a 16-bit random code with round(keep_prob * 2**16).
 _CODE_BITS = 16
+# Keep decisions are made and stored as bits, 32 to a uint32 word.
+_PACKED_BITS = 32
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,47 +82,35 @@ def _threefry2x32(key_words: jax.Array, counter_hi: jax.Array, counter_lo: jax.A
   return x0, x1
 
 
-# On the CPU, random words are made by a `lax.scan` over chunks of counters, and the loop is
-# there on purpose: XLA fuses elementwise producers into their consumers, and fused into
-# `where(keep, x, 0)` the hash would be recomputed for each of the 4 decisions it feeds (and for
-# every element a broadcast mask is spread over). A loop's outputs are materialized once, and
-# the consumer then only shifts, masks and compares. Chunks of 2**15 hashes keep a chunk's state
-# in cache; at least two chunks stop XLA from inlining a one-trip loop.
-# A GPU is the other way round: every loop trip is a kernel launch, and recomputing the hash in
-# the consumer costs less than writing the words out and reading them back, so there the hash
-# is left to fuse (measured on an H200: benchmarks/NOTES.md, "Dropout on a GPU").
-_CPU_CHUNK_HASHES = 2**15
-
-
-def _threefry_words_in_chunks(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
-  chunk = min(_CPU_CHUNK_HASHES, -(-length // 2))
-  chunks = -(-length // chunk)
-
-  def hash_chunk(_, index):
-    # Counters are made inside the loop from the chunk index: nothing chunk-sized goes in.
-    counter = index * np.uint32(chunk) + lax.iota(jnp.uint32, chunk)
-    return None, _threefry2x32(key_words, counter, jnp.zeros_like(counter))
-
-  _, words = lax.scan(hash_chunk, None, lax.iota(jnp.uint32, chunks))
-  return tuple(w.reshape(-1)[:length] for w in words)
-
-
-def _threefry_words_fused(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
-  counter = lax.iota(jnp.uint32, length)
+def _threefry_words(key_words: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
+  """Threefry-2x32 of the counters (j, 0) for ``j < count``: two independent word arrays."""
+  counter = lax.iota(jnp.uint32, count)
   return _threefry2x32(key_words, counter, jnp.zeros_like(counter))
 
 
-def _threefry_words(key_words: jax.Array, length: int) -> tuple[jax.Array, jax.Array]:
-  """Threefry-2x32 of the counters (j, 0), j < ``length``: two independent word arrays.
+def _pack_keep_bits(words: tuple[jax.Array, ...], threshold: jax.Array) -> jax.Array:
+  """Keep decisions of the 16-bit codes in ``words``, packed 32 to a uint32 word.
 
-  The words are the same on every backend; only how XLA is led to schedule them differs.
+  ``words`` are one or two uint32 arrays of equal length (a multiple of 32 / codes per
+  element), element h of each from the same hash h; hash h's codes are, in order, the low and
+  high halves of ``words[0][h]``, then of ``words[1][h]``. Bit b of packed word p is whether
+  code ``32 * p + b`` is below ``threshold``. Every word is read once, so XLA fuses the hash
+  into this reduction and writes one bit per decision, not the words. (Fused into a consumer
+  such as ``where(keep, x, 0)`` instead, the hash would be recomputed for each of the 4
+  decisions it feeds: measured in benchmarks/NOTES.md.)
   """
-  if length >= 2**32 - _CPU_CHUNK_HASHES:
-    raise ValueError(f"{length} random words exceed the 32-bit counter.")
-  return lax.platform_dependent(
-      key_words,
-      cpu=lambda k: _threefry_words_in_chunks(k, length),
-      default=lambda k: _threefry_words_fused(k, length))
+  codes_per_hash = 2 * len(words)
+  bits = None
+  for w, word in enumerate(words):
+    for half in range(2):
+      code = (word >> np.uint32(half * _CODE_BITS)) & np.uint32(2**_CODE_BITS - 1)
+      bit = (code < threshold).astype(jnp.uint32) << np.uint32(2 * w + half)
+      bits = bit if bits is None else bits | bit
+  group = _PACKED_BITS // codes_per_hash
+  shift = lax.broadcasted_iota(jnp.uint32, (bits.shape[0] // group, group), 1)
+  # The bits are distinct, so their sum is their OR; XLA fuses a sum as a plain reduction.
+  return jnp.sum(bits.reshape(-1, group) << (shift * np.uint32(codes_per_hash)), axis=1,
+                 dtype=jnp.uint32)
 
 
 def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:
@@ -126,29 +118,29 @@ def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> 
 
   Flat entry ``k * h + c`` (``k`` codes per hash: 4 for Threefry, 2 for other PRNGs) compares
   the 16-bit half ``c % 2`` of word ``c // 2`` of hash ``h`` with ``threshold``. The mask
-  depends only on the key and ``shape``, not on chunking, jit or the backend.
+  depends only on the key and ``shape``, not on jit or the backend.
+
+  The decisions are made as packed bits and unpacked where they are used: what a backward pass
+  keeps of the mask is then 1 bit per entry, not a 1-byte bool.
   """
   num = math.prod(shape)
-  if num == 0:  # an empty batch: nothing to draw, and the chunked hash loop needs a counter
+  if num == 0:  # an empty batch: nothing to draw
     return jnp.zeros(shape, jnp.bool_)
+  packed = -(-num // _PACKED_BITS)
   if str(jax.random.key_impl(key)) == "threefry2x32":
     # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
     # one hash makes 4 decisions here.
-    words = _threefry_words(jax.random.key_data(key), -(-num // 4))
+    hashes = packed * (_PACKED_BITS // 4)
+    if hashes > 2**32:
+      raise ValueError(f"{4 * hashes} keep decisions exceed Threefry's 32-bit counter.")
+    words = _threefry_words(jax.random.key_data(key), hashes)
+    bits = _pack_keep_bits(words, threshold)
   else:  # other PRNGs, through their own API: 2 decisions per 32-bit word
-    words = (jax.random.bits(key, (-(-num // 2),), jnp.uint32),)
-  # Column c of the (hashes, k) code array takes half c % 2 of word c // 2, written as selects
-  # on broadcast words: a cheap elementwise expression that fuses into the consumer, where a
-  # stack would be materialized (4 bytes per element).
-  per_hash = 2 * len(words)
-  column = lax.broadcasted_iota(jnp.uint32, (words[0].shape[0], per_hash), 1)
-  word = words[0][:, None]
-  for c, other in enumerate(words[1:], start=1):
-    word = jnp.where(column // 2 == c, other[:, None], word)
-  codes = (word >> ((column % 2) * np.uint32(_CODE_BITS))) & np.uint32(2**_CODE_BITS - 1)
-  if codes.size != num:  # sizes that are not a multiple of k
-    codes = codes.reshape(-1)[:num]
-  return codes.reshape(shape) < threshold
+    words = jax.random.bits(key, (packed * _PACKED_BITS // 2,), jnp.uint32)
+    bits = _pack_keep_bits((words,), threshold)
+  position = lax.broadcasted_iota(jnp.uint32, (packed, _PACKED_BITS), 1)
+  keep = (bits[:, None] >> position) & np.uint32(1)
+  return (keep.reshape(-1)[:num] != 0).reshape(shape)
 
 
 class _MaskSpec(NamedTuple):
@@ -268,7 +260,7 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   key_data = jax.random.key_data(key)
   if recompute_mask:
     return _masked_recompute(spec, x, key_data, threshold, scale)
-  # Plain autodiff: the backward keeps the boolean mask (1 byte per element), and forward-mode
+  # Plain autodiff: the backward keeps the packed mask (1 bit per element), and forward-mode
   # differentiation (jvp, hessian) works as well.
   return _apply_mask(x, spec.keep(key_data, threshold), scale)
 
@@ -318,7 +310,8 @@ def dropout(
       example of a ``(N, T, D)`` sequence shared over time, as in variational dropout).
     recompute_mask: if True, the backward pass regenerates the mask from the key instead of
       storing it (a ``jax.custom_vjp`` that saves only the key and two scalars), trading a
-      second pass of cheap PRNG work for a mask-sized buffer per layer. Reverse-mode only:
+      second pass of PRNG work for the stored mask, 1 bit per element per layer (the default
+      keeps the mask packed). Reverse-mode only:
       ``jax.jvp`` / ``jax.hessian`` need the default ``False``.
 
   Returns:

@@ -66,15 +66,21 @@ def test_threefry_matches_jax_primitive():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("length", [1, 5, 2**15 + 3, 3 * 2**15])
-def test_cpu_and_accelerator_schedules_make_the_same_words(length):
-  # The CPU hashes in a loop over chunks, accelerators in one fused pass: the same bits.
-  data = jax.random.key_data(jax.random.key(7))
-  chunked = jax.jit(dropouts._threefry_words_in_chunks, static_argnums=1)(data, length)
-  fused = jax.jit(dropouts._threefry_words_fused, static_argnums=1)(data, length)
-  for a, b in zip(chunked, fused, strict=True):
-    assert a.shape == (length,)
-    np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("word_arrays", [1, 2])
+def test_packed_keep_bits_follow_code_order(word_arrays):
+  # Bit b of packed word p is the decision for code 32 p + b; a hash's codes are the low and
+  # high halves of its first word, then of its second. Reference: numpy, bit by bit.
+  rng = np.random.default_rng(word_arrays)
+  hashes = 3 * 32 // (2 * word_arrays)  # three packed words
+  words = [rng.integers(0, 2**32, hashes, dtype=np.uint64).astype(np.uint32)
+           for _ in range(word_arrays)]
+  threshold = 40_000
+  codes = np.stack([half for w in words for half in (w & 0xFFFF, w >> 16)], -1).reshape(-1)
+  expected = [sum(int(codes[32 * p + b] < threshold) << b for b in range(32)) for p in range(3)]
+  packed = jax.jit(dropouts._pack_keep_bits)(tuple(map(jnp.asarray, words)),
+                                             jnp.uint32(threshold))
+  assert packed.dtype == jnp.uint32
+  np.testing.assert_array_equal(np.asarray(packed), np.array(expected, np.uint32))
 
 
 def reference_keep_mask(key, num, threshold):
