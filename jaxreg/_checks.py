@@ -9,22 +9,29 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
+def check_bool(value: object, op: str, name: str, hint: str = "") -> bool:
+  """``value`` as a Python bool; only a Python or NumPy bool is accepted.
+
+  Flags choose code paths at trace time: a truthy string or an array would silently pick one.
+  """
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  raise TypeError(f"{op}: `{name}` must be a bool (Python or NumPy), got {value!r} of type "
+                  f"{type(value).__name__}.{hint}")
+
+
 def check_train(train: object, op: str) -> bool:
   """Returns ``train`` as a Python bool; rejects anything that could be traced or ambiguous."""
-  if isinstance(train, (bool, np.bool_)):
-    return bool(train)
-  raise TypeError(
-      f"{op}: `train` must be a Python bool (True for the training path, False for the test "
-      f"path), got {train!r} of type {type(train).__name__}. To switch paths on a traced "
-      "value, call the op twice under `jax.lax.cond`."
-  )
+  return check_bool(train, op, "train", " True takes the training path, False the test "
+                    "path; to switch paths on a traced value, call the op twice under "
+                    "`jax.lax.cond`.")
 
 
 def is_traced(value: object) -> bool:
@@ -188,3 +195,33 @@ def float32_or_wider(dtype) -> jnp.dtype:
   strict dtype promotion.
   """
   return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
+
+
+def check_axis_names(axis_name: object, op: str) -> tuple:
+  """``axis_name`` as a non-empty tuple of axis names; rejects anything else by name.
+
+  Names are whatever JAX accepts (any hashable; mesh axes are strings). A tuple or list holds
+  several, folded in its order; an unordered set is refused: its order, and so the keys, could
+  differ between processes.
+  """
+  if isinstance(axis_name, (tuple, list)):
+    names = tuple(axis_name)
+  elif (axis_name is None or isinstance(axis_name, (bytes, bool, set, frozenset, dict))
+        or not isinstance(axis_name, Hashable)):
+    names = None
+  else:
+    names = (axis_name,)
+  if names is None or not all(
+      isinstance(n, Hashable) and n is not None and not isinstance(n, (bytes, bool))
+      for n in names):
+    raise TypeError(
+        f"{op}: `axis_name` must be a mesh axis name (e.g. 'data') or a tuple or list of them, "
+        f"got {axis_name!r}."
+    )
+  if not names:
+    # No axis to fold in would return the replicated key unchanged: every device the same mask.
+    raise ValueError(
+        f"{op}: `axis_name` must name at least one mesh axis, got {axis_name!r}; pass the data "
+        "axis, e.g. 'data'."
+    )
+  return names

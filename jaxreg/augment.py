@@ -134,15 +134,6 @@ def _check_strength(value, op: str, name: str, *, lo: float = 0.0, hi: float = m
   return concrete
 
 
-def _check_bool(value, op: str, name: str) -> bool:
-  """A Python or NumPy bool, as a Python bool: every flag of this module goes through here."""
-  # Flags choose code paths at trace time; a truthy string or an array would silently pick one.
-  if not isinstance(value, (bool, np.bool_)):
-    raise TypeError(f"{op}: `{name}` must be a bool (Python or NumPy), got {value!r} of type "
-                    f"{type(value).__name__}.")
-  return bool(value)
-
-
 def _whole_number(value) -> int | None:
   """``value`` as an int if it is a concrete real number with an integer value, else None.
 
@@ -332,7 +323,7 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
   """
   if not callable(fn):
     raise TypeError(f"batched: `fn` must be callable, got {fn!r}.")
-  sequential = _check_bool(sequential, "batched", "sequential")
+  sequential = _checks.check_bool(sequential, "batched", "sequential")
 
   @functools.wraps(fn)
   def batch_fn(key, images, *args, **kwargs):
@@ -752,7 +743,7 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   image = _check_image(image, op)
   out = _pair(size, op, "size")
   scale, ratio = _check_box_ranges(scale, ratio, op)
-  antialias = _check_bool(antialias, op, "antialias")
+  antialias = _checks.check_bool(antialias, op, "antialias")
   key = _checks.as_key(key, op)
   top, left, box_h, box_w, _ = _sample_box(key, image.shape[0], image.shape[1], scale, ratio)
   return _resample_box(image, top, left, box_h, box_w, out, antialias, crop_first=True)
@@ -808,7 +799,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   image = _check_image(image, op)
   out_h, out_w = _pair(size, op, "size")
   scales = _check_scales(scales, op)
-  antialias = _check_bool(antialias, op, "antialias")
+  antialias = _checks.check_bool(antialias, op, "antialias")
   height, width = image.shape[:2]
   # The resized sizes are whole pixels (as in `multi_crop_predict`), so each axis has its own
   # factor resized / original, which is what `jax.image.resize` to that size uses.
@@ -942,7 +933,7 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
   image = _checks.check_float_array(image, op, "image")
   _check_rgb(image, op)
   factor = _check_image_operand(factor, image.shape, op, "factor", lo=0.0)
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   x = image.astype(_compute_dtype(image))
   value, effective = _saturation_scale(x[..., 0:1], x[..., 1:2], x[..., 2:3], factor)
   return _maybe_clip(value - effective * (value - x), clip).astype(image.dtype)
@@ -1006,7 +997,7 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
   image = _checks.check_float_array(image, op, "image")
   _check_rgb(image, op)
   delta = _check_image_operand(delta, image.shape, op, "delta", per_pixel=True)
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   if jnp.ndim(delta):
     delta = delta[..., 0]  # aligned with the (..., H, W) planes
   shifted = _shift_hue_planes(_planes(image.astype(_compute_dtype(image))), delta)
@@ -1064,7 +1055,7 @@ def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: fl
   op = "random_brightness"
   image = _check_image(image, op)
   max_delta = _check_strength(max_delta, op, "max_delta")
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   dtype = _compute_dtype(image)
   delta = _uniform(_checks.as_key(key, op), -max_delta, max_delta).astype(dtype)
   return _maybe_clip(image.astype(dtype) + delta, clip).astype(image.dtype)
@@ -1105,7 +1096,7 @@ def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, u
   op = "random_contrast"
   image = _check_image(image, op)
   lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   dtype = _compute_dtype(image)
   factor = _uniform(_checks.as_key(key, op), lo, hi).astype(dtype)
   return _maybe_clip(_contrast(image.astype(dtype), factor), clip).astype(image.dtype)
@@ -1139,7 +1130,7 @@ def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float,
   image = _check_image(image, op)
   _check_rgb(image, op)
   lo, hi = _check_range(lower, upper, op, "(lower, upper)", low=0.0)
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   return adjust_saturation(image, _uniform(_checks.as_key(key, op), lo, hi), clip=clip)
 
 
@@ -1170,7 +1161,7 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
   image = _check_image(image, op)
   _check_rgb(image, op)
   max_delta = _check_strength(max_delta, op, "max_delta", hi=0.5)
-  clip = _check_bool(clip, op, "clip")
+  clip = _checks.check_bool(clip, op, "clip")
   return adjust_hue(image, _uniform(_checks.as_key(key, op), -max_delta, max_delta), clip=clip)
 
 
@@ -1225,8 +1216,8 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
       _check_strength(value, op, name) for name, value in (
           ("brightness", brightness), ("contrast", contrast), ("saturation", saturation)))
   hue = _check_strength(hue, op, "hue", hi=0.5)
-  clip = _check_bool(clip, op, "clip")
-  random_order = _check_bool(random_order, op, "random_order")
+  clip = _checks.check_bool(clip, op, "clip")
+  random_order = _checks.check_bool(random_order, op, "random_order")
   key = _checks.as_key(key, op)
   k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
   draws = (_uniform(k_b, -brightness, brightness),

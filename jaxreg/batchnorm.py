@@ -123,7 +123,7 @@ class _Config(NamedTuple):
 
   reduce_axes: tuple[int, ...]
   eps: float
-  axis_name: object
+  axis_name: tuple | None  # device axis names, checked
 
 
 def _psum(value, axis_name):
@@ -137,10 +137,6 @@ def _psum(value, axis_name):
         "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
         "over sharded arrays pass axis_name=None (statistics are global already)."
     ) from err
-
-
-def _axis_names(axis_name) -> tuple:
-  return axis_name if isinstance(axis_name, tuple) else (axis_name,)
 
 
 def _varying_axes(value):
@@ -157,7 +153,7 @@ def _check_mask_sharding(mask, x, axis_name, op):
   x_varying, mask_varying = _varying_axes(x), _varying_axes(mask)
   if x_varying is None or mask_varying is None:
     return
-  extra = [name for name in _axis_names(axis_name) if name in mask_varying - x_varying]
+  extra = [name for name in axis_name if name in mask_varying - x_varying]
   if extra:
     raise ValueError(
         f"{op}: `mask` is split over device axis {extra[0]!r} but x is replicated along it: "
@@ -178,7 +174,7 @@ def _as_cotangent_of(cotangent, primal, axis_name):
   varying = _varying_axes(primal)
   if varying is None:
     return cotangent
-  missing = tuple(name for name in _axis_names(axis_name) if name not in varying)
+  missing = tuple(name for name in axis_name if name not in varying)
   return lax.psum(cotangent, missing) if missing else cotangent
 
 
@@ -425,7 +421,8 @@ def batch_norm(
       ``(1, 3)`` both mean parameters of shape ``(x.shape[1], x.shape[3])``.
     axis_name: under `shard_map`, `pmap` or a named `vmap`, the device axis to compute global
       statistics over (from global sums and counts, so unequal per-device counts are weighted
-      right). Not needed under plain `jit` over sharded arrays, where reductions are global.
+      right): a name, or a tuple or list of names for several axes. Not needed under plain
+      `jit` over sharded arrays, where reductions are global.
     mask: optional boolean array broadcastable to ``x`` (e.g. ``(N, 1)`` for ``(N, D)``
       input, ``(N, 1, 1, 1)`` for NHWC); False entries are left out of the statistics. They are
       still normalized (with the statistics of the others), and may hold anything, NaN and inf
@@ -454,11 +451,12 @@ def batch_norm(
     ValueError: a training batch with a single value per feature (its variance is 0 and the
       output would silently equal ``bias``); wrong shapes of ``scale``/``bias``/``state``/
       ``mask``; ``axis`` out of range or covering every axis; ``momentum`` outside [0, 1];
-      ``eps <= 0`` or not finite; an unbound ``axis_name``; under ``axis_name``, a ``mask``
+      ``eps <= 0`` or not finite; an unbound or empty ``axis_name``; under ``axis_name``, a ``mask``
       that is not sharded like ``x`` (passed whole while x is split, or split while x is not);
       an unknown ``backward``.
     TypeError: non-floating ``x`` or state arrays; non-bool ``train`` or ``mask``; a
-      ``state`` that is not a `BatchNormState`; a traced ``eps``; forward-mode differentiation
+      ``state`` that is not a `BatchNormState`; a traced ``eps``; an ``axis_name`` that is no
+      axis name (a set, bytes, None inside a tuple); forward-mode differentiation
       of the ``"custom"`` backward (see ``backward``).
 
   Example:
@@ -496,6 +494,8 @@ def batch_norm(
                     "computation), got a traced value.")
   if backward not in ("custom", "autodiff"):
     raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
+  # A tuple of names from here on: one name, a list or a tuple of them, as in device_key.
+  axis_name = None if axis_name is None else _checks.check_axis_names(axis_name, op)
   keep = _check_mask(mask, x, axis_name, op)  # checked on both paths; used by training only
 
   compute = _checks.float32_or_wider(x.dtype)

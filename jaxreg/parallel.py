@@ -10,7 +10,7 @@ nothing is needed: one global mask is drawn for the global array.)
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import jax
 from jax import lax
@@ -18,36 +18,6 @@ from jax import lax
 from jaxreg import _checks
 
 __all__ = ["device_key"]
-
-
-def _axis_names(axis_name: object, op: str) -> tuple:
-  """``axis_name`` as a non-empty tuple of axis names; rejects anything else by name.
-
-  Names are whatever JAX accepts (any hashable; mesh axes are strings). A tuple or list holds
-  several, folded in its order; an unordered set is refused: its order, and so the keys, could
-  differ between processes.
-  """
-  if isinstance(axis_name, (tuple, list)):
-    names = tuple(axis_name)
-  elif (axis_name is None or isinstance(axis_name, (bytes, bool, set, frozenset, dict))
-        or not isinstance(axis_name, Hashable)):
-    names = None
-  else:
-    names = (axis_name,)
-  if names is None or not all(
-      isinstance(n, Hashable) and n is not None and not isinstance(n, (bytes, bool))
-      for n in names):
-    raise TypeError(
-        f"{op}: `axis_name` must be a mesh axis name (e.g. 'data') or a tuple or list of them, "
-        f"got {axis_name!r}."
-    )
-  if not names:
-    # No axis to fold in would return the replicated key unchanged: every device the same mask.
-    raise ValueError(
-        f"{op}: `axis_name` must name at least one mesh axis, got {axis_name!r}; pass the data "
-        "axis, e.g. 'data'."
-    )
-  return names
 
 
 def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
@@ -81,7 +51,7 @@ def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
   """
   op = "device_key"
   _checks.as_key(key, op)
-  names = _axis_names(axis_name, op)
+  names = _checks.check_axis_names(axis_name, op)
   for name in names:
     try:
       index = lax.axis_index(name)

@@ -314,6 +314,24 @@ def test_named_vmap_axis_gives_global_statistics():
   np.testing.assert_allclose(states.var[0], state_full.var, rtol=1e-5)
 
 
+def test_several_named_axes_as_a_list_give_global_statistics():
+  x = jnp.asarray(RNG.normal(2, 3, size=(2, 3, 4, 3)), jnp.float32)  # 2 x 3 "devices"
+  bn = lambda x: jr.batch_norm(x, None, None, jr.batch_norm_init(3), train=True,  # noqa: E731
+                               axis_name=["a", "b"])
+  ys, states = jax.vmap(jax.vmap(bn, axis_name="b"), axis_name="a")(x)
+  y_full, state_full = jr.batch_norm(x.reshape(24, 3), None, None, jr.batch_norm_init(3),
+                                     train=True)
+  np.testing.assert_allclose(ys.reshape(24, 3), y_full, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(states.var[1, 2], state_full.var, rtol=1e-5)
+  # The hand-written backward sums over both axes too.
+  w = jnp.asarray(RNG.normal(size=(2, 3, 4, 3)), jnp.float32)
+  dx = jax.vmap(jax.vmap(jax.grad(lambda x, w: jnp.sum(bn(x)[0] * w)), axis_name="b"),
+                axis_name="a")(x, w)
+  full = jax.grad(lambda x: jnp.sum(jr.batch_norm(x, None, None, jr.batch_norm_init(3),
+                                                  train=True)[0] * w.reshape(24, 3)))
+  np.testing.assert_allclose(dx.reshape(24, 3), full(x.reshape(24, 3)), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="XLA:CPU's fusion of reductions")
 @pytest.mark.parametrize(("dtype", "with_scale", "masked"), [
     ("float32", True, False), ("float32", False, False), ("bfloat16", True, False),
@@ -582,6 +600,13 @@ def test_bad_input():
     bn(x, None, None, state, mask=jnp.ones((3, 1), bool))
   with pytest.raises(ValueError, match="not bound"):
     bn(x, None, None, state, axis_name="batch")
+  # The same axis-name rules as device_key: () used to give this device's statistics silently,
+  # a set a bare "unhashable type".
+  with pytest.raises(ValueError, match=r"at least one mesh axis, got \(\)"):
+    bn(x, None, None, state, axis_name=())
+  for bad in ({"batch"}, b"batch", ("batch", None)):
+    with pytest.raises(TypeError, match=r"axis_name.*mesh axis name"):
+      bn(x, None, None, state, axis_name=bad)
   with pytest.raises(ValueError, match="backward"):
     bn(x, None, None, state, backward="fast")
   with pytest.raises(TypeError, match="train"):
