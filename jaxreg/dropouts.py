@@ -91,8 +91,8 @@ def _threefry_words(key_words: jax.Array, count: int) -> tuple[jax.Array, jax.Ar
 def _pack_keep_bits(words: tuple[jax.Array, ...], threshold: jax.Array) -> jax.Array:
   """Keep decisions of the 16-bit codes in ``words``, packed 32 to a uint32 word.
 
-  ``words`` are one or two uint32 arrays of equal length (a multiple of 32 / codes per
-  element), element h of each from the same hash h; hash h's codes are, in order, the low and
+  ``words`` are one or two uint32 arrays of equal length (a multiple of 32 divided by the
+  codes per hash), element h of each from the same hash h; hash h's codes are, in order, the low and
   high halves of ``words[0][h]``, then of ``words[1][h]``. Bit b of packed word p is whether
   code ``32 * p + b`` is below ``threshold``. Every word is read once, so XLA fuses the hash
   into this reduction and writes one bit per decision, not the words. (Fused into a consumer
