@@ -1,4 +1,4 @@
-"""Batch norm's GPU memory, measured on a machine without a GPU (XLA compiles for an H100 here).
+"""GPU memory and bytes moved, measured without a GPU: XLA compiles for an H100 here.
 
     python -m venv /tmp/gpu-aot && JAX=$(python -c "import jax; print(jax.__version__)")
     /tmp/gpu-aot/bin/pip install -e ".[bench]" "jax[cuda12]==$JAX"
@@ -7,6 +7,9 @@
 JAX compiles for a GPU it does not have (deviceless ahead-of-time compilation): the CUDA plugin
 describes the device from a target description (`H100_TARGET` below), and XLA runs its whole GPU
 pipeline, fusion, scheduling and buffer assignment included, without running anything. So:
+
+Batch norm (issue 3) and dropout (issue 2): their training steps' temp bytes against flax,
+and the kernels of their forward+backward.
 
 - Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For stop 9's code it gives,
   byte for byte, what the same benchmark measured on an H200 then (bfloat16 network: 17,866,512
@@ -178,6 +181,31 @@ def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
   return rows
 
 
+def dropout_rows(device) -> list[tuple]:
+  """(case, library, kernels, copies or temp bytes) for dropout at the benchmark's sizes."""
+  import jax
+  import jax.numpy as jnp
+
+  import jaxreg as jr
+  from benchmarks import bench_dropout as bench
+
+  x, key = jnp.zeros((12800, 1000)), jax.random.key(0)
+  _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, x).as_text())
+  rows = []
+  for name, op in (("jaxreg", lambda k, x: jr.dropout(k, x, 0.1, train=True)),
+                   ("jaxreg recompute_mask",
+                    lambda k, x: jr.dropout(k, x, 0.1, train=True, recompute_mask=True)),
+                   ("flax", bench.flax_dropout(0.1))):
+    for case, wrap in (("fwd+bwd", bench._forward_backward), ("forward", bench._forward)):
+      kernels, moved = kernel_traffic(_compiled(wrap(op), device, key, x, x).as_text())
+      rows.append((f"{case} 12800x1000, rate 0.1", name, kernels, f"{moved / copy:.2f} copies"))
+    params = [jnp.zeros((1024, 1024)) for _ in range(8)]
+    h = jnp.ones((512, 1024))
+    temp = _compiled(bench._mlp_step(op, 8), device, params, key, h, h).memory_analysis()
+    rows.append(("8-layer MLP step 512x1024", name, "", f"{temp.temp_size_in_bytes:,} temp bytes"))
+  return rows
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--only-issue-network", action="store_true",
@@ -197,6 +225,9 @@ def main(argv=None) -> None:
   print("|---|---|---|---|")
   for dtype, name, kernels, copies in traffic_rows(device):
     print(f"| {dtype} | {name} | {kernels} | {copies:.2f} |")
+  print("\n| dropout | library | kernels | bytes moved or temp |\n|---|---|---|---|")
+  for case, name, kernels, value in dropout_rows(device):
+    print(f"| {case} | {name} | {kernels} | {value} |")
 
 
 if __name__ == "__main__":
