@@ -18,8 +18,9 @@ scaled by the inverse of that realised probability, so the output stays unbiased
 decides 4 elements; the hash is written out in ``jax.numpy`` (straight-line code instead of the
 rolled loop), and the decisions are packed 32 to a uint32 word by a reduction that XLA fuses
 the hash into, on every backend: the random words are never written out, and the consumer
-unpacks a bit per element where it applies the mask. A backward pass therefore keeps 1 bit per
-element of the mask, where a boolean mask keeps 1 byte. It is the same Threefry-2x32 that
+unpacks a bit per element where it applies the mask. The mask is applied through a checkpoint
+that saves the packed bits, so a backward pass keeps 1 bit per element of the mask, where a
+boolean mask keeps 1 byte (also under `jax.vjp` or `lax.scan`). It is the same Threefry-2x32 that
 ``jax.random`` uses, bit for bit, so masks depend only on the key and the mask shape (eager or
 jitted, on any backend).
 """
@@ -113,34 +114,44 @@ def _pack_keep_bits(words: tuple[jax.Array, ...], threshold: jax.Array) -> jax.A
                  dtype=jnp.uint32)
 
 
-def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:
-  """Boolean mask of ``shape``, each entry True with probability ``threshold / 2**16``.
+def _keep_bits(key: jax.Array, num: int, threshold: jax.Array) -> jax.Array:
+  """``num`` keep decisions, packed 32 to a uint32 word (see `_pack_keep_bits`).
 
-  Flat entry ``k * h + c`` (``k`` codes per hash: 4 for Threefry, 2 for other PRNGs) compares
-  the 16-bit half ``c % 2`` of word ``c // 2`` of hash ``h`` with ``threshold``. The mask
-  depends only on the key and ``shape``, not on jit or the backend.
-
-  The decisions are made as packed bits and unpacked where they are used: what a backward pass
-  keeps of the mask is then 1 bit per entry, not a 1-byte bool.
+  Flat decision ``k * h + c`` (``k`` codes per hash: 4 for Threefry, 2 for other PRNGs)
+  compares the 16-bit half ``c % 2`` of word ``c // 2`` of hash ``h`` with ``threshold``: True
+  with probability ``threshold / 2**16``. The decisions depend only on the key and ``num``, not
+  on jit or the backend.
   """
-  num = math.prod(shape)
-  if num == 0:  # an empty batch: nothing to draw
-    return jnp.zeros(shape, jnp.bool_)
   packed = -(-num // _PACKED_BITS)
+  if num == 0:  # an empty batch: nothing to draw
+    return jnp.zeros((0,), jnp.uint32)
   if str(jax.random.key_impl(key)) == "threefry2x32":
     # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
     # one hash makes 4 decisions here.
     hashes = packed * (_PACKED_BITS // 4)
     if hashes > 2**32:
-      raise ValueError(f"{4 * hashes} keep decisions exceed Threefry's 32-bit counter.")
-    words = _threefry_words(jax.random.key_data(key), hashes)
-    bits = _pack_keep_bits(words, threshold)
-  else:  # other PRNGs, through their own API: 2 decisions per 32-bit word
-    words = jax.random.bits(key, (packed * _PACKED_BITS // 2,), jnp.uint32)
-    bits = _pack_keep_bits((words,), threshold)
-  position = lax.broadcasted_iota(jnp.uint32, (packed, _PACKED_BITS), 1)
+      raise ValueError(f"{num} keep decisions exceed Threefry's 32-bit counter (at most "
+                       f"{2**34}).")
+    return _pack_keep_bits(_threefry_words(jax.random.key_data(key), hashes), threshold)
+  # Other PRNGs, through their own API: 2 decisions per 32-bit word.
+  words = jax.random.bits(key, (packed * _PACKED_BITS // 2,), jnp.uint32)
+  return _pack_keep_bits((words,), threshold)
+
+
+def _unpack_keep_bits(bits: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """The boolean mask of ``shape`` whose flat entry i is bit ``i % 32`` of ``bits[i // 32]``."""
+  num = math.prod(shape)
+  position = lax.broadcasted_iota(jnp.uint32, (bits.shape[0], _PACKED_BITS), 1)
   keep = (bits[:, None] >> position) & np.uint32(1)
   return (keep.reshape(-1)[:num] != 0).reshape(shape)
+
+
+def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:
+  """Boolean mask of ``shape``, each entry True with probability ``threshold / 2**16``.
+
+  Entry i (in flat order) is decision i of `_keep_bits`.
+  """
+  return _unpack_keep_bits(_keep_bits(key, math.prod(shape), threshold), shape)
 
 
 class _MaskSpec(NamedTuple):
@@ -149,9 +160,14 @@ class _MaskSpec(NamedTuple):
   shape: tuple[int, ...]
   impl: str  # the PRNG implementation's name, to rebuild typed keys from raw key data
 
+  def bits(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
+    """The packed keep decisions for a key given as raw data (so custom_vjp can carry it)."""
+    key = jax.random.wrap_key_data(key_data, impl=self.impl)
+    return _keep_bits(key, math.prod(self.shape), threshold)
+
   def keep(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
-    """The boolean keep-mask for a key given as raw data (so custom_vjp can carry it)."""
-    return _keep_mask(jax.random.wrap_key_data(key_data, impl=self.impl), self.shape, threshold)
+    """The boolean keep-mask for a key given as raw data."""
+    return _unpack_keep_bits(self.bits(key_data, threshold), self.shape)
 
 
 def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
@@ -166,6 +182,20 @@ def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
   # `where`, not `x * keep * scale`: a dropped inf/NaN becomes 0 and the gradient of a dropped
   # element is exactly 0, never 0 * inf.
   return jnp.where(keep, scaled, jnp.zeros((), x.dtype))
+
+
+@functools.partial(jax.checkpoint, static_argnums=(3,), prevent_cse=False)
+def _apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
+                       shape: tuple[int, ...]) -> jax.Array:
+  """`_apply_mask` with the mask given as packed bits, unpacked here.
+
+  A checkpoint, so that what differentiation keeps for the backward is the packed bits (1 bit
+  per mask element) and not the unpacked boolean mask (1 byte): the unpacking, a shift and a
+  compare, is redone where the backward applies the mask. This holds wherever JAX saves
+  residuals (`jax.vjp`, `lax.scan`, a jit boundary), not only where XLA fuses a whole step.
+  Forward mode (jvp, hessian) works as with any function.
+  """
+  return _apply_mask(x, _unpack_keep_bits(bits, shape), scale)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -260,9 +290,9 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   key_data = jax.random.key_data(key)
   if recompute_mask:
     return _masked_recompute(spec, x, key_data, threshold, scale)
-  # Plain autodiff: the backward keeps the packed mask (1 bit per element), and forward-mode
-  # differentiation (jvp, hessian) works as well.
-  return _apply_mask(x, spec.keep(key_data, threshold), scale)
+  # Plain autodiff through a checkpoint: the backward keeps the packed mask (1 bit per
+  # element), and forward-mode differentiation (jvp, hessian) works as well.
+  return _apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)
 
 
 def _check_common(op, x, train):

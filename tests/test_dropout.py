@@ -2,6 +2,7 @@
 
 import functools
 import math
+import re
 import sys
 
 import hypothesis.extra.numpy as hnp
@@ -621,3 +622,19 @@ def test_a_training_step_keeps_the_mask_as_bits():
   extra = temp_bytes(True) - temp_bytes(False)
   packed_mask = batch * width // 8
   assert (depth - 1) * packed_mask <= extra <= (depth - 1) * packed_mask + 1024
+
+
+def test_what_differentiation_saves_is_the_packed_mask(capsys):
+  # jax.vjp, lax.scan and jit boundaries keep residuals as JAX saves them, not as XLA fuses a
+  # whole step: the saved mask must be the packed words, with nothing of x's size.
+  from jax.ad_checkpoint import print_saved_residuals
+
+  x = jnp.ones((64, 100))
+  for rate in (0.3, jnp.float32(0.3)):
+    print_saved_residuals(lambda x, r=rate: jr.dropout(jax.random.key(0), x, r, train=True), x)
+    lines = capsys.readouterr().out.splitlines()
+    shapes = [tuple(int(d) for d in m.group(2).split(",") if d)
+              for m in (re.match(r"(\w+)\[([\d,]*)\]", line) for line in lines) if m]
+    assert len(shapes) == len(lines) > 0, lines
+    assert (64 * 100 // 32,) in shapes, lines  # 6400 decisions in 200 uint32 words
+    assert all(math.prod(s) <= 64 * 100 // 32 for s in shapes), lines
