@@ -201,8 +201,8 @@ def check_axis_names(axis_name: object, op: str) -> tuple:
   """``axis_name`` as a non-empty tuple of axis names; rejects anything else by name.
 
   Names are whatever JAX accepts (any hashable; mesh axes are strings). A tuple or list holds
-  several, folded in its order; an unordered set is refused: its order, and so the keys, could
-  differ between processes.
+  several, used in its order; an unordered set is refused: its order (and so `device_key`'s
+  keys) could differ between processes.
   """
   if isinstance(axis_name, (tuple, list)):
     names = tuple(axis_name)
@@ -219,7 +219,8 @@ def check_axis_names(axis_name: object, op: str) -> tuple:
         f"got {axis_name!r}."
     )
   if not names:
-    # No axis to fold in would return the replicated key unchanged: every device the same mask.
+    # No axis: device_key would return the replicated key unchanged (every device the same
+    # mask), and batch_norm would compute each device's own statistics.
     raise ValueError(
         f"{op}: `axis_name` must name at least one mesh axis, got {axis_name!r}; pass the data "
         "axis, e.g. 'data'."

@@ -597,13 +597,12 @@ def ten_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Arra
   return jnp.concatenate([five_crop(image, size), five_crop(jnp.flip(image, 1), size)])
 
 
-def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, first_valid,
-               last_valid):
+def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, valid):
   """Source indices and weights (out_size, taps) of a triangle-filter resampling of one axis.
 
   Output pixel ``i`` samples the input at ``start + (i + 0.5) * length / out_size - 0.5``
   (pixel centers, as `jax.image.scale_and_translate`). The triangle has half-width 1, or the
-  shrink factor when antialiasing a shrink; taps outside ``[first_valid, last_valid]`` get
+  shrink factor when antialiasing a shrink; taps outside ``valid = (first, last)`` get
   weight 0 and the rest are renormalized, which is how `jax.image.resize` treats the edges of
   the array it resizes (the box itself for a crop-then-resize, the whole image for a
   resize-then-crop). The tap count is static: enough for the largest shrink a box inside the
@@ -617,7 +616,7 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, f
   first = jnp.floor(centers - width) + 1
   positions = first[:, None] + jnp.arange(taps, dtype=jnp.float32)[None, :]
   weights = jnp.maximum(0.0, 1.0 - jnp.abs(positions - centers[:, None]) / width)
-  weights = jnp.where((positions >= first_valid) & (positions <= last_valid), weights, 0.0)
+  weights = jnp.where((positions >= valid[0]) & (positions <= valid[1]), weights, 0.0)
   weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
   indices = jnp.clip(positions, 0, in_size - 1).astype(jnp.int32)
   return indices, weights
@@ -637,13 +636,11 @@ def _resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop
   out_h, out_w = size
   height, width = image.shape[:2]
   if crop_first:
-    row_edges = {"first_valid": top, "last_valid": top + box_h - 1}
-    col_edges = {"first_valid": left, "last_valid": left + box_w - 1}
+    row_valid, col_valid = (top, top + box_h - 1), (left, left + box_w - 1)
   else:
-    row_edges = {"first_valid": 0, "last_valid": height - 1}
-    col_edges = {"first_valid": 0, "last_valid": width - 1}
-  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, **row_edges)
-  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, **col_edges)
+    row_valid, col_valid = (0, height - 1), (0, width - 1)
+  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, valid=row_valid)
+  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, valid=col_valid)
   # Half precision is resampled in float32 and rounded once, at the end.
   dtype = _compute_dtype(image)
   row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)

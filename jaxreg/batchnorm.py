@@ -355,7 +355,7 @@ def _check_mask(mask, x, axis_name, op):
   if mask.dtype != jnp.bool_:
     raise TypeError(f"{op}: `mask` must be a boolean array, got dtype {mask.dtype}.")
   try:
-    jnp.broadcast_shapes(mask.shape, x.shape)
+    broadcast = jnp.broadcast_shapes(mask.shape, x.shape)
   except ValueError as err:
     hint = "e.g. use (N, 1) for (N, D) input"
     if axis_name is not None:
@@ -365,7 +365,7 @@ def _check_mask(mask, x, axis_name, op):
     raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
                      f"{x.shape} ({hint}).") from err
   _check_mask_sharding(mask, x, axis_name, op)
-  if jnp.broadcast_shapes(mask.shape, x.shape) != x.shape:
+  if broadcast != x.shape:
     raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
   # Broadcast inside the op, where XLA fuses it: a (N, 1) mask is what the backward keeps.
   return mask.reshape((1,) * (x.ndim - mask.ndim) + mask.shape)

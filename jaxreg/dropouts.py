@@ -122,9 +122,9 @@ def _keep_bits(key: jax.Array, num: int, threshold: jax.Array) -> jax.Array:
   with probability ``threshold / 2**16``. The decisions depend only on the key and ``num``, not
   on jit or the backend.
   """
-  packed = -(-num // _PACKED_BITS)
   if num == 0:  # an empty batch: nothing to draw
     return jnp.zeros((0,), jnp.uint32)
+  packed = -(-num // _PACKED_BITS)
   if str(jax.random.key_impl(key)) == "threefry2x32":
     # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
     # one hash makes 4 decisions here.
@@ -160,14 +160,17 @@ class _MaskSpec(NamedTuple):
   shape: tuple[int, ...]
   impl: str  # the PRNG implementation's name, to rebuild typed keys from raw key data
 
+  def key(self, key_data: jax.Array) -> jax.Array:
+    """The typed key back from raw key data (raw so that custom_vjp can carry it)."""
+    return jax.random.wrap_key_data(key_data, impl=self.impl)
+
   def bits(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
-    """The packed keep decisions for a key given as raw data (so custom_vjp can carry it)."""
-    key = jax.random.wrap_key_data(key_data, impl=self.impl)
-    return _keep_bits(key, math.prod(self.shape), threshold)
+    """The packed keep decisions (see `_keep_bits`)."""
+    return _keep_bits(self.key(key_data), math.prod(self.shape), threshold)
 
   def keep(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
-    """The boolean keep-mask for a key given as raw data."""
-    return _unpack_keep_bits(self.bits(key_data, threshold), self.shape)
+    """The boolean keep-mask (see `_keep_mask`)."""
+    return _keep_mask(self.key(key_data), self.shape, threshold)
 
 
 def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
