@@ -11,24 +11,24 @@ first; state goes in and comes out.
 """
 
 from jaxreg import augment as augment
-from jaxreg.batchnorm import BatchNormState as BatchNormState
-from jaxreg.batchnorm import batch_norm as batch_norm
-from jaxreg.batchnorm import batch_norm_init as batch_norm_init
-from jaxreg.dropouts import channel_dropout as channel_dropout
-from jaxreg.dropouts import drop_block as drop_block
-from jaxreg.dropouts import drop_path as drop_path
-from jaxreg.dropouts import drop_path_rates as drop_path_rates
-from jaxreg.dropouts import dropout as dropout
-from jaxreg.marginal import mc_dropout_predict as mc_dropout_predict
-from jaxreg.parallel import device_key as device_key
-from jaxreg.penalties import ProxState as ProxState
-from jaxreg.penalties import add_l2_decay as add_l2_decay
-from jaxreg.penalties import decay_mask as decay_mask
-from jaxreg.penalties import elastic_net_penalty as elastic_net_penalty
-from jaxreg.penalties import elastic_net_prox as elastic_net_prox
-from jaxreg.penalties import l1_penalty as l1_penalty
-from jaxreg.penalties import l1_prox as l1_prox
-from jaxreg.penalties import l2_penalty as l2_penalty
+from jaxreg._batch_norm import BatchNormState as BatchNormState
+from jaxreg._batch_norm import batch_norm as batch_norm
+from jaxreg._batch_norm import batch_norm_init as batch_norm_init
+from jaxreg._dropout import channel_dropout as channel_dropout
+from jaxreg._dropout import drop_block as drop_block
+from jaxreg._dropout import drop_path as drop_path
+from jaxreg._dropout import drop_path_rates as drop_path_rates
+from jaxreg._dropout import dropout as dropout
+from jaxreg._marginal import mc_dropout_predict as mc_dropout_predict
+from jaxreg._parallel import device_key as device_key
+from jaxreg._penalties import ProxState as ProxState
+from jaxreg._penalties import add_l2_decay as add_l2_decay
+from jaxreg._penalties import decay_mask as decay_mask
+from jaxreg._penalties import elastic_net_penalty as elastic_net_penalty
+from jaxreg._penalties import elastic_net_prox as elastic_net_prox
+from jaxreg._penalties import l1_penalty as l1_penalty
+from jaxreg._penalties import l1_prox as l1_prox
+from jaxreg._penalties import l2_penalty as l2_penalty
 
 __version__ = "0.1.0"
 

@@ -3,6 +3,9 @@
 Everything here runs at trace time: it inspects Python values, shapes and dtypes, never array
 contents that might be traced. Errors name the value received and what was expected, so that a
 mistake surfaces at the call site instead of as a NaN three layers later.
+
+Every validator takes the value first, then the public op's name and the argument's name,
+``check_x(value, op, name, **bounds)``, and returns the value it checked (converted where it says).
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def as_key(key: object, op: str) -> jax.Array:
   )
 
 
-def concrete_scalar(value: object, name: str, op: str) -> float | None:
+def concrete_scalar(value: object, op: str, name: str) -> float | None:
   """Returns ``value`` as a float if it is known at trace time, None if it is traced.
 
   Raises if the value is not a real scalar.
@@ -101,7 +104,7 @@ def concrete_scalar(value: object, name: str, op: str) -> float | None:
 
 def check_rate(rate: object, op: str, name: str = "rate") -> float | None:
   """Validates a drop probability; returns it as a float, or None when it is traced."""
-  value = concrete_scalar(rate, name, op)
+  value = concrete_scalar(rate, op, name)
   if value is not None and not 0.0 <= value <= 1.0:  # also rejects NaN
     raise ValueError(
         f"{op}: `{name}` is the probability of DROPPING and must be in [0, 1], got {rate!r}."
@@ -109,14 +112,14 @@ def check_rate(rate: object, op: str, name: str = "rate") -> float | None:
   return value
 
 
-def check_interval(value: object, name: str, op: str, *, lo: float = -math.inf,
+def check_interval(value: object, op: str, name: str, *, lo: float = -math.inf,
                    hi: float = math.inf, lo_open: bool = False) -> float | None:
   """Checks a scalar lies in [lo, hi] (or (lo, hi]) when known at trace time.
 
   Returns it as a float, or None when it is traced. NaN and infinities are rejected: no
   parameter of this library means anything at infinity, and inf times a zero is NaN.
   """
-  concrete = concrete_scalar(value, name, op)
+  concrete = concrete_scalar(value, op, name)
   if concrete is None:
     return None
   if not math.isfinite(concrete):

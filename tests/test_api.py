@@ -23,6 +23,19 @@ def test_all_is_complete_and_importable():
   assert len(set(jr.__all__)) == len(jr.__all__)
 
 
+@pytest.mark.parametrize("module", [jr, jr.augment], ids=lambda m: m.__name__)
+def test_public_names_are_exactly_all_and_documented(module):
+  # The facade is the only public surface: implementation modules are private (`_dropout`, ...),
+  # and nothing else leaks out of them under a public name.
+  public = {name for name in vars(module) if not name.startswith("_")}
+  assert public == set(module.__all__) - {"__version__"}
+  for name in public:
+    doc = inspect.getdoc(getattr(module, name))
+    assert len(doc or "") > 40, f"{module.__name__}.{name} is undocumented"
+  files = [p.name for p in pathlib.Path(module.__file__).parent.glob("*.py")]
+  assert all(f == "__init__.py" or f.startswith("_") for f in files), files
+
+
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
 def test_docstring_sections(fn):
   doc = inspect.getdoc(fn)
@@ -49,8 +62,8 @@ def test_signature_conventions(fn):
 
 
 def library_trees():
-  for path in sorted(PACKAGE.glob("*.py")):
-    yield path.name, ast.parse(path.read_text())
+  for path in sorted(PACKAGE.rglob("*.py")):
+    yield str(path.relative_to(PACKAGE)), ast.parse(path.read_text())
 
 
 def test_no_bare_asserts_in_library():

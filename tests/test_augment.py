@@ -10,6 +10,7 @@ import pytest
 from conftest import reuse_keys
 
 import jaxreg as jr
+from jaxreg.augment import _crop
 
 A = jr.augment
 RNG = np.random.default_rng(0)
@@ -121,7 +122,7 @@ def test_sequential_batches_equal_vmapped_ones():
 def test_random_resized_crop_boxes_respect_scale_and_ratio():
   scale, ratio = (0.1, 0.6), (0.5, 2.0)
   keys = jax.random.split(jax.random.key(0), 4000)
-  boxes = jax.vmap(lambda k: A._sample_box(k, 60, 80, scale, ratio))(keys)
+  boxes = jax.vmap(lambda k: _crop.sample_box(k, 60, 80, scale, ratio))(keys)
   top, left, h, w, found = (np.asarray(b) for b in boxes)
   assert found.mean() > 0.99
   area = h * w / (60 * 80)
@@ -167,7 +168,7 @@ def test_random_resized_crop_resizes_the_drawn_crop(antialias):
   images, refs, boxes = [], [], []
   with reuse_keys():  # the reference draws the same boxes from the same keys
     for i, key in enumerate(keys):
-      top, left, box_h, box_w, _ = (int(v) for v in A._sample_box(key, height, width, scale,
+      top, left, box_h, box_w, _ = (int(v) for v in _crop.sample_box(key, height, width, scale,
                                                                    ratio))
       # The box holds values in [0, 0.5]; everything around it is 1.
       crop = 0.5 * jax.random.uniform(jax.random.key(100 + i), (box_h, box_w, 3))
@@ -195,7 +196,7 @@ def test_fallback_box_has_at_least_one_pixel_per_side(shape, ratio, box):
   image = jax.random.uniform(jax.random.key(0), (*shape, 3))
   with reuse_keys():
     key = jax.random.key(1)
-    *drawn, found = (int(v) for v in A._sample_box(key, *shape, (1.0, 1.0), ratio))
+    *drawn, found = (int(v) for v in _crop.sample_box(key, *shape, (1.0, 1.0), ratio))
     out = A.random_resized_crop(key, image, (3, 4), scale=(1.0, 1.0), ratio=ratio)
     jitted = jax.jit(functools.partial(A.random_resized_crop, size=(3, 4), scale=(1.0, 1.0),
                                        ratio=ratio))(key, image)
@@ -405,6 +406,7 @@ def test_color_jitter_under_nested_vmap_equals_a_python_loop():
   np.testing.assert_allclose(nested, np.stack(looped), atol=1e-6)
 
 
+@pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
 def test_batched_jitter_is_a_loop_of_branches_on_the_cpu():
   # Vectorized, a per-example op choice is a select (and the fixed order has no choice at all);
@@ -414,6 +416,25 @@ def test_batched_jitter_is_a_loop_of_branches_on_the_cpu():
                                          random_order=random_order))
     hlo = jax.jit(jitter).lower(jax.random.key(0), jnp.zeros((4, 8, 8, 3))).as_text()
     assert "stablehlo.case" in hlo
+
+
+@pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the gather is the CPU schedule")
+def test_flip_is_a_gather_on_the_cpu():
+  # A select fused after a resampling crop makes XLA:CPU compute the crop once per branch; the
+  # flip is one gather with reversed indices instead, and the crop is computed once.
+  def crop_and_flip(key, image):
+    k_crop, k_flip = jax.random.split(key)
+    return A.random_flip_left_right(k_flip, A.random_resized_crop(k_crop, image, 8))
+
+  flip = A.batched(crop_and_flip)
+  hlo = jax.jit(flip).lower(jax.random.key(0), jnp.zeros((4, 16, 16, 3))).compile().as_text()
+  # As a select (jnp.where(flip, jnp.flip(crop), crop)), one selects the image-sized crops.
+  selects = [line for line in hlo.splitlines() if "f32[4,8,8,3]" in line and " select(" in line]
+  assert not selects, selects
+  flipped = A.random_flip_left_right(jax.random.key(1), jnp.arange(6.0).reshape(1, 2, 3),
+                                     probability=1.0)
+  np.testing.assert_array_equal(flipped, np.arange(6.0).reshape(1, 2, 3)[:, ::-1])
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])

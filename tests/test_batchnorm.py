@@ -332,6 +332,7 @@ def test_several_named_axes_as_a_list_give_global_statistics():
   np.testing.assert_allclose(dx.reshape(24, 3), full(x.reshape(24, 3)), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.xla_schedule("docs/design/batch_norm.md")
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="XLA:CPU's fusion of reductions")
 @pytest.mark.parametrize(("dtype", "with_scale", "masked"), [
     ("float32", True, False), ("float32", False, False), ("bfloat16", True, False),
@@ -341,7 +342,7 @@ def test_cpu_step_writes_no_full_size_intermediate(dtype, with_scale, masked):
   # recomputed inside each reduction that reads it, not written out once and shared. (Writing
   # it out cost 15% of the step and, in a network, a full-size buffer per layer.) In bfloat16
   # the backward must not write x or dy out as float32; the forward writes one transient
-  # float32 copy of x (see jaxreg/batchnorm.py, _unshared). With a mask, two selects are
+  # float32 copy of x (see jaxreg/_backend.py, cpu_barrier). With a mask, two selects are
   # written too (XNNPACK fusions take none): the masked copy of x, read by both statistics, and
   # the backward's masked dy * (x - mean), which keeps NaN padding out of the gradients. Large
   # enough for XLA to run the reductions as XNNPACK fusions, as at real sizes.

@@ -3,7 +3,6 @@
 import functools
 import math
 import re
-import sys
 
 import hypothesis.extra.numpy as hnp
 import jax
@@ -17,8 +16,7 @@ from hypothesis import strategies as st
 from jax.extend.random import threefry2x32_p
 
 import jaxreg as jr
-
-dropouts = sys.modules["jaxreg.dropouts"]  # the module; `jaxreg.dropout` is the function
+from jaxreg import _dropout, _prng
 
 KEY_KINDS = {"typed": jax.random.key, "legacy": jax.random.PRNGKey}
 
@@ -52,7 +50,7 @@ def realised_scale(rate):
     ],
 )
 def test_threefry_known_answers(key, counter, expected):
-  hi, lo = dropouts._threefry2x32(jnp.array(key, jnp.uint32), jnp.uint32(counter[0]),
+  hi, lo = _prng.threefry2x32(jnp.array(key, jnp.uint32), jnp.uint32(counter[0]),
                                   jnp.uint32(counter[1]))
   assert (int(hi), int(lo)) == expected
 
@@ -61,7 +59,7 @@ def test_threefry_matches_jax_primitive():
   data = jax.random.key_data(jax.random.key(123))
   hi = jnp.arange(1000, dtype=jnp.uint32) * np.uint32(2654435761)
   lo = jnp.arange(1000, dtype=jnp.uint32)
-  ours = dropouts._threefry2x32(data, hi, lo)
+  ours = _prng.threefry2x32(data, hi, lo)
   theirs = threefry2x32_p.bind(data[0], data[1], hi, lo)
   assert len(ours) == len(theirs) == 2
   for a, b in zip(ours, theirs, strict=True):
@@ -79,7 +77,7 @@ def test_packed_keep_bits_follow_code_order(word_arrays):
   threshold = 40_000
   codes = np.stack([half for w in words for half in (w & 0xFFFF, w >> 16)], -1).reshape(-1)
   expected = [sum(int(codes[32 * p + b] < threshold) << b for b in range(32)) for p in range(3)]
-  packed = jax.jit(dropouts._pack_keep_bits)(tuple(map(jnp.asarray, words)),
+  packed = jax.jit(_prng.pack_keep_bits)(tuple(map(jnp.asarray, words)),
                                              jnp.uint32(threshold))
   assert packed.dtype == jnp.uint32
   np.testing.assert_array_equal(np.asarray(packed), np.array(expected, np.uint32))
@@ -100,7 +98,7 @@ def test_keep_mask_matches_reference_layout(num):
   key = jax.random.key(num)
   threshold = round(0.7 * 2**16)
   with reuse_keys():
-    mask = np.asarray(dropouts._keep_mask(key, (num,), jnp.uint32(threshold)))
+    mask = np.asarray(_prng.keep_mask(key, (num,), jnp.uint32(threshold)))
     expected, codes = reference_keep_mask(key, num, threshold)
   np.testing.assert_array_equal(mask, expected)
   if num > 10_000:  # the codes are uniform: chi-square over 16 bins (15 dof), p ~ 1e-6 at 60
@@ -148,7 +146,7 @@ def test_keep_probability_is_quantised_within_2_to_minus_17():
   # threshold / 2**16, and the scale its inverse. Concrete rates ...
   rates = np.linspace(0.0, 1.0, 1001)
   for rate in rates:
-    threshold, scale = dropouts._threshold_and_scale(float(rate), float(rate), jnp.float32)
+    threshold, scale = _dropout._threshold_and_scale(float(rate), float(rate), jnp.float32)
     threshold = int(threshold)
     assert threshold == round((1.0 - rate) * 2**16)  # the documented formula
     assert abs(threshold / 2**16 - (1.0 - rate)) <= 2.0**-17
@@ -156,14 +154,14 @@ def test_keep_probability_is_quantised_within_2_to_minus_17():
   # ... and traced ones, which are rounded to float32 first (1 - r in float32: error <= 2**-25).
   rates32 = rates.astype(np.float32)
   thresholds, scales = jax.jit(jax.vmap(
-      lambda r: dropouts._threshold_and_scale(r, None, jnp.float32)))(jnp.asarray(rates32))
+      lambda r: _dropout._threshold_and_scale(r, None, jnp.float32)))(jnp.asarray(rates32))
   realised = np.asarray(thresholds, np.float64) / 2**16
   assert np.all(np.abs(realised - (1.0 - rates32.astype(np.float64))) <= 2.0**-17 + 2.0**-25)
   kept = realised > 0
   np.testing.assert_allclose(np.asarray(scales)[kept] * realised[kept], 1.0, rtol=2**-23)
   np.testing.assert_array_equal(np.asarray(scales)[~kept], 0.0)
   # Exact for multiples of 2**-16; check one against the codes themselves.
-  kept = np.asarray(dropouts._keep_mask(jax.random.key(3), (2**20,),
+  kept = np.asarray(_prng.keep_mask(jax.random.key(3), (2**20,),
                                          jnp.uint32(round(0.75 * 2**16)))).mean()
   assert abs(kept - 0.75) < binomial_tolerance(0.75, 2**20)
 
@@ -415,10 +413,10 @@ def brute_force_dropped_fraction(gamma, height, width, block_size):
 @pytest.mark.parametrize(("height", "width", "block_size"), [(7, 7, 3), (14, 10, 5), (5, 8, 1)])
 @pytest.mark.parametrize("rate", [0.05, 0.2, 0.6])
 def test_drop_block_gamma_gives_exact_expected_fraction(height, width, block_size, rate):
-  gamma = float(dropouts._seed_probability(rate, height, width, block_size))
+  gamma = float(_dropout._seed_probability(rate, height, width, block_size))
   assert brute_force_dropped_fraction(gamma, height, width, block_size) == pytest.approx(
       rate, abs=1e-9)
-  traced = jax.jit(lambda r: dropouts._seed_probability(r, height, width, block_size))(rate)
+  traced = jax.jit(lambda r: _dropout._seed_probability(r, height, width, block_size))(rate)
   assert float(traced) == pytest.approx(gamma, rel=1e-4)
   # Ghiasi et al.'s closed form undershoots because blocks overlap.
   ghiasi = rate / block_size**2 * height * width / (
@@ -596,6 +594,7 @@ def test_bad_axes_and_shapes():
     jr.drop_path_rates(0.2, 0)
 
 
+@pytest.mark.xla_schedule("docs/design/dropout_mask.md")
 def test_a_training_step_keeps_the_mask_as_bits():
   # The backward keeps each layer's mask packed, 1 bit per element: a step with dropout after
   # 3 hidden layers needs 3 packed masks more than the same step without (plus a few key bytes),
@@ -622,6 +621,18 @@ def test_a_training_step_keeps_the_mask_as_bits():
   extra = temp_bytes(True) - temp_bytes(False)
   packed_mask = batch * width // 8
   assert (depth - 1) * packed_mask <= extra <= (depth - 1) * packed_mask + 1024
+
+
+@pytest.mark.xla_schedule("docs/design/dropout_mask.md")
+def test_recomputed_mask_waits_for_the_cotangent():
+  # recompute_mask regenerates the mask in the backward behind a barrier tied to the incoming
+  # cotangent, so XLA cannot merge it with the forward's mask (which would keep it alive).
+  grad = jax.jit(jax.grad(lambda x: jnp.sum(jr.dropout(jax.random.key(0), x, 0.3, train=True,
+                                                       recompute_mask=True) ** 2)))
+  assert "optimization_barrier" in grad.lower(jnp.ones((64, 100))).as_text()
+  x = jnp.ones((64, 100))
+  stored = jax.grad(lambda x: jnp.sum(jr.dropout(jax.random.key(0), x, 0.3, train=True) ** 2))
+  np.testing.assert_array_equal(grad(x), stored(x))
 
 
 def test_what_differentiation_saves_is_the_packed_mask(capsys):

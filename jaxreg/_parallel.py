@@ -10,7 +10,7 @@ nothing is needed: one global mask is drawn for the global array.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import jax
 from jax import lax
@@ -20,7 +20,7 @@ from jaxreg import _checks
 __all__ = ["device_key"]
 
 
-def device_key(key: jax.Array, axis_name: str | Sequence[str]) -> jax.Array:
+def device_key(key: jax.Array, axis_name: Hashable | Sequence[Hashable]) -> jax.Array:
   """The key folded with this device's index along ``axis_name`` (a per-device stream).
 
   Call it inside `shard_map` / `pmap` on a replicated key; use the result wherever a per-shard

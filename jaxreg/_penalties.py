@@ -116,8 +116,8 @@ def _selected_float_leaves(params, mask, op: str):
   return selected
 
 
-def _check_strength(value, name: str, op: str) -> None:
-  _checks.check_interval(value, name, op, lo=0.0)
+def _check_nonnegative(value, op: str, name: str) -> None:
+  _checks.check_interval(value, op, name, lo=0.0)
 
 
 def decay_mask(
@@ -284,8 +284,8 @@ def elastic_net_penalty(params: Any, *, l1: float, l2: float,
     6.5
   """
   op = "elastic_net_penalty"
-  _check_strength(l1, "l1", op)
-  _check_strength(l2, "l2", op)
+  _check_nonnegative(l1, op, "l1")
+  _check_nonnegative(l2, op, "l2")
   selected = _selected_float_leaves(params, mask, op)
   return l1 * _sum_over(selected, jnp.abs) + 0.5 * l2 * _sum_over(selected, jnp.square)
 
@@ -340,12 +340,16 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
     True
   """
   if not callable(weight_decay):
-    _check_strength(weight_decay, "weight_decay", "add_l2_decay")
+    _check_nonnegative(weight_decay, "add_l2_decay", "weight_decay")
   return optax.add_decayed_weights(weight_decay, mask=mask)
 
 
 class ProxState(NamedTuple):
-  """State of `l1_prox` / `elastic_net_prox`."""
+  """State of `l1_prox` / `elastic_net_prox`: the step count a learning-rate schedule reads.
+
+  An optax state like ``optax.ScaleByScheduleState``: a pytree that goes in and out of
+  ``update`` and survives `jax.jit`, `jax.vmap` and checkpointing.
+  """
 
   count: jax.Array  # int32 scalar: updates applied so far (the schedule's step)
 
@@ -367,7 +371,7 @@ def _per_leaf(strength, treedef, op: str) -> list:
                      f"parameters; {err}") from err
 
 
-def _check_strengths(value, name: str, op: str) -> None:
+def _check_nonnegative_leaves(value, op: str, name: str) -> None:
   """Checks a scalar or per-leaf pytree of strengths (whose None entries mean 0)."""
   # A None strength as a whole is refused: it used to mean "no term" without a word (or fail
   # inside `update`). Inside a per-leaf pytree None marks a leaf the term leaves alone.
@@ -377,7 +381,7 @@ def _check_strengths(value, name: str, op: str) -> None:
         "penalty (`l1_prox` is elastic_net_prox with l2=0), or `mask=` to leave leaves out."
     )
   for leaf in jax.tree.leaves(value):
-    _check_strength(leaf, name, op)
+    _check_nonnegative(leaf, op, name)
 
 
 def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientTransformation:
@@ -385,11 +389,11 @@ def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientT
 
   `l1_prox` passes ``l2=None`` for "no L2 term"; a user's None is rejected for every strength.
   """
-  _check_strengths(l1, "strength" if op == "l1_prox" else "l1", op)
+  _check_nonnegative_leaves(l1, op, "strength" if op == "l1_prox" else "l1")
   if op != "l1_prox":
-    _check_strengths(l2, "l2", op)
+    _check_nonnegative_leaves(l2, op, "l2")
   if not callable(learning_rate):
-    _check_strength(learning_rate, "learning_rate", op)
+    _check_nonnegative(learning_rate, op, "learning_rate")
 
   def init_fn(params):
     del params

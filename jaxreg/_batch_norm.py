@@ -40,15 +40,15 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Hashable, Sequence
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxreg import _checks
+from jaxreg import _backend, _checks
 
 __all__ = ["BatchNormState", "batch_norm", "batch_norm_init"]
 
@@ -178,28 +178,6 @@ def _as_cotangent_of(cotangent, primal, axis_name):
   return lax.psum(cotangent, missing) if missing else cotangent
 
 
-def _unshared(values: tuple) -> tuple:
-  """``values`` themselves, as values of their own on a CPU (an identity).
-
-  XLA:CPU runs reductions, and some elementwise passes, as XNNPACK fusions. Those take in an
-  elementwise producer, such as ``x - mean`` or the float32 conversion of bfloat16 input, only
-  when nothing else reads it. XLA merges equal expressions, so the variance, the backward's
-  ``sum(dy * (x - mean))`` and ``dx`` would share one ``x - mean`` written out in full: an
-  extra full-size pass (15% of the step) and, in a network, a full-size buffer kept per layer
-  until the backward. In bfloat16 the backward also wrote x and dy out as float32, and with
-  ``scale=None`` ``dx`` became an XNNPACK pass over a full-size broadcast of ``inv``. Behind an
-  optimization barrier each pass computes its own ``x - mean`` from ready per-feature vectors
-  (and, in the backward, converts its own x and dy: an alias, no copy).
-
-  XLA merges equal barriers too, so every use passes a different tuple. A tuple holds either
-  per-feature vectors or full-size arrays, not both: under `shard_map` a barrier's outputs take
-  the device-axis type of all its inputs, and a replicated mean would turn varying. The forward
-  leaves x out: with x in its barriers, a bfloat16 network kept one more activation per block
-  (the forward's float32 copy of half-precision x is transient). Accelerators keep the plain
-  graph, the one measured on a GPU. (benchmarks/NOTES.md)
-  """
-  return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
-
 
 def _batch_statistics(x, keep, running, config: _Config):
   """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
@@ -232,7 +210,7 @@ def _batch_statistics(x, keep, running, config: _Config):
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
   # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
   # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
-  (mean_var,) = _unshared((mean,))
+  (mean_var,) = _backend.cpu_barrier((mean,))
   sq_dev = jnp.square(valid_x - mean_var)
   if keep is not None:  # valid_x is finite where keep is False, so the multiply is safe
     sq_dev = sq_dev * keep.astype(compute)
@@ -261,7 +239,7 @@ def _train_forward(config: _Config, x, scale, bias, keep, running):
   # Keep x itself, not the deviations, and recompute x - mean in the backward (one fused
   # subtraction). Keeping the deviations forces XLA to write them out as a second full-size
   # buffer that lives until the backward; x is alive anyway where the caller keeps it, and in
-  # half precision it is half the bytes. (Measured: benchmarks/NOTES.md, issue 3.)
+  # half precision it is half the bytes. Design: docs/design/batch_norm.md.
   # The mask is kept as passed (e.g. (N, 1)), not broadcast to x's size.
   return (y, count, mean, var), (x, mean, inv, count, scale, bias, keep, running)
 
@@ -280,10 +258,11 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
   axes = config.reduce_axes
   compute = mean.dtype
-  (dy_1,) = _unshared((dy,))  # each pass converts its own dy and x (see _unshared)
+  # Each pass converts its own dy and x (see _backend.cpu_barrier).
+  (dy_1,) = _backend.cpu_barrier((dy,))
   sum_dy = jnp.sum(dy_1.astype(compute), axes, keepdims=True)  # local to this device: dbias
-  x_2, dy_2 = _unshared((x, dy))
-  mean_2, _ = _unshared((mean, inv))  # not (mean,): that barrier is the variance's
+  x_2, dy_2 = _backend.cpu_barrier((x, dy))
+  mean_2, _ = _backend.cpu_barrier((mean, inv))  # not (mean,): that barrier is the variance's
   dev_2 = x_2.astype(compute) - mean_2
   dy_dev = dy_2.astype(compute) * dev_2
   if keep is not None:
@@ -296,16 +275,16 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   global_dy = _psum(sum_dy, config.axis_name)
   global_dy_dev = _psum(sum_dy_dev, config.axis_name)
   # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n), written with per-feature
-  # coefficients that are ready before the pass (with scale=None, XLA:CPU otherwise made dx an
-  # XNNPACK pass over a full-size broadcast of inv; see _unshared). gain multiplies the whole
-  # bracket, not each coefficient: with gain folded into them, XLA:GPU scheduled a bfloat16
-  # network's weight gradients after the whole backward, and its step kept 18% more temporary
-  # memory (3 MiB; the XLA:CPU graph is the same either way). (benchmarks/NOTES.md)
+  # coefficients that are ready before the pass (with scale=None, XLA:CPU otherwise made dx
+  # an XNNPACK pass over a full-size broadcast of inv; see _backend.cpu_barrier). gain
+  # multiplies the whole bracket, not each coefficient: folded into them, XLA:GPU scheduled a
+  # bfloat16 network's weight gradients after the whole backward (18% more temporary memory).
+  # Design: docs/design/batch_norm.md.
   gain = scale.astype(compute) * inv
   n = jnp.maximum(count, 1)
   per_dev = (inv * inv) * global_dy_dev / n
   offset = global_dy / n
-  mean_3, gain, per_dev, offset = _unshared((mean, gain, per_dev, offset))
+  mean_3, gain, per_dev, offset = _backend.cpu_barrier((mean, gain, per_dev, offset))
   correction = offset + (x.astype(compute) - mean_3) * per_dev
   if keep is not None:
     correction = jnp.where(keep, correction, 0)
@@ -395,10 +374,10 @@ def batch_norm(
     momentum: float = 0.9,
     eps: float = 1e-5,
     axis: int | Sequence[int] = -1,
-    axis_name: object = None,
+    axis_name: Hashable | Sequence[Hashable] | None = None,
     mask: jax.typing.ArrayLike | None = None,
     unbiased_running_var: bool = False,
-    backward: str = "custom",
+    backward: Literal["custom", "autodiff"] = "custom",
 ) -> tuple[jax.Array, BatchNormState]:
   """Batch normalization over every axis but ``axis``, with running statistics as state.
 
@@ -488,8 +467,8 @@ def batch_norm(
   scale = _check_param(scale, "scale", feature_shape, param_shape, op)
   bias = _check_param(bias, "bias", feature_shape, param_shape, op)
   checked_state = _check_state(state, feature_shape, op)
-  _checks.check_interval(momentum, "momentum", op, lo=0.0, hi=1.0)
-  if _checks.check_interval(eps, "eps", op, lo=0.0, lo_open=True) is None:
+  _checks.check_interval(momentum, op, "momentum", lo=0.0, hi=1.0)
+  if _checks.check_interval(eps, op, "eps", lo=0.0, lo_open=True) is None:
     raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
                     "computation), got a traced value.")
   if backward not in ("custom", "autodiff"):

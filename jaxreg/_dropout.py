@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxreg import _checks
+from jaxreg import _backend, _checks
+from jaxreg._prng import CODE_BITS, keep_bits, keep_mask, unpack_keep_bits
 
 __all__ = [
     "channel_dropout",
@@ -46,112 +47,6 @@ __all__ = [
     "drop_path_rates",
     "dropout",
 ]
-
-# Keep decisions compare a 16-bit random code with round(keep_prob * 2**16).
-_CODE_BITS = 16
-# Keep decisions are made and stored as bits, 32 to a uint32 word.
-_PACKED_BITS = 32
-
-
-# --------------------------------------------------------------------------------------------
-# Mask generation
-# --------------------------------------------------------------------------------------------
-
-# Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
-# SC 2011), the hash behind JAX's default PRNG. JAX lowers its primitive on CPU as a rolled
-# `while` loop whose state round-trips through memory five times; written out here it fuses
-# into one loop with its consumer, and tests check it is bit-identical to `jax.random`'s.
-_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_THREEFRY_PARITY = np.uint32(0x1BD11BDA)
-
-
-def _rotate_left(v: jax.Array, distance: int) -> jax.Array:
-  return (v << np.uint32(distance)) | (v >> np.uint32(32 - distance))
-
-
-def _threefry2x32(key_words: jax.Array, counter_hi: jax.Array, counter_lo: jax.Array):
-  """Threefry-2x32 hash of the 64-bit counters (hi, lo) under a uint32[2] key."""
-  k0, k1 = key_words[0], key_words[1]
-  schedule = (k0, k1, k0 ^ k1 ^ _THREEFRY_PARITY)
-  x0, x1 = counter_hi + k0, counter_lo + k1
-  for block in range(5):
-    for distance in _THREEFRY_ROTATIONS[block % 2]:
-      x0 = x0 + x1
-      x1 = _rotate_left(x1, distance) ^ x0
-    x0 = x0 + schedule[(block + 1) % 3]
-    x1 = x1 + schedule[(block + 2) % 3] + np.uint32(block + 1)
-  return x0, x1
-
-
-def _threefry_words(key_words: jax.Array, count: int) -> tuple[jax.Array, jax.Array]:
-  """Threefry-2x32 of the counters (j, 0) for ``j < count``: two independent word arrays."""
-  counter = lax.iota(jnp.uint32, count)
-  return _threefry2x32(key_words, counter, jnp.zeros_like(counter))
-
-
-def _pack_keep_bits(words: tuple[jax.Array, ...], threshold: jax.Array) -> jax.Array:
-  """Keep decisions of the 16-bit codes in ``words``, packed 32 to a uint32 word.
-
-  ``words`` are one or two uint32 arrays of equal length (a multiple of 32 divided by the
-  codes per hash), element h of each from the same hash h; hash h's codes are, in order, the low and
-  high halves of ``words[0][h]``, then of ``words[1][h]``. Bit b of packed word p is whether
-  code ``32 * p + b`` is below ``threshold``. Every word is read once, so XLA fuses the hash
-  into this reduction and writes one bit per decision, not the words. (Fused into a consumer
-  such as ``where(keep, x, 0)`` instead, the hash would be recomputed for each of the 4
-  decisions it feeds: measured in benchmarks/NOTES.md.)
-  """
-  codes_per_hash = 2 * len(words)
-  bits = None
-  for w, word in enumerate(words):
-    for half in range(2):
-      code = (word >> np.uint32(half * _CODE_BITS)) & np.uint32(2**_CODE_BITS - 1)
-      bit = (code < threshold).astype(jnp.uint32) << np.uint32(2 * w + half)
-      bits = bit if bits is None else bits | bit
-  group = _PACKED_BITS // codes_per_hash
-  shift = lax.broadcasted_iota(jnp.uint32, (bits.shape[0] // group, group), 1)
-  # The bits are distinct, so their sum is their OR; XLA fuses a sum as a plain reduction.
-  return jnp.sum(bits.reshape(-1, group) << (shift * np.uint32(codes_per_hash)), axis=1,
-                 dtype=jnp.uint32)
-
-
-def _keep_bits(key: jax.Array, num: int, threshold: jax.Array) -> jax.Array:
-  """``num`` keep decisions, packed 32 to a uint32 word (see `_pack_keep_bits`).
-
-  Flat decision ``k * h + c`` (``k`` codes per hash: 4 for Threefry, 2 for other PRNGs)
-  compares the 16-bit half ``c % 2`` of word ``c // 2`` of hash ``h`` with ``threshold``: True
-  with probability ``threshold / 2**16``. The decisions depend only on the key and ``num``, not
-  on jit or the backend.
-  """
-  if num == 0:  # an empty batch: nothing to draw
-    return jnp.zeros((0,), jnp.uint32)
-  packed = -(-num // _PACKED_BITS)
-  if str(jax.random.key_impl(key)) == "threefry2x32":
-    # One hash gives two independent 32-bit words (`jax.random.bits` XORs them into one), so
-    # one hash makes 4 decisions here.
-    hashes = packed * (_PACKED_BITS // 4)
-    if hashes > 2**32:
-      raise ValueError(f"{num} keep decisions exceed Threefry's 32-bit counter (at most "
-                       f"{2**34}).")
-    return _pack_keep_bits(_threefry_words(jax.random.key_data(key), hashes), threshold)
-  # Other PRNGs, through their own API: 2 decisions per 32-bit word.
-  words = jax.random.bits(key, (packed * _PACKED_BITS // 2,), jnp.uint32)
-  return _pack_keep_bits((words,), threshold)
-
-
-def _unpack_keep_bits(bits: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-  """The boolean mask of ``shape`` whose flat entry i is bit ``i % 32`` of ``bits[i // 32]``."""
-  num = math.prod(shape)
-  position = lax.broadcasted_iota(jnp.uint32, (bits.shape[0], _PACKED_BITS), 1)
-  keep = (bits[:, None] >> position) & np.uint32(1)
-  return (keep.reshape(-1)[:num] != 0).reshape(shape)
-
-
-def _keep_mask(key: jax.Array, shape: tuple[int, ...], threshold: jax.Array) -> jax.Array:
-  """Boolean mask of ``shape``, each entry True with probability ``threshold / 2**16``.
-
-  Entry i (in flat order) is decision i of `_keep_bits`.
-  """
-  return _unpack_keep_bits(_keep_bits(key, math.prod(shape), threshold), shape)
 
 
 class _MaskSpec(NamedTuple):
@@ -165,12 +60,12 @@ class _MaskSpec(NamedTuple):
     return jax.random.wrap_key_data(key_data, impl=self.impl)
 
   def bits(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
-    """The packed keep decisions (see `_keep_bits`)."""
-    return _keep_bits(self.key(key_data), math.prod(self.shape), threshold)
+    """The packed keep decisions (see `keep_bits`)."""
+    return keep_bits(self.key(key_data), math.prod(self.shape), threshold)
 
   def keep(self, key_data: jax.Array, threshold: jax.Array) -> jax.Array:
-    """The boolean keep-mask (see `_keep_mask`)."""
-    return _keep_mask(self.key(key_data), self.shape, threshold)
+    """The boolean keep-mask (see `keep_mask`)."""
+    return keep_mask(self.key(key_data), self.shape, threshold)
 
 
 def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
@@ -198,7 +93,7 @@ def _apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
   residuals (`jax.vjp`, `lax.scan`, a jit boundary), not only where XLA fuses a whole step.
   Forward mode (jvp, hessian) works as with any function.
   """
-  return _apply_mask(x, _unpack_keep_bits(bits, shape), scale)
+  return _apply_mask(x, unpack_keep_bits(bits, shape), scale)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -213,10 +108,7 @@ def _masked_recompute_fwd(spec, x, key_data, threshold, scale):
 
 def _masked_recompute_bwd(spec, residuals, g):
   key_data, threshold, scale = residuals
-  # The barrier ties the regeneration to the incoming cotangent, so XLA neither merges it with
-  # the forward's copy nor schedules it early (JAX's remat uses the same device). XLA's CPU
-  # pipeline drops barriers before scheduling; see benchmarks/NOTES.md for what CPU does.
-  key_data, g = lax.optimization_barrier((key_data, g))
+  key_data, g = _backend.after((key_data, g))  # regenerate once the cotangent is ready
   return _apply_mask(g, spec.keep(key_data, threshold), scale), None, None, None
 
 
@@ -231,7 +123,7 @@ def _valid_traced_rate(rate: jax.Array) -> jax.Array:
 
 def _concrete_threshold(rate: float) -> int:
   """``round((1 - rate) * 2**16)`` as a Python int (half to even, as `jnp.round`)."""
-  return round((1.0 - rate) * 2**_CODE_BITS)
+  return round((1.0 - rate) * 2**CODE_BITS)
 
 
 def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.Array, jax.Array]:
@@ -255,7 +147,7 @@ def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.
   Returns:
     ``(threshold, scale)``: a uint32 scalar and a ``dtype`` scalar.
   """
-  full = 2**_CODE_BITS
+  full = 2**CODE_BITS
   if concrete_rate is not None:
     threshold = _concrete_threshold(concrete_rate)
     return jnp.uint32(threshold), jnp.asarray(full / threshold if threshold else 0.0, dtype)
@@ -285,7 +177,7 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
     concrete_threshold = _concrete_threshold(concrete_rate)
     if concrete_threshold == 0:
       return jnp.zeros_like(x)  # rate >= 1 - 2**-17: no 16-bit code is below 0
-    if concrete_threshold == 2**_CODE_BITS:
+    if concrete_threshold == 2**CODE_BITS:
       return x  # rate <= 2**-17: every code is kept, with scale 1
   threshold, scale = _threshold_and_scale(rate, concrete_rate, _checks.float32_or_wider(x.dtype))
 

@@ -1,0 +1,105 @@
+"""Backend-specific workarounds, gathered in one place to audit on a JAX upgrade.
+
+Each function here changes how XLA schedules or fuses a computation, never what it computes.
+Each states the constraint it works around, the JAX version it was measured on, and the test
+that pins it (marked ``xla_schedule``: a JAX upgrade may legitimately break such a test; then
+re-measure as the design page says and update or delete the workaround). Measurements:
+docs/design/batch_norm.md, docs/design/augmentation_backends.md, docs/design/dropout_mask.md.
+
+The workarounds, who uses them, and the test that pins each:
+
+* `cpu_barrier`: batch norm's forward and backward;
+  tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
+* `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu.
+* `loop_on_cpu`: `color_jitter` under `vmap`;
+  tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu.
+* `after`: dropout's mask regenerated in the backward (``recompute_mask``);
+  tests/test_dropout.py::test_recomputed_mask_waits_for_the_cotangent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+
+def cpu_barrier(values: tuple) -> tuple:
+  """``values`` themselves, as values of their own on a CPU (an identity everywhere).
+
+  Constraint (XLA:CPU, JAX 0.10.2): reductions run as XNNPACK fusions, which take in an
+  elementwise producer (``x - mean``, a float32 conversion of bfloat16 input) only when nothing
+  else reads it, and XLA merges equal expressions, so the variance, the backward's
+  ``sum(dy * (x - mean))`` and ``dx`` would share one ``x - mean`` written out in full: one more
+  full-size pass and, in a network, a full-size buffer per layer. Behind an optimization
+  barrier each pass recomputes it from ready per-feature vectors.
+
+  XLA merges equal barriers too, so every use passes a different tuple. A tuple holds either
+  per-feature vectors or full-size arrays, not both: under `shard_map` a barrier's outputs take
+  the device-axis type of all its inputs, and a replicated mean would turn varying.
+  Accelerators keep the plain graph. Design: docs/design/batch_norm.md.
+  """
+  return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
+
+
+def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
+  """``image`` reversed along ``axis`` where the boolean scalar ``flag`` is set.
+
+  Constraint (JAX 0.10.2): on a CPU a select fused after a producer such as a resampling crop
+  makes XLA:CPU compute the producer once per branch (random_resized_crop + flip of 128
+  images: 150 ms as a select, 60 ms as one gather with reversed indices); on a GPU the gather
+  made the same pipeline 3x slower than the select. Design: docs/design/augmentation_backends.md.
+  """
+
+  def gather(flag, image):
+    size = image.shape[axis]
+    index = jnp.arange(size)
+    return jnp.take(image, jnp.where(flag, size - 1 - index, index), axis=axis,
+                    unique_indices=True, indices_are_sorted=False, mode="clip")
+
+  def select(flag, image):
+    return jnp.where(flag, jnp.flip(image, axis), image)
+
+  return lax.platform_dependent(flag, image, cpu=gather, default=select)
+
+
+def loop_on_cpu(looped: Callable, vectorized: Callable,
+                differentiable: int) -> Callable:
+  """A function that is ``vectorized`` except on a CPU, where `vmap` runs ``looped`` per example.
+
+  ``looped`` and ``vectorized`` compute the same function; ``vectorized(*args, select=True)``
+  must be its select-only form (no ``switch``). The first ``differentiable`` arguments take
+  tangents; the rest are integers (an op order, for instance).
+
+  Constraint (JAX 0.10.2): under `vmap` a per-example ``lax.switch`` becomes a select that
+  computes every branch. On a CPU a loop over examples doing only the chosen branches is 2-3x
+  faster (`color_jitter` in a random order); on accelerators a loop serializes the batch, so the
+  vectorized form stays. Derivatives, forward and reverse, are those of the select form: a
+  switch batched inside a jvp rule leaves a stop_gradient that reverse mode cannot transpose.
+  Design: docs/design/augmentation_backends.md.
+  """
+  sequential = jax.custom_jvp(jax.custom_batching.sequential_vmap(looped))
+
+  @sequential.defjvp
+  def _(primals, tangents):
+    rest = primals[differentiable:]
+    selected = lambda *diff: vectorized(*diff, *rest, select=True)  # noqa: E731
+    return jax.jvp(selected, primals[:differentiable], tangents[:differentiable])
+
+  def run(*args):
+    return lax.platform_dependent(*args, cpu=sequential, default=vectorized)
+
+  return run
+
+
+def after(values: tuple) -> tuple:
+  """``values`` behind an optimization barrier: computed only once all of them are ready.
+
+  Constraint (JAX 0.10.2): dropout's ``recompute_mask`` regenerates the mask in the backward
+  pass; tied to the incoming cotangent, XLA neither merges the regeneration with the forward's
+  copy nor schedules it early (JAX's remat uses the same device). XLA's CPU pipeline drops
+  barriers before scheduling, which is harmless there. Design: docs/design/dropout_mask.md.
+  """
+  return lax.optimization_barrier(values)

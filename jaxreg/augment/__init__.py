@@ -1,0 +1,65 @@
+"""Data augmentation: jit-able, key-driven image transforms, and test-time multi-crop.
+
+Conventions (checked; other ranks and dtypes raise):
+
+* An image is a float array in HWC layout with values in [0, 1]; a batch is NHWC.
+* Per-image random transforms take the PRNG ``key`` first: ``fn(key, image, ...)``.
+  `batched` applies any of them to a batch with an independent key per example (``vmap`` over
+  ``jax.random.split(key, N)``), so every example gets its own crop, flip and colours.
+* Output shapes are static under `jit`: crops and resizes have a fixed output ``size``, and the
+  random part (offsets, scales) only moves a sampling box.
+* Colour ops take ``clip``: True clamps the result to [0, 1].
+
+At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
+views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
+"""
+
+from jaxreg.augment._color import adjust_hue as adjust_hue
+from jaxreg.augment._color import adjust_saturation as adjust_saturation
+from jaxreg.augment._color import color_jitter as color_jitter
+from jaxreg.augment._color import random_brightness as random_brightness
+from jaxreg.augment._color import random_contrast as random_contrast
+from jaxreg.augment._color import random_hue as random_hue
+from jaxreg.augment._color import random_saturation as random_saturation
+from jaxreg.augment._color_space import hsv_to_rgb as hsv_to_rgb
+from jaxreg.augment._color_space import rgb_to_hsv as rgb_to_hsv
+from jaxreg.augment._compose import batched as batched
+from jaxreg.augment._compose import compose as compose
+from jaxreg.augment._crop import random_crop as random_crop
+from jaxreg.augment._crop import random_flip_left_right as random_flip_left_right
+from jaxreg.augment._crop import random_flip_up_down as random_flip_up_down
+from jaxreg.augment._crop import random_resized_crop as random_resized_crop
+from jaxreg.augment._crop import random_scale_crop as random_scale_crop
+from jaxreg.augment._mix import cutmix as cutmix
+from jaxreg.augment._mix import mixup as mixup
+from jaxreg.augment._mix import random_erasing as random_erasing
+from jaxreg.augment._test_time import center_crop as center_crop
+from jaxreg.augment._test_time import five_crop as five_crop
+from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
+from jaxreg.augment._test_time import ten_crop as ten_crop
+
+__all__ = [
+    "adjust_hue",
+    "adjust_saturation",
+    "batched",
+    "center_crop",
+    "color_jitter",
+    "compose",
+    "cutmix",
+    "five_crop",
+    "hsv_to_rgb",
+    "mixup",
+    "multi_crop_predict",
+    "random_brightness",
+    "random_contrast",
+    "random_crop",
+    "random_erasing",
+    "random_flip_left_right",
+    "random_flip_up_down",
+    "random_hue",
+    "random_resized_crop",
+    "random_saturation",
+    "random_scale_crop",
+    "rgb_to_hsv",
+    "ten_crop",
+]

@@ -1,0 +1,94 @@
+"""Composition and batching: `compose` chains transforms, `batched` gives each example its key."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+from jax import lax
+
+from jaxreg import _checks
+from jaxreg.augment._image_checks import check_image
+
+
+def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callable[..., jax.Array]:
+  """Applies a per-image random transform to an NHWC batch, one independent key per example.
+
+  Args:
+    fn: ``fn(key, image, *args, **kwargs) -> image`` (any of this module's random transforms,
+      a `compose` pipeline, or your own).
+    sequential: run the examples one after another (`jax.lax.map`) instead of `jax.vmap`. Same
+      keys, same results (to float rounding). Under `vmap` a per-example choice between code
+      paths becomes a select that computes every path for every example; in a loop each example
+      runs only its own, with its image in cache. For your own branching transforms on a CPU
+      (``color_jitter`` already loops there by itself); crops and resampling are faster
+      vmapped. On an accelerator keep the default: a loop runs the examples serially. A bool.
+
+  Returns:
+    ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and applies
+    ``fn`` to each (key, image) pair; the extra arguments are shared by all examples.
+
+  Raises:
+    TypeError: ``fn`` not callable; ``sequential`` not a bool.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images = jnp.zeros((8, 32, 32, 3))
+    >>> crop = jr.augment.batched(jr.augment.random_crop)
+    >>> crop(jax.random.key(0), images, 28, padding=2).shape
+    (8, 28, 28, 3)
+  """
+  if not callable(fn):
+    raise TypeError(f"batched: `fn` must be callable, got {fn!r}.")
+  sequential = _checks.check_bool(sequential, "batched", "sequential")
+
+  @functools.wraps(fn)
+  def batch_fn(key, images, *args, **kwargs):
+    images = check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True)
+    keys = jax.random.split(_checks.as_key(key, "batched"), images.shape[0])
+    one = lambda k, image: fn(k, image, *args, **kwargs)  # noqa: E731
+    if sequential:
+      return lax.map(lambda pair: one(*pair), (keys, images))
+    return jax.vmap(one)(keys, images)
+
+  return batch_fn
+
+
+def compose(*fns: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable:
+  """Chains per-image transforms ``fn(key, image)`` into one, each with its own key.
+
+  Args:
+    *fns: transforms taking ``(key, image)``; bind other arguments with `functools.partial`.
+
+  Returns:
+    ``pipeline(key, image)``; wrap it in `batched` for NHWC batches and in `jax.jit` to compile
+    the whole pipeline as one function.
+
+  Raises:
+    TypeError: a non-callable argument.
+    ValueError: no transforms.
+
+  Example:
+    >>> import functools, jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> pipeline = A.compose(functools.partial(A.random_crop, size=24, padding=4),
+    ...                      A.random_flip_left_right,
+    ...                      functools.partial(A.random_brightness, max_delta=0.1, clip=True))
+    >>> out = jax.jit(A.batched(pipeline))(jax.random.key(0), jnp.full((4, 24, 24, 3), 0.5))
+    >>> out.shape, bool((out >= 0).all() & (out <= 1).all())
+    ((4, 24, 24, 3), True)
+  """
+  if not fns:
+    raise ValueError("compose: give at least one transform.")
+  for fn in fns:
+    if not callable(fn):
+      raise TypeError(f"compose: every transform must be callable, got {fn!r}.")
+
+  def pipeline(key, image):
+    keys = jax.random.split(_checks.as_key(key, "compose"), len(fns))
+    for k, fn in zip(keys, fns, strict=True):
+      image = fn(k, image)
+    return image
+
+  return pipeline

@@ -1,0 +1,294 @@
+"""Random crops and flips, and the Inception / ResNet resized crops (one resampling of a box)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxreg import _backend, _checks
+from jaxreg.augment._image_checks import (
+  PAD_MODES,
+  check_image,
+  check_padding,
+  check_pair_range,
+  check_probability,
+  check_scales,
+  pair,
+)
+from jaxreg.augment._resample import resample_box, shorter_side_resized
+
+
+def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequence[int], *,
+                padding: int | Sequence[int] = 0,
+                pad_mode: Literal["constant", "reflect", "edge"] = "constant") -> jax.Array:
+  """Crops a random ``size`` window, after optionally padding every side by ``padding``.
+
+  The CIFAR recipe is ``random_crop(key, image, 32, padding=4)``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: crop height and width (int or pair).
+    padding: pixels added on each side before cropping: an int >= 0, or a ``(pad_h, pad_w)``
+      pair of them (a tuple, list, or NumPy or JAX array; NumPy ints, 0-d int arrays and
+      integer-valued floats such as ``2.0`` count as ints).
+    pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``.
+
+  Returns:
+    The ``(size_h, size_w, C)`` crop.
+
+  Raises:
+    ValueError: a crop larger than the padded image, an unknown ``pad_mode``, negative
+      padding or a padding sequence that is not a pair, a non-HWC image.
+    TypeError: non-float image, bad key, non-int padding (``1.5`` is not rounded), a traced
+      padding.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.random_crop(jax.random.key(0), jnp.ones((32, 32, 3)), 32, padding=4).shape
+    (32, 32, 3)
+  """
+  op = "random_crop"
+  image = check_image(image, op)
+  h, w = pair(size, op, "size")
+  pad_h, pad_w = check_padding(padding, op)
+  if pad_mode not in PAD_MODES:
+    raise ValueError(f"{op}: `pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
+  height, width = image.shape[0] + 2 * pad_h, image.shape[1] + 2 * pad_w
+  if h > height or w > width:
+    raise ValueError(f"{op}: crop {(h, w)} is larger than the padded image {(height, width)} "
+                     f"(image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
+  key = _checks.as_key(key, op)
+  if pad_h or pad_w:
+    image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=pad_mode)
+  k_y, k_x = jax.random.split(key)
+  top = jax.random.randint(k_y, (), 0, height - h + 1)
+  left = jax.random.randint(k_x, (), 0, width - w + 1)
+  return lax.dynamic_slice(image, (top, left, 0), (h, w, image.shape[2]))
+
+
+def _random_flip(op, axis, key, image, probability):
+  image = check_image(image, op)
+  check_probability(probability, op)
+  flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
+
+  return _backend.flip(flip, image, axis)  # a gather on the CPU, a select elsewhere
+
+
+def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
+                           probability: float = 0.5) -> jax.Array:
+  """Mirrors the image horizontally with probability ``probability``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of flipping, in [0, 1].
+
+  Returns:
+    The image, mirrored or not.
+
+  Raises:
+    ValueError: ``probability`` outside [0, 1]; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.arange(6.0).reshape(1, 2, 3)
+    >>> jr.augment.random_flip_left_right(jax.random.key(0), image, probability=1.0)[0, 0]
+    Array([3., 4., 5.], dtype=float32)
+  """
+  return _random_flip("random_flip_left_right", 1, key, image, probability)
+
+
+def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
+                        probability: float = 0.5) -> jax.Array:
+  """Mirrors the image vertically with probability ``probability``.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of flipping, in [0, 1].
+
+  Returns:
+    The image, mirrored or not.
+
+  Raises:
+    ValueError: ``probability`` outside [0, 1]; a non-HWC image.
+    TypeError: non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.arange(6.0).reshape(2, 1, 3)
+    >>> jr.augment.random_flip_up_down(jax.random.key(0), image, probability=1.0)[0, 0]
+    Array([3., 4., 5.], dtype=float32)
+  """
+  return _random_flip("random_flip_up_down", 0, key, image, probability)
+
+
+
+
+def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
+  """torchvision's RandomResizedCrop box: ``attempts`` tries at once, then a central fallback."""
+  k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
+  area = height * width
+  target = area * jax.random.uniform(k_area, (attempts,), minval=scale[0], maxval=scale[1])
+  log_ratio = jax.random.uniform(k_ratio, (attempts,), minval=math.log(ratio[0]),
+                                 maxval=math.log(ratio[1]))
+  aspect = jnp.exp(log_ratio)
+  w = jnp.round(jnp.sqrt(target * aspect))
+  h = jnp.round(jnp.sqrt(target / aspect))
+  ok = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
+  first = jnp.argmax(ok)
+  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
+  # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
+  # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
+  in_ratio = width / height
+  if in_ratio < ratio[0]:
+    fb_w, fb_h = width, min(max(round(width / ratio[0]), 1), height)
+  elif in_ratio > ratio[1]:
+    fb_h, fb_w = height, min(max(round(height * ratio[1]), 1), width)
+  else:
+    fb_w, fb_h = width, height
+  found = ok[first]
+  box_h = jnp.where(found, h[first], fb_h)
+  box_w = jnp.where(found, w[first], fb_w)
+  top = jnp.where(found, jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1)),
+                  (height - fb_h) // 2)
+  left = jnp.where(found, jnp.floor(jax.random.uniform(k_left) * (width - box_w + 1)),
+                   (width - fb_w) // 2)
+  return top, left, box_h, box_w, found
+
+
+def check_box_ranges(scale, ratio, op):
+  """The ``scale`` and ``ratio`` ranges of `sample_box`, as given to the public op."""
+  checked_scale = check_pair_range(scale, op, "scale", low=0.0, high=1.0)
+  checked_ratio = check_pair_range(ratio, op, "ratio", low=0.0)
+  if checked_scale[1] <= 0:
+    raise ValueError(f"{op}: `scale` must have a positive upper bound, got {scale!r}.")
+  if checked_ratio[0] <= 0:
+    raise ValueError(f"{op}: `ratio` must be positive (a log-uniform draw), got {ratio!r}.")
+  return checked_scale, checked_ratio
+
+
+def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
+                        size: int | Sequence[int], *, scale: Sequence[float] = (0.08, 1.0),
+                        ratio: Sequence[float] = (3 / 4, 4 / 3),
+                        antialias: bool = True) -> jax.Array:
+  """The "stretch" crop of Inception/ResNet training: random area and aspect, resized to ``size``.
+
+  Samples a box covering a fraction of the image area drawn from ``scale`` with a log-uniform
+  aspect ratio (width / height) from ``ratio`` (10 tries, then the central box with the ratio
+  clamped, as torchvision does, and its sides kept between 1 pixel and the image's), and
+  resamples it to ``size`` with bilinear interpolation (antialiased when shrinking). The result
+  is torchvision's crop-then-resize: ``jax.image.resize(crop, size, "linear", antialias=...)``
+  of the box, so only pixels inside the box contribute, also at its border. The output shape
+  is static; only the box is random.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: output height and width (int or pair).
+    scale: ``(lo, hi)``, range of the box area as a fraction of the image area,
+      ``0 <= lo <= hi <= 1`` and ``hi > 0``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio (width / height), ``0 < lo <= hi``.
+    antialias: low-pass filter when the box is shrunk (as PIL and torchvision's
+      ``antialias=True`` do); a bool.
+
+  Returns:
+    The ``(size_h, size_w, C)`` resampled crop.
+
+  Raises:
+    ValueError: invalid ``scale``/``ratio`` ranges or pairs of the wrong length; a non-HWC
+      image.
+    TypeError: ``scale``/``ratio`` not pairs of numbers, non-bool ``antialias``, non-float
+      image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.ones((256, 256, 3)) * 0.5
+    >>> jr.augment.random_resized_crop(jax.random.key(0), image, 224).shape
+    (224, 224, 3)
+
+  References:
+    Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
+  """
+  op = "random_resized_crop"
+  image = check_image(image, op)
+  out = pair(size, op, "size")
+  scale, ratio = check_box_ranges(scale, ratio, op)
+  antialias = _checks.check_bool(antialias, op, "antialias")
+  key = _checks.as_key(key, op)
+  top, left, box_h, box_w, _ = sample_box(key, image.shape[0], image.shape[1], scale, ratio)
+  return resample_box(image, top, left, box_h, box_w, out, antialias, crop_first=True)
+
+
+
+
+def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
+                      size: int | Sequence[int], *,
+                      scales: Sequence[int] = (224, 256, 384, 480, 640),
+                      antialias: bool = True) -> jax.Array:
+  """ResNet's multi-scale training crop: shorter side resized to a random scale, then cropped.
+
+  Draws a target shorter side from ``scales``, and crops a random ``size`` window of the image
+  resized to it: ``jax.image.resize(image, (round(H s / min(H, W)), round(W s / min(H, W)), C),
+  "linear", antialias=...)`` then a window of it, so at the window's border the pixels just
+  outside it blend in, as they do in the resized image. Resizing and cropping are done as one
+  resampling of the corresponding box of the original image, so no intermediate image of
+  data-dependent size exists and the output shape is static.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    size: output height and width (int or pair).
+    scales: non-empty iterable (tuple, list, range, generator, NumPy or JAX array) of
+      candidate lengths of the resized shorter side, positive ints or integer-valued floats
+      (ResNet: 256 to 480); each must leave room for the crop.
+    antialias: low-pass filter when shrinking; a bool.
+
+  Returns:
+    The ``(size_h, size_w, C)`` crop.
+
+  Raises:
+    ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image.
+    TypeError: ``scales`` not an iterable of whole numbers (a bare number, a 0-d array, a
+      ``5.5`` or a bool in it), non-bool ``antialias``, non-float image, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.ones((300, 400, 3)) * 0.5
+    >>> jr.augment.random_scale_crop(jax.random.key(0), image, 224, scales=(256, 320)).shape
+    (224, 224, 3)
+
+  References:
+    He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (Sec. 3.4), after
+    Simonyan & Zisserman 2015.
+  """
+  op = "random_scale_crop"
+  image = check_image(image, op)
+  out_h, out_w = pair(size, op, "size")
+  scales = check_scales(scales, op)
+  antialias = _checks.check_bool(antialias, op, "antialias")
+  height, width = image.shape[:2]
+  # The resized sizes are whole pixels (as in `multi_crop_predict`), so each axis has its own
+  # factor resized / original, which is what `jax.image.resize` to that size uses.
+  resized = [shorter_side_resized(height, width, s) for s in scales]
+  for s, (resized_h, resized_w) in zip(scales, resized, strict=True):
+    if resized_h < out_h or resized_w < out_w:
+      raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
+                       f"{resized_h}x{resized_w}, smaller than the {out_h}x{out_w} crop.")
+  key = _checks.as_key(key, op)
+  k_scale, k_top, k_left = jax.random.split(key, 3)
+  resized_h, resized_w = jnp.asarray(resized, jnp.float32)[
+      jax.random.randint(k_scale, (), 0, len(scales))]
+  factor_h, factor_w = resized_h / height, resized_w / width
+  # The crop in resized coordinates, mapped back to a box of the original image.
+  top = jnp.floor(jax.random.uniform(k_top) * (resized_h - out_h + 1))
+  left = jnp.floor(jax.random.uniform(k_left) * (resized_w - out_w + 1))
+  return resample_box(image, top / factor_h, left / factor_w, out_h / factor_h,
+                       out_w / factor_w, (out_h, out_w), antialias, crop_first=False)

@@ -1,0 +1,246 @@
+"""Argument checks shared by the augmentation ops (images, sizes, ranges, operands)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg import _checks
+
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_image(image, op: str, *, batch: bool = False) -> jax.Array:
+  image = _checks.check_float_array(image, op, "images" if batch else "image")
+  rank, layout = (4, "NHWC") if batch else (3, "HWC; use augment.batched for NHWC batches")
+  _checks.check_ndim(image, op, exact=rank, layout=layout, name="images" if batch else "image")
+  return image
+
+
+def check_rgb(image, op: str) -> None:
+  if image.shape[-1] != 3:
+    raise ValueError(f"{op}: needs RGB images (3 channels last), got shape {image.shape}.")
+
+
+def pair(value, op: str, name: str) -> tuple[int, int]:
+  """An int or (h, w) pair of positive ints."""
+  items = (value, value) if isinstance(value, (numbers.Integral, np.integer)) else value
+  try:
+    items = tuple(items)
+  except TypeError as err:
+    raise TypeError(f"{op}: `{name}` must be an int or an (height, width) pair, got "
+                    f"{value!r}.") from err
+  if len(items) != 2:
+    raise ValueError(f"{op}: `{name}` must be an int or an (height, width) pair, got {value!r}.")
+  return tuple(_checks.check_positive_int(v, op, name) for v in items)
+
+
+def check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
+                 high: float = math.inf) -> tuple[float, float]:
+  """A (lower, upper) pair of finite Python numbers with ``low <= lower <= upper <= high``.
+
+  ``name`` is what the user passed (``scale``, or ``(lower, upper)`` for two arguments); the
+  message shows the pair as given.
+  """
+  bounds = []
+  for bound in (lower, upper):
+    value = _checks.concrete_scalar(bound, op, name)
+    if value is None:
+      raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
+    bounds.append(value)
+  lo, hi = bounds
+  limits = "".join((f"{low} <= " if low > -math.inf else "", "lower <= upper",
+                    f" <= {high}" if high < math.inf else ""))
+  # `not (...)` so that NaN fails too
+  if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo <= hi <= high):
+    raise ValueError(f"{op}: `{name}` must be finite and satisfy {limits}, got "
+                     f"({lower!r}, {upper!r}).")
+  return lo, hi
+
+
+def check_pair_range(value, op: str, name: str, *, low: float = -math.inf,
+                      high: float = math.inf) -> tuple[float, float]:
+  """`check_range` for one argument that must be a (lower, upper) pair."""
+  # A 0-d array is an ndarray but has no len(): rejected here with the argument's name.
+  if (isinstance(value, (str, bytes))
+      or not isinstance(value, (Sequence, np.ndarray, jax.Array))
+      or (isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1)):
+    raise TypeError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r}.")
+  if len(value) != 2:
+    raise ValueError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r} "
+                     f"({len(value)} items).")
+  return check_range(value[0], value[1], op, name, low=low, high=high)
+
+
+def check_strength(value, op: str, name: str, *, lo: float = 0.0, hi: float = math.inf,
+                    lo_open: bool = False) -> float:
+  """A finite Python number in [lo, hi] (or (lo, hi]): strengths that pick code paths."""
+  concrete = _checks.check_interval(value, op, name, lo=lo, hi=hi, lo_open=lo_open)
+  if concrete is None:
+    raise TypeError(f"{op}: `{name}` must be a Python number, got a traced value.")
+  return concrete
+
+
+def _whole_number(value) -> int | None:
+  """``value`` as an int if it is a concrete real number with an integer value, else None.
+
+  Python and NumPy ints, integer-valued floats (``9.0``) and 0-d int or float arrays qualify;
+  bools, traced values, non-integer or non-finite floats and anything else do not.
+  """
+  if isinstance(value, (bool, np.bool_)) or _checks.is_traced(value):
+    return None
+  if isinstance(value, (np.ndarray, jax.Array)):
+    if value.ndim != 0 or not (jnp.issubdtype(value.dtype, jnp.integer)
+                               or jnp.issubdtype(value.dtype, jnp.floating)):
+      return None
+    value = value.item()
+  if isinstance(value, (numbers.Integral, np.integer)):
+    return int(value)
+  if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+    return int(value)
+  return None
+
+
+def _items(value, op: str, name: str, expected: str) -> tuple:
+  """The items of a 1-D iterable (sequence, generator, NumPy or JAX array), as a tuple.
+
+  Raises a TypeError naming ``value`` and ``expected`` for strings, scalars, 0-d or
+  multi-dimensional arrays, traced arrays and other non-iterables.
+  """
+  if isinstance(value, (np.ndarray, jax.Array)):
+    if _checks.is_traced(value):
+      raise TypeError(f"{op}: `{name}` must be {expected} known at trace time, got a traced "
+                      f"array of shape {value.shape}.")
+    if value.ndim != 1:
+      shown = f"{value!r} (a 0-d array)" if value.ndim == 0 else (
+          f"an array of shape {value.shape}")
+      raise TypeError(f"{op}: `{name}` must be {expected}, got {shown}.")
+    return tuple(value.tolist())
+  if isinstance(value, (str, bytes)):
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.")
+  try:
+    return tuple(value)
+  except TypeError as err:
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.") from err
+
+
+def check_scales(scales, op: str) -> tuple[int, ...]:
+  """A non-empty iterable of positive whole numbers (shorter-side lengths), as ints."""
+  expected = "an iterable of positive ints"
+  items = _items(scales, op, "scales", expected)
+  # A generator is shown by its items: its repr says nothing and it is consumed by now.
+  shown = scales if isinstance(scales, (Sequence, np.ndarray, jax.Array)) else items
+  if not items:
+    raise ValueError(f"{op}: `scales` must hold at least one length, got {shown!r}.")
+  result = []
+  for s in items:
+    whole = _whole_number(s)
+    if whole is None:
+      raise TypeError(f"{op}: `scales` must hold positive ints (or integer-valued floats), got "
+                      f"{s!r} in {shown!r}.")
+    if whole < 1:
+      raise ValueError(f"{op}: `scales` must hold positive ints, got {s!r} in {shown!r}.")
+    result.append(whole)
+  return tuple(result)
+
+
+def check_padding(padding, op: str) -> tuple[int, int]:
+  """An int >= 0, or a (pad_h, pad_w) pair of them; integer-valued floats and arrays count."""
+  whole = _whole_number(padding)
+  if whole is not None:
+    items = (whole, whole)
+  else:
+    expected = "an int or a (pad_h, pad_w) pair of ints"
+    if isinstance(padding, (np.ndarray, jax.Array)) and padding.ndim == 0:
+      raise TypeError(f"{op}: `padding` must be {expected}, got {padding!r}.")
+    raw = _items(padding, op, "padding", expected)
+    if len(raw) != 2:
+      raise ValueError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair, got "
+                       f"{padding!r} ({len(raw)} items).")
+    items = tuple(_whole_number(p) for p in raw)
+    if None in items:
+      raise TypeError(f"{op}: `padding` must hold ints (pixels), got {padding!r}.")
+  if items[0] < 0 or items[1] < 0:
+    raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
+  return items
+
+
+def check_image_operand(value, shape: tuple[int, ...], op: str, name: str, *,
+                         lo: float = -math.inf, per_pixel: bool = False):
+  """A real scalar, or an array that broadcasts to ``shape`` (the image's) without enlarging it.
+
+  Tuples, lists, NumPy and JAX arrays qualify. Concrete values must be finite and >= ``lo``
+  everywhere; traced ones are checked for shape and dtype only. ``per_pixel``: one value per
+  pixel, so an array's last (channel) axis must have size 1.
+
+  Returns:
+    ``value`` itself for a Python or NumPy scalar (a weakly typed float stays weak) or a JAX
+    array, else an array (NumPy when concrete).
+  """
+  if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+    raise TypeError(f"{op}: `{name}` must be a real number or an array of them, got {value!r} of "
+                    f"type {type(value).__name__}.")
+  if isinstance(value, numbers.Real):
+    _checks.check_interval(value, op, name, lo=lo)
+    return value
+  if any(_checks.is_traced(leaf) for leaf in jax.tree.leaves(value)):
+    array, concrete = jnp.asarray(value), None
+  else:
+    try:
+      array = concrete = np.asarray(value)
+    except (TypeError, ValueError) as err:
+      raise TypeError(f"{op}: `{name}` must be a real number or an array of them, got "
+                      f"{value!r}.") from err
+  if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
+    raise TypeError(f"{op}: `{name}` must hold real numbers, got {value!r} of dtype "
+                    f"{array.dtype}.")
+
+  def broadcasts(target):
+    try:
+      return np.broadcast_shapes(array.shape, target) == tuple(target)
+    except ValueError:
+      return False
+
+  if not broadcasts(shape):
+    # Per-pixel values aligned with the image without its channel axis: (H, W) for (H, W, 3).
+    hint = (f" (add a channel axis: `{name}[..., None]`)"
+            if per_pixel and array.ndim and broadcasts(shape[:-1]) else "")
+    raise ValueError(f"{op}: `{name}` must be a scalar or an array that broadcasts to the image's "
+                     f"shape {tuple(shape)} without enlarging it, got shape {array.shape}{hint}.")
+  if per_pixel and array.ndim and array.shape[-1] != 1:
+    raise ValueError(f"{op}: `{name}` holds one value per pixel, not per channel: its last "
+                     f"(channel) axis must have size 1, got shape {array.shape}.")
+  if concrete is not None:
+    if concrete.ndim == 0:
+      _checks.check_interval(concrete, op, name, lo=lo)
+    else:
+      values = concrete.astype(np.float64)
+      bad = ~(np.isfinite(values) & (values >= lo))
+      if bad.any():
+        shown = repr(value) if isinstance(value, (list, tuple)) else (
+            f"an array of shape {concrete.shape}")
+        bound = f" and >= {lo}" if lo > -math.inf else ""
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{op}: `{name}` must be finite{bound} everywhere, got {shown} with "
+                         f"{int(bad.sum())} bad entries, the first {float(values[first])} at "
+                         f"index {first}.")
+  # A concrete JAX array is passed on as it is (on its device), not as its NumPy copy.
+  return value if isinstance(value, jax.Array) else array
+
+
+def check_probability(p, op: str, name: str = "probability") -> None:
+  _checks.check_interval(p, op, name, lo=0.0, hi=1.0)
+
+
+def maybe_clip(image, clip: bool):
+  return jnp.clip(image, 0.0, 1.0) if clip else image

@@ -1,0 +1,186 @@
+"""Random erasing, mixup and cutmix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import _checks
+from jaxreg.augment._crop import check_box_ranges, sample_box
+from jaxreg.augment._image_checks import (
+  check_image,
+  check_image_operand,
+  check_probability,
+  check_strength,
+)
+
+
+def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: float = 0.5,
+                   scale: Sequence[float] = (0.02, 0.33), ratio: Sequence[float] = (0.3, 3.3),
+                   value: jax.typing.ArrayLike | Sequence[float] = 0.0) -> jax.Array:
+  """Random erasing / cutout: with ``probability``, fills a random box with ``value``.
+
+  The box has an area fraction from ``scale`` and aspect ratio from ``ratio`` (log-uniform,
+  10 tries; if none fits, nothing is erased), as in Zhong et al. and torchvision.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float image.
+    probability: chance of erasing, in [0, 1].
+    scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
+      ``hi > 0``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio, ``0 < lo <= hi``.
+    value: fill value, finite (0 by default): a scalar, a per-channel ``(C,)`` tuple, list or
+      array (torchvision's tuple ``value``, e.g. the ImageNet means ``(0.485, 0.456, 0.406)``),
+      or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
+      noise, say). Concrete values are checked elementwise; a traced value for shape only.
+
+  Returns:
+    The image with at most one box filled.
+
+  Raises:
+    ValueError: invalid ranges or probability, ranges that are not pairs, a ``value`` with a
+      NaN or infinite entry or that does not broadcast to the image's shape; a non-HWC image.
+    TypeError: non-float image, bad key, ``scale``/``ratio`` not pairs of numbers, a non-real
+      ``value``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.random_erasing(jax.random.key(0), jnp.ones((32, 32, 3)),
+    ...                                 probability=1.0)
+    >>> bool((out == 0).any())
+    True
+
+  References:
+    Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; DeVries & Taylor, "Improved
+    Regularization of Convolutional Neural Networks with Cutout", 2017.
+  """
+  op = "random_erasing"
+  image = check_image(image, op)
+  check_probability(probability, op)
+  scale, ratio = check_box_ranges(scale, ratio, op)
+  value = check_image_operand(value, image.shape, op, "value")
+  key = _checks.as_key(key, op)
+  k_apply, k_box = jax.random.split(key)
+  height, width = image.shape[:2]
+  # Same box sampler as random_resized_crop, but no fallback: a failed draw erases nothing.
+  top, left, box_h, box_w, found = sample_box(k_box, height, width, scale, ratio)
+  apply = jax.random.bernoulli(k_apply, probability) & found
+  rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
+  inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  return jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
+
+
+def _check_batch_and_labels(images, labels, op):
+  images = check_image(images, op, batch=True)
+  labels = _checks.check_float_array(labels, op, "labels")
+  if labels.ndim != 2 or labels.shape[0] != images.shape[0]:
+    raise ValueError(f"{op}: `labels` must be one-hot or soft labels of shape (N, classes) with "
+                     f"N = {images.shape[0]}, got {labels.shape}. Convert integer labels with "
+                     "jax.nn.one_hot(labels, num_classes).")
+  return images, labels
+
+
+def mixup(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, *,
+          alpha: float = 0.2) -> tuple[jax.Array, jax.Array]:
+  """Mixup: blends each example with a random partner, images and labels alike.
+
+  Example ``i`` is paired with example ``perm[i]`` of a random permutation and gets its own
+  weight ``lam_i ~ Beta(alpha, alpha)``: ``x_i' = lam_i x_i + (1 - lam_i) x_perm[i]`` and the same
+  for its labels, so each label stays a probability vector matching its image.
+
+  Args:
+    key: a PRNG key.
+    images: NHWC float batch.
+    labels: ``(N, classes)`` one-hot or soft labels (float).
+    alpha: Beta distribution parameter, > 0.
+
+  Returns:
+    ``(mixed_images, mixed_labels)``.
+
+  Raises:
+    ValueError: non-positive ``alpha``; labels not ``(N, classes)``; non-NHWC images.
+    TypeError: non-float images or labels (use ``jax.nn.one_hot``), bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images, labels = jnp.ones((4, 8, 8, 3)), jax.nn.one_hot(jnp.arange(4) % 2, 2)
+    >>> x, y = jr.augment.mixup(jax.random.key(0), images, labels)
+    >>> bool(jnp.allclose(y.sum(1), 1.0))
+    True
+
+  References:
+    Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.
+  """
+  op = "mixup"
+  images, labels = _check_batch_and_labels(images, labels, op)
+  check_strength(alpha, op, "alpha", lo_open=True)
+  k_perm, k_lam = jax.random.split(_checks.as_key(key, op))
+  n = images.shape[0]
+  perm = jax.random.permutation(k_perm, n)
+  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  lam_x = lam.astype(images.dtype)[:, None, None, None]
+  lam_y = lam.astype(labels.dtype)[:, None]
+  return (lam_x * images + (1 - lam_x) * images[perm],
+          lam_y * labels + (1 - lam_y) * labels[perm])
+
+
+def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, *,
+           alpha: float = 1.0) -> tuple[jax.Array, jax.Array]:
+  """CutMix: pastes a random box from a partner image; labels mix by the pasted area.
+
+  Each example draws ``lam ~ Beta(alpha, alpha)``, a box of area ``(1 - lam) H W`` with the
+  image's aspect ratio and a uniform center, clipped at the borders, and takes that box from
+  example ``perm[i]``. Its label becomes ``(1 - a) y_i + a y_perm[i]`` where ``a`` is the area
+  actually pasted (after clipping), so labels always match pixels.
+
+  Args:
+    key: a PRNG key.
+    images: NHWC float batch.
+    labels: ``(N, classes)`` one-hot or soft labels (float).
+    alpha: Beta distribution parameter, > 0.
+
+  Returns:
+    ``(mixed_images, mixed_labels)``.
+
+  Raises:
+    ValueError: non-positive ``alpha``; labels not ``(N, classes)``; non-NHWC images.
+    TypeError: non-float images or labels, bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> images = jnp.stack([jnp.zeros((8, 8, 3)), jnp.ones((8, 8, 3))])
+    >>> labels = jax.nn.one_hot(jnp.array([0, 1]), 2)
+    >>> x, y = jr.augment.cutmix(jax.random.key(3), images, labels)
+    >>> bool(jnp.allclose(y[:, 1], x.mean((1, 2, 3))))  # label weight == pasted area
+    True
+
+  References:
+    Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable
+    Features", ICCV 2019.
+  """
+  op = "cutmix"
+  images, labels = _check_batch_and_labels(images, labels, op)
+  check_strength(alpha, op, "alpha", lo_open=True)
+  k_perm, k_lam, k_y, k_x = jax.random.split(_checks.as_key(key, op), 4)
+  n, height, width, _ = images.shape
+  perm = jax.random.permutation(k_perm, n)
+  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  cut = jnp.sqrt(1.0 - lam)
+  half_h, half_w = jnp.round(cut * height) / 2, jnp.round(cut * width) / 2
+  cy = jax.random.uniform(k_y, (n,)) * height
+  cx = jax.random.uniform(k_x, (n,)) * width
+  top, bottom = jnp.clip(jnp.round(cy - half_h), 0, height), jnp.clip(jnp.round(cy + half_h),
+                                                                       0, height)
+  left, right = jnp.clip(jnp.round(cx - half_w), 0, width), jnp.clip(jnp.round(cx + half_w),
+                                                                     0, width)
+  rows = jnp.arange(height, dtype=jnp.float32)[None, :, None, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, None, :, None]
+  b = lambda v: v[:, None, None, None]  # noqa: E731
+  inside = (rows >= b(top)) & (rows < b(bottom)) & (cols >= b(left)) & (cols < b(right))
+  mixed = jnp.where(inside, images[perm], images)
+  area = ((bottom - top) * (right - left) / (height * width)).astype(labels.dtype)[:, None]
+  return mixed, (1 - area) * labels + area * labels[perm]

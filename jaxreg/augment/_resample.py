@@ -1,0 +1,77 @@
+"""Separable resampling of a box of an image (antialiased bilinear, static output size)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg.augment._color_space import compute_dtype
+
+
+def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, valid):
+  """Source indices and weights (out_size, taps) of a triangle-filter resampling of one axis.
+
+  Output pixel ``i`` samples the input at ``start + (i + 0.5) * length / out_size - 0.5``
+  (pixel centers, as `jax.image.scale_and_translate`). The triangle has half-width 1, or the
+  shrink factor when antialiasing a shrink; taps outside ``valid = (first, last)`` get
+  weight 0 and the rest are renormalized, which is how `jax.image.resize` treats the edges of
+  the array it resizes (the box itself for a crop-then-resize, the whole image for a
+  resize-then-crop). The tap count is static: enough for the largest shrink a box inside the
+  image can need.
+  """
+  step = length / out_size
+  centers = start + (jnp.arange(out_size, dtype=jnp.float32) + 0.5) * step - 0.5
+  width = jnp.maximum(step, 1.0) if antialias else jnp.ones_like(step)
+  largest = max(in_size / out_size, 1.0) if antialias else 1.0
+  taps = math.floor(2 * largest) + 1
+  first = jnp.floor(centers - width) + 1
+  positions = first[:, None] + jnp.arange(taps, dtype=jnp.float32)[None, :]
+  weights = jnp.maximum(0.0, 1.0 - jnp.abs(positions - centers[:, None]) / width)
+  weights = jnp.where((positions >= valid[0]) & (positions <= valid[1]), weights, 0.0)
+  weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
+  indices = jnp.clip(positions, 0, in_size - 1).astype(jnp.int32)
+  return indices, weights
+
+
+def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool):
+  """Resamples the box (top, left, box_h, box_w) of ``image`` to ``size``, separably.
+
+  ``crop_first``: only pixels inside the box contribute (crop, then resize the crop: the box
+  must then lie on whole pixels); otherwise pixels just outside the box blend in at its border,
+  as they do when the whole image is resized and then cropped.
+
+  A gather of a few taps per axis: work proportional to the output, where a dense resampling
+  matrix (what `jax.image.scale_and_translate` builds for traced scales) costs input x output
+  per axis.
+  """
+  out_h, out_w = size
+  height, width = image.shape[:2]
+  if crop_first:
+    row_valid, col_valid = (top, top + box_h - 1), (left, left + box_w - 1)
+  else:
+    row_valid, col_valid = (0, height - 1), (0, width - 1)
+  rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, valid=row_valid)
+  cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, valid=col_valid)
+  # Half precision is resampled in float32 and rounded once, at the end.
+  dtype = compute_dtype(image)
+  row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)
+  x = image.astype(dtype)
+  # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
+  x = sum(row_w[:, t, None, None] * x[rows[:, t]] for t in range(rows.shape[1]))
+  x = sum(col_w[None, :, t, None] * x[:, cols[:, t]] for t in range(cols.shape[1]))
+  return x.astype(image.dtype)
+
+
+
+
+def resize_shorter(image, length: int):
+  shape = (*shorter_side_resized(*image.shape[:2], length), image.shape[2])
+  return jax.image.resize(image, shape, method="linear", antialias=True).astype(image.dtype)
+
+
+def shorter_side_resized(height: int, width: int, length: int) -> tuple[int, int]:
+  """The whole-pixel (height, width) of an image resized so its shorter side is ``length``."""
+  shorter = min(height, width)
+  return round(height * length / shorter), round(width * length / shorter)
