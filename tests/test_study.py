@@ -1,8 +1,10 @@
 """The regularization study (the README's main job): a tiny run, its outputs, bad --data files."""
 
+import functools
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reuse_keys
@@ -17,37 +19,105 @@ def study():
   return regularization_study
 
 
-def test_quick_run_writes_table_json_and_figure(study, tmp_path, capsys):
+def test_quick_run_writes_table_json_and_figures(study, tmp_path, capsys):
   summary = study.main(["--quick", "--out", str(tmp_path)])  # what the README calls --quick
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["results"] == json.loads(json.dumps(summary["results"]))
   assert [r["config"]["name"] for r in saved["results"]] == ["baseline", "dropout", "all"]
   for r in saved["results"]:
-    for key in ("train_acc", "test_acc", "mc_dropout_test_acc", "multi_crop_test_acc"):
-      values = np.asarray(r[key])
-      assert values.shape == (2,)  # one per seed
-      assert np.all((values >= 0) & (values <= 1))
-    assert r["test_acc"][0] > 0.5  # 100 steps are far above chance (0.1)
+    paths = ["deterministic", "multi_crop"] + (["mc_dropout"] if r["config"]["dropout"] else [])
+    assert sorted(r["test"]) == sorted(paths)  # MC dropout only where there is dropout
+    for path in paths:
+      m = r["test"][path]
+      for metric, (lo, hi) in {"acc": (0, 1), "nll": (0, 100), "ece": (0, 1)}.items():
+        values = np.asarray(m[metric]["seeds"])
+        assert values.shape == (2,)  # one per seed
+        assert np.all((values >= lo) & (values <= hi))
+        assert m[metric]["mean"] == pytest.approx(values.mean())
+        assert m[metric]["std"] == pytest.approx(values.std(ddof=1))
+      assert sum(m["reliability"]["count"]) == 2 * 1497  # both seeds' test images, pooled
+    det = r["test"]["deterministic"]
+    # The table's deterministic accuracy is the curve's last point (one evaluation pass).
+    assert det["acc"]["seeds"] == r["curve"]["test_acc"][-1]
+    assert det["acc"]["seeds"][0] > 0.5  # 100 steps are far above chance (0.1)
     assert r["curve"]["step"] == [50, 100]
-  assert (tmp_path / "results.png").stat().st_size > 10_000
-  assert "| baseline |" in capsys.readouterr().out
+  assert saved["peak_rss_mb"] > 0
+  assert saved["wall_seconds"] > 0
+  for png in ("results.png", "reliability.png"):
+    assert (tmp_path / png).stat().st_size > 10_000
+  out = capsys.readouterr().out
+  assert "| baseline |" in out
+  assert "MC-dropout ECE %" in out
 
 
 def test_seeds_in_one_vmapped_step_equal_separate_runs(study):
   data = study.load_digits_split(100)
-  cfg = study.CONFIGS[-1]  # everything on: dropout, batch norm, augmentation, drop-path, L2
-  init, step, _, _, _ = study.build(cfg, data, lr=1e-3, batch_size=16, num_classes=10)
+  programs = study.build(data, lr=1e-3, batch_size=16, num_classes=10)
+  knobs = study.CONFIGS[-1].knobs()  # everything on: dropout, BN, augmentation, drop-path, L2
   keys = jax.random.split(jax.random.key(0), 3)
   with reuse_keys():  # the same seed keys drive both runs, on purpose
-    params, bn, opt = init(keys)
+    params, bn, opt = programs.init(keys)
     for s in range(3):
-      params, bn, opt, _ = step(params, bn, opt, keys, s)
+      params, bn, opt, _ = programs.step(params, bn, opt, keys, s, knobs, batch_norm=True)
     for i in range(3):
-      p1, b1, o1 = init(keys[i:i + 1])
+      p1, b1, o1 = programs.init(keys[i:i + 1])
       for s in range(3):
-        p1, b1, o1, _ = step(p1, b1, o1, keys[i:i + 1], s)
-      for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(params), strict=True):
+        p1, b1, o1, _ = programs.step(p1, b1, o1, keys[i:i + 1], s, knobs, batch_norm=True)
+      for a, b in zip(jax.tree.leaves((p1, b1)), jax.tree.leaves((params, bn)), strict=True):
         np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("name", ["baseline", "dropout", "batch_norm", "all"])
+def test_traced_knobs_compute_what_the_config_does(study, name):
+  """One compiled program for every configuration (Knobs, lax.cond) equals the Python switches."""
+  cfg = {c.name: c for c in study.CONFIGS}[name]
+  params = study.init_params(jax.random.key(1), 1, (8, 8), 10)
+  x = jnp.asarray(study.load_digits_split(100)[0][:16])
+  bn = study.init_bn_states()
+  key = jax.random.key(2)
+  with reuse_keys():
+    for mode in ({"train": True}, {"train": False}, {"train": False, "mc_dropout": True}):
+      want = study.apply_model(cfg, params, bn, key, x, **mode)
+      run = functools.partial(study.apply_model, params=params, bn_states=bn, x=x, **mode)
+      got = jax.jit(lambda k, c, run=run: run(c, key=k))(key, cfg.knobs())
+      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_conv_vmapped_over_kernels_equals_one_conv_per_kernel(study):
+  """The study's conv under vmap (a loop on the CPU) and its gradient, against lax's conv."""
+  kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (3, 5, 8, 8, 4))  # (seeds, batch, H, W, C)
+  w = jax.random.normal(kw, (3, 3, 3, 4, 6))
+  g = jax.random.normal(kg, (3, 5, 8, 8, 6))
+
+  def reference(x, w):
+    return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  for f in (jax.vmap(study.conv), jax.jit(jax.vmap(study.conv))):
+    np.testing.assert_allclose(f(x, w), [reference(x[i], w[i]) for i in range(3)], rtol=1e-5,
+                               atol=1e-5)
+  vjp = lambda conv, x, w, g: jax.vjp(conv, x, w)[1](g)  # noqa: E731
+  got = jax.jit(jax.vmap(lambda x, w, g: vjp(study.conv, x, w, g)))(x, w, g)
+  for i in range(3):
+    for a, b in zip(got, vjp(reference, x[i], w[i], g[i]), strict=True):
+      np.testing.assert_allclose(a[i], b, rtol=1e-4, atol=1e-4)
+  # A vmapped axis the kernel does not have (Monte-Carlo samples) folds into the batch.
+  shared = jax.vmap(study.conv, in_axes=(0, None))(x, w[0])
+  np.testing.assert_allclose(shared, jax.vmap(reference, in_axes=(0, None))(x, w[0]), rtol=1e-5,
+                             atol=1e-5)
+  # Nested: samples inside seeds, as Monte-Carlo dropout runs per seed.
+  nested = jax.vmap(lambda xs, w: jax.vmap(study.conv, in_axes=(0, None))(xs, w))(
+      x[:, :, None], w)
+  np.testing.assert_allclose(nested[:, :, 0], f(x, w), rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_evaluation_equals_one_call(study):
+  x = jnp.arange(23.0).reshape(23, 1)
+  fn = lambda i, chunk: jnp.stack([chunk[:, 0] * 2, chunk[:, 0] + 1])  # noqa: E731
+  np.testing.assert_array_equal(study.in_chunks(fn, x, 5), fn(0, x))
+  np.testing.assert_array_equal(study.in_chunks(fn, x, 64), fn(0, x))
 
 
 @pytest.mark.parametrize(("arrays", "message"), [
@@ -101,4 +171,4 @@ def test_user_npz_runs(study, tmp_path):
   np.savez(tmp_path / "mine.npz", **arrays)
   summary = study.main(["--quick", "--configs", "augment", "--steps", "5", "--eval-every", "5",
                         "--data", str(tmp_path / "mine.npz"), "--out", str(tmp_path)])
-  assert len(summary["results"][0]["test_acc"]) == 2
+  assert len(summary["results"][0]["test"]["deterministic"]["acc"]["seeds"]) == 2
