@@ -21,6 +21,7 @@ what a policy needs to run a per-example photometric op without computing every 
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -197,18 +198,6 @@ def _posterize_levels(levels, bits):
   return jnp.floor(levels / step) * step
 
 
-def _autocontrast(image):
-  # torchvision: (x - min) / (max - min) per channel over H and W, clamped to [0, 1]; a constant
-  # channel is kept (clamped). Divided rather than multiplied by a reciprocal, so that the
-  # extremes map to exactly 0 and 1.
-  low = jnp.min(image, axis=(-3, -2), keepdims=True)
-  high = jnp.max(image, axis=(-3, -2), keepdims=True)
-  spread = high - low
-  stretch = spread > 0
-  low = jnp.where(stretch, low, 0)
-  return jnp.clip((image - low) / jnp.where(stretch, spread, 1), 0.0, 1.0)
-
-
 def _gaussian_weights(size: int, sigma, dtype):
   # torchvision's kernel: exp(-x^2 / (2 sigma^2)) at x = -(size - 1)/2 ... (size - 1)/2, summed to 1
   x = jnp.arange(size, dtype=dtype) - (size - 1) / 2
@@ -228,6 +217,97 @@ def _blur_axis(image, weights, size: int, axis: int):
   taps = (jax.lax.slice_in_dim(padded, i, i + length, axis=axis % image.ndim)
           for i in range(size))
   return sum(weights[i] * tap for i, tap in enumerate(taps))
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels: each op's arithmetic, jitted as one function of the image in its compute dtype
+# --------------------------------------------------------------------------------------------
+
+
+def _kernel(fn=None, *, static_argnames=()):
+  """``fn(x, *magnitudes)`` on the image in its compute dtype, rounded back once, as one jitted
+  function: an eager call compiles one kernel per shape and dtype instead of dispatching each
+  step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU)."""
+  if fn is None:
+    return functools.partial(_kernel, static_argnames=static_argnames)
+
+  def run(image, *args, **kwargs):
+    return fn(image.astype(compute_dtype(image)), *args, **kwargs).astype(image.dtype)
+
+  run.__name__ = run.__qualname__ = fn.__name__  # names the compiled module: jit__equalize
+  return jax.jit(run, static_argnames=static_argnames)
+
+
+@_kernel(static_argnames="channels")
+def _grayscale(x, *, channels):
+  return jnp.broadcast_to(_gray(x), (*x.shape[:-1], channels))
+
+
+@_kernel
+def _invert(x):
+  return 1 - x
+
+
+@_kernel
+def _solarize(x, threshold):
+  return jnp.where(x >= jnp.asarray(threshold, x.dtype), 1 - x, x)
+
+
+@_kernel
+def _solarize_add(x, addition, threshold):
+  added = jnp.clip(x + jnp.asarray(addition, x.dtype), 0.0, 1.0)
+  return jnp.where(x < jnp.asarray(threshold, x.dtype), added, x)
+
+
+@_kernel
+def _posterize(x, bits):
+  return _posterize_levels(_levels(x), bits) / 255
+
+
+@_kernel
+def _equalize(x):
+  levels = _levels(x)
+  return _apply_lut(levels, _equalize_lut(_histogram(levels)).astype(x.dtype)) / 255
+
+
+@_kernel
+def _autocontrast(x):
+  # torchvision: (x - min) / (max - min) per channel over H and W, clamped to [0, 1]; a constant
+  # channel is kept (clamped). Divided rather than multiplied by a reciprocal, so that the
+  # extremes map to exactly 0 and 1.
+  low = jnp.min(x, axis=(-3, -2), keepdims=True)
+  high = jnp.max(x, axis=(-3, -2), keepdims=True)
+  spread = high - low
+  stretch = spread > 0
+  low = jnp.where(stretch, low, 0)
+  return jnp.clip((x - low) / jnp.where(stretch, spread, 1), 0.0, 1.0)
+
+
+@_kernel
+def _sharpness(x, factor):
+  return _blend(x, _smooth(x), factor)
+
+
+@_kernel(static_argnames="sizes")
+def _gaussian_blur(x, sigma_h, sigma_w, *, sizes):
+  size_h, size_w = sizes
+  x = _blur_axis(x, _gaussian_weights(size_h, sigma_h, x.dtype), size_h, axis=-3)
+  return _blur_axis(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w, axis=-2)
+
+
+@_kernel
+def _brightness(x, factor):
+  return _blend(x, jnp.zeros((), x.dtype), factor)
+
+
+@_kernel
+def _contrast(x, factor):
+  return _blend(x, jnp.mean(_gray(x), axis=(-3, -2, -1), keepdims=True), factor)
+
+
+@_kernel
+def _color(x, factor):
+  return _blend(x, _gray(x), factor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,8 +344,7 @@ def grayscale(image: jax.typing.ArrayLike, *, num_output_channels: int = 3) -> j
   channels = _checks.check_positive_int(num_output_channels, op, "num_output_channels")
   if channels not in (1, 3):
     raise ValueError(f"{op}: `num_output_channels` must be 1 or 3, got {num_output_channels!r}.")
-  gray = _gray(image.astype(compute_dtype(image))).astype(image.dtype)
-  return jnp.broadcast_to(gray, (*image.shape[:-1], channels))
+  return _grayscale(image, channels=channels)
 
 
 def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -318,7 +397,7 @@ def invert(image: jax.typing.ArrayLike) -> jax.Array:
     Array([[[1.  , 0.75, 0.  ]]], dtype=float32)
   """
   image = check_image(image, "invert")
-  return (1 - image.astype(compute_dtype(image))).astype(image.dtype)
+  return _invert(image)
 
 
 def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> jax.Array:
@@ -349,8 +428,7 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
   op = "solarize"
   image = check_image(image, op)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  x = image.astype(compute_dtype(image))
-  return jnp.where(x >= jnp.asarray(threshold, x.dtype), 1 - x, x).astype(image.dtype)
+  return _solarize(image, threshold)
 
 
 def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
@@ -387,9 +465,7 @@ def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
   image = check_image(image, op)
   _check_scalar(addition, op, "addition", lo=-1.0, hi=1.0)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  x = image.astype(compute_dtype(image))
-  added = jnp.clip(x + jnp.asarray(addition, x.dtype), 0.0, 1.0)
-  return jnp.where(x < jnp.asarray(threshold, x.dtype), added, x).astype(image.dtype)
+  return _solarize_add(image, addition, threshold)
 
 
 def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Array:
@@ -426,8 +502,7 @@ def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Ar
   op = "posterize"
   image = check_image(image, op)
   bits = _check_bits(bits, op)
-  levels = _levels(image.astype(compute_dtype(image)))
-  return (_posterize_levels(levels, bits) / 255).astype(image.dtype)
+  return _posterize(image, bits)
 
 
 def equalize(image: jax.typing.ArrayLike) -> jax.Array:
@@ -458,9 +533,7 @@ def equalize(image: jax.typing.ArrayLike) -> jax.Array:
     [0.0, 164.0, 255.0]
   """
   image = check_image(image, "equalize")
-  levels = _levels(image.astype(compute_dtype(image)))
-  lut = _equalize_lut(_histogram(levels)).astype(levels.dtype)
-  return (_apply_lut(levels, lut) / 255).astype(image.dtype)
+  return _equalize(image)
 
 
 def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
@@ -488,7 +561,7 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     Array([[0. , 0.5, 1. ]], dtype=float32)
   """
   image = check_image(image, "autocontrast")
-  return _autocontrast(image.astype(compute_dtype(image))).astype(image.dtype)
+  return _autocontrast(image)
 
 
 def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -520,8 +593,7 @@ def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
   op = "adjust_sharpness"
   image = check_image(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  x = image.astype(compute_dtype(image))
-  return _blend(x, _smooth(x), factor).astype(image.dtype)
+  return _sharpness(image, factor)
 
 
 def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int],
@@ -563,10 +635,7 @@ def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int
   image = check_image(image, op)
   size_h, size_w = _check_kernel_size(kernel_size, image.shape, op)
   sigma_h, sigma_w = _check_sigma(sigma, op)
-  x = image.astype(compute_dtype(image))
-  x = _blur_axis(x, _gaussian_weights(size_h, sigma_h, x.dtype), size_h, axis=-3)
-  x = _blur_axis(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w, axis=-2)
-  return x.astype(image.dtype)
+  return _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
 
 
 def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -595,8 +664,7 @@ def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike
   op = "enhance_brightness"
   image = check_image(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  x = image.astype(compute_dtype(image))
-  return _blend(x, jnp.zeros((), x.dtype), factor).astype(image.dtype)
+  return _brightness(image, factor)
 
 
 def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -630,9 +698,7 @@ def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
   image = check_image(image, op)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  x = image.astype(compute_dtype(image))
-  mean = jnp.mean(_gray(x), axis=(-3, -2, -1), keepdims=True)
-  return _blend(x, mean, factor).astype(image.dtype)
+  return _contrast(image, factor)
 
 
 def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -665,5 +731,4 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
   image = check_image(image, op)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  x = image.astype(compute_dtype(image))
-  return _blend(x, _gray(x), factor).astype(image.dtype)
+  return _color(image, factor)
