@@ -22,6 +22,7 @@ from conftest import reuse_keys
 from jax.test_util import check_grads
 
 import jaxreg as jr
+from jaxreg.augment import _photometric as P  # noqa: N812
 
 Image = pytest.importorskip("PIL.Image")
 ImageEnhance = pytest.importorskip("PIL.ImageEnhance")
@@ -393,3 +394,50 @@ GRAY = jnp.zeros((8, 8, 1))
 def test_bad_input_names_the_op_and_the_argument(call, error, match):
   with pytest.raises(error, match=match):
     call()
+
+
+# ---------------------------------------------------------------------------------------------
+# The parametrized kernel: every op as one pass
+# ---------------------------------------------------------------------------------------------
+
+PUBLIC = {
+    "identity": lambda x, m: x,
+    "brightness": A.enhance_brightness,
+    "color": A.enhance_color,
+    "contrast": A.enhance_contrast,
+    "sharpness": A.adjust_sharpness,
+    "autocontrast": lambda x, m: A.autocontrast(x),
+    "equalize": lambda x, m: A.equalize(x),
+    "posterize": lambda x, m: A.posterize(x, int(m)),
+    "solarize": A.solarize,
+    "solarize_add": A.solarize_add,
+    "invert": lambda x, m: A.invert(x),
+    "grayscale": lambda x, m: A.grayscale(x),
+}
+KERNEL_MAGNITUDES = {"brightness": 1.4, "color": 0.3, "contrast": 1.7, "sharpness": 1.9,
+                     "posterize": 3.0, "solarize": 0.4, "solarize_add": 0.2}
+
+
+@pytest.mark.parametrize("ops", [P.PHOTOMETRIC_OPS, ("posterize", "brightness", "equalize"),
+                                 ("solarize",)], ids=len)
+def test_kernel_with_a_per_example_op_equals_the_public_ops(ops):
+  # Tolerance: none. Each op's stage is the public op's arithmetic; the others are identities.
+  n = 2 * len(ops)
+  images = batch_of_images(n, (11, 13, 3))
+  index = jnp.arange(n) % len(ops)
+  names = [ops[i] for i in np.asarray(index)]
+  magnitudes = jnp.asarray([KERNEL_MAGNITUDES.get(name, 0.5) for name in names], jnp.float32)
+  kernel = jax.jit(jax.vmap(functools.partial(P.photometric_kernel, ops=ops)))
+  out = kernel(images, index, magnitudes)
+  for x, name, m, got in zip(images, names, magnitudes, out, strict=True):
+    np.testing.assert_array_equal(got, PUBLIC[name](x, m), err_msg=name)
+  half = kernel(images.astype(jnp.bfloat16), index, magnitudes)
+  assert half.dtype == jnp.bfloat16
+
+
+def test_kernel_rejects_unknown_ops_and_grey_images_for_colour_ops():
+  with pytest.raises(ValueError, match="photometric_kernel: `ops` must be"):
+    P.photometric_kernel(X, 0, 1.0, ops=("rotate",))
+  with pytest.raises(ValueError, match="photometric_kernel: `image` must be RGB"):
+    P.photometric_kernel(GRAY, 0, 1.0, ops=("color", "invert"))
+  np.testing.assert_array_equal(P.photometric_kernel(GRAY + 0.25, 0, 1.0, ops=("invert",)), 0.75)
