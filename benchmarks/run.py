@@ -34,6 +34,7 @@ from benchmarks import (
     bench_dropout,
     bench_parallel,
     bench_penalties,
+    bench_photometric,
     bench_study,
 )
 
@@ -42,6 +43,7 @@ FAMILIES = {
     "batchnorm": bench_batchnorm.run,
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
+    "photometric": bench_photometric.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }

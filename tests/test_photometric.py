@@ -95,6 +95,16 @@ def test_equalize_corner_cases_equal_pillow():
     assert_exact(A.equalize(as_float(u8)), ImageOps.equalize(pillow(u8)))
 
 
+@pytest.mark.parametrize("histogram", [P._histogram_scatter, P._histogram_onehot],
+                         ids=["scatter", "onehot"])
+def test_both_histograms_equal_numpys(histogram):
+  # Tolerance: none (integer counts).
+  u8 = IMAGES[4]
+  counts = jax.jit(histogram)(jnp.asarray(u8, jnp.float32))
+  want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
+  np.testing.assert_array_equal(counts, want)
+
+
 @pytest.mark.parametrize("u8", IMAGES, ids=IDS)
 def test_autocontrast_is_the_exact_stretch_and_pillow_up_to_its_rounding(u8):
   ours = levels(A.autocontrast(as_float(u8)))
