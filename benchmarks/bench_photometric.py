@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_photometric            # 128 images of 224x224x3, CPU
     python -m benchmarks.bench_photometric --smoke    # tiny, seconds (CI)
+    python -m benchmarks.bench_photometric --torch-threads 1   # torch as a DataLoader worker
 
 jaxreg: one jitted `vmap` of the op over the batch, each example with its own magnitude (a
 traced scalar, as a policy passes it), float32 HWC in [0, 1].
@@ -147,7 +148,7 @@ def _augmax_fn(name, magnitude):
 
 def run(smoke: bool = False) -> list[dict]:
   n, side = (4, 32) if smoke else (128, 224)
-  rounds = 3 if smoke else 7
+  rounds = 3 if smoke else 5
   shape = f"{n}x{side}x{side}x3"
   u8 = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
   images = jnp.asarray(u8.astype(np.float32) / 255)
@@ -194,4 +195,11 @@ def run(smoke: bool = False) -> list[dict]:
 if __name__ == "__main__":
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
-  H.print_table(run(parser.parse_args().smoke))
+  parser.add_argument("--torch-threads", type=int, default=None,
+                      help="torch's intra-op threads (default: torch's own, all cores)")
+  args = parser.parse_args()
+  if args.torch_threads:
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+  H.print_table(run(args.smoke))
