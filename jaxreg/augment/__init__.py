@@ -30,6 +30,12 @@ from jaxreg.augment._crop import random_flip_left_right as random_flip_left_righ
 from jaxreg.augment._crop import random_flip_up_down as random_flip_up_down
 from jaxreg.augment._crop import random_resized_crop as random_resized_crop
 from jaxreg.augment._crop import random_scale_crop as random_scale_crop
+from jaxreg.augment._geometric import affine as affine
+from jaxreg.augment._geometric import rotate as rotate
+from jaxreg.augment._geometric import shear_x as shear_x
+from jaxreg.augment._geometric import shear_y as shear_y
+from jaxreg.augment._geometric import translate_x as translate_x
+from jaxreg.augment._geometric import translate_y as translate_y
 from jaxreg.augment._mix import cutmix as cutmix
 from jaxreg.augment._mix import mixup as mixup
 from jaxreg.augment._mix import random_erasing as random_erasing
@@ -41,6 +47,7 @@ from jaxreg.augment._test_time import ten_crop as ten_crop
 __all__ = [
     "adjust_hue",
     "adjust_saturation",
+    "affine",
     "batched",
     "center_crop",
     "color_jitter",
@@ -61,5 +68,10 @@ __all__ = [
     "random_saturation",
     "random_scale_crop",
     "rgb_to_hsv",
+    "rotate",
+    "shear_x",
+    "shear_y",
     "ten_crop",
+    "translate_x",
+    "translate_y",
 ]
