@@ -406,3 +406,20 @@ def test_torchvision_on_pil_images_agrees_where_installed():
     ]
     for got, want, matrix in cases:
       assert_matches_pillow(got, np.asarray(want).astype(np.float64), interpolation, matrix)
+
+
+def test_traced_fill_and_angle_derivative():
+  """fill may be traced (one per example under vmap); bilinear is differentiable in the angle."""
+  images = jnp.full((3, 6, 6, 2), 0.5)
+  fills = jnp.array([[0.0, 1.0], [0.2, 0.3], [0.9, 0.9]])
+  out = jax.vmap(lambda im, f: A.translate_x(im, 2, fill=f))(images, fills)
+  np.testing.assert_array_equal(out[:, :, :2], np.broadcast_to(fills[:, None, None], (3, 6, 2, 2)))
+  image = jax.random.uniform(jax.random.key(8), (7, 7, 1))
+
+  def total(angle, interpolation):
+    return jnp.sum(A.rotate(image, angle, interpolation=interpolation) ** 2)
+
+  step = 1e-2
+  numeric = (total(10.0 + step, "bilinear") - total(10.0 - step, "bilinear")) / (2 * step)
+  np.testing.assert_allclose(jax.grad(total)(10.0, "bilinear"), numeric, rtol=2e-2)
+  assert jax.grad(total)(10.0, "nearest") == 0.0  # piecewise constant in the angle
