@@ -35,6 +35,7 @@ from benchmarks import (
     bench_geometric,
     bench_parallel,
     bench_penalties,
+    bench_photometric,
     bench_study,
 )
 
@@ -44,6 +45,7 @@ FAMILIES = {
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
     "geometric": bench_geometric.run,
+    "photometric": bench_photometric.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }
