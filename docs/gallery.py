@@ -172,6 +172,65 @@ GALLERY = [
                                                                 images.shape[1]), i))
         for i in (0, 1)
     ]),
+    # Geometric and photometric ops of the augmentation policies, each at three magnitudes.
+    ("affine", [
+        (f"angle {a}, translate {t}, scale {c}, shear {h}",
+         lambda k, im, _, a=a, t=t, c=c, h=h: A.affine(
+             im, angle=a, translate=(t * im.shape[1], 0.0), scale=c, shear=(h, 0.0),
+             interpolation="bilinear"))
+        for a, t, c, h in ((10.0, 0.0, 1.0, 0.0), (0.0, 0.1, 0.8, 10.0), (-20.0, -0.1, 1.2, -20.0))
+    ]),
+    ("rotate", [
+        (f"angle {a}", lambda k, im, _, a=a: A.rotate(im, a, interpolation="bilinear"))
+        for a in (10.0, 30.0, -45.0)
+    ]),
+    ("translate_x", [
+        (f"{f} of the width", lambda k, im, _, f=f: A.translate_x(im, int(f * im.shape[1])))
+        for f in (0.1, 0.3, -0.3)
+    ]),
+    ("translate_y", [
+        (f"{f} of the height", lambda k, im, _, f=f: A.translate_y(im, int(f * im.shape[0])))
+        for f in (0.1, 0.3, -0.3)
+    ]),
+    ("shear_x", [
+        (f"factor {f}", lambda k, im, _, f=f: A.shear_x(im, f, interpolation="bilinear"))
+        for f in (0.1, 0.3, -0.3)
+    ]),
+    ("shear_y", [
+        (f"factor {f}", lambda k, im, _, f=f: A.shear_y(im, f, interpolation="bilinear"))
+        for f in (0.1, 0.3, -0.3)
+    ]),
+    ("grayscale", [("3 channels", lambda k, im, _: A.grayscale(im))]),
+    ("random_grayscale", [
+        ("probability 1", lambda k, im, _: A.random_grayscale(k, im, probability=1.0)),
+    ]),
+    ("invert", [("", lambda k, im, _: A.invert(im))]),
+    ("solarize", [
+        (f"threshold {t}", lambda k, im, _, t=t: A.solarize(im, t)) for t in (0.9, 0.6, 0.3)
+    ]),
+    ("solarize_add", [
+        (f"addition {a}", lambda k, im, _, a=a: A.solarize_add(im, a))
+        for a in (0.1, 0.25, 0.43)
+    ]),
+    ("posterize", [(f"{b} bits", lambda k, im, _, b=b: A.posterize(im, b)) for b in (6, 4, 2)]),
+    ("equalize", [("", lambda k, im, _: A.equalize(im))]),
+    ("autocontrast", [("", lambda k, im, _: A.autocontrast(im))]),
+    ("adjust_sharpness", [
+        (f"factor {f}", lambda k, im, _, f=f: A.adjust_sharpness(im, f)) for f in (0.0, 2.0, 4.0)
+    ]),
+    ("gaussian_blur", [
+        (f"kernel {n}, sigma {s}", lambda k, im, _, n=n, s=s: A.gaussian_blur(im, n, s))
+        for n, s in ((3, 0.5), (5, 1.0), (9, 2.0))
+    ]),
+    ("enhance_brightness", [
+        (f"factor {f}", lambda k, im, _, f=f: A.enhance_brightness(im, f)) for f in (0.5, 1.5, 1.9)
+    ]),
+    ("enhance_contrast", [
+        (f"factor {f}", lambda k, im, _, f=f: A.enhance_contrast(im, f)) for f in (0.5, 1.5, 1.9)
+    ]),
+    ("enhance_color", [
+        (f"factor {f}", lambda k, im, _, f=f: A.enhance_color(im, f)) for f in (0.0, 0.5, 1.9)
+    ]),
 ]
 
 
