@@ -30,6 +30,12 @@ from jaxreg.augment._crop import random_flip_left_right as random_flip_left_righ
 from jaxreg.augment._crop import random_flip_up_down as random_flip_up_down
 from jaxreg.augment._crop import random_resized_crop as random_resized_crop
 from jaxreg.augment._crop import random_scale_crop as random_scale_crop
+from jaxreg.augment._geometric import affine as affine
+from jaxreg.augment._geometric import rotate as rotate
+from jaxreg.augment._geometric import shear_x as shear_x
+from jaxreg.augment._geometric import shear_y as shear_y
+from jaxreg.augment._geometric import translate_x as translate_x
+from jaxreg.augment._geometric import translate_y as translate_y
 from jaxreg.augment._mix import cutmix as cutmix
 from jaxreg.augment._mix import mixup as mixup
 from jaxreg.augment._mix import random_erasing as random_erasing
@@ -55,6 +61,7 @@ __all__ = [
     "adjust_hue",
     "adjust_saturation",
     "adjust_sharpness",
+    "affine",
     "autocontrast",
     "batched",
     "center_crop",
@@ -85,7 +92,12 @@ __all__ = [
     "random_saturation",
     "random_scale_crop",
     "rgb_to_hsv",
+    "rotate",
+    "shear_x",
+    "shear_y",
     "solarize",
     "solarize_add",
     "ten_crop",
+    "translate_x",
+    "translate_y",
 ]
