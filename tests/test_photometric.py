@@ -453,7 +453,7 @@ def test_kernel_rejects_unknown_ops_and_grey_images_for_colour_ops():
   np.testing.assert_array_equal(P.photometric_kernel(GRAY + 0.25, 0, 1.0, ops=("invert",)), 0.75)
 
 
-@pytest.mark.xla_schedule("benchmarks/NOTES.md (Photometric ops)")
+@pytest.mark.xla_schedule("docs/design/photometric.md")
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
 def test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu():
   # Unbatched, XLA:CPU's scatter-add histogram is 6x faster and the blur's passes stay in
