@@ -136,7 +136,7 @@ def test_grayscale_equals_pillow_except_at_exact_ties(u8):
   thousandths = 299 * k[..., 0] + 587 * k[..., 1] + 114 * k[..., 2]
   np.testing.assert_allclose(ours, thousandths / 1000, atol=1e-3)
   # Tolerance: none, except where the luma is exactly half-way between two levels (Pillow's
-  # fixed-point weights, 19595 / 65536 ..., decide those; we are within 0.5 + 1e-3 there).
+  # fixed-point weights, 19595 / 65536 ..., decide those; jaxreg is within 0.5 + 1e-3 there).
   tie = thousandths % 1000 == 500
   np.testing.assert_array_equal(np.round(ours[~tie]), reference[~tie])
   assert np.all(np.abs(ours[tie] - reference[tie]) <= 0.5 + 1e-3)

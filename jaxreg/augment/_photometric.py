@@ -15,7 +15,7 @@ Three kinds of op:
 * Elementwise or stencil ops on the float values: greyscale, invert, solarize, solarize-add,
   autocontrast, Gaussian blur.
 
-`_photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
+`photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
 what a policy needs to run a per-example photometric op without computing every branch.
 """
 
@@ -278,8 +278,8 @@ def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False):
   step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU).
 
   ``loop_on_cpu``: under `vmap` on a CPU, run the examples one after another
-  (`_backend.loop_on_cpu`; the magnitudes must be floats). Equalize's scatter-add histogram
-  is 6x faster unbatched, and the blur 1.4x, with the image in cache (JAX 0.10.2).
+  (`_backend.loop_on_cpu`; the magnitudes must be floats): the blur is 1.4x faster with the
+  image in cache (JAX 0.10.2). Design: docs/design/photometric.md.
   """
   if fn is None:
     return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu)
