@@ -100,14 +100,16 @@ def batch_norm_init(
     try:
       shape = tuple(num_features_or_shape)
     except TypeError as err:
-      raise TypeError(f"{op}: expected an int or a sequence of ints, got "
-                      f"{num_features_or_shape!r}.") from err
+      raise TypeError(f"{op}: `num_features_or_shape` must be an int or a sequence of ints, "
+                      f"got {num_features_or_shape!r}.") from err
     if not all(isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool)
                for d in shape):
-      raise TypeError(f"{op}: the shape must contain ints, got {num_features_or_shape!r}.")
+      raise TypeError(f"{op}: `num_features_or_shape` must contain ints, got "
+                      f"{num_features_or_shape!r}.")
     shape = tuple(int(d) for d in shape)
   if any(d < 0 for d in shape):
-    raise ValueError(f"{op}: dimensions must be >= 0, got {shape}.")
+    raise ValueError(f"{op}: `num_features_or_shape` must be >= 0 in every dimension, got "
+                     f"{num_features_or_shape!r}.")
   if not jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(f"{op}: `dtype` must be a floating dtype, got {dtype}.")
   return BatchNormState(mean=jnp.zeros(shape, dtype), var=jnp.ones(shape, dtype))
@@ -399,7 +401,7 @@ def _check_eps(eps, compute, op) -> float:
 
 
 _CUSTOM_FORWARD_MODE = (
-    "the default backward='custom' is a hand-written custom_vjp: reverse mode, of any order, "
+    "the default `backward`='custom' is a hand-written custom_vjp: reverse mode, of any order, "
     "and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, but forward mode "
     "applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying the function "
     "jax.linearize returns) does not. Pass backward='autodiff' for that.")
@@ -567,7 +569,7 @@ def batch_norm(
   if static_count * devices == 1:
     where = "" if axis_name is None else f" on the one device along axis_name={axis_name!r}"
     raise ValueError(
-        f"{op}: a training batch of shape {x.shape}{where} gives one value per feature "
+        f"{op}: a training batch `x` of shape {x.shape}{where} gives one value per feature "
         f"(reducing over axes {reduce_axes}); its variance is 0 and every output would equal "
         "`bias`. Use a larger batch, or train=False."
     )

@@ -72,7 +72,8 @@ def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
   if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     if key.shape != ():
       raise ValueError(
-          f"{op}: expected a single PRNG key (shape ()), got a key array of shape {key.shape}. "
+          f"{op}: `key` must be a single PRNG key (shape ()), got a key array of shape "
+          f"{key.shape}. "
           "To use one key per example, `jax.vmap` the op over the keys."
       )
     return key
@@ -81,7 +82,7 @@ def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
       return jax.random.wrap_key_data(key)
     except (ValueError, TypeError) as err:
       raise ValueError(
-          f"{op}: raw uint32 key of shape {key.shape} does not match the default PRNG "
+          f"{op}: `key`, a raw uint32 key of shape {key.shape}, does not match the default PRNG "
           f"implementation: {err}"
       ) from err
   raise TypeError(

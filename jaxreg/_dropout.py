@@ -161,7 +161,7 @@ def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.
 
 
 _RECOMPUTE_FORWARD_MODE = (
-    "recompute_mask=True regenerates the mask in a hand-written custom_vjp backward, which "
+    "`recompute_mask`=True regenerates the mask in a hand-written custom_vjp backward, which "
     "supports reverse mode only; forward mode (jax.jvp, jax.jacfwd, jax.hessian) needs the "
     "default recompute_mask=False (which keeps the mask as packed bits).")
 
@@ -464,13 +464,22 @@ def _seed_probability(rate, height: int, width: int, block_size: int):
   else:  # solved once at trace time, in float64
     xp, dtype = np, np.float64
   rate, values, weights = (xp.asarray(v, dtype) for v in (rate, values, weights))
-  lo, hi = xp.zeros((), dtype), xp.ones((), dtype)
-  for _ in range(50):  # each step halves [lo, hi]; 50 reach float64 resolution
+
+  def bisect(_, bounds):  # halves [lo, hi]
+    lo, hi = bounds
     mid = (lo + hi) / 2
     dropped = 1.0 - xp.sum(weights * (1.0 - mid) ** values)
     too_many = dropped > rate
-    lo, hi = xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
-  return lo  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
+    return xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
+
+  bounds = xp.zeros((), dtype), xp.ones((), dtype)
+  steps = 50  # reach float64 resolution
+  if xp is jnp:  # a loop, not 50 unrolled steps: compiling those took seconds
+    bounds = lax.fori_loop(0, steps, bisect, bounds)
+  else:
+    for step in range(steps):
+      bounds = bisect(step, bounds)
+  return bounds[0]  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
 
 
 def _max_pool_same(seeds: jax.Array, block_size: int, axis: int) -> jax.Array:

@@ -108,7 +108,7 @@ def _selected_float_leaves(params, mask, op: str):
     dtype = getattr(leaf, "dtype", None)
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
       raise TypeError(
-          f"{op}: the parameter at {_path_str(path)!r} is {type(leaf).__name__}"
+          f"{op}: the leaf of `params` at {_path_str(path)!r} is {type(leaf).__name__}"
           f"{'' if dtype is None else f' of dtype {dtype}'}, not a floating-point array. "
           "Leave it out with `mask=` (e.g. mask=jaxreg.decay_mask(params))."
       )
@@ -377,7 +377,7 @@ def _soft_threshold(z, threshold):
   return jnp.sign(z) * jnp.maximum(jnp.abs(z) - threshold, 0)
 
 
-def _per_leaf(strength, treedef, op: str) -> list:
+def _per_leaf(strength, treedef, op: str, name: str) -> list:
   """A scalar strength repeated for every leaf, or a per-leaf pytree flattened like the params."""
   if strength is None:
     return [None] * treedef.num_leaves
@@ -386,8 +386,8 @@ def _per_leaf(strength, treedef, op: str) -> list:
   try:
     return treedef.flatten_up_to(strength)
   except (ValueError, TypeError) as err:
-    raise ValueError(f"{op}: a per-leaf strength must be a scalar or have the structure of the "
-                     f"parameters; {err}") from err
+    raise ValueError(f"{op}: `{name}` must be a scalar or a per-leaf pytree with the structure "
+                     f"of the parameters; {err}") from err
 
 
 def _check_nonnegative_leaves(value, op: str, name: str) -> None:
@@ -421,7 +421,7 @@ def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientT
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError(
-          f"{op}: the proximal step needs the parameters; call "
+          f"{op}: the proximal step needs the parameters, got `params`=None; call "
           "`tx.update(updates, state, params)` (optax.apply_updates follows as usual)."
       )
     if not isinstance(state, ProxState):
@@ -432,21 +432,22 @@ def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientT
     step = _checks.checked_or_nan(step, op, "learning_rate", lo=0.0)
     flags, leaves_with_paths = _resolve_mask(mask, params, op)
     treedef = jax.tree.structure(params)
-    per_leaf = {"l1": _per_leaf(l1, treedef, op), "l2": _per_leaf(l2, treedef, op)}
+    names = {"l1": "strength" if op == "l1_prox" else "l1", "l2": "l2"}
+    per_leaf = {term: _per_leaf(value, treedef, op, names[term])
+                for term, value in (("l1", l1), ("l2", l2))}
     try:
       flat_updates = treedef.flatten_up_to(updates)
     except (ValueError, TypeError) as err:
       raise ValueError(f"{op}: `updates` must have the structure of the parameters "
                        f"(`params`); {err}") from err
-    names = {"l1": "strength" if op == "l1_prox" else "l1", "l2": "l2"}
     new = []
     for i, ((path, p), u) in enumerate(zip(leaves_with_paths, flat_updates, strict=True)):
       if not flags[i] or u is None:
         new.append(u)
         continue
       if not jnp.issubdtype(p.dtype, jnp.floating):
-        raise TypeError(f"{op}: the parameter at {_path_str(path)!r} has dtype {p.dtype}; "
-                        "mask it out.")
+        raise TypeError(f"{op}: the leaf of `params` at {_path_str(path)!r} has dtype "
+                        f"{p.dtype}, not floating point; leave it out with `mask=`.")
       if jnp.shape(u) != jnp.shape(p):
         raise ValueError(f"{op}: the update at {_path_str(path)!r} has shape {jnp.shape(u)}, "
                          f"its parameter {jnp.shape(p)}; `updates` must be shaped like "

@@ -68,8 +68,8 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
                      f"none (shape {image.shape}); use pad_mode='constant'.")
   height, width = image.shape[0] + 2 * pad_h, image.shape[1] + 2 * pad_w
   if h > height or w > width:
-    raise ValueError(f"{op}: crop {(h, w)} is larger than the padded image {(height, width)} "
-                     f"(image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
+    raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded image "
+                     f"{(height, width)} (image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
   key = _checks.as_key(key, op)
   if pad_h or pad_w:
     image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=pad_mode)
@@ -317,7 +317,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   resized = [shorter_side_resized(height, width, s) for s in scales]
   for s, (resized_h, resized_w) in zip(scales, resized, strict=True):
     if resized_h < out_h or resized_w < out_w:
-      raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
+      raise ValueError(f"{op}: `scales` holds {s}, which resizes the {height}x{width} image to "
                        f"{resized_h}x{resized_w}, smaller than the {out_h}x{out_w} crop.")
   key = _checks.as_key(key, op)
   k_scale, k_top, k_left = jax.random.split(key, 3)

@@ -183,9 +183,12 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
     resized_h, resized_w = (height, width) if scale is None else shorter_side_resized(
         height, width, scale)
     if h > resized_h or w > resized_w:
-      at = "" if scale is None else f" at scale {scale} (resized to {resized_h}x{resized_w})"
-      raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the {height}x{width} "
-                       f"images{at}; use scales >= the crop size.")
+      if scale is None:
+        raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the {height}x{width} "
+                         "images.")
+      raise ValueError(f"{op}: `scales` holds {scale}, which resizes the {height}x{width} "
+                       f"images to {resized_h}x{resized_w}, smaller than the crop `size` "
+                       f"{(h, w)}.")
   total, count = None, 0
   for scale in scales:
     resized = images if scale is None else jax.vmap(lambda im, s=scale: resize_shorter(im, s))(
