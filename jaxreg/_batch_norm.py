@@ -443,7 +443,8 @@ def batch_norm(
 
   Args:
     x: floating-point input. bfloat16/float16 input is normalized with float32 statistics and
-      returned in its own dtype.
+      returned in its own dtype. A batch with no values (a zero-size reduction) gives an empty
+      ``y`` and leaves the state unchanged.
     scale: per-feature scale (gamma) of the feature shape, or None for 1.
     bias: per-feature offset (beta) of the feature shape, or None for 0.
     state: the running statistics, a `BatchNormState` from `batch_norm_init`.
