@@ -118,3 +118,17 @@ def test_tracked_files_speak_of_the_project_only():
   hits = process_word_hits(tracked_text_files())
   print("\n".join(hits))
   assert not hits, f"{len(hits)} lines speak of the development process:\n" + "\n".join(hits)
+
+
+def test_min_versions_ci_pins_the_declared_minimums():
+  """.ci/run's second environment tests exactly the oldest versions pyproject.toml declares."""
+  tomllib = pytest.importorskip("tomllib")
+  declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+  minimums = dict(re.fullmatch(r"([\w.-]+)>=([\w.]+)", d).groups() for d in declared)
+  lines = (ROOT / ".ci" / "min-versions.txt").read_text().splitlines()
+  pins = dict(re.fullmatch(r"([\w.-]+)==([\w.]+)", line).groups() for line in lines
+              if line and not line.startswith("#"))
+  assert set(minimums) == {"jax", "jaxlib", "optax"}
+  assert {name: pins.get(name) for name in minimums} == minimums
+  run = (ROOT / ".ci" / "run").read_text()
+  assert "-c .ci/min-versions.txt" in run
