@@ -7,6 +7,7 @@ Kolmogorov-Smirnov for continuous magnitudes and mixing weights).
 """
 
 import fractions
+import functools
 import math
 import pathlib
 import re
@@ -15,8 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import reuse_keys
 from scipy import stats
 
+import jaxreg as jr
 from jaxreg.augment import _policies as pol
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -339,3 +342,281 @@ def test_aug_mix_draws(depth, severity, alpha):
   _ks_ok(w_image, stats.beta(alpha, alpha).cdf)
   share = w_chains[:, 0] / np.maximum(1 - w_image, 1e-30)
   _ks_ok(share[1 - w_image > 1e-6], stats.beta(alpha, (width - 1) * alpha).cdf)
+
+
+# --------------------------------------------------------------------------------------------
+# Applying the drawn ops
+# --------------------------------------------------------------------------------------------
+
+A = jr.augment
+IMAGE = jax.random.uniform(jax.random.key(10), (12, 14, 3))
+FILL = jnp.zeros((), jnp.float32)
+# Each op of the vocabulary as the public op it must be, at magnitude v (torchvision's
+# _apply_op). Magnitudes below avoid sample points exactly on pixel boundaries.
+PUBLIC = {
+    "Identity": lambda x, v: x,
+    "ShearX": lambda x, v: A.shear_x(x, v, interpolation="bilinear"),
+    "ShearY": lambda x, v: A.shear_y(x, v, interpolation="bilinear"),
+    "TranslateX": lambda x, v: A.translate_x(x, v, interpolation="bilinear"),
+    "TranslateY": lambda x, v: A.translate_y(x, v, interpolation="bilinear"),
+    "Rotate": lambda x, v: A.rotate(x, v, interpolation="bilinear"),
+    "Brightness": lambda x, v: A.enhance_brightness(x, 1 + v),
+    "Color": lambda x, v: A.enhance_color(x, 1 + v),
+    "Contrast": lambda x, v: A.enhance_contrast(x, 1 + v),
+    "Sharpness": lambda x, v: A.adjust_sharpness(x, 1 + v),
+    "Posterize": lambda x, v: A.posterize(x, int(v)),
+    "Solarize": lambda x, v: A.solarize(x, v),
+    "AutoContrast": lambda x, v: A.autocontrast(x),
+    "Equalize": lambda x, v: A.equalize(x),
+    "Invert": lambda x, v: A.invert(x),
+}
+MAGNITUDES = {"Posterize": (3.0, 6.0), "Solarize": (0.37, 0.81), "TranslateX": (3.0, -5.0),
+              "TranslateY": (-2.0, 4.0), "Rotate": (23.3, -71.7)}
+
+
+# Compiled once for every op: the op and its magnitude are arguments.
+SWITCHED = jax.jit(functools.partial(pol._switched, interpolation="bilinear"))
+SELECTED = jax.jit(functools.partial(pol._selected, interpolation="bilinear"))
+APPLIED = jax.jit(jax.vmap(lambda x, v, o: pol.apply(x, o, v, FILL, "bilinear")))
+
+
+def test_public_table_covers_the_vocabulary():
+  assert tuple(PUBLIC) == pol.OPS
+
+
+@pytest.mark.parametrize("name", pol.OPS)
+def test_each_op_is_the_public_op_on_both_paths(name):
+  # The switch (one image, or a CPU loop) and the select form (accelerators) compute the op
+  # torchvision's _apply_op names, through the public op; also under vmap, on any backend.
+  op = pol.OPS.index(name)
+  for v in MAGNITUDES.get(name, (0.2137, -0.4181)):
+    want = PUBLIC[name](IMAGE, v)
+    ops, values = jnp.array([[op]]), jnp.array([[v]], jnp.float32)
+    np.testing.assert_allclose(SWITCHED(IMAGE, values, FILL, ops)[0], want, atol=1e-6)
+    np.testing.assert_allclose(SELECTED(IMAGE, values, FILL, ops)[0], want, atol=1e-6)
+    batch = APPLIED(jnp.stack([IMAGE, IMAGE]), jnp.stack([values, values]),
+                    jnp.stack([ops, ops]))
+    np.testing.assert_allclose(batch, jnp.stack([want, want])[:, None], atol=1e-6)
+
+
+def _by_public_ops(image, ops, values):
+  for o, v in zip(np.asarray(ops).tolist(), np.asarray(values).tolist(), strict=True):
+    image = PUBLIC[pol.OPS[o]](image, v)
+  return image
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rand_augment_applies_its_draws_in_order(seed):
+  key = jax.random.key(seed)
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  with reuse_keys():
+    ops, values = pol.draw_rand_augment(key, tab, 3, 13, 31, 1.5)
+    got = jax.jit(functools.partial(A.rand_augment, num_ops=3, magnitude=13,
+                                    magnitude_std=1.5, interpolation="bilinear"))(key, IMAGE)
+  np.testing.assert_allclose(got, _by_public_ops(IMAGE, ops, values), atol=1e-5)
+
+
+def test_aug_mix_is_the_documented_mixture():
+  key = jax.random.key(4)
+  tab = pol.table(pol.AUG_MIX_ALL, *IMAGE.shape[:2])
+  with reuse_keys():
+    ops, values, w_image, w_chains = pol.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
+    got = jax.jit(functools.partial(A.aug_mix, width=4))(key, IMAGE)
+  chains = [np.asarray(_by_public_ops(IMAGE, o, v), np.float64) for o, v in zip(ops, values,
+                                                                                 strict=True)]
+  want = float(w_image) * np.asarray(IMAGE, np.float64) + sum(
+      float(w) * c for w, c in zip(w_chains, chains, strict=True))
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert float(got.min()) >= 0
+  assert float(got.max()) <= 1
+
+
+POLICIES = {
+    "rand_augment": A.rand_augment,
+    "trivial_augment_wide": A.trivial_augment_wide,
+    "auto_augment": A.auto_augment,
+    "auto_augment svhn": functools.partial(A.auto_augment, policy="svhn"),
+    "aug_mix": A.aug_mix,
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_batched_policy_draws_per_example_and_matches_single_images(name):
+  policy = POLICIES[name]
+  images = jnp.broadcast_to(IMAGE, (6, *IMAGE.shape))
+  key = jax.random.key(7)
+  with reuse_keys():
+    eager = A.batched(policy)(key, images)
+    jitted = jax.jit(A.batched(policy))(key, images)
+    keys = jax.random.split(key, 6)
+    single = jnp.stack([policy(k, x) for k, x in zip(keys, images, strict=True)])
+    # the accelerators' form, forced here: the same function
+    vectorized = jax.jit(jax.vmap(lambda k, x: _vectorized(policy, k, x)))(keys, images)
+  np.testing.assert_allclose(jitted, eager, atol=1e-6)
+  np.testing.assert_allclose(single, jitted, atol=1e-5)
+  np.testing.assert_allclose(vectorized, jitted, atol=1e-5)
+  # Same image, different keys: the examples differ (their own ops, magnitudes, signs).
+  distinct = {np.asarray(x).tobytes() for x in jitted}
+  assert len(distinct) >= 4, name
+  assert jitted.shape == images.shape
+  assert jitted.dtype == images.dtype
+
+
+def _vectorized(policy, key, image):
+  """``policy`` with the library's accelerator form on any backend."""
+  original = pol._backend.loop_on_cpu
+  try:
+    pol._backend.loop_on_cpu = lambda looped, vectorized, differentiable: vectorized
+    return policy(key, image)
+  finally:
+    pol._backend.loop_on_cpu = original
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
+def test_policies_keep_dtype_and_range(dtype):
+  image = IMAGE.astype(dtype)
+  for name, policy in POLICIES.items():
+    with reuse_keys():
+      out = jax.jit(A.batched(policy))(jax.random.key(3), jnp.stack([image] * 4))
+    assert out.dtype == dtype, name
+    assert float(out.min()) >= 0
+    assert float(out.max()) <= 1, name
+
+
+def test_gradient_flows_through_the_differentiable_ops():
+  # A key whose two RandAugment draws are a rotation and a brightness change (both
+  # differentiable in the image): reverse mode matches finite differences, on the CPU's loop
+  # and in the select form alike.
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  wanted = {pol.OPS.index("Rotate"), pol.OPS.index("Brightness")}
+  with reuse_keys():
+    seed = next(s for s in range(500) if set(np.asarray(
+        pol.draw_rand_augment(jax.random.key(s), tab, 2, 9, 31, 0.0)[0]).tolist()) == wanted)
+  key = jax.random.key(seed)
+  image = 0.25 + 0.25 * IMAGE  # away from the clip at 1
+
+  def loss(x):
+    with reuse_keys():
+      out = A.batched(functools.partial(A.rand_augment, interpolation="bilinear"))(key, x)
+    return jnp.sum(out * jnp.cos(jnp.arange(out.size).reshape(out.shape)))
+
+  with reuse_keys():
+    jax.test_util.check_grads(loss, (image[None],), order=1, modes=("rev",), atol=2e-2,
+                              rtol=2e-2)
+    grad = jax.grad(loss)(image[None])
+  assert float(jnp.abs(grad).max()) > 0
+
+
+@pytest.mark.xla_schedule("docs/policies.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
+  # On a CPU each example runs only its drawn op: a while loop around a conditional, and no
+  # image-sized select among op results.
+  hlo = jax.jit(A.batched(A.trivial_augment_wide)).lower(
+      jax.random.key(0), jnp.zeros((4, 16, 16, 3))).compile().as_text()
+  assert " conditional(" in hlo
+  assert " while(" in hlo
+  selects = [line for line in hlo.splitlines() if "f32[4,16,16,3]" in line and " select(" in line]
+  assert not selects, selects
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+KEY = jax.random.key(0)
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: A.rand_augment(KEY, IMAGE, num_ops=-1), ValueError, "num_ops.*>= 0.*-1"),
+    (lambda: A.rand_augment(KEY, IMAGE, num_ops=1.5), TypeError, "num_ops"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=31), ValueError, r"magnitude.*\[0, 30\]"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=-1), ValueError, "magnitude"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=5, num_magnitude_bins=5), ValueError,
+     r"magnitude.*\[0, 4\]"),
+    (lambda: A.rand_augment(KEY, IMAGE, num_magnitude_bins=1), ValueError,
+     "num_magnitude_bins.*>= 2"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=-0.5), ValueError, "magnitude_std"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=math.nan), ValueError, "magnitude_std"),
+    (lambda: A.rand_augment(KEY, IMAGE, interpolation="cubic"), ValueError,
+     "interpolation.*nearest.*bilinear"),
+    (lambda: A.rand_augment(KEY, IMAGE, fill=(0.0, 1.0)), ValueError, "fill"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=0), ValueError,
+     "num_magnitude_bins"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE[..., :1]), ValueError, "RGB"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE[None]), ValueError, "HWC"),
+    (lambda: A.trivial_augment_wide(KEY, (IMAGE * 255).astype(jnp.uint8)), TypeError,
+     "floating"),
+    (lambda: A.auto_augment(KEY, IMAGE, policy="reduced_imagenet"), ValueError,
+     "policy.*imagenet.*cifar10.*svhn"),
+    (lambda: A.auto_augment(KEY, IMAGE, policy=None), ValueError, "policy"),
+    (lambda: A.aug_mix(KEY, IMAGE, severity=0), ValueError, r"severity.*\[1, 10\]"),
+    (lambda: A.aug_mix(KEY, IMAGE, severity=11), ValueError, "severity"),
+    (lambda: A.aug_mix(KEY, IMAGE, width=0), ValueError, "width.*>= 1"),
+    (lambda: A.aug_mix(KEY, IMAGE, depth=0), ValueError, "depth.*-1"),
+    (lambda: A.aug_mix(KEY, IMAGE, depth=-2), ValueError, "depth.*-1"),
+    (lambda: A.aug_mix(KEY, IMAGE, alpha=0.0), ValueError, "alpha"),
+    (lambda: A.aug_mix(KEY, IMAGE, all_ops=1), TypeError, "all_ops"),
+    (lambda: A.aug_mix(None, IMAGE), ValueError, "key"),
+])
+def test_bad_input(call, error, match):
+  with pytest.raises(error, match=match):
+    call()
+
+
+def test_errors_name_the_function():
+  for name, call in (("rand_augment", lambda: A.rand_augment(KEY, IMAGE, num_ops=-1)),
+                     ("trivial_augment_wide",
+                      lambda: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=1)),
+                     ("auto_augment", lambda: A.auto_augment(KEY, IMAGE, policy="x")),
+                     ("aug_mix", lambda: A.aug_mix(KEY, IMAGE, width=0))):
+    with pytest.raises(ValueError, match=f"^{name}: "):
+      call()
+
+
+def test_traced_magnitude_and_zero_ops():
+  # A traced magnitude (a schedule) is clipped to the bins; num_ops=0 is the identity.
+  with reuse_keys():
+    at = jax.jit(lambda m: A.rand_augment(KEY, IMAGE, magnitude=m))
+    np.testing.assert_allclose(at(40.0), A.rand_augment(KEY, IMAGE, magnitude=30), atol=1e-6)
+  np.testing.assert_array_equal(A.rand_augment(KEY, IMAGE, num_ops=0), IMAGE)
+
+
+# --------------------------------------------------------------------------------------------
+# The AugMix consistency loss
+# --------------------------------------------------------------------------------------------
+
+
+def _softmax64(x):
+  x = np.asarray(x, np.float64)
+  e = np.exp(x - x.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def test_consistency_loss_is_the_jensen_shannon_divergence():
+  logits = jax.random.normal(jax.random.key(2), (3, 5, 10)) * 3
+  got = A.aug_mix_consistency_loss(*logits)
+  p = _softmax64(logits)
+  entropy = lambda q: -(q * np.log(q)).sum(-1)  # noqa: E731
+  # JS(p1, p2, p3) = H(mean p) - mean H(p): the entropy form, not the KL form computed
+  np.testing.assert_allclose(got, entropy(p.mean(0)) - entropy(p).mean(0), rtol=1e-5,
+                             atol=1e-6)
+  # The paper's code (clamped mixture, batchmean KL) gives the same batch mean
+  mixture = np.log(np.clip(p.mean(0), 1e-7, 1))
+  paper = sum((q * (np.log(q) - mixture)).sum(-1).mean() for q in p) / 3
+  np.testing.assert_allclose(float(got.mean()), paper, rtol=1e-5)
+  assert got.shape == (5,)
+  assert float(got.max()) <= math.log(3)
+  with reuse_keys():
+    jax.test_util.check_grads(lambda a, b, c: A.aug_mix_consistency_loss(a, b, c).sum(),
+                              tuple(logits), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
+
+
+def test_consistency_loss_bad_input():
+  x = jnp.zeros((4, 10))
+  with pytest.raises(ValueError, match=r"logits_aug2.*shape"):
+    A.aug_mix_consistency_loss(x, x, jnp.zeros((4, 9)))
+  with pytest.raises(ValueError, match="class axis"):
+    A.aug_mix_consistency_loss(jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
+  with pytest.raises(TypeError, match="logits_aug1"):
+    A.aug_mix_consistency_loss(x, jnp.zeros((4, 10), jnp.int32), x)
