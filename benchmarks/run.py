@@ -32,8 +32,10 @@ from benchmarks import (
     bench_augment,
     bench_batchnorm,
     bench_dropout,
+    bench_geometric,
     bench_parallel,
     bench_penalties,
+    bench_photometric,
     bench_study,
 )
 
@@ -42,6 +44,8 @@ FAMILIES = {
     "batchnorm": bench_batchnorm.run,
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
+    "photometric": bench_photometric.run,
+    "geometric": bench_geometric.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }

@@ -18,8 +18,11 @@ in Pillow takes the same matrix.
 Sampling:
 
 * ``"nearest"``: the input pixel containing ``(u, v)``, ``(floor(v), floor(u))``, as Pillow.
-  A sample point exactly on a pixel boundary takes the pixel below or to the right of it
-  (torchvision's tensor kernel rounds half to even there; only such ties differ).
+  A sample point on a pixel boundary, or within 1/1024 pixel before it, takes the pixel below
+  or to the right: ties are frequent (RandAugment's shear 0.2 puts every fifth row on
+  boundaries) and the margin makes them independent of float32 rounding. Pillow's nearest runs
+  in 16.16 fixed point and torchvision's tensor kernel rounds half to even, so at ties either
+  may take the other pixel; elsewhere all three agree.
 * ``"bilinear"``: a point inside the image, ``0 <= u < W`` and ``0 <= v < H``, blends the four
   pixel centres around it, the edge rows and columns repeated outside; Pillow's rule.
   torchvision's tensor kernel differs in the outer half pixel, which it blends with the fill.
@@ -56,6 +59,7 @@ from jaxreg.augment._image_checks import check_image
 Interpolation = Literal["nearest", "bilinear"]
 INTERPOLATIONS = ("nearest", "bilinear")
 _F32 = jnp.float32
+_TIE = 2.0**-10  # pixels: the margin of the nearest tie rule
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,12 +231,13 @@ def shear_matrix(height: int, width: int, factor_x, factor_y) -> jax.Array:
 # --------------------------------------------------------------------------------------------
 
 
-def _sample_points(matrix, height: int, width: int):
-  """(u, v), each (H, W): the input point each output pixel centre maps to."""
+def _sample_points(matrix, height: int, width: int, shift: float = 0.0):
+  """(u, v), each (H, W): the input point each output pixel centre maps to, plus ``shift``."""
   x = jnp.arange(width, dtype=_F32) + 0.5
   y = jnp.arange(height, dtype=_F32)[:, None] + 0.5
-  u = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
-  v = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
+  # The shift joins the constant terms once, not each of the H x W points.
+  u = matrix[0, 0] * x + matrix[0, 1] * y + (matrix[0, 2] + shift)
+  v = matrix[1, 0] * x + matrix[1, 1] * y + (matrix[1, 2] + shift)
   return u, v
 
 
@@ -243,9 +248,10 @@ def _gather(flat, rows, cols, width: int):
 
 def _warp(image, matrix, interpolation: str, fill):
   height, width, channels = image.shape
-  u, v = _sample_points(matrix, height, width)
   flat = image.reshape(height * width, channels)
   if interpolation == "nearest":
+    # Ties (and points up to _TIE before a boundary) go right / down; see the module docstring.
+    u, v = _sample_points(matrix, height, width, _TIE)
     col, row = jnp.floor(u), jnp.floor(v)
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)  # False for NaN
     # Outside points are sent to pixel (0, 0) before the integer conversion (NaN has none).
@@ -254,6 +260,7 @@ def _warp(image, matrix, interpolation: str, fill):
     out = _gather(flat, row, col, width)
     return jnp.where(inside[..., None], out, fill.astype(image.dtype))
   dtype = compute_dtype(image)
+  u, v = _sample_points(matrix, height, width)
   inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
   xs, ys = jnp.where(inside, u, 0.5) - 0.5, jnp.where(inside, v, 0.5) - 0.5
   x0, y0 = jnp.floor(xs), jnp.floor(ys)  # -1 .. W-1 and -1 .. H-1 inside
