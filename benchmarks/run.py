@@ -36,6 +36,7 @@ from benchmarks import (
     bench_parallel,
     bench_penalties,
     bench_photometric,
+    bench_policies,
     bench_study,
 )
 
@@ -46,6 +47,7 @@ FAMILIES = {
     "augment": bench_augment.run,
     "photometric": bench_photometric.run,
     "geometric": bench_geometric.run,
+    "policies": bench_policies.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }

@@ -2,9 +2,9 @@
 
 Each policy draws, per image, a few ops from a fixed vocabulary and a signed magnitude for
 each, then applies them in turn. The vocabulary, the magnitude ranges and the sign flips are
-torchvision's (``torchvision.transforms`` and ``torchvision.transforms.v2``, 0.13 and later,
-which agree on every entry below); images are floats in [0, 1], so Solarize's threshold runs
-from 1 to 0 (``transforms.v2``'s normalized form of v1's 255 to 0 on uint8 images).
+torchvision's: ``torchvision.transforms`` 0.13 and later, and ``transforms.v2`` (0.15 and
+later), which agree on every entry below. Images are floats in [0, 1], so Solarize's threshold
+runs from 1 to 0 (``transforms.v2``'s normalized form of v1's 255 to 0 on uint8 images).
 
 Magnitude bin ``m`` of ``B`` bins gives ``first + (last - first) * m / (B - 1)`` (torchvision's
 ``linspace``); ``W`` and ``H`` are the image's width and height. Posterize's bits are rounded
@@ -13,22 +13,19 @@ op is negated with probability 1/2. "yes" marks an op without a magnitude, "—"
 policy does not use. AutoAugment uses 10 bins, AugMix 10 bins of which the first ``severity``
 are drawn.
 
-======================  =====================  =====================  ================  ====
-op                      RandAugment,           TrivialAugmentWide     AugMix            sign
+op                      RandAugment,         TrivialAugmentWide   AugMix              sign
                         AutoAugment
-======================  =====================  =====================  ================  ====
-Identity                yes (RandAugment)      yes                    —
-ShearX, ShearY          0 → 0.3                0 → 0.99               0 → 0.3           ±
-TranslateX              0 → 150/331 W          0 → 32                 0 → 1/3 W         ±
-TranslateY              0 → 150/331 H          0 → 32                 0 → 1/3 H         ±
-Rotate (degrees)        0 → 30                 0 → 135                0 → 30            ±
-Brightness, Color,      0 → 0.9                0 → 0.99               0 → 0.9           ±
-Contrast, Sharpness                                                   (``all_ops``)
-Posterize (bits)        8 → 4                  8 → 2                  4 → 0
-Solarize (threshold)    1 → 0                  1 → 0                  1 → 0
-AutoContrast, Equalize  yes                    yes                    yes
-Invert                  yes (AutoAugment)      —                      —
-======================  =====================  =====================  ================  ====
+Identity                yes (RandAugment)    yes                  —
+ShearX, ShearY          0 → 0.3              0 → 0.99             0 → 0.3             ±
+TranslateX              0 → 150/331 W        0 → 32               0 → 1/3 W           ±
+TranslateY              0 → 150/331 H        0 → 32               0 → 1/3 H           ±
+Rotate (degrees)        0 → 30               0 → 135              0 → 30              ±
+Brightness, Color,      0 → 0.9              0 → 0.99             0 → 0.9 (all_ops)   ±
+  Contrast, Sharpness
+Posterize (bits)        8 → 4                8 → 2                4 → 0
+Solarize (threshold)    1 → 0                1 → 0                1 → 0
+AutoContrast, Equalize  yes                  yes                  yes
+Invert                  yes (AutoAugment)    —                    —
 
 What each op does with its magnitude ``v`` (torchvision's ``_apply_op``): ShearX/ShearY shear by
 ``atan(v)`` about the top-left corner, TranslateX/Y move by ``v`` pixels, Rotate turns by ``v``
@@ -40,6 +37,7 @@ tables.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -405,10 +403,13 @@ def _selected(image, values, fill, ops, *, interpolation, select=True):
   return jnp.stack(chains)
 
 
+@functools.partial(jax.jit, static_argnames="interpolation")
 def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
   """Applies drawn ops to one image: ``ops`` and ``values`` (chains, slots), each chain from
   ``image``; returns (chains, H, W, C). Under `vmap` on a CPU, a loop over the examples runs
-  only each one's ops; elsewhere `_selected`. Derivatives are those of `_selected`."""
+  only each one's ops; elsewhere `_selected`. Derivatives are those of `_selected`.
+
+  Jitted, so that an eager call compiles the switches once per shape, not at every call."""
   looped = lambda *a: _switched(*a, interpolation=interpolation)  # noqa: E731
   vectorized = lambda *a, select=True: _selected(*a, interpolation=interpolation)  # noqa: E731
   return _backend.loop_on_cpu(looped, vectorized, differentiable=1)(image, values, fill, ops)
