@@ -263,6 +263,29 @@ def magnitude_rows(fn, name: str, good: float, bad: float, apply=None) -> list[R
   ]
 
 
+def policy_rows(fn) -> list[Row]:
+  """An augmentation policy ``fn(key, image, ...)`` against bad images, keys and sampling."""
+  return [
+      Row(fn, "NHWC batch", lambda: fn(K(), NHWC), raises(ValueError, "image", "augment.batched")),
+      Row(fn, "not RGB", lambda: fn(K(), jnp.ones((4, 4, 1))),
+          raises(ValueError, "image", "(4, 4, 1)")),
+      Row(fn, "integer image", lambda: fn(K(), IMG.astype(jnp.uint8)),
+          raises(TypeError, "image", "uint8")),
+      Row(fn, "key None", lambda: fn(None, IMG), raises(ValueError, "key", "None")),
+      Row(fn, "key an int", lambda: fn(3, IMG), raises(TypeError, "key", "int")),
+      Row(fn, "interpolation 'bicubic'", lambda: fn(K(), IMG, interpolation="bicubic"),
+          raises(ValueError, "interpolation", "'bicubic'")),
+      Row(fn, "fill for 2 channels", lambda: fn(K(), IMG, fill=(0.0, 1.0)),
+          raises(ValueError, "fill", "(2,)")),
+      Row(fn, "zero-size image", lambda: fn(K(), EMPTY_IMG),
+          gives(lambda y: y.shape == EMPTY_IMG.shape, "the empty image")),
+  ]
+
+
+def close_to(expected) -> Callable[[Any], bool]:
+  return lambda out: bool(jnp.allclose(out, expected(), atol=1e-6))
+
+
 def mix_rows(fn) -> list[Row]:
   return [
       Row(fn, "integer labels", lambda: fn(K(), NHWC, jnp.array([0, 1])),
@@ -771,6 +794,81 @@ ROWS: list[Row] = [
     *image_rows(A.enhance_color, 0.5),
     *not_rgb_rows(A.enhance_color, 0.5),
     *magnitude_rows(A.enhance_color, "factor", 1.5, -2.0),
+    # ---- augmentation: policies ----
+    *policy_rows(A.rand_augment),
+    Row(A.rand_augment, "num_ops -1", lambda: A.rand_augment(K(), IMG, num_ops=-1),
+        raises(ValueError, "num_ops", "-1")),
+    Row(A.rand_augment, "num_ops 2.0", lambda: A.rand_augment(K(), IMG, num_ops=2.0),
+        raises(TypeError, "num_ops", "2.0")),
+    Row(A.rand_augment, "magnitude 31 of 31 bins", lambda: A.rand_augment(K(), IMG, magnitude=31),
+        raises(ValueError, "magnitude", "31")),
+    Row(A.rand_augment, "magnitude -1", lambda: A.rand_augment(K(), IMG, magnitude=-1),
+        raises(ValueError, "magnitude", "-1")),
+    Row(A.rand_augment, "magnitude NaN", lambda: A.rand_augment(
+        K(), IMG, magnitude=float("nan")), raises(ValueError, "magnitude", "nan")),
+    Row(A.rand_augment, "traced magnitude 40 (clipped)", lambda: traced(
+        lambda m: A.rand_augment(K(), IMG, magnitude=m), 40.0),
+        gives(close_to(lambda: A.rand_augment(K(), IMG, magnitude=30)),
+              "the last bin's result, as documented")),
+    Row(A.rand_augment, "traced magnitude NaN", lambda: traced(
+        lambda m: A.rand_augment(K(), IMG, magnitude=m), jnp.nan), gives(all_nan, "NaN")),
+    Row(A.rand_augment, "num_magnitude_bins 1", lambda: A.rand_augment(
+        K(), IMG, magnitude=0, num_magnitude_bins=1),
+        raises(ValueError, "num_magnitude_bins", "1")),
+    Row(A.rand_augment, "magnitude_std -1", lambda: A.rand_augment(K(), IMG, magnitude_std=-1.0),
+        raises(ValueError, "magnitude_std", "-1.0")),
+    Row(A.rand_augment, "magnitude_std NaN", lambda: A.rand_augment(
+        K(), IMG, magnitude_std=float("nan")), raises(ValueError, "magnitude_std", "nan")),
+    Row(A.rand_augment, "traced magnitude_std", lambda: traced(
+        lambda s: A.rand_augment(K(), IMG, magnitude_std=s), 0.5),
+        raises(TypeError, "magnitude_std", "traced")),
+    Row(A.rand_augment, "num_ops 0 on an empty image", lambda: A.rand_augment(
+        K(), EMPTY_IMG, num_ops=0), gives(equals(EMPTY_IMG), "the image itself")),
+    *policy_rows(A.trivial_augment_wide),
+    Row(A.trivial_augment_wide, "num_magnitude_bins 1", lambda: A.trivial_augment_wide(
+        K(), IMG, num_magnitude_bins=1), raises(ValueError, "num_magnitude_bins", "1")),
+    Row(A.trivial_augment_wide, "num_magnitude_bins True", lambda: A.trivial_augment_wide(
+        K(), IMG, num_magnitude_bins=True), raises(TypeError, "num_magnitude_bins", "True")),
+    *policy_rows(A.auto_augment),
+    Row(A.auto_augment, "policy 'ImageNet'", lambda: A.auto_augment(K(), IMG, policy="ImageNet"),
+        raises(ValueError, "policy", "'ImageNet'")),
+    Row(A.auto_augment, "policy None", lambda: A.auto_augment(K(), IMG, policy=None),
+        raises(ValueError, "policy", "None")),
+    *policy_rows(A.aug_mix),
+    Row(A.aug_mix, "severity 11", lambda: A.aug_mix(K(), IMG, severity=11),
+        raises(ValueError, "severity", "11")),
+    Row(A.aug_mix, "severity 0", lambda: A.aug_mix(K(), IMG, severity=0),
+        raises(ValueError, "severity", "0")),
+    Row(A.aug_mix, "width 0", lambda: A.aug_mix(K(), IMG, width=0),
+        raises(ValueError, "width", "0")),
+    Row(A.aug_mix, "depth 0", lambda: A.aug_mix(K(), IMG, depth=0),
+        raises(ValueError, "depth", "0")),
+    Row(A.aug_mix, "depth 1.5", lambda: A.aug_mix(K(), IMG, depth=1.5),
+        raises(TypeError, "depth", "1.5")),
+    Row(A.aug_mix, "alpha 0", lambda: A.aug_mix(K(), IMG, alpha=0.0),
+        raises(ValueError, "alpha", "0.0")),
+    Row(A.aug_mix, "alpha NaN", lambda: A.aug_mix(K(), IMG, alpha=float("nan")),
+        raises(ValueError, "alpha", "nan")),
+    Row(A.aug_mix, "traced alpha", lambda: traced(lambda a: A.aug_mix(K(), IMG, alpha=a), 1.0),
+        raises(TypeError, "alpha", "traced")),
+    Row(A.aug_mix, "all_ops 'yes'", lambda: A.aug_mix(K(), IMG, all_ops="yes"),
+        raises(TypeError, "all_ops", "'yes'")),
+    Row(A.aug_mix_consistency_loss, "integer logits", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((2, 5), jnp.int32), jnp.zeros((2, 5)), jnp.zeros((2, 5))),
+        raises(TypeError, "logits_clean", "int32")),
+    Row(A.aug_mix_consistency_loss, "logits of another shape", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((2, 5)), jnp.zeros((2, 5)), jnp.zeros((2, 4))),
+        raises(ValueError, "logits_aug2", "(2, 4)")),
+    Row(A.aug_mix_consistency_loss, "0-d logits", lambda: A.aug_mix_consistency_loss(
+        jnp.float32(0), jnp.float32(0), jnp.float32(0)), raises(ValueError, "logits_clean", "()")),
+    Row(A.aug_mix_consistency_loss, "logits a string", lambda: A.aug_mix_consistency_loss(
+        "cat", jnp.zeros(2), jnp.zeros(2)), raises(TypeError, "logits_clean", "'cat'")),
+    Row(A.aug_mix_consistency_loss, "an empty batch", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((0, 5)), jnp.zeros((0, 5)), jnp.zeros((0, 5))),
+        gives(lambda y: y.shape == (0,), "an empty loss")),
+    Row(A.aug_mix_consistency_loss, "a NaN logit", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((1, 5)).at[0, 0].set(jnp.nan), jnp.zeros((1, 5)), jnp.zeros((1, 5))),
+        gives(all_nan, "NaN (the logit's own)")),
     # ---- augmentation: crops and flips ----
     *flip_rows(A.random_flip_left_right),
     *flip_rows(A.random_flip_up_down),
