@@ -203,6 +203,89 @@ def crop_view_rows(fn) -> list[Row]:
   ]
 
 
+def warp_rows(fn, name: str, good: float, bad: tuple, apply=None) -> list[Row]:
+  """A geometric op; ``apply(image, magnitude, **kw)`` calls it (default: ``fn`` itself)."""
+  apply = fn if apply is None else apply
+  return [
+      Row(fn, "image of rank 2", lambda: apply(IMG[..., 0], good),
+          raises(ValueError, "image", "(6, 8)")),
+      Row(fn, "NHWC batch", lambda: apply(NHWC, good), raises(ValueError, "image", "jax.vmap")),
+      Row(fn, "integer image", lambda: apply(IMG.astype(jnp.int32), good),
+          raises(TypeError, "image", "int32")),
+      Row(fn, f"{name} NaN", lambda: apply(IMG, float("nan")), raises(ValueError, name, "nan")),
+      Row(fn, f"{name} a string", lambda: apply(IMG, "0.1"), raises(TypeError, name, "'0.1'")),
+      Row(fn, f"traced {name} " + ", ".join(map(str, bad)), lambda: traced_values(
+          lambda v: apply(IMG, v), good, *bad), NAN_FOR_BAD),
+      Row(fn, "interpolation 'cubic'", lambda: apply(IMG, good, interpolation="cubic"),
+          raises(ValueError, "interpolation", "'cubic'")),
+      Row(fn, "fill for 2 channels", lambda: apply(IMG, good, fill=(0.0, 1.0)),
+          raises(ValueError, "fill", "(2,)")),
+      Row(fn, "fill NaN", lambda: apply(IMG, good, fill=float("nan")),
+          raises(ValueError, "fill", "nan")),
+      Row(fn, "fill a string", lambda: apply(IMG, good, fill="black"),
+          raises(TypeError, "fill", "'black'")),
+      Row(fn, "zero-size image", lambda: apply(EMPTY_IMG, good),
+          gives(lambda y: y.shape == EMPTY_IMG.shape, "the empty image")),
+  ]
+
+
+def image_rows(fn, *args) -> list[Row]:
+  """A photometric op ``fn(image, *args)`` against bad images."""
+  return [
+      Row(fn, "image of rank 2", lambda: fn(IMG[..., 0], *args),
+          raises(ValueError, "image", "(6, 8)")),
+      Row(fn, "NHWC batch", lambda: fn(NHWC, *args), raises(ValueError, "image", "jax.vmap")),
+      Row(fn, "integer image", lambda: fn(IMG.astype(jnp.uint8), *args),
+          raises(TypeError, "image", "uint8")),
+      Row(fn, "image a string", lambda: fn("photo", *args), raises(TypeError, "image", "'photo'")),
+      Row(fn, "zero-size image", lambda: fn(EMPTY_IMG, *args),
+          gives(lambda y: y.shape == EMPTY_IMG.shape, "the empty image")),
+  ]
+
+
+def not_rgb_rows(fn, *args) -> list[Row]:
+  return [Row(fn, "not RGB", lambda: fn(jnp.ones((4, 4, 2)), *args),
+              raises(ValueError, "image", "(4, 4, 2)"))]
+
+
+def magnitude_rows(fn, name: str, good: float, bad: float, apply=None) -> list[Row]:
+  """A photometric magnitude; ``bad`` is out of range; ``apply(image, value)`` calls ``fn``."""
+  apply = (lambda im, v: fn(im, v)) if apply is None else apply
+  return [
+      Row(fn, f"{name} {bad}", lambda: apply(IMG, bad), raises(ValueError, name, repr(bad))),
+      Row(fn, f"{name} NaN", lambda: apply(IMG, float("nan")), raises(ValueError, name, "nan")),
+      Row(fn, f"{name} inf", lambda: apply(IMG, float("inf")), raises(ValueError, name, "inf")),
+      Row(fn, f"{name} per channel", lambda: apply(IMG, jnp.array([good] * 3)),
+          raises(ValueError, name, "(3,)")),
+      Row(fn, f"{name} a string", lambda: apply(IMG, "0.5"), raises(TypeError, name, "'0.5'")),
+      Row(fn, f"traced {name} {bad}, NaN, inf", lambda: traced_values(
+          lambda v: apply(IMG, v), good, bad, jnp.nan, jnp.inf), NAN_FOR_BAD),
+  ]
+
+
+def policy_rows(fn) -> list[Row]:
+  """An augmentation policy ``fn(key, image, ...)`` against bad images, keys and sampling."""
+  return [
+      Row(fn, "NHWC batch", lambda: fn(K(), NHWC), raises(ValueError, "image", "augment.batched")),
+      Row(fn, "not RGB", lambda: fn(K(), jnp.ones((4, 4, 1))),
+          raises(ValueError, "image", "(4, 4, 1)")),
+      Row(fn, "integer image", lambda: fn(K(), IMG.astype(jnp.uint8)),
+          raises(TypeError, "image", "uint8")),
+      Row(fn, "key None", lambda: fn(None, IMG), raises(ValueError, "key", "None")),
+      Row(fn, "key an int", lambda: fn(3, IMG), raises(TypeError, "key", "int")),
+      Row(fn, "interpolation 'bicubic'", lambda: fn(K(), IMG, interpolation="bicubic"),
+          raises(ValueError, "interpolation", "'bicubic'")),
+      Row(fn, "fill for 2 channels", lambda: fn(K(), IMG, fill=(0.0, 1.0)),
+          raises(ValueError, "fill", "(2,)")),
+      Row(fn, "zero-size image", lambda: fn(K(), EMPTY_IMG),
+          gives(lambda y: y.shape == EMPTY_IMG.shape, "the empty image")),
+  ]
+
+
+def close_to(expected) -> Callable[[Any], bool]:
+  return lambda out: bool(jnp.allclose(out, expected(), atol=1e-6))
+
+
 def mix_rows(fn) -> list[Row]:
   return [
       Row(fn, "integer labels", lambda: fn(K(), NHWC, jnp.array([0, 1])),
@@ -617,6 +700,175 @@ ROWS: list[Row] = [
         K(), IMG, brightness=0.1, random_order=None), raises(TypeError, "random_order", "None")),
     Row(A.color_jitter, "not RGB", lambda: A.color_jitter(K(), jnp.ones((4, 4, 2))),
         raises(ValueError, "image", "(4, 4, 2)")),
+    # ---- augmentation: geometric ----
+    *warp_rows(A.affine, "angle", 30.0, (jnp.nan, jnp.inf),
+               lambda im, v, **kw: A.affine(im, angle=v, **kw)),
+    Row(A.affine, "scale 0", lambda: A.affine(IMG, scale=0.0), raises(ValueError, "scale", "0.0")),
+    Row(A.affine, "traced scale 0, -1, NaN", lambda: traced_values(
+        lambda s: A.affine(IMG, scale=s), 1.5, 0.0, -1.0, jnp.nan), NAN_FOR_BAD),
+    Row(A.affine, "shear 90", lambda: A.affine(IMG, shear=90.0), raises(ValueError, "shear", "90")),
+    Row(A.affine, "traced shear 90, -95, NaN", lambda: traced_values(
+        lambda s: A.affine(IMG, shear=(0.0, s)), 10.0, 90.0, -95.0, jnp.nan), NAN_FOR_BAD),
+    Row(A.affine, "translate of three", lambda: A.affine(IMG, translate=(1, 2, 3)),
+        raises(ValueError, "translate", "(1, 2, 3)")),
+    Row(A.affine, "traced translate inf", lambda: traced_values(
+        lambda t: A.affine(IMG, translate=(t, 0.0)), 1.0, jnp.inf), NAN_FOR_BAD),
+    Row(A.affine, "traced center", lambda: traced(
+        lambda c: A.affine(IMG, angle=10.0, center=(c, 1.0)), 1.0),
+        raises(TypeError, "center", "traced")),
+    *warp_rows(A.rotate, "angle", 30.0, (jnp.nan, jnp.inf)),
+    Row(A.rotate, "center of one", lambda: A.rotate(IMG, 10.0, center=(1.0,)),
+        raises(ValueError, "center", "(1.0,)")),
+    *warp_rows(A.translate_x, "pixels", 2.0, (jnp.nan, -jnp.inf)),
+    *warp_rows(A.translate_y, "pixels", -2.0, (jnp.nan, jnp.inf)),
+    *warp_rows(A.shear_x, "factor", 0.3, (jnp.nan, jnp.inf)),
+    *warp_rows(A.shear_y, "factor", -0.3, (jnp.nan, -jnp.inf)),
+    # ---- augmentation: photometric ----
+    *image_rows(A.grayscale),
+    *not_rgb_rows(A.grayscale),
+    Row(A.grayscale, "num_output_channels 2", lambda: A.grayscale(IMG, num_output_channels=2),
+        raises(ValueError, "num_output_channels", "2")),
+    Row(A.grayscale, "num_output_channels 3.0", lambda: A.grayscale(
+        IMG, num_output_channels=3.0), raises(TypeError, "num_output_channels", "3.0")),
+    *flip_rows(A.random_grayscale),
+    Row(A.random_grayscale, "not RGB", lambda: A.random_grayscale(K(), jnp.ones((4, 4, 2))),
+        raises(ValueError, "image", "(4, 4, 2)")),
+    Row(A.random_grayscale, "NHWC batch", lambda: A.random_grayscale(K(), NHWC),
+        raises(ValueError, "image", "augment.batched")),
+    *image_rows(A.invert),
+    *image_rows(A.solarize, 0.5),
+    *magnitude_rows(A.solarize, "threshold", 0.5, 1.5),
+    *image_rows(A.solarize_add, 0.2),
+    *magnitude_rows(A.solarize_add, "addition", 0.2, -1.5),
+    *magnitude_rows(A.solarize_add, "threshold", 0.5, 2.0,
+                    lambda im, t: A.solarize_add(im, 0.2, threshold=t)),
+    *image_rows(A.posterize, 4),
+    Row(A.posterize, "bits 9", lambda: A.posterize(IMG, 9), raises(ValueError, "bits", "9")),
+    Row(A.posterize, "bits -1", lambda: A.posterize(IMG, -1), raises(ValueError, "bits", "-1")),
+    Row(A.posterize, "bits 4.0", lambda: A.posterize(IMG, 4.0), raises(TypeError, "bits", "4.0")),
+    Row(A.posterize, "bits True", lambda: A.posterize(IMG, True),
+        raises(TypeError, "bits", "True")),
+    Row(A.posterize, "traced float bits", lambda: traced(lambda b: A.posterize(IMG, b), 4.0),
+        raises(TypeError, "bits", "float32")),
+    Row(A.posterize, "traced bits 9 and -1 (clamped)", lambda: jax.vmap(
+        lambda b: A.posterize(IMG, b))(jnp.array([9, -1])),
+        gives(equals(jnp.stack([A.posterize(IMG, 8), A.posterize(IMG, 0)])),
+              "clamped to 8 and 0, as documented")),
+    *image_rows(A.equalize),
+    *image_rows(A.autocontrast),
+    *image_rows(A.adjust_sharpness, 0.5),
+    *magnitude_rows(A.adjust_sharpness, "factor", 0.5, -1.0),
+    Row(A.gaussian_blur, "image of rank 2", lambda: A.gaussian_blur(IMG[..., 0], 3, 1.0),
+        raises(ValueError, "image", "(6, 8)")),
+    Row(A.gaussian_blur, "integer image", lambda: A.gaussian_blur(IMG.astype(jnp.uint8), 3, 1.0),
+        raises(TypeError, "image", "uint8")),
+    Row(A.gaussian_blur, "NHWC batch", lambda: A.gaussian_blur(NHWC, 3, 1.0),
+        raises(ValueError, "image", "jax.vmap")),
+    Row(A.gaussian_blur, "zero-size image", lambda: A.gaussian_blur(EMPTY_IMG, 3, 1.0),
+        raises(ValueError, "kernel_size", "height 0")),
+    Row(A.gaussian_blur, "kernel_size 4", lambda: A.gaussian_blur(IMG, 4, 1.0),
+        raises(ValueError, "kernel_size", "4")),
+    Row(A.gaussian_blur, "kernel_size 0", lambda: A.gaussian_blur(IMG, 0, 1.0),
+        raises(ValueError, "kernel_size", "0")),
+    Row(A.gaussian_blur, "kernel_size 3.0", lambda: A.gaussian_blur(IMG, 3.0, 1.0),
+        raises(TypeError, "kernel_size", "3.0")),
+    Row(A.gaussian_blur, "kernel_size larger than the image", lambda: A.gaussian_blur(
+        IMG, (13, 3), 1.0), raises(ValueError, "kernel_size", "(13, 3)")),
+    Row(A.gaussian_blur, "sigma 0", lambda: A.gaussian_blur(IMG, 3, 0.0),
+        raises(ValueError, "sigma", "0.0")),
+    Row(A.gaussian_blur, "sigma NaN", lambda: A.gaussian_blur(IMG, 3, float("nan")),
+        raises(ValueError, "sigma", "nan")),
+    Row(A.gaussian_blur, "sigma of three", lambda: A.gaussian_blur(IMG, 3, (1.0, 2.0, 3.0)),
+        raises(ValueError, "sigma", "(1.0, 2.0, 3.0)")),
+    Row(A.gaussian_blur, "sigma a string", lambda: A.gaussian_blur(IMG, 3, "1"),
+        raises(TypeError, "sigma", "'1'")),
+    Row(A.gaussian_blur, "traced sigma 0, -1, NaN, inf", lambda: traced_values(
+        lambda s: A.gaussian_blur(IMG, 3, s), 1.0, 0.0, -1.0, jnp.nan, jnp.inf), NAN_FOR_BAD),
+    Row(A.gaussian_blur, "traced sigma_w -1", lambda: traced_values(
+        lambda s: A.gaussian_blur(IMG, 3, (1.0, s)), 1.0, -1.0), NAN_FOR_BAD),
+    *image_rows(A.enhance_brightness, 0.5),
+    *magnitude_rows(A.enhance_brightness, "factor", 0.5, -1.0),
+    *image_rows(A.enhance_contrast, 0.5),
+    *not_rgb_rows(A.enhance_contrast, 0.5),
+    *magnitude_rows(A.enhance_contrast, "factor", 0.5, -0.5),
+    *image_rows(A.enhance_color, 0.5),
+    *not_rgb_rows(A.enhance_color, 0.5),
+    *magnitude_rows(A.enhance_color, "factor", 1.5, -2.0),
+    # ---- augmentation: policies ----
+    *policy_rows(A.rand_augment),
+    Row(A.rand_augment, "num_ops -1", lambda: A.rand_augment(K(), IMG, num_ops=-1),
+        raises(ValueError, "num_ops", "-1")),
+    Row(A.rand_augment, "num_ops 2.0", lambda: A.rand_augment(K(), IMG, num_ops=2.0),
+        raises(TypeError, "num_ops", "2.0")),
+    Row(A.rand_augment, "magnitude 31 of 31 bins", lambda: A.rand_augment(K(), IMG, magnitude=31),
+        raises(ValueError, "magnitude", "31")),
+    Row(A.rand_augment, "magnitude -1", lambda: A.rand_augment(K(), IMG, magnitude=-1),
+        raises(ValueError, "magnitude", "-1")),
+    Row(A.rand_augment, "magnitude NaN", lambda: A.rand_augment(
+        K(), IMG, magnitude=float("nan")), raises(ValueError, "magnitude", "nan")),
+    Row(A.rand_augment, "traced magnitude 40 (clipped)", lambda: traced(
+        lambda m: A.rand_augment(K(), IMG, magnitude=m), 40.0),
+        gives(close_to(lambda: A.rand_augment(K(), IMG, magnitude=30)),
+              "the last bin's result, as documented")),
+    Row(A.rand_augment, "traced magnitude NaN", lambda: traced(
+        lambda m: A.rand_augment(K(), IMG, magnitude=m), jnp.nan), gives(all_nan, "NaN")),
+    Row(A.rand_augment, "num_magnitude_bins 1", lambda: A.rand_augment(
+        K(), IMG, magnitude=0, num_magnitude_bins=1),
+        raises(ValueError, "num_magnitude_bins", "1")),
+    Row(A.rand_augment, "magnitude_std -1", lambda: A.rand_augment(K(), IMG, magnitude_std=-1.0),
+        raises(ValueError, "magnitude_std", "-1.0")),
+    Row(A.rand_augment, "magnitude_std NaN", lambda: A.rand_augment(
+        K(), IMG, magnitude_std=float("nan")), raises(ValueError, "magnitude_std", "nan")),
+    Row(A.rand_augment, "traced magnitude_std", lambda: traced(
+        lambda s: A.rand_augment(K(), IMG, magnitude_std=s), 0.5),
+        raises(TypeError, "magnitude_std", "traced")),
+    Row(A.rand_augment, "num_ops 0 on an empty image", lambda: A.rand_augment(
+        K(), EMPTY_IMG, num_ops=0), gives(equals(EMPTY_IMG), "the image itself")),
+    *policy_rows(A.trivial_augment_wide),
+    Row(A.trivial_augment_wide, "num_magnitude_bins 1", lambda: A.trivial_augment_wide(
+        K(), IMG, num_magnitude_bins=1), raises(ValueError, "num_magnitude_bins", "1")),
+    Row(A.trivial_augment_wide, "num_magnitude_bins True", lambda: A.trivial_augment_wide(
+        K(), IMG, num_magnitude_bins=True), raises(TypeError, "num_magnitude_bins", "True")),
+    *policy_rows(A.auto_augment),
+    Row(A.auto_augment, "policy 'ImageNet'", lambda: A.auto_augment(K(), IMG, policy="ImageNet"),
+        raises(ValueError, "policy", "'ImageNet'")),
+    Row(A.auto_augment, "policy None", lambda: A.auto_augment(K(), IMG, policy=None),
+        raises(ValueError, "policy", "None")),
+    *policy_rows(A.aug_mix),
+    Row(A.aug_mix, "severity 11", lambda: A.aug_mix(K(), IMG, severity=11),
+        raises(ValueError, "severity", "11")),
+    Row(A.aug_mix, "severity 0", lambda: A.aug_mix(K(), IMG, severity=0),
+        raises(ValueError, "severity", "0")),
+    Row(A.aug_mix, "width 0", lambda: A.aug_mix(K(), IMG, width=0),
+        raises(ValueError, "width", "0")),
+    Row(A.aug_mix, "depth 0", lambda: A.aug_mix(K(), IMG, depth=0),
+        raises(ValueError, "depth", "0")),
+    Row(A.aug_mix, "depth 1.5", lambda: A.aug_mix(K(), IMG, depth=1.5),
+        raises(TypeError, "depth", "1.5")),
+    Row(A.aug_mix, "alpha 0", lambda: A.aug_mix(K(), IMG, alpha=0.0),
+        raises(ValueError, "alpha", "0.0")),
+    Row(A.aug_mix, "alpha NaN", lambda: A.aug_mix(K(), IMG, alpha=float("nan")),
+        raises(ValueError, "alpha", "nan")),
+    Row(A.aug_mix, "traced alpha", lambda: traced(lambda a: A.aug_mix(K(), IMG, alpha=a), 1.0),
+        raises(TypeError, "alpha", "traced")),
+    Row(A.aug_mix, "all_ops 'yes'", lambda: A.aug_mix(K(), IMG, all_ops="yes"),
+        raises(TypeError, "all_ops", "'yes'")),
+    Row(A.aug_mix_consistency_loss, "integer logits", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((2, 5), jnp.int32), jnp.zeros((2, 5)), jnp.zeros((2, 5))),
+        raises(TypeError, "logits_clean", "int32")),
+    Row(A.aug_mix_consistency_loss, "logits of another shape", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((2, 5)), jnp.zeros((2, 5)), jnp.zeros((2, 4))),
+        raises(ValueError, "logits_aug2", "(2, 4)")),
+    Row(A.aug_mix_consistency_loss, "0-d logits", lambda: A.aug_mix_consistency_loss(
+        jnp.float32(0), jnp.float32(0), jnp.float32(0)), raises(ValueError, "logits_clean", "()")),
+    Row(A.aug_mix_consistency_loss, "logits a string", lambda: A.aug_mix_consistency_loss(
+        "cat", jnp.zeros(2), jnp.zeros(2)), raises(TypeError, "logits_clean", "'cat'")),
+    Row(A.aug_mix_consistency_loss, "an empty batch", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((0, 5)), jnp.zeros((0, 5)), jnp.zeros((0, 5))),
+        gives(lambda y: y.shape == (0,), "an empty loss")),
+    Row(A.aug_mix_consistency_loss, "a NaN logit", lambda: A.aug_mix_consistency_loss(
+        jnp.zeros((1, 5)).at[0, 0].set(jnp.nan), jnp.zeros((1, 5)), jnp.zeros((1, 5))),
+        gives(all_nan, "NaN (the logit's own)")),
     # ---- augmentation: crops and flips ----
     *flip_rows(A.random_flip_left_right),
     *flip_rows(A.random_flip_up_down),

@@ -269,5 +269,19 @@ def nan_if_bad_probability(p, out):
   return _checks.nan_unless(_checks.traced_in_interval(p, lo=0.0, hi=1.0), out)
 
 
+def nan_if_bad_magnitude(value, out, *, lo: float = -math.inf, hi: float = math.inf,
+                         open_interval: bool = False):
+  """``out``, or all NaN where a traced scalar ``value`` is not finite or lies outside the range.
+
+  The runtime half of the checks on a magnitude (concrete ones raise at trace time): [lo, hi],
+  or (lo, hi) with ``open_interval``. Concrete values pass ``out`` through unchanged.
+  """
+  if not _checks.is_traced(value):
+    return out
+  v = jax.lax.stop_gradient(jnp.asarray(value))
+  inside = (v > lo) & (v < hi) if open_interval else (v >= lo) & (v <= hi)
+  return _checks.nan_unless(jnp.isfinite(v) & inside, out)
+
+
 def maybe_clip(image, clip: bool):
   return jnp.clip(image, 0.0, 1.0) if clip else image
