@@ -78,7 +78,7 @@ def _timing_rows_for(dtype, shape, rounds, smoke):
 
 
 def _timing_rows(smoke, rounds):
-  # The sizes: 64x56x56x64 on the CPU, 256x56x56x64 on an accelerator.
+  # Benchmark sizes: 64x56x56x64 on the CPU, 256x56x56x64 on an accelerator.
   batch = 64 if jax.devices()[0].platform == "cpu" else 256
   shape = (8, 8, 8, 16) if smoke else (batch, 56, 56, 64)
   return [row for dtype in (jnp.float32, jnp.bfloat16)

@@ -37,6 +37,7 @@ from benchmarks import (
     bench_parallel,
     bench_penalties,
     bench_photometric,
+    bench_policies,
     bench_study,
 )
 
@@ -47,6 +48,7 @@ FAMILIES = {
     "augment": bench_augment.run,
     "geometric": bench_geometric.run,
     "photometric": bench_photometric.run,
+    "policies": bench_policies.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }

@@ -231,6 +231,23 @@ GALLERY = [
     ("enhance_color", [
         (f"factor {f}", lambda k, im, _, f=f: A.enhance_color(im, f)) for f in (0.0, 0.5, 1.9)
     ]),
+    # The policies: 8 draws each (keys 0-7).
+    ("rand_augment", [
+        (f"key {i}", lambda k, im, _, i=i: A.rand_augment(jax.random.fold_in(k, i), im))
+        for i in range(8)
+    ]),
+    ("trivial_augment_wide", [
+        (f"key {i}", lambda k, im, _, i=i: A.trivial_augment_wide(jax.random.fold_in(k, i), im))
+        for i in range(8)
+    ]),
+    ("auto_augment", [
+        (f"imagenet, key {i}", lambda k, im, _, i=i: A.auto_augment(jax.random.fold_in(k, i), im))
+        for i in range(8)
+    ]),
+    ("aug_mix", [
+        (f"key {i}", lambda k, im, _, i=i: A.aug_mix(jax.random.fold_in(k, i), im))
+        for i in range(8)
+    ]),
 ]
 
 

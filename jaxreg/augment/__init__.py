@@ -52,6 +52,11 @@ from jaxreg.augment._photometric import posterize as posterize
 from jaxreg.augment._photometric import random_grayscale as random_grayscale
 from jaxreg.augment._photometric import solarize as solarize
 from jaxreg.augment._photometric import solarize_add as solarize_add
+from jaxreg.augment._policies import aug_mix as aug_mix
+from jaxreg.augment._policies import aug_mix_consistency_loss as aug_mix_consistency_loss
+from jaxreg.augment._policies import auto_augment as auto_augment
+from jaxreg.augment._policies import rand_augment as rand_augment
+from jaxreg.augment._policies import trivial_augment_wide as trivial_augment_wide
 from jaxreg.augment._test_time import center_crop as center_crop
 from jaxreg.augment._test_time import five_crop as five_crop
 from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
@@ -62,6 +67,9 @@ __all__ = [
     "adjust_saturation",
     "adjust_sharpness",
     "affine",
+    "aug_mix",
+    "aug_mix_consistency_loss",
+    "auto_augment",
     "autocontrast",
     "batched",
     "center_crop",
@@ -80,6 +88,7 @@ __all__ = [
     "mixup",
     "multi_crop_predict",
     "posterize",
+    "rand_augment",
     "random_brightness",
     "random_contrast",
     "random_crop",
@@ -100,4 +109,5 @@ __all__ = [
     "ten_crop",
     "translate_x",
     "translate_y",
+    "trivial_augment_wide",
 ]

@@ -2,7 +2,9 @@
 
 Greyscale, invert, solarize (and AutoAugment's solarize-add), posterize, equalize,
 autocontrast, sharpness, Gaussian blur, and Pillow's brightness / contrast / colour enhancers.
-Every magnitude may be traced (one per example under `vmap`).
+Every magnitude may be traced (one per example under `vmap`). A concrete magnitude out of its
+range raises; a traced one that is NaN, infinite or out of range at run time makes the whole
+output NaN (posterize's traced ``bits`` are clamped to [0, 8] instead, as documented there).
 
 Three kinds of op:
 
@@ -31,7 +33,13 @@ import numpy as np
 
 from jaxreg import _backend, _checks
 from jaxreg.augment._color_space import compute_dtype
-from jaxreg.augment._image_checks import check_image, check_probability, pair
+from jaxreg.augment._image_checks import (
+  check_image,
+  check_probability,
+  nan_if_bad_magnitude,
+  nan_if_bad_probability,
+  pair,
+)
 
 # ITU-R 601-2 luma, the weights of Pillow's RGB -> "L" conversion (torchvision rounds the red
 # weight to 0.2989).
@@ -412,7 +420,7 @@ def grayscale(image: jax.typing.ArrayLike, *, num_output_channels: int = 3) -> j
     Array([[[0.299]]], dtype=float32)
   """
   op = "grayscale"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   channels = _checks.check_positive_int(num_output_channels, op, "num_output_channels")
   if channels not in (1, 3):
@@ -428,7 +436,8 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
   Args:
     key: a PRNG key (one Bernoulli draw).
     image: HWC RGB float image.
-    probability: chance of converting, in [0, 1]; may be traced.
+    probability: chance of converting, in [0, 1]; may be traced (a traced value outside
+      [0, 1] or NaN gives an all-NaN image).
 
   Returns:
     The image or its greyscale version, same shape and dtype.
@@ -449,7 +458,7 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
   _check_rgb(image, op)
   check_probability(probability, op)
   convert = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  return jnp.where(convert, grayscale(image), image)
+  return nan_if_bad_probability(probability, jnp.where(convert, grayscale(image), image))
 
 
 def invert(image: jax.typing.ArrayLike) -> jax.Array:
@@ -469,7 +478,7 @@ def invert(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.invert(jnp.array([[[0.0, 0.25, 1.0]]]))
     Array([[[1.  , 0.75, 0.  ]]], dtype=float32)
   """
-  image = check_image(image, "invert")
+  image = check_image(image, "invert", keyed=False)
   return _invert(image)
 
 
@@ -499,9 +508,9 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
     Array([[[0.25, 0.5 , 0.25]]], dtype=float32)
   """
   op = "solarize"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  return _solarize(image, threshold)
+  return nan_if_bad_magnitude(threshold, _solarize(image, threshold), lo=0.0, hi=1.0)
 
 
 def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
@@ -535,10 +544,11 @@ def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
     Cubuk et al., "AutoAugment: Learning Augmentation Strategies from Data", CVPR 2019.
   """
   op = "solarize_add"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(addition, op, "addition", lo=-1.0, hi=1.0)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  return _solarize_add(image, addition, threshold)
+  out = nan_if_bad_magnitude(addition, _solarize_add(image, addition, threshold), lo=-1.0, hi=1.0)
+  return nan_if_bad_magnitude(threshold, out, lo=0.0, hi=1.0)
 
 
 def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Array:
@@ -573,7 +583,7 @@ def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Ar
     Array([[[192.,  64., 192.]]], dtype=float32)
   """
   op = "posterize"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   bits = _check_bits(bits, op)
   return _posterize(image, bits)
 
@@ -605,7 +615,7 @@ def equalize(image: jax.typing.ArrayLike) -> jax.Array:
     >>> sorted(set((jr.augment.equalize(image) * 255).round().ravel().tolist()))
     [0.0, 164.0, 255.0]
   """
-  image = check_image(image, "equalize")
+  image = check_image(image, "equalize", keyed=False)
   return _equalize(image)
 
 
@@ -623,7 +633,8 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     image: HWC float image (any number of channels).
 
   Returns:
-    The stretched image, clamped to [0, 1], same shape and dtype.
+    The stretched image, clamped to [0, 1], same shape and dtype; an image with no pixels is
+    returned as it is.
 
   Raises:
     ValueError: not an HWC image. TypeError: not floating point.
@@ -633,7 +644,9 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.autocontrast(jnp.array([[[0.25], [0.5], [0.75]]]))[..., 0]
     Array([[0. , 0.5, 1. ]], dtype=float32)
   """
-  image = check_image(image, "autocontrast")
+  image = check_image(image, "autocontrast", keyed=False)
+  if image.size == 0:  # no pixels, so no extremes: nothing to stretch
+    return image
   return _autocontrast(image)
 
 
@@ -664,9 +677,9 @@ def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
     Array(5., dtype=float32)
   """
   op = "adjust_sharpness"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _sharpness(image, factor)
+  return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)
 
 
 def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int],
@@ -705,10 +718,13 @@ def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int
     (1.0, True)
   """
   op = "gaussian_blur"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   size_h, size_w = _check_kernel_size(kernel_size, image.shape, op)
   sigma_h, sigma_w = (jnp.asarray(s, compute_dtype(image)) for s in _check_sigma(sigma, op))
-  return _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
+  out = _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
+  for s in (sigma_h, sigma_w):
+    out = nan_if_bad_magnitude(s, out, lo=0.0, open_interval=True)
+  return out
 
 
 def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -735,9 +751,9 @@ def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike
     Array([[[0.3, 0.6, 1. ]]], dtype=float32)
   """
   op = "enhance_brightness"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _brightness(image, factor)
+  return nan_if_bad_magnitude(factor, _brightness(image, factor), lo=0.0)
 
 
 def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -768,10 +784,10 @@ def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
     Array([0.25, 0.75], dtype=float32)
   """
   op = "enhance_contrast"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _contrast(image, factor)
+  return nan_if_bad_magnitude(factor, _contrast(image, factor), lo=0.0)
 
 
 def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -801,10 +817,10 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
     Array([[[0.299, 0.299, 0.299]]], dtype=float32)
   """
   op = "enhance_color"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _color(image, factor)
+  return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
 
 
 # --------------------------------------------------------------------------------------------
