@@ -52,6 +52,19 @@ def _grey(channel):
   return lambda image: jnp.repeat(image[..., channel:channel + 1], 3, axis=-1)
 
 
+_DRAWS: dict = {}
+
+
+def _policy_draws(name, key, image):
+  """Eight draws of the policy ``name`` on ``image``, computed once in one batched call."""
+  cached = _DRAWS.get(name)
+  if cached is None or cached[0] is not image:
+    keys = jax.random.split(key, 8)
+    draws = jax.jit(jax.vmap(getattr(A, name), in_axes=(0, None)))(keys, image)
+    cached = _DRAWS[name] = (image, draws)
+  return cached[1]
+
+
 # (op name in jaxreg.augment, [(caption, fn(key, image, other) -> HWC image), ...])
 GALLERY = [
     ("random_crop", [
@@ -231,23 +244,10 @@ GALLERY = [
     ("enhance_color", [
         (f"factor {f}", lambda k, im, _, f=f: A.enhance_color(im, f)) for f in (0.0, 0.5, 1.9)
     ]),
-    # The policies: 8 draws each (keys 0-7).
-    ("rand_augment", [
-        (f"key {i}", lambda k, im, _, i=i: A.rand_augment(jax.random.fold_in(k, i), im))
-        for i in range(8)
-    ]),
-    ("trivial_augment_wide", [
-        (f"key {i}", lambda k, im, _, i=i: A.trivial_augment_wide(jax.random.fold_in(k, i), im))
-        for i in range(8)
-    ]),
-    ("auto_augment", [
-        (f"imagenet, key {i}", lambda k, im, _, i=i: A.auto_augment(jax.random.fold_in(k, i), im))
-        for i in range(8)
-    ]),
-    ("aug_mix", [
-        (f"key {i}", lambda k, im, _, i=i: A.aug_mix(jax.random.fold_in(k, i), im))
-        for i in range(8)
-    ]),
+    # The policies: 8 draws each, from one batched call per policy (one compilation).
+    *((name, [(f"key {i}", lambda k, im, _, name=name, i=i: _policy_draws(name, k, im)[i])
+              for i in range(8)])
+      for name in ("rand_augment", "trivial_augment_wide", "auto_augment", "aug_mix")),
 ]
 
 

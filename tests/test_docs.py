@@ -80,7 +80,7 @@ def test_gallery_renders(tmp_path):
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
   result = subprocess.run([sys.executable, str(DOCS / "gallery.py"), "--size", "40", "--out",
                            str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=300, check=False)
+                          timeout=900, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   from PIL import Image
 
