@@ -929,9 +929,11 @@ def test_colour_factors_of_other_forms():
     np.testing.assert_allclose(A.adjust_saturation(image, factor),
                                A.adjust_saturation(image, 0.5), atol=1e-7)
     np.testing.assert_allclose(A.adjust_hue(image, factor), A.adjust_hue(image, 0.5), atol=1e-7)
-  # A (C,) saturation factor broadcasts like any other: one factor per channel.
-  per_channel = A.adjust_saturation(image, jnp.array([0.5, 0.5, 0.5]))
-  np.testing.assert_allclose(per_channel, A.adjust_saturation(image, 0.5), atol=1e-7)
+  # Saturation belongs to a pixel: a (C,) factor would scale the channels' distances to V
+  # differently and turn the hue, so it is refused, as a (C,) hue delta is.
+  for adjust in (A.adjust_saturation, A.adjust_hue):
+    with pytest.raises(ValueError, match=r"one value per pixel, not per channel"):
+      adjust(image, jnp.array([0.5, 1.0, 1.5]))
 
 
 def test_random_crop_takes_padding_arrays_and_whole_floats():
