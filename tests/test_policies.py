@@ -14,6 +14,7 @@ import re
 
 import jax
 import jax.numpy as jnp
+import jax.test_util
 import numpy as np
 import pytest
 from conftest import reuse_keys
@@ -458,6 +459,8 @@ def test_batched_policy_draws_per_example_and_matches_single_images(name):
   assert len({np.asarray(x).tobytes() for x in jitted}) >= 2, name
   assert jitted.shape == images.shape
   assert jitted.dtype == images.dtype
+  assert float(jitted.min()) >= 0
+  assert float(jitted.max()) <= 1
 
 
 def test_eager_batched_equals_jitted():
@@ -478,15 +481,15 @@ def _vectorized(policy, key, image):
     pol._backend.loop_on_cpu = original
 
 
-@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
-def test_policies_keep_dtype_and_range(dtype):
-  image = IMAGE.astype(dtype)
-  for name, policy in POLICIES.items():
+def test_policies_keep_half_precision_and_range():
+  # Every op (rand_augment draws from all but Invert) and AugMix's mixing, in bfloat16.
+  image = IMAGE.astype(jnp.bfloat16)
+  for policy in (functools.partial(A.rand_augment, num_ops=3, magnitude=20), A.aug_mix):
     with reuse_keys():
-      out = jax.jit(A.batched(policy))(jax.random.key(3), jnp.stack([image] * 4))
-    assert out.dtype == dtype, name
+      out = jax.jit(A.batched(policy))(jax.random.key(3), jnp.stack([image] * 6))
+    assert out.dtype == jnp.bfloat16
     assert float(out.min()) >= 0
-    assert float(out.max()) <= 1, name
+    assert float(out.max()) <= 1
 
 
 def test_gradient_flows_through_the_differentiable_ops():
