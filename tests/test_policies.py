@@ -102,7 +102,7 @@ def test_space_matches_torchvision(policy, bins, height, width):
     fn, signed = expected[r.op]
     assert bool(tab.signed[index]) is signed, r.op
     levels = jnp.arange(bins, dtype=jnp.float32)
-    ops, values = pol.magnitude(tab, index, levels / (bins - 1), jnp.zeros(bins, bool))
+    ops, values = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.zeros(bins, bool))
     assert (np.asarray(ops) == pol.OPS.index(r.op)).all()
     if fn is None:
       np.testing.assert_array_equal(values, 0.0)
@@ -112,7 +112,7 @@ def test_space_matches_torchvision(policy, bins, height, width):
       np.testing.assert_array_equal(values, np.trunc(want))
     else:
       np.testing.assert_allclose(values, want, rtol=1e-6, atol=1e-6)
-    _, negated = pol.magnitude(tab, index, levels / (bins - 1), jnp.ones(bins, bool))
+    _, negated = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.ones(bins, bool))
     np.testing.assert_array_equal(negated, -np.asarray(values) if signed else values)
 
 
