@@ -9,8 +9,10 @@ traced scalar, as a policy passes it), float32 HWC in [0, 1].
 Anchors, each timed interleaved with jaxreg in the same process (medians of per-round ratios):
 - torchvision (`transforms.v2.functional`), a Python loop over the 128 uint8 CHW tensors, one
   call per image with its magnitude: how a torchvision data loader runs a policy. Also one call
-  on the whole uint8 batch (one magnitude for all), which v2 vectorizes. Skipped if torchvision
-  is not installed (it is in the `bench` extra).
+  on the whole uint8 batch (one magnitude for all), which v2 vectorizes. torch runs with 1
+  thread or its default count, whichever a probe on 8 images finds faster for that op (under
+  load, OpenMP's spinning threads can make the default 10x slower); the anchor's name says
+  which. Skipped if torchvision is not installed (it is in the `bench` extra).
 - dm_pix, where it has the op (gaussian blur, solarize, greyscale), vmapped.
 - augmax, where it has the op (its 9x9 GaussianBlur, Solarization, RandomGrayscale with p=1),
   vmapped over split keys.
@@ -18,13 +20,16 @@ Anchors, each timed interleaved with jaxreg in the same process (medians of per-
   measured.
 
 Equalize's histogram two ways: a scatter-add (what `equalize` uses) and a one-hot matrix product
-(``_histogram_onehot``), in its own row.
+(``_histogram_onehot``), in its own row. And a per-example choice among 12 photometric ops:
+``photometric_kernel`` (one parametrized pass) against a ``lax.switch`` over the public ops,
+vmapped (a select that computes all of them) and in a loop over the examples.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import time
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +120,26 @@ def _torch_images(u8):
   return tensors, torch.stack(tensors)
 
 
+def _torch_threads(fn) -> int:
+  """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3); kept set."""
+  import torch
+
+  default = torch.get_num_threads()
+  best = {}
+  for threads in sorted({1, default}):
+    torch.set_num_threads(threads)
+    fn()
+    samples = []
+    for _ in range(3):
+      start = time.perf_counter()
+      fn()
+      samples.append(time.perf_counter() - start)
+    best[threads] = min(samples)
+  threads = min(best, key=best.get)
+  torch.set_num_threads(threads)
+  return threads
+
+
 def _dm_pix_fn(name, magnitude):
   try:
     import dm_pix as pix
@@ -145,9 +170,37 @@ def _augmax_fn(name, magnitude):
                                                          images))
 
 
+def _per_example_op_rows(images, n, shape, rounds):
+  """Each image its own op among the 12 of `photometric_kernel`: the kernel vs a switch."""
+  ops = P.PHOTOMETRIC_OPS
+  index = jnp.arange(n) % len(ops)
+  magnitude = jnp.where(ops.index("posterize") == index, 4.0, 0.5)
+  public = {
+      "identity": lambda x, m: x, "brightness": A.enhance_brightness,
+      "color": A.enhance_color, "contrast": A.enhance_contrast,
+      "sharpness": A.adjust_sharpness, "autocontrast": lambda x, m: A.autocontrast(x),
+      "equalize": lambda x, m: A.equalize(x),
+      "posterize": lambda x, m: A.posterize(x, m.astype(jnp.int32)),
+      "solarize": A.solarize, "solarize_add": A.solarize_add,
+      "invert": lambda x, m: A.invert(x), "grayscale": lambda x, m: A.grayscale(x)}
+  branches = [public[name] for name in ops]
+  switch = lambda x, i, m: jax.lax.switch(i, branches, x, m)  # noqa: E731
+  kernel = jax.jit(jax.vmap(P.photometric_kernel))
+  anchors = {"lax.switch under vmap (a select of all 12)": jax.jit(jax.vmap(switch)),
+             "lax.switch in a loop over examples (lax.map)":
+                 jax.jit(lambda xs, i, m: jax.lax.map(lambda a: switch(*a), (xs, i, m)))}
+  rows = []
+  for name, anchor in anchors.items():
+    t_k, t_a, ratio = H.median_ratio(lambda: kernel(images, index, magnitude),
+                                     lambda a=anchor: a(images, index, magnitude), rounds=rounds)
+    rows.append(H.row(f"per-example op of 12, photometric_kernel: {n / t_k:.0f} img/s vs "
+                      f"{n / t_a:.0f}", shape, "float32", t_k, t_a, ratio, anchor_name=name))
+  return rows
+
+
 def run(smoke: bool = False) -> list[dict]:
   n, side = (4, 32) if smoke else (128, 224)
-  rounds = 3 if smoke else 7
+  rounds = 3 if smoke else 5
   shape = f"{n}x{side}x{side}x3"
   u8 = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
   images = jnp.asarray(u8.astype(np.float32) / 255)
@@ -163,9 +216,13 @@ def run(smoke: bool = False) -> list[dict]:
     anchors = []
     tv = _torchvision_calls(tv_name, magnitude)
     if tv is not None:
-      anchors.append(("torchvision per-image loop, uint8", lambda f=tv[0]: f(tensors)))
+      threads = _torch_threads(lambda f=tv[0]: f(tensors[:8]))
+      plural = "s" * (threads > 1)
+      anchors.append((f"torchvision per-image loop, uint8 ({threads} thread{plural})",
+                      lambda f=tv[0]: f(tensors)))
       if not smoke:
-        anchors.append(("torchvision one batched call, uint8", lambda f=tv[1]: f(batch)))
+        anchors.append((f"torchvision one batched call, uint8 ({threads} thread{plural})",
+                        lambda f=tv[1]: f(batch)))
     if pix_name:
       pix_fn = _dm_pix_fn(pix_name, magnitude)
       if pix_fn is not None:
@@ -182,6 +239,8 @@ def run(smoke: bool = False) -> list[dict]:
       t_m, t_a, ratio = H.median_ratio(run_mine, anchor, rounds=rounds)
       rows.append(H.row(f"{label}: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "float32",
                         t_m, t_a, ratio, anchor_name=name))
+  if not smoke:
+    rows += _per_example_op_rows(images, n, shape, rounds)
   # Equalize's histogram as a one-hot matrix product instead of a scatter-add.
   onehot = jax.jit(jax.vmap(functools.partial(P._equalized, histogram=P._histogram_onehot)))
   scatter = jax.jit(jax.vmap(P._equalized))

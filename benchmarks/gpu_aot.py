@@ -8,17 +8,18 @@ JAX compiles for a GPU it does not have (deviceless ahead-of-time compilation): 
 describes the device from a target description (`H100_TARGET` below), and XLA runs its whole GPU
 pipeline, fusion, scheduling and buffer assignment included, without running anything. So:
 
-Batch norm (issue 3) and dropout (issue 2): their training steps' temp bytes against flax,
-and the kernels of their forward+backward.
+Batch norm and dropout: their training steps' temp bytes against flax, and the kernels of
+their forward+backward.
 
-- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For stop 9's code it gives,
-  byte for byte, what the same benchmark measured on an H200 then (bfloat16 network: 17,866,512
-  vs flax's 20,981,536; float32: 29,392,656 vs 29,390,624). GEMM autotuning needs a device and is
-  off here; it chose the same GEMMs on the H200.
+- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For the batch-norm code of
+  the H200 rows in the performance tables it gives, byte for byte, what the same benchmark
+  measured on that H200 (bfloat16 network: 17,866,512 vs flax's 20,981,536; float32: 29,392,656
+  vs 29,390,624). GEMM autotuning needs a device and is off here; it chose the same GEMMs on the
+  H200.
 - Time cannot be measured. The traffic rows count the bytes each kernel of the compiled
   forward+backward reads and writes (operands plus outputs of every top-level fusion or library
   call, in units of a copy of the tensor), which bounds a memory-bound op's time from below. For
-  stop 9's code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
+  that code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
   measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
 
 Augmentation policies (``--policies``, only those rows): each op TrivialAugmentWide draws from
@@ -72,7 +73,7 @@ gpu_device_info {
 }
 """
 
-# The issue's network (8 blocks, batch 512, width 1024) first, then neighbours: XLA's scheduler
+# The headline network (8 blocks, batch 512, width 1024) first, then neighbours: XLA's scheduler
 # decides what a step keeps, and a small change of shape can move it by a buffer.
 NETWORKS = ((8, 512, 1024), (4, 512, 1024), (12, 512, 1024), (8, 256, 1024), (8, 512, 512),
             (8, 512, 2048))
@@ -192,7 +193,7 @@ def memory_rows(device, networks=NETWORKS) -> list[tuple]:
 
 
 def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
-  """(dtype, library, kernels, copies) of the compiled forward+backward at the issue's GPU size."""
+  """(dtype, library, kernels, copies) of the compiled fwd+bwd at the GPU benchmark shape."""
   import jax
   import jax.numpy as jnp
 
@@ -269,8 +270,8 @@ def policy_rows(device, shape=(128, 224, 224, 3)) -> list[tuple]:
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--only-issue-network", action="store_true",
-                      help="memory of the issue's network only (8 blocks, 512x1024)")
+  parser.add_argument("--only-headline-network", action="store_true",
+                      help="memory of the headline network only (8 blocks, 512x1024)")
   parser.add_argument("--policies", action="store_true",
                       help="the augmentation policies' rows only")
   args = parser.parse_args(argv)
@@ -290,7 +291,7 @@ def main(argv=None) -> None:
     return
   print("| network | dtype | jaxreg temp bytes | flax temp bytes | ratio |\n|---|---|---|---|---|")
   for network, dtype, mine, theirs in memory_rows(
-      device, NETWORKS[:1] if args.only_issue_network else NETWORKS):
+      device, NETWORKS[:1] if args.only_headline_network else NETWORKS):
     print(f"| {network} | {dtype} | {mine:,} | {theirs:,} | {mine / theirs:.3f} |")
   print("\n| fwd+bwd 256x56x56x64 | library | kernels | bytes moved, in copies |")
   print("|---|---|---|---|")

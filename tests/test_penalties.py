@@ -295,7 +295,7 @@ def test_bad_input_names_the_problem():
   with pytest.raises(ValueError, match="needs the parameters"):
     tx.update(jnp.zeros(2), tx.init(jnp.zeros(2)))
   tx = jr.l1_prox({"a": 0.1}, 0.1)
-  with pytest.raises(ValueError, match="per-leaf strength"):
+  with pytest.raises(ValueError, match="`strength` must be a scalar or a per-leaf pytree"):
     tx.update({"w": jnp.zeros(2)}, tx.init(None), {"w": jnp.zeros(2)})
   with pytest.raises(TypeError, match="exclude"):
     jr.decay_mask(params, exclude="*bias")

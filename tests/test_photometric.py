@@ -136,7 +136,7 @@ def test_grayscale_equals_pillow_except_at_exact_ties(u8):
   thousandths = 299 * k[..., 0] + 587 * k[..., 1] + 114 * k[..., 2]
   np.testing.assert_allclose(ours, thousandths / 1000, atol=1e-3)
   # Tolerance: none, except where the luma is exactly half-way between two levels (Pillow's
-  # fixed-point weights, 19595 / 65536 ..., decide those; we are within 0.5 + 1e-3 there).
+  # fixed-point weights, 19595 / 65536 ..., decide those; jaxreg is within 0.5 + 1e-3 there).
   tie = thousandths % 1000 == 500
   np.testing.assert_array_equal(np.round(ours[~tie]), reference[~tie])
   assert np.all(np.abs(ours[tie] - reference[tie]) <= 0.5 + 1e-3)
@@ -451,3 +451,15 @@ def test_kernel_rejects_unknown_ops_and_grey_images_for_colour_ops():
   with pytest.raises(ValueError, match="photometric_kernel: `image` must be RGB"):
     P.photometric_kernel(GRAY, 0, 1.0, ops=("color", "invert"))
   np.testing.assert_array_equal(P.photometric_kernel(GRAY + 0.25, 0, 1.0, ops=("invert",)), 0.75)
+
+
+@pytest.mark.xla_schedule("docs/design/photometric.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+def test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu():
+  # Unbatched, XLA:CPU's scatter-add histogram is 6x faster and the blur's passes stay in
+  # cache; the other ops stay vectorized.
+  images = jnp.zeros((4, 8, 8, 3))
+  for op, looped in ((A.equalize, True), (lambda x: A.gaussian_blur(x, 3, 1.0), True),
+                     (lambda x: A.adjust_sharpness(x, 1.5), False)):
+    hlo = jax.jit(jax.vmap(op)).lower(images).as_text()
+    assert ("stablehlo.while" in hlo) == looped

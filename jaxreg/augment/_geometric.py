@@ -28,6 +28,11 @@ Sampling:
   torchvision's tensor kernel differs in the outer half pixel, which it blends with the fill.
 * A sample point outside the image gives ``fill``.
 
+Magnitudes (``angle``, ``translate``, ``scale``, ``shear``, ``pixels``, ``factor``) may be traced.
+A concrete one that is not finite or out of range raises; a traced one that is NaN, infinite or
+out of range at run time makes the whole output NaN (a NaN sample point would otherwise
+silently give the fill).
+
 Signs (torchvision's):
 
 * `affine`'s ``angle`` turns the content clockwise on screen (y points down) for a positive
@@ -54,7 +59,7 @@ import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._color_space import compute_dtype
-from jaxreg.augment._image_checks import check_image
+from jaxreg.augment._image_checks import check_image, nan_if_bad_magnitude
 
 Interpolation = Literal["nearest", "bilinear"]
 INTERPOLATIONS = ("nearest", "bilinear")
@@ -150,7 +155,7 @@ def _check_center(center, op: str) -> tuple[float, float] | None:
 
 
 def _check_common(image, interpolation, fill, op: str):
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   interpolation = _check_interpolation(interpolation, op)
   return image, interpolation, _check_fill(fill, image.shape[-1], op)
 
@@ -379,7 +384,13 @@ def affine(image: jax.typing.ArrayLike, *, angle: jax.typing.ArrayLike = 0.0,
   height, width = image.shape[:2]
   matrix = affine_inverse_matrix(height, width, angle=angle, translate=(tx, ty), scale=scale,
                                  shear=(sx, sy), center=center)
-  return _warp(image, matrix, interpolation, fill)
+  out = _warp(image, matrix, interpolation, fill)
+  for value in (angle, tx, ty):
+    out = nan_if_bad_magnitude(value, out)
+  out = nan_if_bad_magnitude(scale, out, lo=0.0, open_interval=True)
+  for value in (sx, sy):
+    out = nan_if_bad_magnitude(value, out, lo=-90.0, hi=90.0, open_interval=True)
+  return out
 
 
 def rotate(image: jax.typing.ArrayLike, angle: jax.typing.ArrayLike, *,
@@ -419,7 +430,8 @@ def rotate(image: jax.typing.ArrayLike, angle: jax.typing.ArrayLike, *,
   image, interpolation, fill = _check_common(image, interpolation, fill, op)
   angle = _check_scalar(angle, op, "angle")
   center = _check_center(center, op)
-  return _warp(image, rotate_matrix(*image.shape[:2], angle, center), interpolation, fill)
+  out = _warp(image, rotate_matrix(*image.shape[:2], angle, center), interpolation, fill)
+  return nan_if_bad_magnitude(angle, out)
 
 
 def _whole_pixels(pixels, op: str) -> jax.Array:
@@ -457,8 +469,9 @@ def translate_x(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
   """
   op = "translate_x"
   image, interpolation, fill = _check_common(image, interpolation, fill, op)
-  matrix = translate_matrix(*image.shape[:2], _whole_pixels(pixels, op), 0.0)
-  return _warp(image, matrix, interpolation, fill)
+  shift = _whole_pixels(pixels, op)
+  out = _warp(image, translate_matrix(*image.shape[:2], shift, 0.0), interpolation, fill)
+  return nan_if_bad_magnitude(shift, out)
 
 
 def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
@@ -490,8 +503,9 @@ def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
   """
   op = "translate_y"
   image, interpolation, fill = _check_common(image, interpolation, fill, op)
-  matrix = translate_matrix(*image.shape[:2], 0.0, _whole_pixels(pixels, op))
-  return _warp(image, matrix, interpolation, fill)
+  shift = _whole_pixels(pixels, op)
+  out = _warp(image, translate_matrix(*image.shape[:2], 0.0, shift), interpolation, fill)
+  return nan_if_bad_magnitude(shift, out)
 
 
 def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -529,7 +543,8 @@ def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
   op = "shear_x"
   image, interpolation, fill = _check_common(image, interpolation, fill, op)
   factor = _check_scalar(factor, op, "factor")
-  return _warp(image, shear_matrix(*image.shape[:2], factor, 0.0), interpolation, fill)
+  out = _warp(image, shear_matrix(*image.shape[:2], factor, 0.0), interpolation, fill)
+  return nan_if_bad_magnitude(factor, out)
 
 
 def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -568,5 +583,6 @@ def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
   op = "shear_y"
   image, interpolation, fill = _check_common(image, interpolation, fill, op)
   factor = _check_scalar(factor, op, "factor")
-  return _warp(image, shear_matrix(*image.shape[:2], 0.0, factor), interpolation, fill)
+  out = _warp(image, shear_matrix(*image.shape[:2], 0.0, factor), interpolation, fill)
+  return nan_if_bad_magnitude(factor, out)
 

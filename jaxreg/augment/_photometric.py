@@ -2,7 +2,9 @@
 
 Greyscale, invert, solarize (and AutoAugment's solarize-add), posterize, equalize,
 autocontrast, sharpness, Gaussian blur, and Pillow's brightness / contrast / colour enhancers.
-Every magnitude may be traced (one per example under `vmap`).
+Every magnitude may be traced (one per example under `vmap`). A concrete magnitude out of its
+range raises; a traced one that is NaN, infinite or out of range at run time makes the whole
+output NaN (posterize's traced ``bits`` are clamped to [0, 8] instead, as documented there).
 
 Three kinds of op:
 
@@ -15,7 +17,7 @@ Three kinds of op:
 * Elementwise or stencil ops on the float values: greyscale, invert, solarize, solarize-add,
   autocontrast, Gaussian blur.
 
-`_photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
+`photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
 what a policy needs to run a per-example photometric op without computing every branch.
 """
 
@@ -29,9 +31,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxreg import _checks
+from jaxreg import _backend, _checks
 from jaxreg.augment._color_space import compute_dtype
-from jaxreg.augment._image_checks import check_image, check_probability, pair
+from jaxreg.augment._image_checks import (
+  check_image,
+  check_probability,
+  nan_if_bad_magnitude,
+  nan_if_bad_probability,
+  pair,
+)
 
 # ITU-R 601-2 luma, the weights of Pillow's RGB -> "L" conversion (torchvision rounds the red
 # weight to 0.2989).
@@ -123,15 +131,46 @@ def _blend(image, degenerate, factor):
   return jnp.clip(degenerate + factor * (image - degenerate), 0.0, 1.0)
 
 
+def _mean_gray(image):
+  """The mean luma of an HWC RGB image, shape (1, 1, 1), as one matrix-vector product.
+
+  XLA:CPU reduces the luma over H and W 15x slower than this product (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
+  weights = jnp.tile(jnp.asarray(LUMA, image.dtype), width)
+  rows = jnp.dot(image.reshape(height, width * channels), weights,
+                 precision=jax.lax.Precision.HIGHEST)
+  return (jnp.sum(rows) / (height * width)).reshape(1, 1, 1)
+
+
+def _channel_extremes(image):
+  """Per-channel (min, max) of an HWC image, each of shape (C,).
+
+  Reduced over the rows of the (H, W*C) view first: 3x faster on XLA:CPU than reducing the
+  HWC array over H and W (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
+  flat = image.reshape(height, width * channels)
+  low = jnp.min(flat, axis=0).reshape(width, channels).min(axis=0)
+  high = jnp.max(flat, axis=0).reshape(width, channels).max(axis=0)
+  return low, high
+
+
 def _smooth(image):
-  """Pillow's 3x3 ``SMOOTH`` filter (weights 1, centre 5, over 13); border pixels kept."""
-  height, width = image.shape[-3:-1]
+  """Pillow's 3x3 ``SMOOTH`` filter (weights 1, centre 5, over 13) on an HWC image; border
+  pixels kept.
+
+  Computed on the (H, W*C) view, where a step along W is a step of C along the minor axis:
+  XLA:CPU vectorizes those slices, 5x faster than slicing the HWC array (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
   if height <= 2 or width <= 2:  # no interior (torchvision returns such images unchanged)
     return image
-  total = sum(image[..., i:height - 2 + i, j:width - 2 + j, :]
+  flat = image.reshape(height, width * channels)
+  total = sum(flat[i:height - 2 + i, channels * j:channels * (width - 2 + j)]
               for i in range(3) for j in range(3))
-  interior = (total + 4 * image[..., 1:-1, 1:-1, :]) / 13
-  return image.at[..., 1:-1, 1:-1, :].set(interior)
+  interior = (total + 4 * flat[1:-1, channels:-channels]) / 13
+  return flat.at[1:-1, channels:-channels].set(interior).reshape(height, width, channels)
 
 
 def _levels(image):
@@ -163,7 +202,12 @@ def _histogram_onehot(levels):
   return counts.reshape(channels, LEVELS).astype(jnp.int32)
 
 
-_histogram = _histogram_scatter  # the faster one on a CPU: see benchmarks/bench_photometric.py
+def _histogram(levels):
+  """`_histogram_scatter`, run per example on a CPU: under `vmap`, XLA:CPU's batched
+  scatter-add is 6x slower than a loop of unbatched ones (JAX 0.10.2). The one-hot product
+  (`_histogram_onehot`) was 7-9x slower than the scatter on the CPU."""
+  vectorized = lambda levels, select=False: _histogram_scatter(levels)  # noqa: E731
+  return _backend.loop_on_cpu(_histogram_scatter, vectorized, differentiable=1)(levels)
 
 
 def _equalize_lut(hist):
@@ -205,18 +249,30 @@ def _gaussian_weights(size: int, sigma, dtype):
   return pdf / jnp.sum(pdf)
 
 
-def _blur_axis(image, weights, size: int, axis: int):
-  """A 1-D correlation along ``axis`` (-3: rows, -2: columns) with reflect padding."""
-  if size == 1:
-    return image
+def _correlate_rows(rows, weights, size: int):
+  """Valid correlation along axis 0: (R, L) -> (R - size + 1, L)."""
+  count = rows.shape[0] - size + 1
+  return sum(weights[i] * rows[i:i + count] for i in range(size))
+
+
+def _blur_rows(rows, weights, size: int):
+  """Correlation along axis 0 of an (R, L) array with reflect padding, same shape.
+
+  The padded array is never formed: the interior rows come from the rows themselves and only
+  the ``size // 2`` rows at each end from small reflected strips. A padded copy fused into the
+  taps makes XLA:CPU branch on every element (4-5x slower, JAX 0.10.2).
+  """
   half = size // 2
-  pad = [(0, 0)] * image.ndim
-  pad[axis] = (half, half)
-  padded = jnp.pad(image, pad, mode="reflect")
-  length = image.shape[axis]
-  taps = (jax.lax.slice_in_dim(padded, i, i + length, axis=axis % image.ndim)
-          for i in range(size))
-  return sum(weights[i] * tap for i, tap in enumerate(taps))
+  count = rows.shape[0]
+  if half == 0:
+    return rows
+  if count <= 2 * half:  # too short for separate strips
+    return _correlate_rows(jnp.pad(rows, ((half, half), (0, 0)), mode="reflect"), weights, size)
+  top = jnp.concatenate([rows[half:0:-1], rows[:2 * half]])
+  bottom = jnp.concatenate([rows[count - 2 * half:], rows[count - 2:count - half - 2:-1]])
+  return jnp.concatenate([_correlate_rows(top, weights, size),
+                          _correlate_rows(rows, weights, size),
+                          _correlate_rows(bottom, weights, size)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,15 +280,26 @@ def _blur_axis(image, weights, size: int, axis: int):
 # --------------------------------------------------------------------------------------------
 
 
-def _kernel(fn=None, *, static_argnames=()):
+def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False):
   """``fn(x, *magnitudes)`` on the image in its compute dtype, rounded back once, as one jitted
   function: an eager call compiles one kernel per shape and dtype instead of dispatching each
-  step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU)."""
+  step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU).
+
+  ``loop_on_cpu``: under `vmap` on a CPU, run the examples one after another
+  (`_backend.loop_on_cpu`; the magnitudes must be floats): the blur is 1.4x faster with the
+  image in cache (JAX 0.10.2). Design: docs/design/photometric.md.
+  """
   if fn is None:
-    return functools.partial(_kernel, static_argnames=static_argnames)
+    return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu)
 
   def run(image, *args, **kwargs):
-    return fn(image.astype(compute_dtype(image)), *args, **kwargs).astype(image.dtype)
+    def compute(image, *args):
+      return fn(image.astype(compute_dtype(image)), *args, **kwargs).astype(image.dtype)
+
+    if not loop_on_cpu:
+      return compute(image, *args)
+    vectorized = lambda *values, select=False: compute(*values)  # noqa: E731
+    return _backend.loop_on_cpu(compute, vectorized, differentiable=1 + len(args))(image, *args)
 
   run.__name__ = run.__qualname__ = fn.__name__  # names the compiled module: jit__equalize
   return jax.jit(run, static_argnames=static_argnames)
@@ -264,9 +331,13 @@ def _posterize(x, bits):
   return _posterize_levels(_levels(x), bits) / 255
 
 
-def _equalized(x, histogram=_histogram):
+def _equalized(x, histogram=None):
   levels = _levels(x)
-  return _apply_lut(levels, _equalize_lut(histogram(levels)).astype(x.dtype)) / 255
+  lut = _equalize_lut((histogram or _histogram)(levels)).astype(x.dtype)
+  # The table is non-decreasing, so sorting it changes nothing; but a sort is never fused, so
+  # the 768 entries are computed once instead of once per pixel inside the lookup (an integer
+  # division each: 2.5x slower on XLA:CPU, JAX 0.10.2).
+  return _apply_lut(levels, jnp.sort(lut, axis=-1)) / 255
 
 
 @_kernel
@@ -279,8 +350,7 @@ def _autocontrast(x):
   # torchvision: (x - min) / (max - min) per channel over H and W, clamped to [0, 1]; a constant
   # channel is kept (clamped). Divided rather than multiplied by a reciprocal, so that the
   # extremes map to exactly 0 and 1.
-  low = jnp.min(x, axis=(-3, -2), keepdims=True)
-  high = jnp.max(x, axis=(-3, -2), keepdims=True)
+  low, high = _channel_extremes(x)
   spread = high - low
   stretch = spread > 0
   low = jnp.where(stretch, low, 0)
@@ -292,11 +362,18 @@ def _sharpness(x, factor):
   return _blend(x, _smooth(x), factor)
 
 
-@_kernel(static_argnames="sizes")
+@_kernel(static_argnames="sizes", loop_on_cpu=True)
 def _gaussian_blur(x, sigma_h, sigma_w, *, sizes):
-  size_h, size_w = sizes
-  x = _blur_axis(x, _gaussian_weights(size_h, sigma_h, x.dtype), size_h, axis=-3)
-  return _blur_axis(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w, axis=-2)
+  # Separable: along the rows of the (H, W*C) view, then along the rows of the transposed
+  # (W, H*C) view, so that both passes slice whole rows.
+  (size_h, size_w), (height, width, channels) = sizes, x.shape
+  weights_h = _gaussian_weights(size_h, sigma_h, x.dtype)
+  x = _blur_rows(x.reshape(height, width * channels), weights_h, size_h)
+  if size_w == 1:
+    return x.reshape(height, width, channels)
+  x = jnp.swapaxes(x.reshape(height, width, channels), 0, 1).reshape(width, height * channels)
+  x = _blur_rows(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w)
+  return jnp.swapaxes(x.reshape(width, height, channels), 0, 1)
 
 
 @_kernel
@@ -306,7 +383,7 @@ def _brightness(x, factor):
 
 @_kernel
 def _contrast(x, factor):
-  return _blend(x, jnp.mean(_gray(x), axis=(-3, -2, -1), keepdims=True), factor)
+  return _blend(x, _mean_gray(x), factor)
 
 
 @_kernel
@@ -343,7 +420,7 @@ def grayscale(image: jax.typing.ArrayLike, *, num_output_channels: int = 3) -> j
     Array([[[0.299]]], dtype=float32)
   """
   op = "grayscale"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   channels = _checks.check_positive_int(num_output_channels, op, "num_output_channels")
   if channels not in (1, 3):
@@ -359,7 +436,8 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
   Args:
     key: a PRNG key (one Bernoulli draw).
     image: HWC RGB float image.
-    probability: chance of converting, in [0, 1]; may be traced.
+    probability: chance of converting, in [0, 1]; may be traced (a traced value outside
+      [0, 1] or NaN gives an all-NaN image).
 
   Returns:
     The image or its greyscale version, same shape and dtype.
@@ -380,7 +458,7 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
   _check_rgb(image, op)
   check_probability(probability, op)
   convert = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  return jnp.where(convert, grayscale(image), image)
+  return nan_if_bad_probability(probability, jnp.where(convert, grayscale(image), image))
 
 
 def invert(image: jax.typing.ArrayLike) -> jax.Array:
@@ -400,7 +478,7 @@ def invert(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.invert(jnp.array([[[0.0, 0.25, 1.0]]]))
     Array([[[1.  , 0.75, 0.  ]]], dtype=float32)
   """
-  image = check_image(image, "invert")
+  image = check_image(image, "invert", keyed=False)
   return _invert(image)
 
 
@@ -430,9 +508,9 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
     Array([[[0.25, 0.5 , 0.25]]], dtype=float32)
   """
   op = "solarize"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  return _solarize(image, threshold)
+  return nan_if_bad_magnitude(threshold, _solarize(image, threshold), lo=0.0, hi=1.0)
 
 
 def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
@@ -466,10 +544,11 @@ def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
     Cubuk et al., "AutoAugment: Learning Augmentation Strategies from Data", CVPR 2019.
   """
   op = "solarize_add"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(addition, op, "addition", lo=-1.0, hi=1.0)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  return _solarize_add(image, addition, threshold)
+  out = nan_if_bad_magnitude(addition, _solarize_add(image, addition, threshold), lo=-1.0, hi=1.0)
+  return nan_if_bad_magnitude(threshold, out, lo=0.0, hi=1.0)
 
 
 def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Array:
@@ -504,7 +583,7 @@ def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Ar
     Array([[[192.,  64., 192.]]], dtype=float32)
   """
   op = "posterize"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   bits = _check_bits(bits, op)
   return _posterize(image, bits)
 
@@ -536,7 +615,7 @@ def equalize(image: jax.typing.ArrayLike) -> jax.Array:
     >>> sorted(set((jr.augment.equalize(image) * 255).round().ravel().tolist()))
     [0.0, 164.0, 255.0]
   """
-  image = check_image(image, "equalize")
+  image = check_image(image, "equalize", keyed=False)
   return _equalize(image)
 
 
@@ -554,7 +633,8 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     image: HWC float image (any number of channels).
 
   Returns:
-    The stretched image, clamped to [0, 1], same shape and dtype.
+    The stretched image, clamped to [0, 1], same shape and dtype; an image with no pixels is
+    returned as it is.
 
   Raises:
     ValueError: not an HWC image. TypeError: not floating point.
@@ -564,7 +644,9 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.autocontrast(jnp.array([[[0.25], [0.5], [0.75]]]))[..., 0]
     Array([[0. , 0.5, 1. ]], dtype=float32)
   """
-  image = check_image(image, "autocontrast")
+  image = check_image(image, "autocontrast", keyed=False)
+  if image.size == 0:  # no pixels, so no extremes: nothing to stretch
+    return image
   return _autocontrast(image)
 
 
@@ -595,9 +677,9 @@ def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
     Array(5., dtype=float32)
   """
   op = "adjust_sharpness"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _sharpness(image, factor)
+  return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)
 
 
 def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int],
@@ -636,10 +718,13 @@ def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int
     (1.0, True)
   """
   op = "gaussian_blur"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   size_h, size_w = _check_kernel_size(kernel_size, image.shape, op)
-  sigma_h, sigma_w = _check_sigma(sigma, op)
-  return _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
+  sigma_h, sigma_w = (jnp.asarray(s, compute_dtype(image)) for s in _check_sigma(sigma, op))
+  out = _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
+  for s in (sigma_h, sigma_w):
+    out = nan_if_bad_magnitude(s, out, lo=0.0, open_interval=True)
+  return out
 
 
 def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -666,9 +751,9 @@ def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike
     Array([[[0.3, 0.6, 1. ]]], dtype=float32)
   """
   op = "enhance_brightness"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _brightness(image, factor)
+  return nan_if_bad_magnitude(factor, _brightness(image, factor), lo=0.0)
 
 
 def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -699,10 +784,10 @@ def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
     Array([0.25, 0.75], dtype=float32)
   """
   op = "enhance_contrast"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _contrast(image, factor)
+  return nan_if_bad_magnitude(factor, _contrast(image, factor), lo=0.0)
 
 
 def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -732,10 +817,10 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
     Array([[[0.299, 0.299, 0.299]]], dtype=float32)
   """
   op = "enhance_color"
-  image = check_image(image, op)
+  image = check_image(image, op, keyed=False)
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
-  return _color(image, factor)
+  return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -805,8 +890,7 @@ def photometric_kernel(image, op_index, magnitude, *, ops=PHOTOMETRIC_OPS):
   factor = pick({**{name: m for name in _BLENDS}, "grayscale": 0.0}, 1.0)
   degenerate = zero
   if "contrast" in ops:
-    mean = jnp.mean(_gray(x), axis=(-3, -2, -1), keepdims=True)
-    degenerate = degenerate + pick({"contrast": 1.0}, 0.0) * mean
+    degenerate = degenerate + pick({"contrast": 1.0}, 0.0) * _mean_gray(x)
   if {"color", "grayscale"} & set(ops):
     degenerate = degenerate + pick({"color": 1.0, "grayscale": 1.0}, 0.0) * _gray(x)
   if "sharpness" in ops:
@@ -814,8 +898,8 @@ def photometric_kernel(image, op_index, magnitude, *, ops=PHOTOMETRIC_OPS):
   y = degenerate + factor * (x - degenerate)
   # 2. stretch
   if "autocontrast" in ops:
-    low = jnp.min(x, axis=(-3, -2))
-    spread = jnp.max(x, axis=(-3, -2)) - low
+    low, high = _channel_extremes(x)
+    spread = high - low
     stretch = spread > 0
     low = pick({"autocontrast": jnp.where(stretch, low, 0)}, 0.0, (channels,))
     spread = pick({"autocontrast": jnp.where(stretch, spread, 1)}, 1.0, (channels,))
