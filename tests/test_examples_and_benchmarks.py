@@ -21,7 +21,7 @@ def test_benchmarks_smoke(capsys):
     rows = run.main(["--smoke"])
   ops = " ".join(r["op"] for r in rows)
   for family in ("dropout", "batch_norm", "l1_prox", "RRC+flip+jitter", "equalize",
-                 "seeds vmapped", "data-parallel step"):
+                 "seeds vmapped", "data-parallel step", "trivial_augment_wide"):
     assert family in ops
   assert all(r["jaxreg_ms"] > 0 for r in rows if r["jaxreg_ms"] is not None)
   assert all(r["ratio"] > 0 for r in rows if r["ratio"] is not None)

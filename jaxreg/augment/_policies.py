@@ -219,7 +219,7 @@ def table(space: tuple[Range, ...], height: int, width: int) -> Table:
                np.array([r.signed for r in space], bool))
 
 
-def magnitude(tab: Table, index, fraction, negate) -> tuple[jax.Array, jax.Array]:
+def op_magnitude(tab: Table, index, fraction, negate) -> tuple[jax.Array, jax.Array]:
   """(op id, signed magnitude) of op ``index`` of ``tab`` at ``fraction`` of its range."""
   op = jnp.asarray(tab.ids)[index]
   first = jnp.asarray(tab.first)[index]
@@ -245,7 +245,7 @@ def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
     elif level_std > 0:
       drawn = drawn + level_std * jax.random.normal(k_level, (), jnp.float32)
     drawn = jnp.clip(drawn, 0, num_bins - 1)
-    return magnitude(tab, index, drawn / (num_bins - 1), _sign(k_sign))
+    return op_magnitude(tab, index, drawn / (num_bins - 1), _sign(k_sign))
 
   return jax.vmap(one)(jax.random.split(key, num_ops))
 
@@ -255,7 +255,7 @@ def draw_trivial_augment_wide(key, tab: Table, num_bins: int) -> tuple[jax.Array
   k_op, k_bin, k_sign = jax.random.split(key, 3)
   index = jax.random.randint(k_op, (), 0, len(tab.ids))
   level = jax.random.randint(k_bin, (), 0, num_bins).astype(jnp.float32)
-  op, value = magnitude(tab, index, level / (num_bins - 1), _sign(k_sign))
+  op, value = op_magnitude(tab, index, level / (num_bins - 1), _sign(k_sign))
   return op[None], value[None]
 
 
@@ -279,7 +279,7 @@ def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Arra
 
   def step(k, i, p, b):
     k_apply, k_sign = jax.random.split(k)
-    op, value = magnitude(tab, i, b / (AUTO_AUGMENT_BINS - 1), _sign(k_sign))
+    op, value = op_magnitude(tab, i, b / (AUTO_AUGMENT_BINS - 1), _sign(k_sign))
     apply = jax.random.uniform(k_apply) < p
     return jnp.where(apply, op, IDENTITY), jnp.where(apply, value, 0.0)
 
@@ -306,7 +306,7 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
       k_op, k_bin, k_sign = jax.random.split(k, 3)
       index = jax.random.randint(k_op, (), 0, len(tab.ids))
       level = jax.random.randint(k_bin, (), 0, severity).astype(jnp.float32)
-      op, value = magnitude(tab, index, level / (AUG_MIX_BINS - 1), _sign(k_sign))
+      op, value = op_magnitude(tab, index, level / (AUG_MIX_BINS - 1), _sign(k_sign))
       active = position < drawn
       return jnp.where(active, op, IDENTITY), jnp.where(active, value, 0.0)
 
