@@ -8,18 +8,24 @@ JAX compiles for a GPU it does not have (deviceless ahead-of-time compilation): 
 describes the device from a target description (`H100_TARGET` below), and XLA runs its whole GPU
 pipeline, fusion, scheduling and buffer assignment included, without running anything. So:
 
-Batch norm (issue 3) and dropout (issue 2): their training steps' temp bytes against flax,
-and the kernels of their forward+backward.
+Batch norm and dropout: their training steps' temp bytes against flax, and the kernels of
+their forward+backward.
 
-- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For stop 9's code it gives,
-  byte for byte, what the same benchmark measured on an H200 then (bfloat16 network: 17,866,512
-  vs flax's 20,981,536; float32: 29,392,656 vs 29,390,624). GEMM autotuning needs a device and is
-  off here; it chose the same GEMMs on the H200.
+- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For the batch-norm code of
+  the H200 rows in the performance tables it gives, byte for byte, what the same benchmark
+  measured on that H200 (bfloat16 network: 17,866,512 vs flax's 20,981,536; float32: 29,392,656
+  vs 29,390,624). GEMM autotuning needs a device and is off here; it chose the same GEMMs on the
+  H200.
 - Time cannot be measured. The traffic rows count the bytes each kernel of the compiled
   forward+backward reads and writes (operands plus outputs of every top-level fusion or library
   call, in units of a copy of the tensor), which bounds a memory-bound op's time from below. For
-  stop 9's code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
+  that code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
   measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
+
+Augmentation policies (``--policies``, only those rows): each op TrivialAugmentWide draws from
+over a 128x224x224x3 batch, the batched policies, and a per-example `switch` under `vmap`, as
+kernels, bytes moved and the gathers image-sized kernels run per output element (a select over
+branches moves the bytes of one, but gathers for each).
 
 The CUDA plugin is kept out of the project's environment (on a machine without a GPU, JAX tries
 it at every import); this module re-runs itself with the two variables the plugin needs to load
@@ -29,6 +35,7 @@ with no GPU (`JAX_PLATFORMS=cpu`, `JAX_SKIP_CUDA_CONSTRAINTS_CHECK=1`). Not run 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -66,7 +73,7 @@ gpu_device_info {
 }
 """
 
-# The issue's network (8 blocks, batch 512, width 1024) first, then neighbours: XLA's scheduler
+# The headline network (8 blocks, batch 512, width 1024) first, then neighbours: XLA's scheduler
 # decides what a step keeps, and a small change of shape can move it by a buffer.
 NETWORKS = ((8, 512, 1024), (4, 512, 1024), (12, 512, 1024), (8, 256, 1024), (8, 512, 512),
             (8, 512, 2048))
@@ -115,6 +122,32 @@ def kernel_traffic(hlo_text: str, min_bytes: int = 1 << 16) -> tuple[int, int]:
   return kernels, moved
 
 
+def fused_gathers(hlo_text: str, min_elements: int) -> int:
+  """Gathers inside the top-level fusions of a compiled HLO module that write at least
+  ``min_elements`` elements: per output element, the gathers an image-sized kernel runs.
+
+  A fusion that gathers from its input once per branch of a select (a per-example `switch`
+  under `vmap`) moves the same bytes as one that gathers once, but does the address
+  arithmetic and the scattered reads of every branch; this counts them.
+  """
+  start = hlo_text.find("\nENTRY")
+  if start < 0:
+    raise ValueError("fused_gathers expects a compiled HLO module with an ENTRY computation")
+  total = 0
+  for line in hlo_text[start:].splitlines()[1:]:
+    match = _INSTRUCTION.match(line)
+    if not match or match.group(3) != "fusion":
+      continue
+    called = re.search(r"calls=%?([\w.\-]+)", line)
+    elements = max((math.prod(int(d) for d in filter(None, dims.split(",")))
+                    for _, dims in _ARRAY.findall(match.group(2))), default=0)
+    if called and elements >= min_elements:
+      body_start = hlo_text.find(f"%{called.group(1)} ")
+      body = hlo_text[body_start:hlo_text.find("\n}\n", body_start)]
+      total += body.count(" gather(")
+  return total
+
+
 def gpu_device():
   """An H100 described by `H100_TARGET`, to compile for (CUDA plugin needed, no GPU)."""
   from jax.experimental import topologies
@@ -160,7 +193,7 @@ def memory_rows(device, networks=NETWORKS) -> list[tuple]:
 
 
 def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
-  """(dtype, library, kernels, copies) of the compiled forward+backward at the issue's GPU size."""
+  """(dtype, library, kernels, copies) of the compiled fwd+bwd at the GPU benchmark shape."""
   import jax
   import jax.numpy as jnp
 
@@ -206,10 +239,41 @@ def dropout_rows(device) -> list[tuple]:
   return rows
 
 
+def policy_rows(device, shape=(128, 224, 224, 3)) -> list[tuple]:
+  """(case, kernels, copies moved, image-sized gathers) of the compiled augmentation policies.
+
+  Each op TrivialAugmentWide draws from, applied to the whole batch at its largest magnitude
+  (`vmap` of the public op), then the batched policies (each example its own ops; on a GPU
+  the library's form: one warp with a per-example matrix and one photometric select per
+  slot), and the same TrivialAugmentWide draws through a per-example `switch` under `vmap`.
+  """
+  import jax
+  import jax.numpy as jnp
+
+  from benchmarks import bench_policies as bench
+
+  images, key = jnp.zeros(shape, jnp.float32), jax.random.key(0)
+  _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, images).as_text())
+
+  def measure(fn, *args):
+    text = _compiled(jax.jit(fn), device, *args).as_text()
+    kernels, moved = kernel_traffic(text)
+    return kernels, moved / copy, fused_gathers(text, math.prod(shape))
+
+  rows = [(f"op {name}", *measure(jax.vmap(fn), images)) for name, fn in bench.OPS.items()]
+  for name, fn in bench.policies().items():
+    rows.append((name, *measure(fn, key, images)))
+  rows.append(("trivial_augment_wide, vmap of switch",
+               *measure(bench.switch_under_vmap, key, images)))
+  return rows
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--only-issue-network", action="store_true",
-                      help="memory of the issue's network only (8 blocks, 512x1024)")
+  parser.add_argument("--only-headline-network", action="store_true",
+                      help="memory of the headline network only (8 blocks, 512x1024)")
+  parser.add_argument("--policies", action="store_true",
+                      help="the augmentation policies' rows only")
   args = parser.parse_args(argv)
   missing = {k: v for k, v in PLUGIN_ENV.items() if k not in os.environ}
   if missing:  # the plugin reads these when JAX starts: start again with them
@@ -217,9 +281,17 @@ def main(argv=None) -> None:
     os.execve(sys.executable, command, {**os.environ, **missing})
   device = gpu_device()
   print(f"compiled for: {device.device_kind} (deviceless; nothing runs)\n")
+  if args.policies:
+    rows = policy_rows(device)
+    top = max(copies for case, _, copies, _ in rows if case.startswith("op "))
+    print("| 128x224x224x3 float32 | kernels | bytes moved, in copies | vs the costliest op | "
+          "image-sized gathers |\n|---|---|---|---|---|")
+    for case, kernels, copies, gathers in rows:
+      print(f"| {case} | {kernels} | {copies:.2f} | {copies / top:.2f} | {gathers} |")
+    return
   print("| network | dtype | jaxreg temp bytes | flax temp bytes | ratio |\n|---|---|---|---|---|")
   for network, dtype, mine, theirs in memory_rows(
-      device, NETWORKS[:1] if args.only_issue_network else NETWORKS):
+      device, NETWORKS[:1] if args.only_headline_network else NETWORKS):
     print(f"| {network} | {dtype} | {mine:,} | {theirs:,} | {mine / theirs:.3f} |")
   print("\n| fwd+bwd 256x56x56x64 | library | kernels | bytes moved, in copies |")
   print("|---|---|---|---|")

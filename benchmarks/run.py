@@ -18,7 +18,8 @@ steady setting measures the computation; the default measures what a plain proce
 transparent huge pages on its large `mmap`s, so the kernel zeroes an output in 2 MB pages
 instead of 4 KB ones. It is one environment variable any user can set, and it cut the two-output
 page cost of the batch norm step from ~23 ms to ~3 ms here (glibc 2.35 or newer, with the
-kernel's transparent huge pages set to `madvise` or `always`). The notes report all three.
+kernel's transparent huge pages set to `madvise` or `always`). docs/design/cpu_allocator.md
+explains the three settings; docs/performance.md reports the figures.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ from benchmarks import (
     bench_augment,
     bench_batchnorm,
     bench_dropout,
+    bench_geometric,
     bench_parallel,
     bench_penalties,
+    bench_photometric,
+    bench_policies,
     bench_study,
 )
 
@@ -42,6 +46,9 @@ FAMILIES = {
     "batchnorm": bench_batchnorm.run,
     "penalties": bench_penalties.run,
     "augment": bench_augment.run,
+    "geometric": bench_geometric.run,
+    "photometric": bench_photometric.run,
+    "policies": bench_policies.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
 }

@@ -11,8 +11,11 @@ The workarounds, who uses them, and the test that pins each:
 * `cpu_barrier`: batch norm's forward and backward;
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
 * `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu.
-* `loop_on_cpu`: `color_jitter` under `vmap`;
-  tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu.
+* `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur` and
+  `equalize`'s histogram;
+  tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
+  tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu and the
+  `xla_schedule` test in tests/test_photometric.py.
 * `after`: dropout's mask regenerated in the backward (``recompute_mask``);
   tests/test_dropout.py::test_recomputed_mask_waits_for_the_cotangent.
 """

@@ -100,14 +100,16 @@ def batch_norm_init(
     try:
       shape = tuple(num_features_or_shape)
     except TypeError as err:
-      raise TypeError(f"{op}: expected an int or a sequence of ints, got "
-                      f"{num_features_or_shape!r}.") from err
+      raise TypeError(f"{op}: `num_features_or_shape` must be an int or a sequence of ints, "
+                      f"got {num_features_or_shape!r}.") from err
     if not all(isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool)
                for d in shape):
-      raise TypeError(f"{op}: the shape must contain ints, got {num_features_or_shape!r}.")
+      raise TypeError(f"{op}: `num_features_or_shape` must contain ints, got "
+                      f"{num_features_or_shape!r}.")
     shape = tuple(int(d) for d in shape)
   if any(d < 0 for d in shape):
-    raise ValueError(f"{op}: dimensions must be >= 0, got {shape}.")
+    raise ValueError(f"{op}: `num_features_or_shape` must be >= 0 in every dimension, got "
+                     f"{num_features_or_shape!r}.")
   if not jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(f"{op}: `dtype` must be a floating dtype, got {dtype}.")
   return BatchNormState(mean=jnp.zeros(shape, dtype), var=jnp.ones(shape, dtype))
@@ -126,17 +128,31 @@ class _Config(NamedTuple):
   axis_name: tuple | None  # device axis names, checked
 
 
-def _psum(value, axis_name):
+def _unbound(axis_name, err):
+  return ValueError(
+      f"batch_norm: `axis_name`={axis_name!r} is not bound here. It names the device axis "
+      "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
+      "over sharded arrays pass axis_name=None (statistics are global already)."
+  )
+
+
+def _psum(value, axis_name, reduce=lax.psum):
   if axis_name is None:
     return value
   try:
-    return lax.psum(value, axis_name)
+    return reduce(value, axis_name)
   except NameError as err:
-    raise ValueError(
-        f"batch_norm: `axis_name`={axis_name!r} is not bound here. It names the device axis "
-        "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
-        "over sharded arrays pass axis_name=None (statistics are global already)."
-    ) from err
+    raise _unbound(axis_name, err) from err
+
+
+def _axis_size(axis_name) -> int:
+  """The number of devices along the named axes (1 without any)."""
+  if axis_name is None:
+    return 1
+  try:
+    return math.prod(lax.axis_size(name) for name in axis_name)
+  except NameError as err:
+    raise _unbound(axis_name, err) from err
 
 
 def _varying_axes(value):
@@ -188,6 +204,8 @@ def _batch_statistics(x, keep, running, config: _Config):
   of valid values are weighted correctly. Computed in float32 or wider for any input dtype. The
   deviations are returned for the normalization, into which XLA fuses them.
 
+  A sum of squared deviations past the dtype's largest value is inf (see `_nan_if_infinite`).
+
   With a mask, a feature may have no valid value at all; it has no batch statistics, and its
   entries are normalized with the running ``(mean, var)`` instead (rsqrt(0 + eps) would scale
   them by 316 and overflow float16).
@@ -232,9 +250,24 @@ def _normalize(dev, inv, scale, bias, dtype):
   return (dev * (inv * scale) + bias).astype(dtype)
 
 
+def _nan_if_infinite(var, inv):
+  """``inv``, NaN where the variance is inf: rsqrt(inf) = 0 would make every output ``bias``.
+
+  The squared deviations of a feature overflow float32 once ``n * max|x - mean|**2`` passes
+  3.4e38 (``|x|`` around 1e16 for a million values); a running variance that took in such a
+  batch is inf too. Scaling the deviations before squaring would avoid the overflow, but
+  needs max|x| first: one more read of x (docs/design/edge_cases.md).
+  """
+  return jnp.where(jnp.isinf(var), jnp.nan, inv)
+
+
 def _train_forward(config: _Config, x, scale, bias, keep, running):
   count, mean, dev, var = _batch_statistics(x, keep, running, config)
-  inv = lax.rsqrt(var + config.eps)
+  inv = _nan_if_infinite(var, lax.rsqrt(var + config.eps))
+  if keep is not None:
+    # One valid value has no variance (PyTorch refuses such a batch; unmasked, so does
+    # batch_norm): its feature's outputs are NaN, never `bias` in silence.
+    inv = jnp.where(count == 1, jnp.nan, inv)
   y = _normalize(dev, inv, scale.astype(dev.dtype), bias.astype(dev.dtype), x.dtype)
   # Keep x itself, not the deviations, and recompute x - mean in the backward (one fused
   # subtraction). Keeping the deviations forces XLA to write them out as a second full-size
@@ -282,7 +315,8 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   # Design: docs/design/batch_norm.md.
   gain = scale.astype(compute) * inv
   n = jnp.maximum(count, 1)
-  per_dev = (inv * inv) * global_dy_dev / n
+  # inv * (inv * ...): inv**2 would underflow to 0 for a standard deviation past 1e19.
+  per_dev = inv * (inv * global_dy_dev / n)
   offset = global_dy / n
   mean_3, gain, per_dev, offset = _backend.cpu_barrier((mean, gain, per_dev, offset))
   correction = offset + (x.astype(compute) - mean_3) * per_dev
@@ -350,6 +384,29 @@ def _check_mask(mask, x, axis_name, op):
   return mask.reshape((1,) * (x.ndim - mask.ndim) + mask.shape)
 
 
+def _check_eps(eps, compute, op) -> float:
+  """``eps`` as a Python float that is a normal number of the compute dtype."""
+  if _checks.check_interval(eps, op, "eps", lo=0.0, lo_open=True) is None:
+    raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
+                    "computation), got a traced value.")
+  eps = float(eps)
+  info = jnp.finfo(compute)
+  if eps < float(info.tiny):
+    raise ValueError(f"{op}: `eps`={eps!r} is subnormal in {info.dtype} (its smallest normal "
+                     f"number is {float(info.tiny)!r}); XLA flushes subnormals to 0, and "
+                     "rsqrt(0) is inf. Use e.g. 1e-5.")
+  if eps > float(info.max):
+    raise ValueError(f"{op}: `eps`={eps!r} overflows {info.dtype} (largest {float(info.max)!r}).")
+  return eps
+
+
+_CUSTOM_FORWARD_MODE = (
+    "the default `backward`='custom' is a hand-written custom_vjp: reverse mode, of any order, "
+    "and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, but forward mode "
+    "applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying the function "
+    "jax.linearize returns) does not. Pass backward='autodiff' for that.")
+
+
 def _check_state(state, feature_shape, op) -> BatchNormState:
   if not isinstance(state, BatchNormState):
     raise TypeError(f"{op}: `state` must be a BatchNormState (see batch_norm_init), got "
@@ -386,15 +443,19 @@ def batch_norm(
 
   Args:
     x: floating-point input. bfloat16/float16 input is normalized with float32 statistics and
-      returned in its own dtype.
+      returned in its own dtype. A batch with no values (a zero-size reduction) gives an empty
+      ``y`` and leaves the state unchanged.
     scale: per-feature scale (gamma) of the feature shape, or None for 1.
     bias: per-feature offset (beta) of the feature shape, or None for 0.
     state: the running statistics, a `BatchNormState` from `batch_norm_init`.
     train: keyword-only, required. True normalizes with the batch statistics and returns the
       updated state; False normalizes with the running statistics and returns ``state`` as is.
     momentum: weight of the old running value, in [0, 1] (PyTorch's 0.1 is 0.9 here; flax's
-      default is 0.99). A traced momentum is not range-checked.
-    eps: added to the variance inside the square root, a finite Python number > 0.
+      default is 0.99). A traced momentum outside [0, 1] (or NaN) cannot be checked at trace
+      time and makes the new running statistics NaN.
+    eps: added to the variance inside the square root, a Python number > 0 that is a normal
+      number of the compute dtype (float32 or wider): a subnormal eps such as 1e-45 would be
+      flushed to 0.
     axis: the feature axis or axes; statistics reduce over all the others. With several
       feature axes the feature shape follows their order in ``x``: ``axis=(3, 1)`` and
       ``(1, 3)`` both mean parameters of shape ``(x.shape[1], x.shape[3])``.
@@ -407,10 +468,15 @@ def batch_norm(
       still normalized (with the statistics of the others), and may hold anything, NaN and inf
       included: the statistics, the running state and the gradients of the valid entries stay
       finite as long as the loss ignores the padded outputs. A feature with no valid entry is
-      normalized with its running statistics, which it keeps. Checked but unused on the test
+      normalized with its running statistics, which it keeps. A feature with exactly one valid
+      value (counted over every device of ``axis_name``) has no variance: an unmasked batch
+      like that raises (as PyTorch refuses it), and since a mask's count is known only at run
+      time, that feature's outputs are NaN (never a silent ``bias``) and it keeps its running
+      statistics, with or without ``unbiased_running_var``. Checked but unused on the test
       path.
     unbiased_running_var: blend ``n / (n - 1)`` times the batch variance into the running
-      variance, as PyTorch does. The batch itself is always normalized with the biased variance.
+      variance, as PyTorch does. The batch itself is always normalized with the biased
+      variance. A Python bool.
     backward: ``"custom"`` (default) uses the hand-derived backward (`jax.custom_vjp`).
       Reverse mode of any order works (grad of grad, Hessian-vector products by double
       `jax.grad`), and so does forward mode over reverse mode (`jax.hessian`, `jax.jvp` of
@@ -426,17 +492,26 @@ def batch_norm(
     ``(y, new_state)``: ``y`` with the shape and dtype of ``x``; on the training path the updated
     running statistics (not differentiated), on the test path ``state`` itself.
 
+  Range: the statistics are computed in float32 (or float64 for float64 input), so a feature
+  whose sum of ``x`` or of squared deviations ``(x - mean)**2`` passes the dtype's largest
+  value (float32: 3.4e38, e.g. ``|x|`` around 1e16 with a million values per feature, or
+  ``x * 1e30``) has an infinite variance. Its outputs are then NaN, never the ``bias`` that
+  ``rsqrt(inf) = 0`` would give in silence, and its running variance becomes inf, for which
+  the test path gives NaN as well. Rescale such input (or use float64) before normalizing.
+
   Raises:
-    ValueError: a training batch with a single value per feature (its variance is 0 and the
-      output would silently equal ``bias``); wrong shapes of ``scale``/``bias``/``state``/
-      ``mask``; ``axis`` out of range or covering every axis; ``momentum`` outside [0, 1];
-      ``eps <= 0`` or not finite; an unbound or empty ``axis_name``; under ``axis_name``, a ``mask``
-      that is not sharded like ``x`` (passed whole while x is split, or split while x is not);
-      an unknown ``backward``.
-    TypeError: non-floating ``x`` or state arrays; non-bool ``train`` or ``mask``; a
-      ``state`` that is not a `BatchNormState`; a traced ``eps``; an ``axis_name`` that is no
-      axis name (a set, bytes, None inside a tuple); forward-mode differentiation
-      of the ``"custom"`` backward (see ``backward``).
+    ValueError: a training batch with a single value per feature, counted over every device
+      of ``axis_name`` (its variance is 0 and the output would silently equal ``bias``);
+      wrong shapes of ``scale``/``bias``/``state``/``mask``; ``axis`` out of range or covering
+      every axis; ``momentum`` outside [0, 1]; ``eps <= 0``, not finite, or subnormal or
+      overflowing in the compute dtype; an unbound or empty ``axis_name``; under
+      ``axis_name``, a ``mask`` that is not sharded like ``x`` (passed whole while x is split,
+      or split while x is not); an unknown ``backward``.
+    TypeError: non-floating ``x`` or state arrays; non-bool ``train``, ``mask`` or
+      ``unbiased_running_var`` (a traced flag included); a ``state`` that is not a
+      `BatchNormState`; a traced ``eps``; an ``axis_name`` that is no axis name (a number,
+      which JAX's collectives read as an array axis, a set, bytes, None inside a tuple);
+      forward-mode differentiation of the ``"custom"`` backward (see ``backward``).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -467,66 +542,62 @@ def batch_norm(
   scale = _check_param(scale, "scale", feature_shape, param_shape, op)
   bias = _check_param(bias, "bias", feature_shape, param_shape, op)
   checked_state = _check_state(state, feature_shape, op)
-  _checks.check_interval(momentum, op, "momentum", lo=0.0, hi=1.0)
-  if _checks.check_interval(eps, op, "eps", lo=0.0, lo_open=True) is None:
-    raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
-                    "computation), got a traced value.")
+  # A traced momentum outside [0, 1] makes the new running statistics NaN.
+  momentum = _checks.checked_or_nan(momentum, op, "momentum", lo=0.0, hi=1.0)
+  compute = _checks.float32_or_wider(x.dtype)
+  eps = _check_eps(eps, compute, op)
+  unbiased_running_var = _checks.check_bool(unbiased_running_var, op, "unbiased_running_var")
   if backward not in ("custom", "autodiff"):
     raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
   # A tuple of names from here on: one name, a list or a tuple of them, as in device_key.
-  axis_name = None if axis_name is None else _checks.check_axis_names(axis_name, op)
+  axis_name = (None if axis_name is None
+               else _checks.check_axis_names(axis_name, op, reduces=True))
   keep = _check_mask(mask, x, axis_name, op)  # checked on both paths; used by training only
 
-  compute = _checks.float32_or_wider(x.dtype)
   ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
   scale_ = ones() if scale is None else scale
   bias_ = jnp.zeros(param_shape, compute) if bias is None else bias
 
   if not train:
     mean = jnp.reshape(checked_state.mean, param_shape).astype(compute)
-    inv = lax.rsqrt(jnp.reshape(checked_state.var, param_shape).astype(compute) + eps)
+    var = jnp.reshape(checked_state.var, param_shape).astype(compute)
+    inv = _nan_if_infinite(var, lax.rsqrt(var + eps))
     dev = x.astype(compute) - mean
     return _normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
 
   static_count = math.prod(x.shape[a] for a in reduce_axes)
-  if static_count == 1 and axis_name is None:
+  devices = _axis_size(axis_name)
+  if static_count * devices == 1:
+    where = "" if axis_name is None else f" on the one device along axis_name={axis_name!r}"
     raise ValueError(
-        f"{op}: a training batch of shape {x.shape} gives one value per feature (reducing over "
-        f"axes {reduce_axes}); its variance is 0 and every output would equal `bias`. Use a "
-        "larger batch, or train=False."
+        f"{op}: a training batch `x` of shape {x.shape}{where} gives one value per feature "
+        f"(reducing over axes {reduce_axes}); its variance is 0 and every output would equal "
+        "`bias`. Use a larger batch, or train=False."
     )
 
-  config = _Config(reduce_axes, float(eps), axis_name)
+  config = _Config(reduce_axes, eps, axis_name)
   # A feature with no valid entry is normalized with the running statistics (only a mask can
   # leave one empty).
   running = None if keep is None else tuple(
       v.reshape(param_shape) for v in (checked_state.mean, checked_state.var))
   if backward == "custom":
-    try:
+    # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
+    # state): say what to use instead of JAX's generic error.
+    with _checks.forward_mode_advice(op, _CUSTOM_FORWARD_MODE):
       y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep, running)
-    except TypeError as err:
-      # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
-      # state): say what to use instead of JAX's generic error.
-      if "forward-mode" in str(err) and "custom_vjp" in str(err):
-        raise TypeError(
-            f"{op}: the default backward='custom' is a hand-written custom_vjp: reverse mode, "
-            "of any order, and forward mode over it (jax.hessian, jax.jvp of jax.grad) work, "
-            "but forward mode applied to batch_norm itself (jax.jvp, jax.jacfwd, or applying "
-            "the function jax.linearize returns) does not. Pass backward='autodiff' for that."
-        ) from err
-      raise
   else:
     y, count, mean, var = _train_forward(config, x, scale_, bias_, keep, running)[0]
 
   count, mean, var = (lax.stop_gradient(v) for v in (count, mean, var))
   if unbiased_running_var:
-    var = jnp.where(count > 1, var * count / jnp.maximum(count - 1, 1), var)
+    var = var * count / jnp.maximum(count - 1, 1)  # used where count > 1 only
   old_mean, old_var = checked_state
   new_mean = momentum * old_mean + (1 - momentum) * mean.reshape(feature_shape)
   new_var = momentum * old_var + (1 - momentum) * var.reshape(feature_shape)
-  seen = count.reshape(feature_shape) > 0  # a fully masked feature keeps its statistics
+  # A feature with no valid value, or a single one (no variance), keeps its statistics.
+  updated = count.reshape(feature_shape) > 1
   new_state = BatchNormState(
-      mean=jnp.where(seen, new_mean, old_mean).astype(old_mean.dtype),
-      var=jnp.where(seen, new_var, old_var).astype(old_var.dtype),
+      mean=jnp.where(updated, new_mean, old_mean).astype(old_mean.dtype),
+      var=jnp.where(updated, new_var, old_var).astype(old_var.dtype),
   )
   return y, new_state

@@ -10,9 +10,11 @@ Every validator takes the value first, then the public op's name and the argumen
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +24,15 @@ import numpy as np
 def check_bool(value: object, op: str, name: str, hint: str = "") -> bool:
   """``value`` as a Python bool; only a Python or NumPy bool is accepted.
 
-  Flags choose code paths at trace time: a truthy string or an array would silently pick one.
+  Flags choose code paths at trace time: a truthy string or an array would silently pick one,
+  and a traced flag has no value to choose with.
   """
   if isinstance(value, (bool, np.bool_)):
     return bool(value)
+  if is_traced(value):
+    raise TypeError(f"{op}: `{name}` must be a bool (Python or NumPy), got a traced value "
+                    f"{value!r}: it chooses a code path at trace time, so pass it as a static "
+                    f"argument (e.g. `jax.jit(..., static_argnames=...)`).{hint}")
   raise TypeError(f"{op}: `{name}` must be a bool (Python or NumPy), got {value!r} of type "
                   f"{type(value).__name__}.{hint}")
 
@@ -42,16 +49,20 @@ def is_traced(value: object) -> bool:
   return isinstance(value, jax.core.Tracer)
 
 
-def as_key(key: object, op: str) -> jax.Array:
+def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
   """Returns ``key`` as a typed PRNG key array of shape ``()``.
 
   Accepts typed keys (``jax.random.key``) and legacy raw keys (``jax.random.PRNGKey``: a
   ``uint32`` array whose trailing shape matches the default PRNG implementation).
+  ``has_train``: the op has a ``train`` flag whose test path needs no key (the message says so).
   """
   if key is None:
+    where = "the training path needs" if has_train else "needs"
+    alternative = (", or use `train=False` for the deterministic test path" if has_train
+                   else "")
     raise ValueError(
-        f"{op}: the training path needs a PRNG key, got None. Pass `jax.random.key(seed)` "
-        "(or a key split from one), or use `train=False` for the deterministic test path."
+        f"{op}: {where} a PRNG key, got None for `key`. Pass `jax.random.key(seed)` (or a key "
+        f"split from one){alternative}."
     )
   if not isinstance(key, (jax.Array, np.ndarray)):
     raise TypeError(
@@ -61,7 +72,8 @@ def as_key(key: object, op: str) -> jax.Array:
   if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     if key.shape != ():
       raise ValueError(
-          f"{op}: expected a single PRNG key (shape ()), got a key array of shape {key.shape}. "
+          f"{op}: `key` must be a single PRNG key (shape ()), got a key array of shape "
+          f"{key.shape}. "
           "To use one key per example, `jax.vmap` the op over the keys."
       )
     return key
@@ -70,7 +82,7 @@ def as_key(key: object, op: str) -> jax.Array:
       return jax.random.wrap_key_data(key)
     except (ValueError, TypeError) as err:
       raise ValueError(
-          f"{op}: raw uint32 key of shape {key.shape} does not match the default PRNG "
+          f"{op}: `key`, a raw uint32 key of shape {key.shape}, does not match the default PRNG "
           f"implementation: {err}"
       ) from err
   raise TypeError(
@@ -200,12 +212,13 @@ def float32_or_wider(dtype) -> jnp.dtype:
   return jnp.dtype(jnp.float32) if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
 
 
-def check_axis_names(axis_name: object, op: str) -> tuple:
+def check_axis_names(axis_name: object, op: str, *, reduces: bool = False) -> tuple:
   """``axis_name`` as a non-empty tuple of axis names; rejects anything else by name.
 
   Names are whatever JAX accepts (any hashable; mesh axes are strings). A tuple or list holds
   several, used in its order; an unordered set is refused: its order (and so `device_key`'s
-  keys) could differ between processes.
+  keys) could differ between processes. ``reduces``: the op reduces over the axes with
+  `lax.psum` and friends, which read an int as a positional array axis, so numbers are refused.
   """
   if isinstance(axis_name, (tuple, list)):
     names = tuple(axis_name)
@@ -221,6 +234,14 @@ def check_axis_names(axis_name: object, op: str) -> tuple:
         f"{op}: `axis_name` must be a mesh axis name (e.g. 'data') or a tuple or list of them, "
         f"got {axis_name!r}."
     )
+  # JAX's collectives read an int as a positional array axis, not as an axis name: psum over
+  # "axis 0" would sum an array dimension instead of reducing across devices.
+  numbers_given = [n for n in names if isinstance(n, (numbers.Number, np.number))]
+  if reduces and numbers_given:
+    raise TypeError(
+        f"{op}: `axis_name` must name a mesh or vmap axis (e.g. 'data'), got {axis_name!r}: "
+        f"JAX's collectives take the number {numbers_given[0]!r} for a positional array axis."
+    )
   if not names:
     # No axis: device_key would return the replicated key unchanged (every device the same
     # mask), and batch_norm would compute each device's own statistics.
@@ -229,3 +250,75 @@ def check_axis_names(axis_name: object, op: str) -> tuple:
         "axis, e.g. 'data'."
     )
   return names
+
+
+# --------------------------------------------------------------------------------------------
+# Traced values that cannot be checked at trace time
+# --------------------------------------------------------------------------------------------
+
+
+def traced_in_interval(value: Any, *, lo: float = -math.inf, hi: float = math.inf) -> jax.Array:
+  """Whether ``value`` (elementwise) is finite and in [lo, hi]: a boolean array, False for NaN.
+
+  The runtime half of `check_interval`, for traced values it could not check. Never
+  differentiated (a comparison has no useful derivative).
+  """
+  value = jax.lax.stop_gradient(jnp.asarray(value))
+  return jnp.isfinite(value) & (value >= lo) & (value <= hi)
+
+
+def nan_unless(valid: jax.Array, x: jax.Array) -> jax.Array:
+  """``x`` where ``valid``, NaN elsewhere: the library's answer to a bad traced parameter.
+
+  A value that cannot be checked at trace time and is out of range at run time makes the result
+  NaN, never a silently wrong number.
+  """
+  return jnp.where(valid, x, jnp.asarray(jnp.nan, x.dtype))
+
+
+def checked_or_nan(value: Any, op: str, name: str, *, lo: float = -math.inf,
+                   hi: float = math.inf) -> Any:
+  """A scalar parameter checked now if concrete, or made NaN at run time if traced and invalid.
+
+  Concrete values go through `check_interval` (raising) and are returned unchanged; traced
+  ones are returned as ``where(lo <= value <= hi, value, NaN)``, so whatever they scale
+  becomes NaN. Accepts JAX values computed eagerly (e.g. a schedule's output outside `jit`).
+  """
+  if not is_traced(value):
+    check_interval(value, op, name, lo=lo, hi=hi)
+    return value
+  concrete_scalar(value, op, name)  # shape and dtype are known: checked
+  return nan_unless(traced_in_interval(value, lo=lo, hi=hi), jnp.asarray(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs of user functions, and differentiation modes
+# --------------------------------------------------------------------------------------------
+
+
+def check_floating_outputs(outputs: Any, op: str, what: str = "apply_fn") -> None:
+  """Rejects non-floating leaves, whose mean would be cast back to an integer or bool.
+
+  The dtypes are known at trace time, so under `jit` this raises before anything runs.
+  """
+  for path, leaf in jax.tree_util.tree_flatten_with_path(outputs)[0]:
+    dtype = getattr(leaf, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+      shown = f"dtype {dtype}" if dtype is not None else f"{type(leaf).__name__}"
+      raise TypeError(
+          f"{op}: `{what}` must return floating arrays, got {shown} at output"
+          f"{jax.tree_util.keystr(path) or ' (the root)'}; the mean of integer or bool outputs "
+          "is not one of them. Return e.g. `jax.nn.one_hot(label, n)` for a class frequency or "
+          "`.astype(jnp.float32)`."
+      )
+
+
+@contextlib.contextmanager
+def forward_mode_advice(op: str, advice: str) -> Iterator[None]:
+  """Turns JAX's bare "can't apply forward-mode autodiff to a custom_vjp" into ``advice``."""
+  try:
+    yield
+  except TypeError as err:
+    if "forward-mode" in str(err) and "custom_vjp" in str(err):
+      raise TypeError(f"{op}: {advice}") from err
+    raise

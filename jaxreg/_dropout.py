@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -117,8 +118,7 @@ _masked_recompute.defvjp(_masked_recompute_fwd, _masked_recompute_bwd)
 
 def _valid_traced_rate(rate: jax.Array) -> jax.Array:
   """Whether a traced rate lies in [0, 1]: a boolean scalar, False for NaN."""
-  rate = lax.stop_gradient(jnp.asarray(rate, jnp.float32))
-  return (rate >= 0) & (rate <= 1)
+  return _checks.traced_in_interval(jnp.asarray(rate, jnp.float32), lo=0.0, hi=1.0)
 
 
 def _concrete_threshold(rate: float) -> int:
@@ -160,17 +160,24 @@ def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.
   return threshold, jnp.where(valid, scale, jnp.nan).astype(dtype)
 
 
+_RECOMPUTE_FORWARD_MODE = (
+    "`recompute_mask`=True regenerates the mask in a hand-written custom_vjp backward, which "
+    "supports reverse mode only; forward mode (jax.jvp, jax.jacfwd, jax.hessian) needs the "
+    "default recompute_mask=False (which keeps the mask as packed bits).")
+
+
 def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   """Inverted dropout of ``x`` with a keep-mask of ``mask_shape`` broadcast against ``x``.
 
   The single implementation behind dropout, channel_dropout and drop_path.
   """
   concrete_rate = _checks.check_rate(rate, op)  # None when traced
+  recompute_mask = _checks.check_bool(recompute_mask, op, "recompute_mask")
   if not train or concrete_rate == 0.0:
     return x
   if concrete_rate == 1.0:
     return jnp.zeros_like(x)  # constant: gradient 0, no 1/0 anywhere
-  key = _checks.as_key(key, op)
+  key = _checks.as_key(key, op, has_train=True)
 
   # Constant outputs where the quantised keep probability is 0 or 1: no mask, and no 1/0.
   if concrete_rate is not None:
@@ -184,7 +191,8 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   spec = _MaskSpec(tuple(mask_shape), str(jax.random.key_impl(key)))
   key_data = jax.random.key_data(key)
   if recompute_mask:
-    return _masked_recompute(spec, x, key_data, threshold, scale)
+    with _checks.forward_mode_advice(op, _RECOMPUTE_FORWARD_MODE):
+      return _masked_recompute(spec, x, key_data, threshold, scale)
   # Plain autodiff through a checkpoint: the backward keeps the packed mask (1 bit per
   # element), and forward-mode differentiation (jvp, hessian) works as well.
   return _apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)
@@ -236,8 +244,8 @@ def dropout(
     recompute_mask: if True, the backward pass regenerates the mask from the key instead of
       storing it (a ``jax.custom_vjp`` that saves only the key and two scalars), trading a
       second pass of PRNG work for the stored mask, 1 bit per element per layer (the default
-      keeps the mask packed). Reverse-mode only:
-      ``jax.jvp`` / ``jax.hessian`` need the default ``False``.
+      keeps the mask packed). Reverse-mode only: ``jax.jvp`` / ``jax.hessian`` need the
+      default ``False`` (with True they raise a TypeError that says so). A Python bool.
 
   Returns:
     An array with the shape and dtype of ``x``.
@@ -245,7 +253,9 @@ def dropout(
   Raises:
     ValueError: ``rate`` outside [0, 1] (when known at trace time); bad ``broadcast_dims``;
       ``key`` missing on the training path.
-    TypeError: ``x`` not floating point; ``train`` not a Python bool; ``key`` not a PRNG key.
+    TypeError: ``x`` not floating point; ``train`` or ``recompute_mask`` not a Python bool
+      (a traced flag included); ``key`` not a PRNG key; forward-mode differentiation with
+      ``recompute_mask=True``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -294,8 +304,9 @@ def channel_dropout(
     rate: probability of dropping a channel, in [0, 1]; a float or a traced scalar. A traced
       rate outside [0, 1] (or NaN) gives NaN, since it cannot be checked at trace time.
     train: keyword-only, required. False returns ``x``.
-    channel_axis: the feature axis (not 0, which is the batch axis).
-    recompute_mask: regenerate the mask in the backward instead of storing it (see `dropout`).
+    channel_axis: the feature axis, one int (not 0, which is the batch axis).
+    recompute_mask: regenerate the mask in the backward instead of storing it (see `dropout`);
+      a Python bool.
 
   Returns:
     An array with the shape and dtype of ``x``.
@@ -303,7 +314,9 @@ def channel_dropout(
   Raises:
     ValueError: ``x`` with fewer than 3 dimensions, ``channel_axis`` out of range or equal to
       the batch axis, ``rate`` outside [0, 1].
-    TypeError: non-floating ``x``, non-bool ``train``, bad ``key``.
+    TypeError: non-floating ``x``, non-bool ``train`` or ``recompute_mask``, a
+      ``channel_axis`` that is not one int (a tuple of axes, say), bad ``key``; forward-mode
+      differentiation with ``recompute_mask=True``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -318,6 +331,10 @@ def channel_dropout(
   op = "channel_dropout"
   x, train = _check_common(op, x, train)
   _checks.check_ndim(x, op, min_ndim=3, layout="batch first, e.g. NHWC")
+  if isinstance(channel_axis, bool) or not isinstance(channel_axis, (numbers.Integral,
+                                                                      np.integer)):
+    raise TypeError(f"{op}: `channel_axis` must be one int (the feature axis), got "
+                    f"{channel_axis!r}.")
   (axis,) = _checks.normalize_axes(channel_axis, x.ndim, op, "channel_axis")
   if axis == 0:
     raise ValueError(
@@ -447,13 +464,22 @@ def _seed_probability(rate, height: int, width: int, block_size: int):
   else:  # solved once at trace time, in float64
     xp, dtype = np, np.float64
   rate, values, weights = (xp.asarray(v, dtype) for v in (rate, values, weights))
-  lo, hi = xp.zeros((), dtype), xp.ones((), dtype)
-  for _ in range(50):  # each step halves [lo, hi]; 50 reach float64 resolution
+
+  def bisect(_, bounds):  # halves [lo, hi]
+    lo, hi = bounds
     mid = (lo + hi) / 2
     dropped = 1.0 - xp.sum(weights * (1.0 - mid) ** values)
     too_many = dropped > rate
-    lo, hi = xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
-  return lo  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
+    return xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
+
+  bounds = xp.zeros((), dtype), xp.ones((), dtype)
+  steps = 50  # reach float64 resolution
+  if xp is jnp:  # a loop, not 50 unrolled steps: compiling those took seconds
+    bounds = lax.fori_loop(0, steps, bisect, bounds)
+  else:
+    for step in range(steps):
+      bounds = bisect(step, bounds)
+  return bounds[0]  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
 
 
 def _max_pool_same(seeds: jax.Array, block_size: int, axis: int) -> jax.Array:
@@ -484,7 +510,8 @@ def drop_block(
 
   Args:
     key: a PRNG key; may be None when ``train=False``.
-    x: floating-point NHWC array ``(N, H, W, C)``.
+    x: floating-point NHWC array ``(N, H, W, C)``. A map with ``H`` or ``W`` of 0 is
+      returned as it is (nothing to drop), whatever ``block_size``.
     rate: probability of DROPPING a position, i.e. the expected dropped fraction, in [0, 1];
       a float or a traced scalar. A traced rate outside [0, 1] (or NaN) gives NaN, since it
       cannot be checked at trace time.
@@ -496,8 +523,8 @@ def drop_block(
     An array with the shape and dtype of ``x``.
 
   Raises:
-    ValueError: ``x`` not 4-D, ``block_size`` larger than the feature map or < 1, ``rate``
-      outside [0, 1].
+    ValueError: ``x`` not 4-D, ``block_size`` larger than a non-empty feature map or < 1,
+      ``rate`` outside [0, 1].
     TypeError: non-floating ``x``, non-int ``block_size``, non-bool ``train``, bad ``key``.
 
   Example:
@@ -516,17 +543,19 @@ def drop_block(
   _checks.check_ndim(x, op, exact=4, layout="NHWC")
   block_size = _checks.check_positive_int(block_size, op, "block_size")
   _, height, width, _ = x.shape
+  concrete_rate = _checks.check_rate(rate, op)
+  if min(height, width) == 0:
+    return x  # an empty feature map: nothing to drop, as in the other dropout ops
   if block_size > min(height, width):
     raise ValueError(
         f"{op}: `block_size`={block_size} is larger than the {height}x{width} feature map; "
         f"use block_size <= {min(height, width)}."
     )
-  concrete_rate = _checks.check_rate(rate, op)
   if not train or concrete_rate == 0.0:
     return x
   if concrete_rate == 1.0:
     return jnp.zeros_like(x)
-  key = _checks.as_key(key, op)
+  key = _checks.as_key(key, op, has_train=True)
 
   gamma = _seed_probability(lax.stop_gradient(rate) if concrete_rate is None else rate,
                             height, width, block_size)

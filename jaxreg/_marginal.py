@@ -20,23 +20,6 @@ from jaxreg import _checks
 __all__ = ["mc_dropout_predict"]
 
 
-def _check_floating_outputs(samples: Any, op: str) -> None:
-  """Rejects non-floating leaves, whose mean would be cast back to an integer or bool.
-
-  The dtypes are known at trace time, so under `jit` this raises before anything runs; eagerly
-  it raises once the samples exist, which costs nothing on the normal path (`jax.eval_shape`
-  beforehand would trace the model a second time on every call).
-  """
-  for path, leaf in jax.tree_util.tree_flatten_with_path(samples)[0]:
-    if not jnp.issubdtype(leaf.dtype, jnp.floating):
-      raise TypeError(
-          f"{op}: apply_fn must return floating arrays, got dtype {leaf.dtype} at output"
-          f"{jax.tree_util.keystr(path) or ' (the root)'}; the mean of integer or bool samples "
-          "is not one of them. Return e.g. `jax.nn.one_hot(label, n)` for a class frequency or "
-          "`.astype(jnp.float32)`."
-      )
-
-
 def _sample_mean_and_variance(samples: Any) -> tuple[Any, Any]:
   """Mean and (biased, ddof=0) variance over axis 0 of every leaf, two-pass for accuracy."""
 
@@ -117,5 +100,5 @@ def mc_dropout_predict(
     samples = jax.vmap(sample)(keys)
   else:
     samples = jax.lax.map(sample, keys, batch_size=batch_size)
-  _check_floating_outputs(samples, op)
+  _checks.check_floating_outputs(samples, op)
   return _sample_mean_and_variance(samples)

@@ -57,7 +57,7 @@ def device_key(key: jax.Array, axis_name: Hashable | Sequence[Hashable]) -> jax.
       index = lax.axis_index(name)
     except NameError as err:
       raise ValueError(
-          f"{op}: axis name {name!r} is not bound here; call device_key inside a shard_map or "
+          f"{op}: `axis_name` {name!r} is not bound here; call device_key inside a shard_map or "
           "pmap over that axis (under plain jit over sharded arrays no per-device key is "
           "needed)."
       ) from err

@@ -108,7 +108,7 @@ def _selected_float_leaves(params, mask, op: str):
     dtype = getattr(leaf, "dtype", None)
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
       raise TypeError(
-          f"{op}: the parameter at {_path_str(path)!r} is {type(leaf).__name__}"
+          f"{op}: the leaf of `params` at {_path_str(path)!r} is {type(leaf).__name__}"
           f"{'' if dtype is None else f' of dtype {dtype}'}, not a floating-point array. "
           "Leave it out with `mask=` (e.g. mask=jaxreg.decay_mask(params))."
       )
@@ -149,7 +149,8 @@ def decay_mask(
     ``mask=`` of every jaxreg penalty.
 
   Raises:
-    TypeError: ``exclude`` not a sequence of strings, ``min_ndim`` not an int.
+    TypeError: ``exclude`` not a sequence of strings (None or a bare string included),
+      ``min_ndim`` not an int.
     ValueError: ``min_ndim`` < 0.
 
   Example:
@@ -164,9 +165,13 @@ def decay_mask(
     raise TypeError(f"{op}: `min_ndim` must be an int, got {min_ndim!r}.")
   if min_ndim < 0:
     raise ValueError(f"{op}: `min_ndim` must be >= 0, got {min_ndim!r}.")
-  if isinstance(exclude, str) or not all(isinstance(p, str) for p in exclude):
-    raise TypeError(f"{op}: `exclude` must be a sequence of path patterns (strings), got "
-                    f"{exclude!r}.")
+  try:
+    patterns = None if isinstance(exclude, (str, bytes)) else tuple(exclude)
+  except TypeError:
+    patterns = None
+  if patterns is None or not all(isinstance(p, str) for p in patterns):
+    raise TypeError(f"{op}: `exclude` must be a sequence of path patterns (strings), e.g. "
+                    f"('*embedding*',) or () for none, got {exclude!r}.")
 
   def decide(path, leaf):
     if not _is_array(leaf) or not jnp.issubdtype(leaf.dtype, jnp.floating):
@@ -174,7 +179,7 @@ def decay_mask(
     if leaf.ndim < min_ndim:
       return False
     name = _path_str(path)
-    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude)
+    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
   return jax.tree_util.tree_map_with_path(decide, params)
 
@@ -271,11 +276,15 @@ def elastic_net_penalty(params: Any, *, l1: float, l2: float,
     l2: coefficient of half the squared L2 norm, >= 0.
     mask: which leaves to include (pytree of bools or a function of ``params``); None: all.
 
+  A traced ``l1`` or ``l2`` cannot be checked at trace time: one that is negative, NaN or
+  infinite at run time makes the penalty NaN, never a negative penalty.
+
   Returns:
     A float32 scalar (float64 if any included parameter is float64).
 
   Raises:
-    ValueError: negative ``l1``/``l2``; a mask whose structure does not match ``params``.
+    ValueError: negative or non-finite ``l1``/``l2`` (when known at trace time); a mask whose
+      structure does not match ``params``.
     TypeError: an included leaf that is not a floating-point array (named by path).
 
   Example:
@@ -284,8 +293,8 @@ def elastic_net_penalty(params: Any, *, l1: float, l2: float,
     6.5
   """
   op = "elastic_net_penalty"
-  _check_nonnegative(l1, op, "l1")
-  _check_nonnegative(l2, op, "l2")
+  l1 = _checks.checked_or_nan(l1, op, "l1", lo=0.0)
+  l2 = _checks.checked_or_nan(l2, op, "l2", lo=0.0)
   selected = _selected_float_leaves(params, mask, op)
   return l1 * _sum_over(selected, jnp.abs) + 0.5 * l2 * _sum_over(selected, jnp.square)
 
@@ -311,7 +320,10 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
     ``optax.adamw(..., mask=jr.decay_mask)`` does (see the example).
 
   Args:
-    weight_decay: a float or an optax schedule.
+    weight_decay: a float >= 0 or an optax schedule. A schedule's value, and a traced
+      constant, cannot be checked when the transform is made: one that is negative, NaN or
+      infinite when it is used raises if it is concrete then (an eager ``update``) and makes
+      the updates NaN under `jit`, never a weight growth.
     mask: a pytree of bools, or a function of the params returning one. Default `decay_mask`
       (no decay for biases, norm parameters and non-array leaves). None decays every leaf.
 
@@ -319,7 +331,8 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
     An ``optax.GradientTransformation`` (optax's own `add_decayed_weights`).
 
   Raises:
-    ValueError: a negative constant ``weight_decay``.
+    ValueError: a negative or non-finite constant ``weight_decay`` (or schedule value, when
+      concrete).
 
   Example:
     >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
@@ -339,8 +352,14 @@ def add_l2_decay(weight_decay: optax.ScalarOrSchedule, *,
     ...                                              jax.tree.leaves(theirs)))
     True
   """
-  if not callable(weight_decay):
-    _check_nonnegative(weight_decay, "add_l2_decay", "weight_decay")
+  op = "add_l2_decay"
+  if callable(weight_decay):
+    schedule = weight_decay
+
+    def weight_decay(count):
+      return _checks.checked_or_nan(schedule(count), op, "weight_decay", lo=0.0)
+  else:
+    weight_decay = _checks.checked_or_nan(weight_decay, op, "weight_decay", lo=0.0)
   return optax.add_decayed_weights(weight_decay, mask=mask)
 
 
@@ -358,7 +377,7 @@ def _soft_threshold(z, threshold):
   return jnp.sign(z) * jnp.maximum(jnp.abs(z) - threshold, 0)
 
 
-def _per_leaf(strength, treedef, op: str) -> list:
+def _per_leaf(strength, treedef, op: str, name: str) -> list:
   """A scalar strength repeated for every leaf, or a per-leaf pytree flattened like the params."""
   if strength is None:
     return [None] * treedef.num_leaves
@@ -367,8 +386,8 @@ def _per_leaf(strength, treedef, op: str) -> list:
   try:
     return treedef.flatten_up_to(strength)
   except (ValueError, TypeError) as err:
-    raise ValueError(f"{op}: a per-leaf strength must be a scalar or have the structure of the "
-                     f"parameters; {err}") from err
+    raise ValueError(f"{op}: `{name}` must be a scalar or a per-leaf pytree with the structure "
+                     f"of the parameters; {err}") from err
 
 
 def _check_nonnegative_leaves(value, op: str, name: str) -> None:
@@ -402,24 +421,40 @@ def _proximal_transform(op: str, l1, l2, learning_rate, mask) -> optax.GradientT
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError(
-          f"{op}: the proximal step needs the parameters; call "
+          f"{op}: the proximal step needs the parameters, got `params`=None; call "
           "`tx.update(updates, state, params)` (optax.apply_updates follows as usual)."
       )
+    if not isinstance(state, ProxState):
+      raise TypeError(f"{op}: `state` must be the ProxState this transform's init returned, "
+                      f"got {type(state).__name__} (another transform's state?).")
     step = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    # A schedule's value is known only now (traced under jit): negative or NaN gives NaN.
+    step = _checks.checked_or_nan(step, op, "learning_rate", lo=0.0)
     flags, leaves_with_paths = _resolve_mask(mask, params, op)
     treedef = jax.tree.structure(params)
-    per_leaf = {"l1": _per_leaf(l1, treedef, op), "l2": _per_leaf(l2, treedef, op)}
-    flat_updates = treedef.flatten_up_to(updates)
+    names = {"l1": "strength" if op == "l1_prox" else "l1", "l2": "l2"}
+    per_leaf = {term: _per_leaf(value, treedef, op, names[term])
+                for term, value in (("l1", l1), ("l2", l2))}
+    try:
+      flat_updates = treedef.flatten_up_to(updates)
+    except (ValueError, TypeError) as err:
+      raise ValueError(f"{op}: `updates` must have the structure of the parameters "
+                       f"(`params`); {err}") from err
     new = []
     for i, ((path, p), u) in enumerate(zip(leaves_with_paths, flat_updates, strict=True)):
       if not flags[i] or u is None:
         new.append(u)
         continue
       if not jnp.issubdtype(p.dtype, jnp.floating):
-        raise TypeError(f"{op}: the parameter at {_path_str(path)!r} has dtype {p.dtype}; "
-                        "mask it out.")
+        raise TypeError(f"{op}: the leaf of `params` at {_path_str(path)!r} has dtype "
+                        f"{p.dtype}, not floating point; leave it out with `mask=`.")
+      if jnp.shape(u) != jnp.shape(p):
+        raise ValueError(f"{op}: the update at {_path_str(path)!r} has shape {jnp.shape(u)}, "
+                         f"its parameter {jnp.shape(p)}; `updates` must be shaped like "
+                         "`params`.")
       z = p + u
-      l1_i, l2_i = (per_leaf[term][i] for term in ("l1", "l2"))  # None: no such term here
+      l1_i, l2_i = (None if per_leaf[term][i] is None else _checks.checked_or_nan(
+          per_leaf[term][i], op, names[term], lo=0.0) for term in ("l1", "l2"))
       shrunk = z if l1_i is None else _soft_threshold(z, jnp.asarray(step * l1_i, z.dtype))
       if l2_i is not None:
         shrunk = shrunk / jnp.asarray(1 + step * l2_i, z.dtype)
@@ -447,13 +482,20 @@ def l1_prox(strength: Any, learning_rate: optax.ScalarOrSchedule, *,
       schedule (its step count lives in this transform's state).
     mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
 
+  A schedule's value, and a traced strength, cannot be checked when the transform is made:
+  one that is negative, NaN or infinite when ``update`` runs raises if it is concrete then (an
+  eager call) and makes the updates NaN under `jit`, never a growing weight.
+
   Returns:
     An ``optax.GradientTransformation`` whose state is a `ProxState`.
 
   Raises:
-    ValueError: negative or non-finite ``strength``/``learning_rate``; a per-leaf strength or
-      mask whose structure does not match the params; ``update`` called without ``params``.
-    TypeError: ``strength`` None; a shrunk leaf that is not floating point.
+    ValueError: negative or non-finite ``strength``/``learning_rate`` (a schedule's value
+      included, when concrete); a per-leaf strength, mask or ``updates`` whose structure does
+      not match the params, an update shaped unlike its parameter; ``update`` called without
+      ``params``.
+    TypeError: ``strength`` None; a shrunk leaf that is not floating point; a ``state`` that
+      is not this transform's `ProxState`.
 
   Example:
     >>> import jax, jax.numpy as jnp, optax, jaxreg as jr
@@ -482,14 +524,19 @@ def elastic_net_prox(l1: Any, l2: Any, learning_rate: optax.ScalarOrSchedule, *,
     learning_rate: the step size of the optimizer it follows (float or optax schedule).
     mask: which leaves to shrink (pytree of bools or a function of the params); None: all.
 
+  As in `l1_prox`, a schedule's value or a traced coefficient that is negative, NaN or
+  infinite when ``update`` runs raises if concrete then and makes the updates NaN under `jit`.
+
   Returns:
     An ``optax.GradientTransformation`` whose state is a `ProxState`.
 
   Raises:
-    ValueError: negative or non-finite coefficients or learning rate; mismatched structures;
-      no params.
+    ValueError: negative or non-finite coefficients or learning rate (a schedule's value
+      included, when concrete); per-leaf coefficients, mask or ``updates`` whose structure
+      does not match the params, an update shaped unlike its parameter; no params.
     TypeError: ``l1`` or ``l2`` None as a whole (use 0.0 for no term; `l1_prox` is ``l2=0``);
-      a shrunk leaf that is not floating point.
+      a shrunk leaf that is not floating point; a ``state`` that is not this transform's
+      `ProxState`.
 
   Example:
     >>> import jax.numpy as jnp, optax, jaxreg as jr

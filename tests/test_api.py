@@ -61,6 +61,19 @@ def test_signature_conventions(fn):
     assert train.default is inspect.Parameter.empty, "`train` has no default"
 
 
+def test_every_public_function_has_edge_case_rows():
+  # The edge-case matrix covers every public function: a new one needs its rows there (one
+  # per class of bad input that applies to its signature).
+  from test_bad_inputs import ROWS
+
+  covered = {row.fn for row in ROWS}
+  public = [(f"jaxreg.{name}", getattr(jr, name)) for name in PUBLIC
+            if inspect.isfunction(getattr(jr, name))]
+  public += [(f"jaxreg.augment.{name}", getattr(jr.augment, name)) for name in jr.augment.__all__]
+  missing = [name for name, fn in public if fn not in covered]
+  assert not missing, "no rows in tests/test_bad_inputs.py for: " + ", ".join(missing)
+
+
 def library_trees():
   for path in sorted(PACKAGE.rglob("*.py")):
     yield str(path.relative_to(PACKAGE)), ast.parse(path.read_text())

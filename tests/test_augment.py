@@ -549,6 +549,97 @@ def test_random_erasing_fills_one_rectangle_of_the_right_size():
                                 image)
 
 
+def erased_box(out):
+  """(height, width) of the erased (zero) rectangle, or None."""
+  rows, cols = np.nonzero(np.asarray(out)[:, :, 0] == 0)
+  if not rows.size:
+    return None
+  return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+@pytest.mark.parametrize(("ratio", "tall"), [((2.5, 3.0), True), ((1 / 3, 0.4), False)])
+def test_random_erasing_ratio_is_height_over_width(ratio, tall):
+  # torchvision's RandomErasing: h = round(sqrt(area * r)), w = round(sqrt(area / r)), so a
+  # ratio above 1 erases tall boxes and RandomErasing(ratio=(0.3, 1.0)) wide ones.
+  image = jnp.ones((40, 40, 3))
+  keys = jax.random.split(jax.random.key(0), 64)
+  outs = jax.vmap(lambda k: A.random_erasing(k, image, probability=1.0, scale=(0.1, 0.15),
+                                             ratio=ratio))(keys)
+  boxes = [erased_box(o) for o in outs]
+  aspects = np.array([h / w for h, w in boxes if h and w])
+  assert len(aspects) == 64
+  # rounding each side moves the ratio by a few percent at these sizes (sides of 7 to 21)
+  assert np.all(aspects >= ratio[0] * 0.8)
+  assert np.all(aspects <= ratio[1] * 1.25)
+  assert np.all(aspects > 1) if tall else np.all(aspects < 1)
+
+
+def torchvision_erasing_probability(height, width, scale, ratio, draws=200_000, seed=0):
+  """How often torchvision's RandomErasing.get_params finds a box (float64 numpy).
+
+  Its algorithm as documented: 10 tries of an area fraction uniform in ``scale`` and a
+  log-uniform ratio h / w; a try fits when ``h < H and w < W`` (Python's round for the sides).
+  """
+  rng = np.random.default_rng(seed)
+  area = height * width * rng.uniform(scale[0], scale[1], (draws, 10))
+  aspect = np.exp(rng.uniform(np.log(ratio[0]), np.log(ratio[1]), (draws, 10)))
+  h, w = np.round(np.sqrt(area * aspect)), np.round(np.sqrt(area / aspect))  # half to even
+  return np.mean(((h < height) & (w < width)).any(axis=1))
+
+
+def test_random_erasing_boxes_stay_strictly_inside_as_in_torchvision():
+  # 8x8 with scale (0.3, 0.9): torchvision never erases a whole row or column of the image
+  # and finds a box 98.8% of the time; the same rule here gives the same frequency. (The old
+  # rule, sides up to the image's, always found one.)
+  image = jnp.ones((8, 8, 3))
+  n = 4000
+  keys = jax.random.split(jax.random.key(1), n)
+  outs = jax.jit(jax.vmap(lambda k: A.random_erasing(k, image, probability=1.0,
+                                                     scale=(0.3, 0.9))))(keys)
+  boxes = [erased_box(o) for o in outs]
+  found = [b for b in boxes if b is not None]
+  assert all(h < 8 and w < 8 for h, w in found)
+  expected = torchvision_erasing_probability(8, 8, (0.3, 0.9), (0.3, 3.3))  # 0.988
+  assert abs(len(found) / n - expected) < 5 * np.sqrt(expected * (1 - expected) / n) + 1e-3
+
+
+def test_center_views_round_odd_margins_down():
+  # Margins of 3 (rows) and 5 (columns): offsets 1 and 2. (torchvision's round half to even
+  # gives 2 and 2: the documented one-pixel difference for margins of 3, 7, 11, ...)
+  image = numbered_image(7, 9)
+  want = np.asarray(image)[1:5, 2:6]
+  np.testing.assert_array_equal(A.center_crop(image, 4), want)
+  np.testing.assert_array_equal(A.five_crop(image, 4)[4], want)
+  np.testing.assert_array_equal(A.ten_crop(image, 4)[4], want)
+  np.testing.assert_array_equal(A.ten_crop(image, 4)[9], np.asarray(image)[:, ::-1][1:5, 2:6])
+
+
+def test_cutmix_of_images_without_pixels_keeps_the_labels():
+  labels = jax.nn.one_hot(jnp.array([0, 1, 2]), 3)
+  for shape in ((3, 0, 5, 3), (3, 5, 0, 3)):
+    images, mixed = A.cutmix(jax.random.key(0), jnp.zeros(shape), labels)
+    assert images.shape == shape
+    np.testing.assert_array_equal(mixed, labels)  # was 0 / 0: all NaN
+
+
+def test_traced_flip_probability_out_of_range_gives_nan():
+  image = numbered_image(3, 4)
+  flip = jax.jit(lambda p: A.random_flip_left_right(jax.random.key(0), image, probability=p))
+  np.testing.assert_array_equal(flip(1.0), np.asarray(image)[:, ::-1])
+  np.testing.assert_array_equal(flip(0.0), image)
+  for bad in (2.0, -1.0, float("nan")):  # a Bernoulli draw would clamp these silently
+    assert np.isnan(np.asarray(flip(bad))).all()
+
+
+def test_saturation_with_a_traced_negative_factor_gives_nan():
+  image = numbered_image(2, 3)
+  saturate = jax.jit(A.adjust_saturation)
+  np.testing.assert_allclose(saturate(image, 0.5), A.adjust_saturation(image, 0.5), rtol=1e-6)
+  out = np.asarray(saturate(image, jnp.array([[[-1.0]], [[0.5]]])))  # per-pixel factors
+  assert np.isnan(out[0]).all()
+  assert np.isfinite(out[1]).all()
+
+
 def test_mixup_mixes_labels_exactly_like_images():
   n, classes = 16, 16
   images = jnp.broadcast_to(jnp.arange(n, dtype=jnp.float32)[:, None, None, None],
@@ -838,9 +929,11 @@ def test_colour_factors_of_other_forms():
     np.testing.assert_allclose(A.adjust_saturation(image, factor),
                                A.adjust_saturation(image, 0.5), atol=1e-7)
     np.testing.assert_allclose(A.adjust_hue(image, factor), A.adjust_hue(image, 0.5), atol=1e-7)
-  # A (C,) saturation factor broadcasts like any other: one factor per channel.
-  per_channel = A.adjust_saturation(image, jnp.array([0.5, 0.5, 0.5]))
-  np.testing.assert_allclose(per_channel, A.adjust_saturation(image, 0.5), atol=1e-7)
+  # Saturation belongs to a pixel: a (C,) factor would scale the channels' distances to V
+  # differently and turn the hue, so it is refused, as a (C,) hue delta is.
+  for adjust in (A.adjust_saturation, A.adjust_hue):
+    with pytest.raises(ValueError, match=r"one value per pixel, not per channel"):
+      adjust(image, jnp.array([0.5, 1.0, 1.5]))
 
 
 def test_random_crop_takes_padding_arrays_and_whole_floats():

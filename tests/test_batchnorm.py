@@ -7,6 +7,7 @@ import jax.test_util
 import numpy as np
 import pytest
 from conftest import run_on_simulated_devices
+from x64 import enable_x64
 
 import jaxreg as jr
 
@@ -453,14 +454,117 @@ def test_fully_masked_feature_uses_and_keeps_running_statistics(dtype):
         x, gamma, beta, state, train=True, mask=mask, backward=backward)
     (y, new), vjp = jax.vjp(f, x)
     x1 = np.float64(x[:, 1])
+    # atol: x - 290 cancels; float32 rounds x (about 300) to 2e-5, times 2 / sqrt(50) = 0.28.
     np.testing.assert_allclose(np.float64(y[:, 1]), (x1 - 290) / np.sqrt(50 + 1e-5) * 2 + 0.5,
-                               rtol=2e-3 if dtype == jnp.float16 else 1e-5)
+                               rtol=2e-3 if dtype == jnp.float16 else 1e-5,
+                               atol=0 if dtype == jnp.float16 else 1e-5)
     assert float(new.mean[1]) == 290.0
     assert float(new.var[1]) == 50.0
     dy = jnp.ones_like(y)
     (dx,) = vjp((dy, jax.tree.map(jnp.zeros_like, new)))
     np.testing.assert_allclose(np.float64(dx[:, 1]), 2 / np.sqrt(50 + 1e-5), rtol=2e-3)
     assert np.all(np.isfinite(np.float64(y)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("backward", ["custom", "autodiff"])
+def test_one_valid_value_gives_nan_and_keeps_the_running_statistics(dtype, jit, backward):
+  # PyTorch refuses a training batch with one value per channel, and so does batch_norm
+  # without a mask. A mask's count is known only at run time: feature 0 (one valid value)
+  # gives NaN and keeps its running statistics, with or without the unbiased n / (n - 1),
+  # which used to blend a variance of 0 in; feature 1 (three values) is normalized as usual.
+  with enable_x64(dtype == "float64"):
+    x = jnp.asarray([[1.0, 2.0], [5.0, 3.0], [7.0, 7.0], [9.0, 9.0]], dtype)
+    mask = jnp.asarray([[True, True], [False, True], [False, True], [False, False]])
+    state = jr.BatchNormState(jnp.asarray([0.5, 0.5], dtype), jnp.asarray([2.0, 2.0], dtype))
+    for unbiased in (False, True):
+      def f(x, unbiased=unbiased):
+        return jr.batch_norm(x, None, None, state, train=True, mask=mask,
+                             unbiased_running_var=unbiased, backward=backward)
+      y, new = (jax.jit(f) if jit else f)(x)
+      assert y.dtype == x.dtype
+      assert np.isnan(np.asarray(y[:, 0])).all()
+      valid = np.array([2.0, 3.0, 7.0])
+      want = (valid - valid.mean()) / np.sqrt(valid.var() + 1e-5)
+      np.testing.assert_allclose(np.asarray(y[:3, 1]), want, rtol=1e-5)
+      assert float(new.mean[0]) == 0.5
+      assert float(new.var[0]) == 2.0
+      var = valid.var(ddof=1 if unbiased else 0)
+      np.testing.assert_allclose(float(new.var[1]), 0.9 * 2.0 + 0.1 * var, rtol=1e-6)
+      dx = jax.grad(lambda x, f=f: jnp.sum(jnp.where(mask, f(x)[0], 0.0)[:, 1]))(x)
+      assert np.isfinite(np.asarray(dx[:, 1])).all()
+
+
+def test_one_valid_value_across_a_named_axis_gives_nan():
+  # Two "devices" with one valid value between them: the global count is 1.
+  x = jnp.asarray(RNG.normal(size=(2, 3, 2)), jnp.float32)
+  mask = jnp.zeros((2, 3, 1), bool).at[1, 2].set(True)
+  state = jr.batch_norm_init(2)
+  ys, states = jax.vmap(lambda x, m: jr.batch_norm(
+      x, None, None, state, train=True, mask=m, axis_name="dev", unbiased_running_var=True),
+                        axis_name="dev")(x, mask)
+  assert np.isnan(np.asarray(ys)).all()
+  np.testing.assert_array_equal(states.var, np.ones((2, 2)))
+  np.testing.assert_array_equal(states.mean, np.zeros((2, 2)))
+  # Unmasked, one value over the whole named axis is known statically: a ValueError.
+  with pytest.raises(ValueError, match="one value per feature"):
+    jax.vmap(lambda x: jr.batch_norm(x, None, None, state, train=True, axis_name="dev"),
+             axis_name="dev")(x[:1, :1])
+
+
+def test_float32_range_normalizes_correctly_and_overflow_gives_nan():
+  base = jnp.asarray(RNG.normal(3, 2, size=(64, 3)), jnp.float32)
+  for magnitude in (1e-10, 1e15):  # squares of deviations stay finite: exact normalization
+    x = base * magnitude
+    y, state = jr.batch_norm(x, None, None, jr.batch_norm_init(3), train=True, momentum=0.0)
+    x64 = np.float64(x)
+    var = x64.var(0)
+    np.testing.assert_allclose(y, (x64 - x64.mean(0)) / np.sqrt(var + 1e-5), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(state.var, var, rtol=1e-4)
+  # Squared deviations past float32's range: the variance is inf. Every output is NaN
+  # (rsqrt(inf) = 0 used to turn them all into `bias`), and the running variance is inf,
+  # which the test path turns into NaN as well.
+  y, state = jr.batch_norm(base * 1e30, None, None, jr.batch_norm_init(3), train=True)
+  assert np.isnan(np.asarray(y)).all()
+  assert np.isinf(np.asarray(state.var)).all()
+  y_test, _ = jr.batch_norm(base, None, None, state, train=False)
+  assert np.isnan(np.asarray(y_test)).all()
+  y_test, _ = jax.jit(lambda x, s: jr.batch_norm(x, None, None, s, train=False))(base, state)
+  assert np.isnan(np.asarray(y_test)).all()
+
+
+def test_eps_must_be_a_normal_number_of_the_compute_dtype():
+  x = jnp.asarray(RNG.normal(size=(8, 3)), jnp.float32)
+  state = jr.batch_norm_init(3)
+  for eps in (1e-45, 1e-39):  # subnormal in float32: flushed to 0, rsqrt(0) = inf
+    with pytest.raises(ValueError, match=r"`eps`.*subnormal in float32"):
+      jr.batch_norm(x, None, None, state, train=True, eps=eps)
+  with pytest.raises(ValueError, match=r"`eps`.*subnormal in float32"):
+    jr.batch_norm(x.astype(jnp.bfloat16), None, None, state, train=True, eps=1e-40)
+  jr.batch_norm(x, None, None, state, train=True, eps=1.2e-38)  # normal: accepted
+  with enable_x64(True):  # float64 input is normalized in float64, where 1e-300 is normal
+    y, _ = jr.batch_norm(jnp.asarray(x, jnp.float64), None, None,
+                         jr.batch_norm_init(3, dtype=jnp.float64), train=True, eps=1e-300)
+    assert np.isfinite(np.asarray(y)).all()
+
+
+def test_flags_must_be_bools():
+  x = jnp.asarray(RNG.normal(size=(8, 3)), jnp.float32)
+  state = jr.batch_norm_init(3)
+  # "False" is truthy: it used to act as True
+  with pytest.raises(TypeError, match=r"`unbiased_running_var`.*'False'"):
+    jr.batch_norm(x, None, None, state, train=True, unbiased_running_var="False")
+  with pytest.raises(TypeError, match=r"`unbiased_running_var`.*traced"):
+    jax.jit(lambda u: jr.batch_norm(x, None, None, state, train=True,
+                                    unbiased_running_var=u))(True)
+  with pytest.raises(TypeError, match=r"`axis_name`.*positional array axis"):
+    jr.batch_norm(x, None, None, state, train=True, axis_name=0)
+  # A traced momentum cannot be checked: out of [0, 1] it makes the new state NaN.
+  new = jax.jit(lambda m: jr.batch_norm(x, None, None, state, train=True, momentum=m)[1])
+  assert np.isfinite(np.asarray(new(0.5).var)).all()
+  assert np.isnan(np.asarray(new(1.5).var)).all()
 
 
 def test_gradient_reaches_the_running_statistics_an_empty_feature_used():
@@ -557,6 +661,17 @@ ms = jax.device_put(jnp.asarray(keep), NamedSharding(mesh, P("data")))
 y_j, st_j = jax.jit(lambda x, m: jr.batch_norm(x, gamma, beta, state, train=True, mask=m))(xs, ms)
 np.testing.assert_allclose(y_j, y_ref, rtol=1e-5, atol=1e-5)
 np.testing.assert_allclose(st_j.var, st_ref.var, rtol=1e-5, atol=1e-6)
+# One valid value across all devices: NaN outputs, running statistics kept.
+single = np.zeros((32, 5, 5, 1), bool)
+single[17, 2, 3] = True
+y_1, st_1 = jax.jit(jax.shard_map(
+    lambda x, m: jr.batch_norm(x, gamma, beta, state, train=True, mask=m, axis_name="data",
+                               unbiased_running_var=True),
+    mesh=mesh, in_specs=(P("data"), P("data")), out_specs=(P("data"), P())))(
+        shard(x), shard(jnp.asarray(single)))
+assert np.isnan(np.asarray(y_1)).all()
+np.testing.assert_array_equal(st_1.mean, state.mean)
+np.testing.assert_array_equal(st_1.var, state.var)
 print("MULTIDEVICE OK")
 """
 

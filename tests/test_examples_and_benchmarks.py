@@ -20,8 +20,8 @@ def test_benchmarks_smoke(capsys):
   with jax.debug_key_reuse(False):  # timing loops call the same function with the same key
     rows = run.main(["--smoke"])
   ops = " ".join(r["op"] for r in rows)
-  for family in ("dropout", "batch_norm", "l1_prox", "RRC+flip+jitter", "seeds vmapped",
-                 "data-parallel step"):
+  for family in ("dropout", "batch_norm", "l1_prox", "RRC+flip+jitter", "equalize",
+                 "seeds vmapped", "data-parallel step", "trivial_augment_wide"):
     assert family in ops
   assert all(r["jaxreg_ms"] > 0 for r in rows if r["jaxreg_ms"] is not None)
   assert all(r["ratio"] > 0 for r in rows if r["ratio"] is not None)

@@ -43,7 +43,7 @@ def test_unbound_axis_name():
     [
         ((), ValueError, r"at least one mesh axis, got \(\)"),  # used to return the key as is
         ([], ValueError, r"at least one mesh axis, got \[\]"),
-        (3, ValueError, "axis name 3 is not bound"),  # was a raw "not iterable"
+        (3, ValueError, "`axis_name` 3 is not bound"),  # was a raw "not iterable"
         (("d", None), TypeError, r"got \('d', None\)"),
         (None, TypeError, "got None"),
         (b"d", TypeError, "got b'd'"),

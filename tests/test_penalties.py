@@ -12,6 +12,7 @@ import pytest
 from sklearn.linear_model import ElasticNet, Lasso
 
 import jaxreg as jr
+from x64 import enable_x64
 
 RNG = np.random.default_rng(0)
 
@@ -81,7 +82,7 @@ def test_penalties_vmap_over_parameter_sets():
 
 def test_float64_parameters_give_a_float64_penalty():
   # The accumulator is the widest leaf dtype: 1e-4**2 and 1e-12 vanish in a float32 sum.
-  with jax.enable_x64(True):
+  with enable_x64(True):
     tiny = {"w": jnp.asarray([1.0, 1e-4], jnp.float64)}
     close = {"w": jnp.asarray([1.0 + 1e-12], jnp.float64)}
     mixed = {"a": jnp.asarray([1.0 + 1e-12], jnp.float64), "b": jnp.ones(2, jnp.bfloat16),
@@ -295,7 +296,7 @@ def test_bad_input_names_the_problem():
   with pytest.raises(ValueError, match="needs the parameters"):
     tx.update(jnp.zeros(2), tx.init(jnp.zeros(2)))
   tx = jr.l1_prox({"a": 0.1}, 0.1)
-  with pytest.raises(ValueError, match="per-leaf strength"):
+  with pytest.raises(ValueError, match="`strength` must be a scalar or a per-leaf pytree"):
     tx.update({"w": jnp.zeros(2)}, tx.init(None), {"w": jnp.zeros(2)})
   with pytest.raises(TypeError, match="exclude"):
     jr.decay_mask(params, exclude="*bias")

@@ -30,9 +30,33 @@ from jaxreg.augment._crop import random_flip_left_right as random_flip_left_righ
 from jaxreg.augment._crop import random_flip_up_down as random_flip_up_down
 from jaxreg.augment._crop import random_resized_crop as random_resized_crop
 from jaxreg.augment._crop import random_scale_crop as random_scale_crop
+from jaxreg.augment._geometric import affine as affine
+from jaxreg.augment._geometric import rotate as rotate
+from jaxreg.augment._geometric import shear_x as shear_x
+from jaxreg.augment._geometric import shear_y as shear_y
+from jaxreg.augment._geometric import translate_x as translate_x
+from jaxreg.augment._geometric import translate_y as translate_y
 from jaxreg.augment._mix import cutmix as cutmix
 from jaxreg.augment._mix import mixup as mixup
 from jaxreg.augment._mix import random_erasing as random_erasing
+from jaxreg.augment._photometric import adjust_sharpness as adjust_sharpness
+from jaxreg.augment._photometric import autocontrast as autocontrast
+from jaxreg.augment._photometric import enhance_brightness as enhance_brightness
+from jaxreg.augment._photometric import enhance_color as enhance_color
+from jaxreg.augment._photometric import enhance_contrast as enhance_contrast
+from jaxreg.augment._photometric import equalize as equalize
+from jaxreg.augment._photometric import gaussian_blur as gaussian_blur
+from jaxreg.augment._photometric import grayscale as grayscale
+from jaxreg.augment._photometric import invert as invert
+from jaxreg.augment._photometric import posterize as posterize
+from jaxreg.augment._photometric import random_grayscale as random_grayscale
+from jaxreg.augment._photometric import solarize as solarize
+from jaxreg.augment._photometric import solarize_add as solarize_add
+from jaxreg.augment._policies import aug_mix as aug_mix
+from jaxreg.augment._policies import aug_mix_consistency_loss as aug_mix_consistency_loss
+from jaxreg.augment._policies import auto_augment as auto_augment
+from jaxreg.augment._policies import rand_augment as rand_augment
+from jaxreg.augment._policies import trivial_augment_wide as trivial_augment_wide
 from jaxreg.augment._test_time import center_crop as center_crop
 from jaxreg.augment._test_time import five_crop as five_crop
 from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
@@ -41,25 +65,49 @@ from jaxreg.augment._test_time import ten_crop as ten_crop
 __all__ = [
     "adjust_hue",
     "adjust_saturation",
+    "adjust_sharpness",
+    "affine",
+    "aug_mix",
+    "aug_mix_consistency_loss",
+    "auto_augment",
+    "autocontrast",
     "batched",
     "center_crop",
     "color_jitter",
     "compose",
     "cutmix",
+    "enhance_brightness",
+    "enhance_color",
+    "enhance_contrast",
+    "equalize",
     "five_crop",
+    "gaussian_blur",
+    "grayscale",
     "hsv_to_rgb",
+    "invert",
     "mixup",
     "multi_crop_predict",
+    "posterize",
+    "rand_augment",
     "random_brightness",
     "random_contrast",
     "random_crop",
     "random_erasing",
     "random_flip_left_right",
     "random_flip_up_down",
+    "random_grayscale",
     "random_hue",
     "random_resized_crop",
     "random_saturation",
     "random_scale_crop",
     "rgb_to_hsv",
+    "rotate",
+    "shear_x",
+    "shear_y",
+    "solarize",
+    "solarize_add",
     "ten_crop",
+    "translate_x",
+    "translate_y",
+    "trivial_augment_wide",
 ]

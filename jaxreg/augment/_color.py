@@ -33,18 +33,21 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
   Args:
     image: RGB float image (any leading shape, 3 channels last).
     factor: saturation multiplier, >= 0 (0 gives grey, 1 the image): a scalar, or an array
-      (tuple, list, NumPy or JAX) that broadcasts to the image's shape without enlarging it,
-      e.g. ``(N, 1, 1, 1)`` for one factor per image of an NHWC batch or ``(H, W, 1)`` per
-      pixel. Concrete values are checked elementwise; a traced factor is checked for shape
-      only, and a negative entry acts as 0.
+      (tuple, list, NumPy or JAX) with one factor per pixel that broadcasts to the image's
+      shape without enlarging it and has size 1 on the channel axis, e.g. ``(N, 1, 1, 1)`` for
+      one factor per image of an NHWC batch or ``(H, W, 1)`` per pixel (saturation is a
+      property of a pixel: a factor per channel would shift its hue). Concrete values are
+      checked elementwise; a traced factor cannot be checked at trace time, and its negative,
+      NaN or infinite entries give NaN pixels, never a silently clamped factor.
     clip: clamp the RGB result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB; a ``factor`` that does not broadcast to the image's shape, or with a
-      negative, NaN or infinite entry.
+    ValueError: not RGB (a 0-d array included); a ``factor`` that does not broadcast to the
+      image's shape, has more than one entry on the channel axis, or has a negative, NaN or
+      infinite entry.
     TypeError: not floating point; a non-real ``factor``; non-bool ``clip``.
 
   Example:
@@ -55,7 +58,7 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
   op = "adjust_saturation"
   image = _checks.check_float_array(image, op, "image")
   check_rgb(image, op)
-  factor = check_image_operand(factor, image.shape, op, "factor", lo=0.0)
+  factor = check_image_operand(factor, image.shape, op, "factor", lo=0.0, per_pixel=True)
   clip = _checks.check_bool(clip, op, "clip")
   x = image.astype(compute_dtype(image))
   value, effective = _saturation_scale(x[..., 0:1], x[..., 1:2], x[..., 2:3], factor)
@@ -73,10 +76,12 @@ def _saturation_scale(r, g, b, factor):
   value = jnp.maximum(jnp.maximum(r, g), b)
   spread = value - jnp.minimum(jnp.minimum(r, g), b)  # V * S
   factor = jnp.asarray(factor, r.dtype)
+  # A traced factor is checked here: negative, NaN or inf gives NaN, not a clamped factor.
+  factor = _checks.nan_unless(_checks.traced_in_interval(factor, lo=0.0), factor)
   inverse = value / jnp.where(spread > 0, spread, 1)  # 1 / S where V > 0
   # `where`, not `maximum`: at a tie (a channel at exactly 0) the derivative stays that of 1 / S
   limit = jnp.where(spread > 0, jnp.where(inverse >= 1, inverse, 1), jnp.inf)
-  return value, jnp.minimum(jnp.maximum(factor, 0), limit.astype(r.dtype))
+  return value, jnp.minimum(factor, limit.astype(r.dtype))
 
 
 def _saturate_planes(planes, factor):
@@ -90,8 +95,8 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
 
   The largest channel ``V`` and the chroma (largest minus smallest channel) are kept; only
   the hue moves. That holds for any real RGB values, so ``delta = 0`` returns every pixel
-  unchanged, also outside [0, 1] (dm_pix and tf.image go through S = chroma / V and turn
-  pixels with ``V <= 0`` grey).
+  unchanged, also outside [0, 1], as ``tf.image.adjust_hue`` does (dm_pix goes through
+  S = chroma / V and turns pixels with ``V <= 0`` grey).
 
   Args:
     image: RGB float image (any leading shape, 3 channels last).
@@ -107,8 +112,9 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
     The adjusted image, same shape and dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: not RGB; a ``delta`` that does not broadcast to the image's shape or has more
-      than one entry on the channel axis, or with a NaN or infinite entry.
+    ValueError: not RGB (a 0-d array included); a ``delta`` that does not broadcast to the
+      image's shape or has more than one entry on the channel axis, or with a NaN or infinite
+      entry.
     TypeError: not floating point; a non-real ``delta``; non-bool ``clip``.
 
   Example:

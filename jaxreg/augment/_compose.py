@@ -80,10 +80,10 @@ def compose(*fns: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable:
     ((4, 24, 24, 3), True)
   """
   if not fns:
-    raise ValueError("compose: give at least one transform.")
+    raise ValueError("compose: got no transforms (`fns` is empty); give at least one.")
   for fn in fns:
     if not callable(fn):
-      raise TypeError(f"compose: every transform must be callable, got {fn!r}.")
+      raise TypeError(f"compose: every transform in `fns` must be callable, got {fn!r}.")
 
   def pipeline(key, image):
     keys = jax.random.split(_checks.as_key(key, "compose"), len(fns))

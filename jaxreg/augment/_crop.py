@@ -13,11 +13,13 @@ from jax import lax
 from jaxreg import _backend, _checks
 from jaxreg.augment._image_checks import (
   PAD_MODES,
+  check_has_pixels,
   check_image,
   check_padding,
   check_pair_range,
   check_probability,
   check_scales,
+  nan_if_bad_probability,
   pair,
 )
 from jaxreg.augment._resample import resample_box, shorter_side_resized
@@ -37,14 +39,16 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     padding: pixels added on each side before cropping: an int >= 0, or a ``(pad_h, pad_w)``
       pair of them (a tuple, list, or NumPy or JAX array; NumPy ints, 0-d int arrays and
       integer-valued floats such as ``2.0`` count as ints).
-    pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``.
+    pad_mode: ``"constant"`` (zeros), ``"reflect"`` or ``"edge"``. The last two copy pixels,
+      so they need an image with at least one row and one column.
 
   Returns:
     The ``(size_h, size_w, C)`` crop.
 
   Raises:
-    ValueError: a crop larger than the padded image, an unknown ``pad_mode``, negative
-      padding or a padding sequence that is not a pair, a non-HWC image.
+    ValueError: a crop larger than the padded image, an unknown ``pad_mode``, ``"reflect"``
+      or ``"edge"`` padding of an image with no pixels, negative padding or a padding
+      sequence that is not a pair, a non-HWC image.
     TypeError: non-float image, bad key, non-int padding (``1.5`` is not rounded), a traced
       padding.
 
@@ -59,10 +63,13 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
   pad_h, pad_w = check_padding(padding, op)
   if pad_mode not in PAD_MODES:
     raise ValueError(f"{op}: `pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
+  if (pad_h or pad_w) and pad_mode != "constant" and 0 in image.shape[:2]:
+    raise ValueError(f"{op}: `pad_mode`={pad_mode!r} copies pixels of the image, which has "
+                     f"none (shape {image.shape}); use pad_mode='constant'.")
   height, width = image.shape[0] + 2 * pad_h, image.shape[1] + 2 * pad_w
   if h > height or w > width:
-    raise ValueError(f"{op}: crop {(h, w)} is larger than the padded image {(height, width)} "
-                     f"(image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
+    raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded image "
+                     f"{(height, width)} (image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
   key = _checks.as_key(key, op)
   if pad_h or pad_w:
     image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=pad_mode)
@@ -76,8 +83,8 @@ def _random_flip(op, axis, key, image, probability):
   image = check_image(image, op)
   check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
-
-  return _backend.flip(flip, image, axis)  # a gather on the CPU, a select elsewhere
+  flipped = _backend.flip(flip, image, axis)  # a gather on the CPU, a select elsewhere
+  return nan_if_bad_probability(probability, flipped)
 
 
 def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -87,7 +94,8 @@ def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
   Args:
     key: a PRNG key.
     image: HWC float image.
-    probability: chance of flipping, in [0, 1].
+    probability: chance of flipping, in [0, 1]. A traced probability outside [0, 1] (or NaN)
+      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
 
   Returns:
     The image, mirrored or not.
@@ -112,7 +120,8 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
   Args:
     key: a PRNG key.
     image: HWC float image.
-    probability: chance of flipping, in [0, 1].
+    probability: chance of flipping, in [0, 1]. A traced probability outside [0, 1] (or NaN)
+      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
 
   Returns:
     The image, mirrored or not.
@@ -132,18 +141,43 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
 
 
 
-def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
-  """torchvision's RandomResizedCrop box: ``attempts`` tries at once, then a central fallback."""
+def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *,
+               rule: Literal["resized_crop", "erasing"] = "resized_crop"):
+  """A random box by one of torchvision's two samplers: ``attempts`` tries at once.
+
+  Each try draws an area fraction uniformly from ``scale`` and an aspect ratio log-uniformly
+  from ``ratio``, and rounds the sides (half to even, as Python's ``round``).
+
+  * ``"resized_crop"`` (``RandomResizedCrop``): ``ratio`` is width / height; a try fits when
+    ``1 <= side <= image side``; if none fits, the central box with the ratio clamped.
+  * ``"erasing"`` (``RandomErasing``): ``ratio`` is height / width; a try fits when the box is
+    strictly inside the image (``h < H`` and ``w < W``, a side of 0 allowed: an empty box); if
+    none fits, ``found`` is False and there is no fallback box.
+
+  Returns:
+    ``(top, left, box_h, box_w, found)``, traced scalars.
+  """
   k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
   area = height * width
   target = area * jax.random.uniform(k_area, (attempts,), minval=scale[0], maxval=scale[1])
   log_ratio = jax.random.uniform(k_ratio, (attempts,), minval=math.log(ratio[0]),
                                  maxval=math.log(ratio[1]))
   aspect = jnp.exp(log_ratio)
-  w = jnp.round(jnp.sqrt(target * aspect))
-  h = jnp.round(jnp.sqrt(target / aspect))
-  ok = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
+  if rule == "erasing":
+    h = jnp.round(jnp.sqrt(target * aspect))
+    w = jnp.round(jnp.sqrt(target / aspect))
+    ok = (h < height) & (w < width)
+  else:
+    w = jnp.round(jnp.sqrt(target * aspect))
+    h = jnp.round(jnp.sqrt(target / aspect))
+    ok = (w >= 1) & (w <= width) & (h >= 1) & (h <= height)
   first = jnp.argmax(ok)
+  found = ok[first]
+  if rule == "erasing":
+    box_h, box_w = h[first], w[first]
+    top = jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1))
+    left = jnp.floor(jax.random.uniform(k_left) * (width - box_w + 1))
+    return top, left, box_h, box_w, found
   # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
   # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
   # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
@@ -154,7 +188,6 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10):
     fb_h, fb_w = height, min(max(round(height * ratio[1]), 1), width)
   else:
     fb_w, fb_h = width, height
-  found = ok[first]
   box_h = jnp.where(found, h[first], fb_h)
   box_w = jnp.where(found, w[first], fb_w)
   top = jnp.where(found, jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1)),
@@ -182,8 +215,9 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   """The "stretch" crop of Inception/ResNet training: random area and aspect, resized to ``size``.
 
   Samples a box covering a fraction of the image area drawn from ``scale`` with a log-uniform
-  aspect ratio (width / height) from ``ratio`` (10 tries, then the central box with the ratio
-  clamped, as torchvision does, and its sides kept between 1 pixel and the image's), and
+  aspect ratio, width / height as in torchvision's ``RandomResizedCrop``, from ``ratio`` (10
+  tries of boxes with sides between 1 pixel and the image's, then the central box with the
+  ratio clamped, as torchvision does, and its sides kept within those bounds), and
   resamples it to ``size`` with bilinear interpolation (antialiased when shrinking). The result
   is torchvision's crop-then-resize: ``jax.image.resize(crop, size, "linear", antialias=...)``
   of the box, so only pixels inside the box contribute, also at its border. The output shape
@@ -204,7 +238,7 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
 
   Raises:
     ValueError: invalid ``scale``/``ratio`` ranges or pairs of the wrong length; a non-HWC
-      image.
+      image, or one with no pixels.
     TypeError: ``scale``/``ratio`` not pairs of numbers, non-bool ``antialias``, non-float
       image, bad key.
 
@@ -219,6 +253,7 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   """
   op = "random_resized_crop"
   image = check_image(image, op)
+  check_has_pixels(image, op)
   out = pair(size, op, "size")
   scale, ratio = check_box_ranges(scale, ratio, op)
   antialias = _checks.check_bool(antialias, op, "antialias")
@@ -255,7 +290,8 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     The ``(size_h, size_w, C)`` crop.
 
   Raises:
-    ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image.
+    ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image,
+      or one with no pixels.
     TypeError: ``scales`` not an iterable of whole numbers (a bare number, a 0-d array, a
       ``5.5`` or a bool in it), non-bool ``antialias``, non-float image, bad key.
 
@@ -271,6 +307,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   """
   op = "random_scale_crop"
   image = check_image(image, op)
+  check_has_pixels(image, op)
   out_h, out_w = pair(size, op, "size")
   scales = check_scales(scales, op)
   antialias = _checks.check_bool(antialias, op, "antialias")
@@ -280,7 +317,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   resized = [shorter_side_resized(height, width, s) for s in scales]
   for s, (resized_h, resized_w) in zip(scales, resized, strict=True):
     if resized_h < out_h or resized_w < out_w:
-      raise ValueError(f"{op}: scale {s} resizes the {height}x{width} image to "
+      raise ValueError(f"{op}: `scales` holds {s}, which resizes the {height}x{width} image to "
                        f"{resized_h}x{resized_w}, smaller than the {out_h}x{out_w} crop.")
   key = _checks.as_key(key, op)
   k_scale, k_top, k_left = jax.random.split(key, 3)

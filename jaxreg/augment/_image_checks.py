@@ -20,16 +20,32 @@ PAD_MODES = ("constant", "reflect", "edge")
 # --------------------------------------------------------------------------------------------
 
 
-def check_image(image, op: str, *, batch: bool = False) -> jax.Array:
+def check_image(image, op: str, *, batch: bool = False, keyed: bool = True) -> jax.Array:
+  """A float HWC image (NHWC batch with ``batch``). ``keyed``: the op takes a key first, so
+  `batched` maps it over a batch; ops without one are mapped with `jax.vmap`."""
   image = _checks.check_float_array(image, op, "images" if batch else "image")
-  rank, layout = (4, "NHWC") if batch else (3, "HWC; use augment.batched for NHWC batches")
-  _checks.check_ndim(image, op, exact=rank, layout=layout, name="images" if batch else "image")
+  if batch:
+    layout = "NHWC"
+  elif keyed:
+    layout = "HWC; use augment.batched for NHWC batches"
+  else:
+    layout = f"HWC; use jax.vmap(lambda im: {op}(im, ...)) for NHWC batches"
+  _checks.check_ndim(image, op, exact=4 if batch else 3, layout=layout,
+                     name="images" if batch else "image")
   return image
 
 
-def check_rgb(image, op: str) -> None:
-  if image.shape[-1] != 3:
-    raise ValueError(f"{op}: needs RGB images (3 channels last), got shape {image.shape}.")
+def check_rgb(image, op: str, name: str = "image") -> None:
+  if image.ndim == 0 or image.shape[-1] != 3:
+    raise ValueError(f"{op}: `{name}` must be RGB (3 channels on the last axis), got shape "
+                     f"{image.shape}.")
+
+
+def check_has_pixels(image, op: str, name: str = "image") -> None:
+  """Rejects an image with no rows or no columns, for ops that must sample some pixel."""
+  if image.shape[-3] == 0 or image.shape[-2] == 0:
+    raise ValueError(f"{op}: `{name}` has no pixels (shape {image.shape}): there is nothing "
+                     "to crop or resample.")
 
 
 def pair(value, op: str, name: str) -> tuple[int, int]:
@@ -240,6 +256,31 @@ def check_image_operand(value, shape: tuple[int, ...], op: str, name: str, *,
 
 def check_probability(p, op: str, name: str = "probability") -> None:
   _checks.check_interval(p, op, name, lo=0.0, hi=1.0)
+
+
+def nan_if_bad_probability(p, out):
+  """``out``, or all NaN where a traced probability lies outside [0, 1] (or is NaN).
+
+  A traced probability cannot be checked at trace time; a Bernoulli draw would clamp it
+  silently (2.0 always fires, NaN never), so the result is NaN instead.
+  """
+  if not _checks.is_traced(p):
+    return out
+  return _checks.nan_unless(_checks.traced_in_interval(p, lo=0.0, hi=1.0), out)
+
+
+def nan_if_bad_magnitude(value, out, *, lo: float = -math.inf, hi: float = math.inf,
+                         open_interval: bool = False):
+  """``out``, or all NaN where a traced scalar ``value`` is not finite or lies outside the range.
+
+  The runtime half of the checks on a magnitude (concrete ones raise at trace time): [lo, hi],
+  or (lo, hi) with ``open_interval``. Concrete values pass ``out`` through unchanged.
+  """
+  if not _checks.is_traced(value):
+    return out
+  v = jax.lax.stop_gradient(jnp.asarray(value))
+  inside = (v > lo) & (v < hi) if open_interval else (v >= lo) & (v <= hi)
+  return _checks.nan_unless(jnp.isfinite(v) & inside, out)
 
 
 def maybe_clip(image, clip: bool):

@@ -14,6 +14,7 @@ from jaxreg.augment._image_checks import (
   check_image_operand,
   check_probability,
   check_strength,
+  nan_if_bad_probability,
 )
 
 
@@ -22,16 +23,21 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
                    value: jax.typing.ArrayLike | Sequence[float] = 0.0) -> jax.Array:
   """Random erasing / cutout: with ``probability``, fills a random box with ``value``.
 
-  The box has an area fraction from ``scale`` and aspect ratio from ``ratio`` (log-uniform,
-  10 tries; if none fits, nothing is erased), as in Zhong et al. and torchvision.
+  The box is drawn as torchvision's ``RandomErasing`` draws it: an area fraction uniform in
+  ``scale``, an aspect ratio height / width log-uniform in ``ratio`` (so ``ratio=(0.3, 1.0)``
+  erases wide boxes), sides rounded, and 10 tries for a box strictly inside the image
+  (``h < H`` and ``w < W``: a box never spans a whole side); if none fits, nothing is erased.
+  Note that `random_resized_crop` reads its ``ratio`` as width / height, as torchvision's
+  ``RandomResizedCrop`` does.
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
-    probability: chance of erasing, in [0, 1].
+    image: HWC float image. One with no pixels is returned as it is.
+    probability: chance of erasing, in [0, 1]. A traced probability outside [0, 1] (or NaN)
+      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
     scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
       ``hi > 0``.
-    ratio: ``(lo, hi)``, range of the box aspect ratio, ``0 < lo <= hi``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio height / width, ``0 < lo <= hi``.
     value: fill value, finite (0 by default): a scalar, a per-channel ``(C,)`` tuple, list or
       array (torchvision's tuple ``value``, e.g. the ImageNet means ``(0.485, 0.456, 0.406)``),
       or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
@@ -65,13 +71,15 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   key = _checks.as_key(key, op)
   k_apply, k_box = jax.random.split(key)
   height, width = image.shape[:2]
-  # Same box sampler as random_resized_crop, but no fallback: a failed draw erases nothing.
-  top, left, box_h, box_w, found = sample_box(k_box, height, width, scale, ratio)
+  # torchvision's erasing rules: ratio h / w, strictly inside, no fallback box.
+  top, left, box_h, box_w, found = sample_box(k_box, height, width, scale, ratio,
+                                              rule="erasing")
   apply = jax.random.bernoulli(k_apply, probability) & found
   rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
   cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
   inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
-  return jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
+  erased = jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
+  return nan_if_bad_probability(probability, erased)
 
 
 def _check_batch_and_labels(images, labels, op):
@@ -139,7 +147,8 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
 
   Args:
     key: a PRNG key.
-    images: NHWC float batch.
+    images: NHWC float batch. Images with no pixels (``H`` or ``W`` of 0) have nothing to
+      paste: they and their labels are returned unchanged.
     labels: ``(N, classes)`` one-hot or soft labels (float).
     alpha: Beta distribution parameter, > 0.
 
@@ -182,5 +191,6 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
   b = lambda v: v[:, None, None, None]  # noqa: E731
   inside = (rows >= b(top)) & (rows < b(bottom)) & (cols >= b(left)) & (cols < b(right))
   mixed = jnp.where(inside, images[perm], images)
-  area = ((bottom - top) * (right - left) / (height * width)).astype(labels.dtype)[:, None]
+  # max(.., 1): an image with no pixels has nothing pasted (area 0), not 0 / 0.
+  area = ((bottom - top) * (right - left) / max(height * width, 1)).astype(labels.dtype)[:, None]
   return mixed, (1 - area) * labels + area * labels[perm]

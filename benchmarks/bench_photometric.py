@@ -1,0 +1,256 @@
+"""Photometric ops over a batch vs torchvision's per-image loop, dm_pix and augmax.
+
+    python -m benchmarks.bench_photometric            # 128 images of 224x224x3, CPU
+    python -m benchmarks.bench_photometric --smoke    # tiny, seconds (CI)
+
+jaxreg: one jitted `vmap` of the op over the batch, each example with its own magnitude (a
+traced scalar, as a policy passes it), float32 HWC in [0, 1].
+
+Anchors, each timed interleaved with jaxreg in the same process (medians of per-round ratios):
+- torchvision (`transforms.v2.functional`), a Python loop over the 128 uint8 CHW tensors, one
+  call per image with its magnitude: how a torchvision data loader runs a policy. Also one call
+  on the whole uint8 batch (one magnitude for all), which v2 vectorizes. torch runs with 1
+  thread or its default count, whichever a probe on 8 images finds faster for that op (under
+  load, OpenMP's spinning threads can make the default 10x slower); the anchor's name says
+  which. Skipped if torchvision is not installed (it is in the `bench` extra).
+- dm_pix, where it has the op (gaussian blur, solarize, greyscale), vmapped.
+- augmax, where it has the op (its 9x9 GaussianBlur, Solarization, RandomGrayscale with p=1),
+  vmapped over split keys.
+- Keras 3 has no functional equalize and runs its layers per batch; not installed here, so not
+  measured.
+
+Equalize's histogram two ways: a scatter-add (what `equalize` uses) and a one-hot matrix product
+(``_histogram_onehot``), in its own row. And a per-example choice among 12 photometric ops:
+``photometric_kernel`` (one parametrized pass) against a ``lax.switch`` over the public ops,
+vmapped (a select that computes all of them) and in a loop over the examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxreg as jr
+from benchmarks import _harness as H  # noqa: N812
+from jaxreg.augment import _photometric as P  # noqa: N812
+
+A = jr.augment
+
+
+def _per_example(op, images, magnitudes=None):
+  if magnitudes is None:
+    return jax.vmap(op)(images)
+  return jax.vmap(op)(images, magnitudes)
+
+
+# name -> (jaxreg op, magnitude, torchvision call(tensor, magnitude), dm_pix op, augmax transform)
+# A magnitude of None: the op has none. Magnitudes for torchvision are in uint8 units.
+def _ops():
+  return {
+      "equalize": (A.equalize, None, "equalize", None, None),
+      "autocontrast": (A.autocontrast, None, "autocontrast", None, None),
+      "posterize (bits 4)": (A.posterize, 4, "posterize", None, None),
+      "solarize (0.5)": (A.solarize, 0.5, "solarize", "solarize", "Solarization"),
+      "sharpness (1.5)": (A.adjust_sharpness, 1.5, "adjust_sharpness", None, None),
+      "gaussian blur (9x9, 1.5)": (functools.partial(A.gaussian_blur, kernel_size=9), 1.5,
+                                   "gaussian_blur", "gaussian_blur", "GaussianBlur"),
+      "enhance_brightness (1.5)": (A.enhance_brightness, 1.5, "adjust_brightness", None, None),
+      "enhance_contrast (1.5)": (A.enhance_contrast, 1.5, "adjust_contrast", None, None),
+      "enhance_color (1.5)": (A.enhance_color, 1.5, "adjust_saturation", None, None),
+      "invert": (A.invert, None, "invert", None, None),
+      "grayscale": (A.grayscale, None, "rgb_to_grayscale", "rgb_to_grayscale",
+                    "RandomGrayscale"),
+  }
+
+
+def _jaxreg_fn(op, magnitude, n):
+  if magnitude is None:
+    return jax.jit(lambda images: _per_example(op, images)), ()
+  dtype = jnp.int32 if isinstance(magnitude, int) else jnp.float32
+  mags = jnp.full((n,), magnitude, dtype)
+  if isinstance(op, functools.partial):  # gaussian_blur: sigma per example
+    fn = jax.jit(lambda images, s: jax.vmap(lambda x, v: op(x, sigma=v))(images, s))
+  else:
+    fn = jax.jit(lambda images, m: _per_example(op, images, m))
+  return fn, (mags,)
+
+
+def _torchvision_calls(name, magnitude):
+  """(per-image loop, one batched call) over uint8 NCHW tensors, or None if not installed."""
+  try:
+    import torch
+    from torchvision.transforms.v2 import functional as F  # noqa: N812
+  except ImportError:
+    return None
+  fn = getattr(F, name)
+  if name == "solarize":
+    args = (round(magnitude * 255),)
+  elif name == "gaussian_blur":
+    args = ([9, 9], [magnitude, magnitude])
+  elif name == "rgb_to_grayscale":
+    args = (3,)
+  elif magnitude is None:
+    args = ()
+  else:
+    args = (magnitude,)
+
+  def loop(tensors):
+    with torch.inference_mode():
+      return [fn(t, *args) for t in tensors]
+
+  def batch(tensor):
+    with torch.inference_mode():
+      return fn(tensor, *args)
+
+  return loop, batch
+
+
+def _torch_images(u8):
+  """The uint8 NHWC batch as a list of CHW tensors and one NCHW tensor; None without torch."""
+  try:
+    import torch
+  except ImportError:
+    return None, None
+  tensors = [torch.from_numpy(np.ascontiguousarray(u.transpose(2, 0, 1))) for u in u8]
+  return tensors, torch.stack(tensors)
+
+
+def _torch_threads(fn) -> int:
+  """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3); kept set."""
+  import torch
+
+  default = torch.get_num_threads()
+  best = {}
+  for threads in sorted({1, default}):
+    torch.set_num_threads(threads)
+    fn()
+    samples = []
+    for _ in range(3):
+      start = time.perf_counter()
+      fn()
+      samples.append(time.perf_counter() - start)
+    best[threads] = min(samples)
+  threads = min(best, key=best.get)
+  torch.set_num_threads(threads)
+  return threads
+
+
+def _dm_pix_fn(name, magnitude):
+  try:
+    import dm_pix as pix
+  except ImportError:
+    return None
+  if name == "gaussian_blur":
+    one = lambda x: pix.gaussian_blur(x, magnitude, 9)  # noqa: E731
+  elif name == "solarize":
+    one = lambda x: pix.solarize(x, magnitude)  # noqa: E731
+  else:
+    one = lambda x: jnp.repeat(pix.rgb_to_grayscale(x), 3, axis=-1)  # noqa: E731
+  return jax.jit(jax.vmap(one))
+
+
+def _augmax_fn(name, magnitude):
+  try:
+    import augmax
+  except ImportError:
+    return None
+  if name == "GaussianBlur":
+    transform = augmax.GaussianBlur(sigma=4.5, p=1.0)  # its kernel side is ceil(2 sigma) = 9
+  elif name == "Solarization":
+    transform = augmax.Solarization(threshold=magnitude, p=1.0)
+  else:
+    transform = augmax.RandomGrayscale(p=1.0)
+  chain = augmax.Chain(transform)
+  return jax.jit(lambda key, images: jax.vmap(chain)(jax.random.split(key, images.shape[0]),
+                                                         images))
+
+
+def _per_example_op_rows(images, n, shape, rounds):
+  """Each image its own op among the 12 of `photometric_kernel`: the kernel vs a switch."""
+  ops = P.PHOTOMETRIC_OPS
+  index = jnp.arange(n) % len(ops)
+  magnitude = jnp.where(ops.index("posterize") == index, 4.0, 0.5)
+  public = {
+      "identity": lambda x, m: x, "brightness": A.enhance_brightness,
+      "color": A.enhance_color, "contrast": A.enhance_contrast,
+      "sharpness": A.adjust_sharpness, "autocontrast": lambda x, m: A.autocontrast(x),
+      "equalize": lambda x, m: A.equalize(x),
+      "posterize": lambda x, m: A.posterize(x, m.astype(jnp.int32)),
+      "solarize": A.solarize, "solarize_add": A.solarize_add,
+      "invert": lambda x, m: A.invert(x), "grayscale": lambda x, m: A.grayscale(x)}
+  branches = [public[name] for name in ops]
+  switch = lambda x, i, m: jax.lax.switch(i, branches, x, m)  # noqa: E731
+  kernel = jax.jit(jax.vmap(P.photometric_kernel))
+  anchors = {"lax.switch under vmap (a select of all 12)": jax.jit(jax.vmap(switch)),
+             "lax.switch in a loop over examples (lax.map)":
+                 jax.jit(lambda xs, i, m: jax.lax.map(lambda a: switch(*a), (xs, i, m)))}
+  rows = []
+  for name, anchor in anchors.items():
+    t_k, t_a, ratio = H.median_ratio(lambda: kernel(images, index, magnitude),
+                                     lambda a=anchor: a(images, index, magnitude), rounds=rounds)
+    rows.append(H.row(f"per-example op of 12, photometric_kernel: {n / t_k:.0f} img/s vs "
+                      f"{n / t_a:.0f}", shape, "float32", t_k, t_a, ratio, anchor_name=name))
+  return rows
+
+
+def run(smoke: bool = False) -> list[dict]:
+  n, side = (4, 32) if smoke else (128, 224)
+  rounds = 3 if smoke else 5
+  shape = f"{n}x{side}x{side}x3"
+  u8 = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+  images = jnp.asarray(u8.astype(np.float32) / 255)
+  key = jax.random.key(0)
+  tensors, batch = _torch_images(u8)
+  rows = []
+  ops = _ops()
+  if smoke:  # one op of each kind: a histogram, a stencil blend, a separable filter
+    ops = {k: v for k, v in ops.items() if k.startswith(("equalize", "sharpness", "gaussian"))}
+  for label, (op, magnitude, tv_name, pix_name, augmax_name) in ops.items():
+    mine, args = _jaxreg_fn(op, magnitude, n)
+    run_mine = lambda f=mine, a=args: f(images, *a)  # noqa: E731
+    anchors = []
+    tv = _torchvision_calls(tv_name, magnitude)
+    if tv is not None:
+      threads = _torch_threads(lambda f=tv[0]: f(tensors[:8]))
+      plural = "s" * (threads > 1)
+      anchors.append((f"torchvision per-image loop, uint8 ({threads} thread{plural})",
+                      lambda f=tv[0]: f(tensors)))
+      if not smoke:
+        anchors.append((f"torchvision one batched call, uint8 ({threads} thread{plural})",
+                        lambda f=tv[1]: f(batch)))
+    if pix_name:
+      pix_fn = _dm_pix_fn(pix_name, magnitude)
+      if pix_fn is not None:
+        anchors.append(("dm_pix", lambda f=pix_fn: f(images)))
+    if augmax_name:
+      augmax_fn = _augmax_fn(augmax_name, magnitude)
+      if augmax_fn is not None:
+        anchors.append(("augmax", lambda f=augmax_fn: f(key, images)))
+    if not anchors:
+      t = H.time_interleaved([run_mine], rounds=rounds)[0]
+      rows.append(H.row(f"{label}: {n / t:.0f} img/s (no anchor installed)", shape, "float32",
+                        t, None, None))
+    for name, anchor in anchors:
+      t_m, t_a, ratio = H.median_ratio(run_mine, anchor, rounds=rounds)
+      rows.append(H.row(f"{label}: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "float32",
+                        t_m, t_a, ratio, anchor_name=name))
+  if not smoke:
+    rows += _per_example_op_rows(images, n, shape, rounds)
+  # Equalize's histogram as a one-hot matrix product instead of a scatter-add.
+  onehot = jax.jit(jax.vmap(functools.partial(P._equalized, histogram=P._histogram_onehot)))
+  scatter = jax.jit(jax.vmap(P._equalized))
+  t_o, t_s, ratio = H.median_ratio(lambda: onehot(images), lambda: scatter(images), rounds=rounds)
+  rows.append(H.row(f"equalize, one-hot product histogram: {n / t_o:.0f} img/s vs {n / t_s:.0f}",
+                    shape, "float32", t_o, t_s, ratio, anchor_name="equalize, scatter-add"))
+  return rows
+
+
+if __name__ == "__main__":
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+  H.print_table(run(parser.parse_args().smoke))

@@ -1,0 +1,145 @@
+"""Augmentation policies on a batch: each against its most expensive single op (time ratios).
+
+    python -m benchmarks.bench_policies            # 128 images of 224x224x3, this machine
+    python -m benchmarks.bench_policies --smoke    # tiny, seconds (CI)
+    python -m benchmarks.bench_policies --keras    # also Keras 3's RandAugment (slow; needs keras)
+
+A batched policy (`batched`: every example its own ops, magnitudes and signs) should cost about
+one op per slot, not the sum of its branches. Each policy is timed interleaved with every op it
+draws from, each of those applied to the whole batch at its largest magnitude (`vmap` of the
+public op), and the table reports policy / (most expensive op): TrivialAugmentWide draws one op
+per image, so the target is at most 2.
+
+Rows, all jitted over the whole batch:
+- each op of TrivialAugmentWide alone (ratio: op / most expensive op);
+- the policies (ratio: policy / most expensive op), as the library runs them (on a CPU a loop
+  over the examples, each running only its drawn ops);
+- "vmap of switch": the same TrivialAugmentWide draws applied by a `lax.switch` over the 14
+  ops under `vmap`, which XLA turns into a select computing all 14 for every example: what a
+  direct implementation costs, and what the library avoids;
+- "vectorized": the library's form for accelerators (one warp with a per-example matrix and
+  one select among the photometric ops per slot), forced on this device.
+- Keras 3's `RandAugment` layer (JAX backend) where `--keras` is given and keras imports: it
+  draws its ops once per batch and computes all of them; run eagerly, as its users call it.
+
+Only ratios are meaningful on a shared machine; the absolute times drift with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+
+import jaxreg as jr
+from benchmarks import _harness as H  # noqa: N812
+from jaxreg.augment import _policies
+
+A = jr.augment
+
+# Each op of TrivialAugmentWide at its largest magnitude, on one image.
+OPS = {
+    "ShearX": lambda x: A.shear_x(x, 0.99),
+    "ShearY": lambda x: A.shear_y(x, 0.99),
+    "TranslateX": lambda x: A.translate_x(x, 32.0),
+    "TranslateY": lambda x: A.translate_y(x, 32.0),
+    "Rotate": lambda x: A.rotate(x, 135.0),
+    "Brightness": lambda x: A.enhance_brightness(x, 1.99),
+    "Color": lambda x: A.enhance_color(x, 1.99),
+    "Contrast": lambda x: A.enhance_contrast(x, 1.99),
+    "Sharpness": lambda x: A.adjust_sharpness(x, 1.99),
+    "Posterize": lambda x: A.posterize(x, 2),
+    "Solarize": lambda x: A.solarize(x, 0.5),
+    "AutoContrast": A.autocontrast,
+    "Equalize": A.equalize,
+    "Invert": A.invert,
+}
+
+
+def _trivial_draws(key, images):
+  """TrivialAugmentWide's (ops, magnitudes) for each image of the batch: (N, 1, 1) each."""
+  tab = _policies.table(_policies.TRIVIAL_AUGMENT_WIDE, *images.shape[1:3])
+  keys = jax.random.split(key, images.shape[0])
+  ops, values = jax.vmap(lambda k: _policies.draw_trivial_augment_wide(k, tab, 31))(keys)
+  return ops[:, None], values[:, None]
+
+
+def switch_under_vmap(key, images):
+  """TrivialAugmentWide applied by a per-example `lax.switch` under `vmap` (no CPU loop)."""
+  ops, values = _trivial_draws(key, images)
+  fill = jnp.zeros((), jnp.float32)
+  one = functools.partial(_policies._switched, interpolation="nearest")
+  return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
+
+
+def vectorized(key, images):
+  """TrivialAugmentWide in the accelerators' form (a warp and a photometric select)."""
+  ops, values = _trivial_draws(key, images)
+  fill = jnp.zeros((), jnp.float32)
+  one = functools.partial(_policies._selected, interpolation="nearest")
+  return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
+
+
+def policies() -> dict:
+  return {
+      "trivial_augment_wide": A.batched(A.trivial_augment_wide),
+      "rand_augment (2 ops, m9)": A.batched(A.rand_augment),
+      "auto_augment imagenet": A.batched(A.auto_augment),
+      "aug_mix (3 chains)": A.batched(A.aug_mix),
+  }
+
+
+def keras_rand_augment():
+  """Keras 3's RandAugment layer on the JAX backend, or None where keras does not import."""
+  os.environ.setdefault("KERAS_BACKEND", "jax")
+  try:
+    import keras
+  except ImportError:
+    return None
+  if keras.backend.backend() != "jax":
+    return None
+  layer = keras.layers.RandAugment(value_range=(0, 1), num_ops=2, factor=0.3)
+  return lambda images: layer(images, training=True)
+
+
+def run(smoke: bool = False, keras: bool = False) -> list[dict]:
+  n, side = (4, 32) if smoke else (128, 224)
+  rounds = 3 if smoke else 7
+  images = jax.random.uniform(jax.random.key(0), (n, side, side, 3))
+  key = jax.random.key(1)
+  shape = f"{n}x{side}x{side}x3"
+  ops = {name: jax.jit(jax.vmap(fn)) for name, fn in OPS.items()}
+  runs = {name: jax.jit(fn) for name, fn in policies().items()}
+  runs["trivial_augment_wide, vmap of switch"] = jax.jit(switch_under_vmap)
+  runs["trivial_augment_wide, vectorized"] = jax.jit(vectorized)
+  calls = [functools.partial(fn, images) for fn in ops.values()]
+  calls += [functools.partial(fn, key, images) for fn in runs.values()]
+  seconds = H.time_interleaved(calls, rounds=rounds)
+  op_seconds = dict(zip(ops, seconds[:len(ops)], strict=True))
+  slowest = max(op_seconds, key=op_seconds.get)
+  top = op_seconds[slowest]
+  rows = [H.row(f"op {name}", shape, "float32", s, top, s / top,
+                anchor_name=f"slowest op ({slowest})") for name, s in op_seconds.items()]
+  for name, s in zip(runs, seconds[len(ops):], strict=True):
+    rows.append(H.row(name, shape, "float32", s, top, s / top,
+                      anchor_name=f"slowest op ({slowest})"))
+  if keras and not smoke:
+    layer = keras_rand_augment()
+    if layer is not None:
+      ours = runs["rand_augment (2 ops, m9)"]
+      mine, theirs, ratio = H.median_ratio(lambda: ours(key, images), lambda: layer(images),
+                                           rounds=3)
+      rows.append(H.row("rand_augment (2 ops)", shape, "float32", mine, theirs, ratio,
+                        anchor_name="keras RandAugment (eager)"))
+  return rows
+
+
+if __name__ == "__main__":
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+  parser.add_argument("--keras", action="store_true", help="also Keras 3's RandAugment")
+  args = parser.parse_args()
+  H.print_table(run(args.smoke, args.keras))

@@ -1,0 +1,49 @@
+"""Sphinx configuration of jaxreg's documentation (see docs/README.md to build it)."""
+
+import pathlib
+import sys
+
+DOCS = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # jaxreg itself, from this checkout
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import jaxreg  # noqa: E402
+
+project = "jaxreg"
+author = "jaxreg contributors"
+copyright = "jaxreg contributors"
+release = version = jaxreg.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "public_api",  # docs/_ext/public_api.py: the reference pages, generated from __all__
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "README.md", "api/_autosummary/*.md"]
+templates_path = ["_templates"]
+
+# Docstrings: Google style, `name` links to the object where it resolves.
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_ivar = True  # NamedTuple fields as a field list, not as duplicate objects
+default_role = "py:obj"
+autosummary_generate = True
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+autodoc_member_order = "bysource"
+add_module_names = True
+
+# A reference to a jaxreg name that does not exist is an error; names of other libraries
+# (jax, optax, typing) are not linked and not checked.
+nitpicky = True
+nitpick_ignore_regex = [(r"py:.*", r"(?!jaxreg\b).*")]
+
+myst_heading_anchors = 3
+
+html_theme = "furo"
+html_title = f"jaxreg {release}"

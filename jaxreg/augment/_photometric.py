@@ -1,0 +1,932 @@
+"""Photometric ops with torchvision's (and so Pillow's) semantics, on float HWC images in [0, 1].
+
+Greyscale, invert, solarize (and AutoAugment's solarize-add), posterize, equalize,
+autocontrast, sharpness, Gaussian blur, and Pillow's brightness / contrast / colour enhancers.
+Every magnitude may be traced (one per example under `vmap`). A concrete magnitude out of its
+range raises; a traced one that is NaN, infinite or out of range at run time makes the whole
+output NaN (posterize's traced ``bits`` are clamped to [0, 8] instead, as documented there).
+
+Three kinds of op:
+
+* Blends, ``clip(f x + (1 - f) degenerate(x), 0, 1)``, as torchvision's ``_blend`` and Pillow's
+  ``ImageEnhance``: brightness (black), contrast (the mean grey level), colour (the greyscale
+  image), sharpness (the 3x3 ``SMOOTH``-filtered image, borders kept).
+* Ops defined on the uint8 quantisation ``q = round(255 clip(x, 0, 1))`` of the image, whose
+  output takes only the 256 values ``k / 255``: posterize and equalize. Each is a per-channel
+  256-entry lookup table, as Pillow applies them.
+* Elementwise or stencil ops on the float values: greyscale, invert, solarize, solarize-add,
+  autocontrast, Gaussian blur.
+
+`photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
+what a policy needs to run a per-example photometric op without computing every branch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxreg import _backend, _checks
+from jaxreg.augment._color_space import compute_dtype
+from jaxreg.augment._image_checks import (
+  check_image,
+  check_probability,
+  nan_if_bad_magnitude,
+  nan_if_bad_probability,
+  pair,
+)
+
+# ITU-R 601-2 luma, the weights of Pillow's RGB -> "L" conversion (torchvision rounds the red
+# weight to 0.2989).
+LUMA = (0.299, 0.587, 0.114)
+LEVELS = 256
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def _check_rgb(image, op: str) -> None:
+  if image.shape[-1] != 3:
+    raise ValueError(f"{op}: `image` must be RGB (3 channels last), got shape {image.shape}.")
+
+
+def _check_scalar(value, op: str, name: str, *, lo: float = -math.inf,
+                  hi: float = math.inf) -> None:
+  """A real scalar in [lo, hi] when concrete; a traced one is checked for shape and dtype."""
+  if isinstance(value, (np.ndarray, jax.Array)) and not jnp.issubdtype(value.dtype, jnp.number):
+    raise TypeError(f"{op}: `{name}` must be a real number, got dtype {value.dtype}.")
+  _checks.check_interval(value, op, name, lo=lo, hi=hi)
+
+
+def _check_bits(bits, op: str):
+  """An int in [0, 8], or a traced integer scalar (clamped to [0, 8])."""
+  if _checks.is_traced(bits):
+    if jnp.ndim(bits) != 0 or not jnp.issubdtype(bits.dtype, jnp.integer):
+      raise TypeError(f"{op}: `bits` must be an int or a traced integer scalar, got a traced "
+                      f"array of dtype {bits.dtype} and shape {jnp.shape(bits)}.")
+    return jnp.clip(bits, 0, 8)
+  integer_array = (isinstance(bits, (np.ndarray, jax.Array)) and bits.ndim == 0
+                   and jnp.issubdtype(bits.dtype, jnp.integer))
+  if not (integer_array or (isinstance(bits, (numbers.Integral, np.integer))
+                            and not isinstance(bits, (bool, np.bool_)))):
+    raise TypeError(f"{op}: `bits` must be an int in [0, 8], got {bits!r} of type "
+                    f"{type(bits).__name__}.")
+  value = int(bits)
+  if not 0 <= value <= 8:
+    raise ValueError(f"{op}: `bits` must be in [0, 8], got {bits!r}.")
+  return value
+
+
+def _check_kernel_size(kernel_size, image_shape, op: str) -> tuple[int, int]:
+  sizes = pair(kernel_size, op, "kernel_size")
+  if not all(k % 2 for k in sizes):
+    raise ValueError(f"{op}: `kernel_size` must be odd (a centred kernel), got {kernel_size!r}.")
+  for k, side, axis in zip(sizes, image_shape[:2], ("height", "width"), strict=True):
+    if k // 2 >= side:
+      raise ValueError(f"{op}: `kernel_size` {kernel_size!r} needs a reflect padding of {k // 2} "
+                       f"pixels, which must be smaller than the image {axis} {side} (as in "
+                       f"torchvision).")
+  return sizes
+
+
+def _check_sigma(sigma, op: str) -> tuple:
+  """A positive scalar or a (height, width) pair of them; each may be traced."""
+  if isinstance(sigma, (tuple, list)) or (isinstance(sigma, (np.ndarray, jax.Array))
+                                          and jnp.ndim(sigma) == 1):
+    items = tuple(sigma[i] for i in range(len(sigma)))
+    if len(items) != 2:
+      raise ValueError(f"{op}: `sigma` must be a number or an (height, width) pair, got "
+                       f"{sigma!r} ({len(items)} items).")
+  else:
+    items = (sigma, sigma)
+  for s in items:
+    _check_scalar(s, op, "sigma")
+    concrete = _checks.concrete_scalar(s, op, "sigma")
+    if concrete is not None and not concrete > 0:
+      raise ValueError(f"{op}: `sigma` must be > 0, got {sigma!r}.")
+  return items
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------
+
+
+def _gray(image):
+  """(..., H, W, 3) -> (..., H, W, 1) luma."""
+  r, g, b = image[..., 0:1], image[..., 1:2], image[..., 2:3]
+  return r * LUMA[0] + g * LUMA[1] + b * LUMA[2]
+
+
+def _blend(image, degenerate, factor):
+  """``clip(f x + (1 - f) d, 0, 1)``: torchvision's ``_blend``, Pillow's ``blend(d, x, f)``."""
+  factor = jnp.asarray(factor, image.dtype)
+  return jnp.clip(degenerate + factor * (image - degenerate), 0.0, 1.0)
+
+
+def _mean_gray(image):
+  """The mean luma of an HWC RGB image, shape (1, 1, 1), as one matrix-vector product.
+
+  XLA:CPU reduces the luma over H and W 15x slower than this product (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
+  weights = jnp.tile(jnp.asarray(LUMA, image.dtype), width)
+  rows = jnp.dot(image.reshape(height, width * channels), weights,
+                 precision=jax.lax.Precision.HIGHEST)
+  return (jnp.sum(rows) / (height * width)).reshape(1, 1, 1)
+
+
+def _channel_extremes(image):
+  """Per-channel (min, max) of an HWC image, each of shape (C,).
+
+  Reduced over the rows of the (H, W*C) view first: 3x faster on XLA:CPU than reducing the
+  HWC array over H and W (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
+  flat = image.reshape(height, width * channels)
+  low = jnp.min(flat, axis=0).reshape(width, channels).min(axis=0)
+  high = jnp.max(flat, axis=0).reshape(width, channels).max(axis=0)
+  return low, high
+
+
+def _smooth(image):
+  """Pillow's 3x3 ``SMOOTH`` filter (weights 1, centre 5, over 13) on an HWC image; border
+  pixels kept.
+
+  Computed on the (H, W*C) view, where a step along W is a step of C along the minor axis:
+  XLA:CPU vectorizes those slices, 5x faster than slicing the HWC array (JAX 0.10.2).
+  """
+  height, width, channels = image.shape
+  if height <= 2 or width <= 2:  # no interior (torchvision returns such images unchanged)
+    return image
+  flat = image.reshape(height, width * channels)
+  total = sum(flat[i:height - 2 + i, channels * j:channels * (width - 2 + j)]
+              for i in range(3) for j in range(3))
+  interior = (total + 4 * flat[1:-1, channels:-channels]) / 13
+  return flat.at[1:-1, channels:-channels].set(interior).reshape(height, width, channels)
+
+
+def _levels(image):
+  """The uint8 quantisation ``round(255 clip(x, 0, 1))``, as float levels 0..255."""
+  return jnp.round(jnp.clip(image, 0.0, 1.0) * 255)
+
+
+def _histogram_scatter(levels):
+  """(H, W, C) float levels -> (C, 256) int32 counts, by one scatter-add."""
+  channels = levels.shape[-1]
+  index = levels.astype(jnp.int32) + LEVELS * jnp.arange(channels, dtype=jnp.int32)
+  counts = jnp.zeros(channels * LEVELS, jnp.int32).at[index.reshape(-1)].add(1)
+  return counts.reshape(channels, LEVELS)
+
+
+def _histogram_onehot(levels):
+  """(H, W, C) float levels -> (C, 256) int32 counts, as a matrix product of one-hots.
+
+  A level is ``16 hi + lo``: the 16x16 counts of (hi, lo) are ``onehot(hi)^T @ onehot(lo)``
+  over the pixels, a product with 0/1 entries that bfloat16 holds exactly (float32
+  accumulation is exact up to 2^24 pixels).
+  """
+  channels = levels.shape[-1]
+  flat = levels.astype(jnp.int32).reshape(-1, channels)
+  nibbles = jnp.arange(16, dtype=jnp.int32)
+  hi = (flat[..., None] // 16 == nibbles).astype(jnp.bfloat16)  # (P, C, 16)
+  lo = (flat[..., None] % 16 == nibbles).astype(jnp.bfloat16)
+  counts = jnp.einsum("pca,pcb->cab", hi, lo, preferred_element_type=jnp.float32)
+  return counts.reshape(channels, LEVELS).astype(jnp.int32)
+
+
+def _histogram(levels):
+  """`_histogram_scatter`, run per example on a CPU: under `vmap`, XLA:CPU's batched
+  scatter-add is 6x slower than a loop of unbatched ones (JAX 0.10.2). The one-hot product
+  (`_histogram_onehot`) was 7-9x slower than the scatter on the CPU."""
+  vectorized = lambda levels, select=False: _histogram_scatter(levels)  # noqa: E731
+  return _backend.loop_on_cpu(_histogram_scatter, vectorized, differentiable=1)(levels)
+
+
+def _equalize_lut(hist):
+  """(C, 256) counts -> (C, 256) int32 output levels, as Pillow's ``ImageOps.equalize``.
+
+  ``step = (pixels - count of the highest level present) // 255``; the level ``i`` maps to
+  ``(step // 2 + pixels below i) // step``, clamped to 255; ``step == 0`` (one level, or too
+  few pixels) keeps the image.
+  """
+  present = hist > 0
+  highest = LEVELS - 1 - jnp.argmax(present[:, ::-1], axis=-1)
+  last_count = jnp.take_along_axis(hist, highest[:, None], axis=-1)[:, 0]
+  step = (jnp.sum(hist, axis=-1) - last_count) // 255
+  below = jnp.cumsum(hist, axis=-1) - hist
+  lut = jnp.minimum((step[:, None] // 2 + below) // jnp.maximum(step, 1)[:, None], 255)
+  return jnp.where(step[:, None] > 0, lut, jnp.arange(LEVELS, dtype=jnp.int32))
+
+
+def _apply_lut(levels, lut):
+  """``lut[c, levels[..., c]]`` for (H, W, C) float levels and a (C, 256) table."""
+  channels = levels.shape[-1]
+  index = levels.astype(jnp.int32) + LEVELS * jnp.arange(channels, dtype=jnp.int32)
+  return jnp.take(lut.reshape(-1), index, mode="clip")
+
+
+def _posterize_levels(levels, bits):
+  """``q & ~(2^(8 - bits) - 1)`` on float levels: floor to a multiple of the step."""
+  if isinstance(bits, int):
+    step = float(2 ** (8 - bits))
+  else:  # a power of two built from integers, so exactly representable
+    step = jnp.left_shift(jnp.int32(1), (8 - bits).astype(jnp.int32)).astype(levels.dtype)
+  return jnp.floor(levels / step) * step
+
+
+def _gaussian_weights(size: int, sigma, dtype):
+  # torchvision's kernel: exp(-x^2 / (2 sigma^2)) at x = -(size - 1)/2 ... (size - 1)/2, summed to 1
+  x = jnp.arange(size, dtype=dtype) - (size - 1) / 2
+  pdf = jnp.exp(-0.5 * jnp.square(x / jnp.asarray(sigma, dtype)))
+  return pdf / jnp.sum(pdf)
+
+
+def _correlate_rows(rows, weights, size: int):
+  """Valid correlation along axis 0: (R, L) -> (R - size + 1, L)."""
+  count = rows.shape[0] - size + 1
+  return sum(weights[i] * rows[i:i + count] for i in range(size))
+
+
+def _blur_rows(rows, weights, size: int):
+  """Correlation along axis 0 of an (R, L) array with reflect padding, same shape.
+
+  The padded array is never formed: the interior rows come from the rows themselves and only
+  the ``size // 2`` rows at each end from small reflected strips. A padded copy fused into the
+  taps makes XLA:CPU branch on every element (4-5x slower, JAX 0.10.2).
+  """
+  half = size // 2
+  count = rows.shape[0]
+  if half == 0:
+    return rows
+  if count <= 2 * half:  # too short for separate strips
+    return _correlate_rows(jnp.pad(rows, ((half, half), (0, 0)), mode="reflect"), weights, size)
+  top = jnp.concatenate([rows[half:0:-1], rows[:2 * half]])
+  bottom = jnp.concatenate([rows[count - 2 * half:], rows[count - 2:count - half - 2:-1]])
+  return jnp.concatenate([_correlate_rows(top, weights, size),
+                          _correlate_rows(rows, weights, size),
+                          _correlate_rows(bottom, weights, size)])
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels: each op's arithmetic, jitted as one function of the image in its compute dtype
+# --------------------------------------------------------------------------------------------
+
+
+def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False):
+  """``fn(x, *magnitudes)`` on the image in its compute dtype, rounded back once, as one jitted
+  function: an eager call compiles one kernel per shape and dtype instead of dispatching each
+  step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU).
+
+  ``loop_on_cpu``: under `vmap` on a CPU, run the examples one after another
+  (`_backend.loop_on_cpu`; the magnitudes must be floats): the blur is 1.4x faster with the
+  image in cache (JAX 0.10.2). Design: docs/design/photometric.md.
+  """
+  if fn is None:
+    return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu)
+
+  def run(image, *args, **kwargs):
+    def compute(image, *args):
+      return fn(image.astype(compute_dtype(image)), *args, **kwargs).astype(image.dtype)
+
+    if not loop_on_cpu:
+      return compute(image, *args)
+    vectorized = lambda *values, select=False: compute(*values)  # noqa: E731
+    return _backend.loop_on_cpu(compute, vectorized, differentiable=1 + len(args))(image, *args)
+
+  run.__name__ = run.__qualname__ = fn.__name__  # names the compiled module: jit__equalize
+  return jax.jit(run, static_argnames=static_argnames)
+
+
+@_kernel(static_argnames="channels")
+def _grayscale(x, *, channels):
+  return jnp.broadcast_to(_gray(x), (*x.shape[:-1], channels))
+
+
+@_kernel
+def _invert(x):
+  return 1 - x
+
+
+@_kernel
+def _solarize(x, threshold):
+  return jnp.where(x >= jnp.asarray(threshold, x.dtype), 1 - x, x)
+
+
+@_kernel
+def _solarize_add(x, addition, threshold):
+  added = jnp.clip(x + jnp.asarray(addition, x.dtype), 0.0, 1.0)
+  return jnp.where(x < jnp.asarray(threshold, x.dtype), added, x)
+
+
+@_kernel
+def _posterize(x, bits):
+  return _posterize_levels(_levels(x), bits) / 255
+
+
+def _equalized(x, histogram=None):
+  levels = _levels(x)
+  lut = _equalize_lut((histogram or _histogram)(levels)).astype(x.dtype)
+  # The table is non-decreasing, so sorting it changes nothing; but a sort is never fused, so
+  # the 768 entries are computed once instead of once per pixel inside the lookup (an integer
+  # division each: 2.5x slower on XLA:CPU, JAX 0.10.2).
+  return _apply_lut(levels, jnp.sort(lut, axis=-1)) / 255
+
+
+@_kernel
+def _equalize(x):
+  return _equalized(x)
+
+
+@_kernel
+def _autocontrast(x):
+  # torchvision: (x - min) / (max - min) per channel over H and W, clamped to [0, 1]; a constant
+  # channel is kept (clamped). Divided rather than multiplied by a reciprocal, so that the
+  # extremes map to exactly 0 and 1.
+  low, high = _channel_extremes(x)
+  spread = high - low
+  stretch = spread > 0
+  low = jnp.where(stretch, low, 0)
+  return jnp.clip((x - low) / jnp.where(stretch, spread, 1), 0.0, 1.0)
+
+
+@_kernel
+def _sharpness(x, factor):
+  return _blend(x, _smooth(x), factor)
+
+
+@_kernel(static_argnames="sizes", loop_on_cpu=True)
+def _gaussian_blur(x, sigma_h, sigma_w, *, sizes):
+  # Separable: along the rows of the (H, W*C) view, then along the rows of the transposed
+  # (W, H*C) view, so that both passes slice whole rows.
+  (size_h, size_w), (height, width, channels) = sizes, x.shape
+  weights_h = _gaussian_weights(size_h, sigma_h, x.dtype)
+  x = _blur_rows(x.reshape(height, width * channels), weights_h, size_h)
+  if size_w == 1:
+    return x.reshape(height, width, channels)
+  x = jnp.swapaxes(x.reshape(height, width, channels), 0, 1).reshape(width, height * channels)
+  x = _blur_rows(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w)
+  return jnp.swapaxes(x.reshape(width, height, channels), 0, 1)
+
+
+@_kernel
+def _brightness(x, factor):
+  return _blend(x, jnp.zeros((), x.dtype), factor)
+
+
+@_kernel
+def _contrast(x, factor):
+  return _blend(x, _mean_gray(x), factor)
+
+
+@_kernel
+def _color(x, factor):
+  return _blend(x, _gray(x), factor)
+
+
+# --------------------------------------------------------------------------------------------
+# Public ops
+# --------------------------------------------------------------------------------------------
+
+
+def grayscale(image: jax.typing.ArrayLike, *, num_output_channels: int = 3) -> jax.Array:
+  """The ITU-R 601-2 luma ``0.299 R + 0.587 G + 0.114 B``, repeated over the output channels.
+
+  The weights of Pillow's ``convert("L")``, which rounds the result to an integer level;
+  torchvision's ``rgb_to_grayscale`` uses 0.2989 for red. jaxreg keeps the float value.
+
+  Args:
+    image: HWC RGB float image.
+    num_output_channels: 1 or 3 (an int).
+
+  Returns:
+    A float image of shape ``(H, W, num_output_channels)``, same dtype (half precision is
+    computed in float32 and rounded once).
+
+  Raises:
+    ValueError: not an HWC RGB image; ``num_output_channels`` not 1 or 3.
+    TypeError: not floating point; ``num_output_channels`` not an int.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.grayscale(jnp.array([[[1.0, 0.0, 0.0]]]), num_output_channels=1)
+    Array([[[0.299]]], dtype=float32)
+  """
+  op = "grayscale"
+  image = check_image(image, op, keyed=False)
+  _check_rgb(image, op)
+  channels = _checks.check_positive_int(num_output_channels, op, "num_output_channels")
+  if channels not in (1, 3):
+    raise ValueError(f"{op}: `num_output_channels` must be 1 or 3, got {num_output_channels!r}.")
+  return _grayscale(image, channels=channels)
+
+
+def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
+                     probability: float = 0.1) -> jax.Array:
+  """With ``probability``, `grayscale` with 3 output channels; else the image (torchvision's
+  ``RandomGrayscale``).
+
+  Args:
+    key: a PRNG key (one Bernoulli draw).
+    image: HWC RGB float image.
+    probability: chance of converting, in [0, 1]; may be traced (a traced value outside
+      [0, 1] or NaN gives an all-NaN image).
+
+  Returns:
+    The image or its greyscale version, same shape and dtype.
+
+  Raises:
+    ValueError: ``probability`` outside [0, 1]; not an HWC RGB image.
+    TypeError: not floating point; bad key.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.random_grayscale(jax.random.key(0), jnp.ones((2, 2, 3)) * 0.5,
+    ...                                   probability=1.0)
+    >>> out.shape
+    (2, 2, 3)
+  """
+  op = "random_grayscale"
+  image = check_image(image, op)
+  _check_rgb(image, op)
+  check_probability(probability, op)
+  convert = jax.random.bernoulli(_checks.as_key(key, op), probability)
+  return nan_if_bad_probability(probability, jnp.where(convert, grayscale(image), image))
+
+
+def invert(image: jax.typing.ArrayLike) -> jax.Array:
+  """``1 - x``: torchvision's ``invert`` on float images, Pillow's ``ImageOps.invert``.
+
+  Args:
+    image: HWC float image (any number of channels).
+
+  Returns:
+    The inverted image, same shape and dtype. Differentiable (the gradient is -1).
+
+  Raises:
+    ValueError: not an HWC image. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.invert(jnp.array([[[0.0, 0.25, 1.0]]]))
+    Array([[[1.  , 0.75, 0.  ]]], dtype=float32)
+  """
+  image = check_image(image, "invert", keyed=False)
+  return _invert(image)
+
+
+def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> jax.Array:
+  """Inverts the pixels ``>= threshold``: torchvision's ``solarize``, Pillow's
+  ``ImageOps.solarize``.
+
+  Each channel value is compared by itself. With ``threshold = t / 255`` on an image of levels
+  ``k / 255`` it equals Pillow's ``solarize(image, t)`` exactly.
+
+  Args:
+    image: HWC float image (any number of channels).
+    threshold: a scalar in [0, 1]; may be traced (one per example under `vmap`). 1 inverts only
+      the pixels equal to 1, as in torchvision.
+
+  Returns:
+    The solarized image, same shape and dtype. Differentiable in the image (gradient 1 or -1);
+    not in ``threshold``: its gradient is zero (a step).
+
+  Raises:
+    ValueError: ``threshold`` outside [0, 1] or not a scalar; not an HWC image.
+    TypeError: not floating point; a non-real ``threshold``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.solarize(jnp.array([[[0.25, 0.5, 0.75]]]), 0.5)
+    Array([[[0.25, 0.5 , 0.25]]], dtype=float32)
+  """
+  op = "solarize"
+  image = check_image(image, op, keyed=False)
+  _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
+  return nan_if_bad_magnitude(threshold, _solarize(image, threshold), lo=0.0, hi=1.0)
+
+
+def solarize_add(image: jax.typing.ArrayLike, addition: jax.typing.ArrayLike, *,
+                 threshold: jax.typing.ArrayLike = 0.5) -> jax.Array:
+  """Adds ``addition`` to the pixels below ``threshold``, clipped to [0, 1].
+
+  The ``solarize_add`` op of AutoAugment's original TensorFlow implementation (and timm's
+  ``SolarizeAdd``), with uint8 values scaled to [0, 1]: ``addition = a / 255`` and
+  ``threshold = t / 255`` give its ``solarize_add(image, a, t)``. torchvision's AutoAugment does
+  not use it.
+
+  Args:
+    image: HWC float image (any number of channels).
+    addition: a scalar in [-1, 1]; may be traced.
+    threshold: a scalar in [0, 1]; may be traced. Pixels ``>= threshold`` are kept.
+
+  Returns:
+    The image, same shape and dtype. Differentiable in the image and ``addition`` where no
+    clipping happens; not in ``threshold`` (zero gradient).
+
+  Raises:
+    ValueError: ``addition`` or ``threshold`` out of range or not scalars; not an HWC image.
+    TypeError: not floating point; non-real magnitudes.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.solarize_add(jnp.array([[[0.25, 0.5, 0.75]]]), 0.5)
+    Array([[[0.75, 0.5 , 0.75]]], dtype=float32)
+
+  References:
+    Cubuk et al., "AutoAugment: Learning Augmentation Strategies from Data", CVPR 2019.
+  """
+  op = "solarize_add"
+  image = check_image(image, op, keyed=False)
+  _check_scalar(addition, op, "addition", lo=-1.0, hi=1.0)
+  _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
+  out = nan_if_bad_magnitude(addition, _solarize_add(image, addition, threshold), lo=-1.0, hi=1.0)
+  return nan_if_bad_magnitude(threshold, out, lo=0.0, hi=1.0)
+
+
+def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Array:
+  """Keeps the ``bits`` highest bits of each channel's uint8 level, as Pillow and torchvision.
+
+  Defined on the uint8 quantisation ``q = round(255 clip(x, 0, 1))``: the result is
+  ``(q & ~(2^(8 - bits) - 1)) / 255``, what torchvision's ``posterize`` and Pillow's
+  ``ImageOps.posterize`` give for the uint8 image, scaled back to [0, 1]. (torchvision's float
+  path computes ``floor(x 2^bits) / 2^bits`` instead, which differs by up to ``1 - 2^-bits``
+  levels; the uint8 definition is the one the augmentation policies were tuned on.) The output
+  takes only the values ``k / 255``; ``bits = 8`` returns the quantised image, 0 a black one.
+
+  Not differentiable: the gradient JAX gives w.r.t. the image is zero (the output is piecewise
+  constant).
+
+  Args:
+    image: HWC float image (any number of channels).
+    bits: an int in [0, 8], or a traced integer scalar (one per example under `vmap`), which is
+      clamped to [0, 8].
+
+  Returns:
+    The posterized image, same shape and dtype.
+
+  Raises:
+    ValueError: ``bits`` outside [0, 8]; not an HWC image.
+    TypeError: not floating point; ``bits`` not an int (a bool, a float, a traced float).
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.posterize(jnp.array([[[200 / 255, 100 / 255, 1.0]]]), 2)
+    >>> (out * 255).round()
+    Array([[[192.,  64., 192.]]], dtype=float32)
+  """
+  op = "posterize"
+  image = check_image(image, op, keyed=False)
+  bits = _check_bits(bits, op)
+  return _posterize(image, bits)
+
+
+def equalize(image: jax.typing.ArrayLike) -> jax.Array:
+  """Per-channel histogram equalization, exactly as Pillow's ``ImageOps.equalize`` and
+  torchvision's ``equalize``.
+
+  Defined on the uint8 quantisation ``q = round(255 clip(x, 0, 1))``: each channel's 256-bin
+  histogram gives a lookup table (``step = (pixels - count of the highest level) // 255``; level
+  ``i`` maps to ``(step // 2 + pixels below i) // step``, at most 255; a channel with
+  ``step = 0`` is kept), and the result is ``lut[q] / 255``. It takes only the values
+  ``k / 255``.
+
+  Not differentiable: the gradient JAX gives w.r.t. the image is zero.
+
+  Args:
+    image: HWC float image (any number of channels).
+
+  Returns:
+    The equalized image, same shape and dtype.
+
+  Raises:
+    ValueError: not an HWC image. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.repeat(jnp.array([0, 0, 0, 100, 100, 200]) / 255, 600).reshape(60, 60, 1)
+    >>> sorted(set((jr.augment.equalize(image) * 255).round().ravel().tolist()))
+    [0.0, 164.0, 255.0]
+  """
+  image = check_image(image, "equalize", keyed=False)
+  return _equalize(image)
+
+
+def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
+  """Stretches each channel to span [0, 1]: torchvision's ``autocontrast`` on float images.
+
+  ``(x - min) / (max - min)`` with the channel's minimum and maximum over the image; a constant
+  channel is kept. Pillow's ``ImageOps.autocontrast`` (and torchvision on uint8) compute the
+  same map on the integer levels and truncate: on an image of levels ``k / 255`` it equals
+  ``floor(255 autocontrast(x)) / 255``.
+
+  Differentiable almost everywhere (through the minimum and maximum too).
+
+  Args:
+    image: HWC float image (any number of channels).
+
+  Returns:
+    The stretched image, clamped to [0, 1], same shape and dtype; an image with no pixels is
+    returned as it is.
+
+  Raises:
+    ValueError: not an HWC image. TypeError: not floating point.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.autocontrast(jnp.array([[[0.25], [0.5], [0.75]]]))[..., 0]
+    Array([[0. , 0.5, 1. ]], dtype=float32)
+  """
+  image = check_image(image, "autocontrast", keyed=False)
+  if image.size == 0:  # no pixels, so no extremes: nothing to stretch
+    return image
+  return _autocontrast(image)
+
+
+def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
+  """Pillow's ``ImageEnhance.Sharpness`` and torchvision's ``adjust_sharpness``.
+
+  Blends with the image smoothed by Pillow's 3x3 ``SMOOTH`` filter (weights 1, centre 5, over
+  13), whose border pixels are the image's own: ``clip(f x + (1 - f) smooth(x), 0, 1)``. 0
+  gives the smoothed image, 1 the original, 2 a sharpened one. An image with no interior (a side
+  of 2 pixels or less) is returned clamped.
+
+  Args:
+    image: HWC float image (any number of channels).
+    factor: a scalar >= 0; may be traced (one per example under `vmap`).
+
+  Returns:
+    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    Differentiable in the image and ``factor`` (except where clamped).
+
+  Raises:
+    ValueError: a negative or non-scalar ``factor``; not an HWC image.
+    TypeError: not floating point; a non-real ``factor``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.zeros((3, 3, 1)).at[1, 1].set(1.0)
+    >>> jr.augment.adjust_sharpness(image, 0.0)[1, 1, 0] * 13
+    Array(5., dtype=float32)
+  """
+  op = "adjust_sharpness"
+  image = check_image(image, op, keyed=False)
+  _check_scalar(factor, op, "factor", lo=0.0)
+  return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)
+
+
+def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int],
+                  sigma: jax.typing.ArrayLike | tuple) -> jax.Array:
+  """Gaussian blur with torchvision's ``gaussian_blur`` semantics (not Pillow's).
+
+  The kernel is ``exp(-x^2 / (2 sigma^2))`` sampled at the ``kernel_size`` integer offsets
+  around the centre and normalized to sum 1, separably along rows and columns; the image is
+  padded by reflection (``reflect``: the border pixel is not repeated). Pillow's
+  ``GaussianBlur(radius)`` is a different filter (box-blur passes).
+
+  Sizes and sigmas are given as (height, width), jaxreg's order for sizes; torchvision's
+  ``kernel_size`` and ``sigma`` pairs are (x, y), i.e. (width, height).
+
+  Args:
+    image: HWC float image (any number of channels).
+    kernel_size: an odd positive int, or an (height, width) pair of them; each half-size must be
+      smaller than the image side (reflect padding).
+    sigma: a scalar > 0, or an (height, width) pair of them; each may be traced (one per example
+      under `vmap`).
+
+  Returns:
+    The blurred image, same shape and dtype (half precision is computed in float32 and rounded
+    once). Differentiable in the image and ``sigma``.
+
+  Raises:
+    ValueError: an even or non-positive kernel size, or one too large for the image; a
+      non-positive or non-scalar ``sigma``; not an HWC image.
+    TypeError: not floating point; a non-int kernel size; a non-real ``sigma``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.zeros((5, 5, 1)).at[2, 2].set(1.0)
+    >>> out = jr.augment.gaussian_blur(image, 3, 1.0)
+    >>> round(float(out.sum()), 4), bool(out[2, 2, 0] < 1)
+    (1.0, True)
+  """
+  op = "gaussian_blur"
+  image = check_image(image, op, keyed=False)
+  size_h, size_w = _check_kernel_size(kernel_size, image.shape, op)
+  sigma_h, sigma_w = (jnp.asarray(s, compute_dtype(image)) for s in _check_sigma(sigma, op))
+  out = _gaussian_blur(image, sigma_h, sigma_w, sizes=(size_h, size_w))
+  for s in (sigma_h, sigma_w):
+    out = nan_if_bad_magnitude(s, out, lo=0.0, open_interval=True)
+  return out
+
+
+def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
+  """Multiplies by ``factor`` (a blend with black): Pillow's ``ImageEnhance.Brightness``,
+  torchvision's ``adjust_brightness``.
+
+  ``clip(f x, 0, 1)``. Not `random_brightness`, which adds an offset (tf.image's rule).
+
+  Args:
+    image: HWC float image (any number of channels).
+    factor: a scalar >= 0; may be traced (one per example under `vmap`).
+
+  Returns:
+    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    Differentiable in the image and ``factor`` (except where clamped).
+
+  Raises:
+    ValueError: a negative or non-scalar ``factor``; not an HWC image.
+    TypeError: not floating point; a non-real ``factor``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.enhance_brightness(jnp.array([[[0.2, 0.4, 0.8]]]), 1.5)
+    Array([[[0.3, 0.6, 1. ]]], dtype=float32)
+  """
+  op = "enhance_brightness"
+  image = check_image(image, op, keyed=False)
+  _check_scalar(factor, op, "factor", lo=0.0)
+  return nan_if_bad_magnitude(factor, _brightness(image, factor), lo=0.0)
+
+
+def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
+  """Blends with the mean grey level of the image: Pillow's ``ImageEnhance.Contrast``,
+  torchvision's ``adjust_contrast``.
+
+  ``clip(f x + (1 - f) m, 0, 1)`` with ``m`` the mean over the image of the greyscale (luma)
+  image, one value for all channels. Pillow rounds ``m`` to a whole level. Not
+  `random_contrast`, which scales each channel around its own mean (tf.image's rule).
+
+  Args:
+    image: HWC RGB float image.
+    factor: a scalar >= 0; may be traced (one per example under `vmap`). 0 gives a uniform grey
+      image.
+
+  Returns:
+    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    Differentiable in the image and ``factor`` (except where clamped).
+
+  Raises:
+    ValueError: a negative or non-scalar ``factor``; not an HWC RGB image.
+    TypeError: not floating point; a non-real ``factor``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> image = jnp.array([[[0.0, 0.0, 0.0]], [[1.0, 1.0, 1.0]]])
+    >>> jr.augment.enhance_contrast(image, 0.5)[:, 0, 0]
+    Array([0.25, 0.75], dtype=float32)
+  """
+  op = "enhance_contrast"
+  image = check_image(image, op, keyed=False)
+  _check_rgb(image, op)
+  _check_scalar(factor, op, "factor", lo=0.0)
+  return nan_if_bad_magnitude(factor, _contrast(image, factor), lo=0.0)
+
+
+def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
+  """Blends with the greyscale image: Pillow's ``ImageEnhance.Color``, torchvision's
+  ``adjust_saturation``.
+
+  ``clip(f x + (1 - f) gray(x), 0, 1)`` with the luma of `grayscale`. Not `adjust_saturation`,
+  which scales the HSV saturation (tf.image's rule): there a factor of 0 keeps each pixel's
+  largest channel, here it gives the luma.
+
+  Args:
+    image: HWC RGB float image.
+    factor: a scalar >= 0; may be traced (one per example under `vmap`). 0 gives the greyscale
+      image, 1 the original.
+
+  Returns:
+    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    Differentiable in the image and ``factor`` (except where clamped).
+
+  Raises:
+    ValueError: a negative or non-scalar ``factor``; not an HWC RGB image.
+    TypeError: not floating point; a non-real ``factor``.
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> jr.augment.enhance_color(jnp.array([[[1.0, 0.0, 0.0]]]), 0.0)
+    Array([[[0.299, 0.299, 0.299]]], dtype=float32)
+  """
+  op = "enhance_color"
+  image = check_image(image, op, keyed=False)
+  _check_rgb(image, op)
+  _check_scalar(factor, op, "factor", lo=0.0)
+  return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Every photometric op as one parametrized pass, for a per-example choice of op
+# --------------------------------------------------------------------------------------------
+
+# The ops `photometric_kernel` evaluates; a policy passes its own subset as ``ops``.
+PHOTOMETRIC_OPS = ("identity", "brightness", "color", "contrast", "sharpness", "autocontrast",
+                   "equalize", "posterize", "solarize", "solarize_add", "invert", "grayscale")
+_BLENDS = ("brightness", "color", "contrast", "sharpness")
+
+
+def photometric_kernel(image, op_index, magnitude, *, ops=PHOTOMETRIC_OPS):
+  """``ops[op_index](image, magnitude)`` in one pass over the pixels, with no branch.
+
+  Under `vmap` a per-example ``lax.switch`` over the ops becomes a select that runs every
+  op on every image. Here each op is a setting of one kernel's coefficients instead, so an
+  image costs one pass whichever op it draws, plus the statistics the ops of ``ops`` need (the
+  grey mean for contrast, per-channel extremes for autocontrast, the histograms for equalize),
+  each one reduction over the image. Stages, in order, each an exact identity for the ops that
+  do not use it:
+
+  1. blend: ``d + f (x - d)`` with ``d = w_mean mean + w_gray gray(x) + w_smooth smooth(x)``
+     (brightness: ``d = 0``; identity and the others: ``d = 0, f = 1``; grayscale:
+     ``d = gray(x), f = 0``);
+  2. stretch: ``(y - low[c]) / spread[c]`` (autocontrast; else 0 and 1);
+  3. clamp to [0, 1] (blends and autocontrast, as their public ops);
+  4. ``1 - y`` where ``x >= invert_at`` (solarize: the threshold; invert: -inf; else +inf);
+  5. ``clip(y + addition, 0, 1)`` where ``x < add_below`` (solarize_add with threshold 0.5;
+     else -inf);
+  6. ``lut[c, round(255 y)] / 255`` (posterize, equalize).
+
+  The result equals the public op of the same name to float rounding (the tests check it).
+
+  Args:
+    image: HWC float image (RGB if ``ops`` holds color, contrast or grayscale); computed in
+      float32 for half precision and rounded back once.
+    op_index: an integer scalar (traced or not) indexing ``ops``.
+    magnitude: a float scalar, the public op's magnitude: the factor of the blends, the
+      threshold of solarize, the addition of solarize_add, the bits of posterize (truncated to
+      an int); ignored by the others.
+    ops: a tuple of names from `PHOTOMETRIC_OPS` (static).
+
+  Returns:
+    The image after the chosen op, same shape and dtype.
+  """
+  unknown = [name for name in ops if name not in PHOTOMETRIC_OPS]
+  if unknown or not ops:
+    raise ValueError(f"photometric_kernel: `ops` must be a non-empty tuple of names from "
+                     f"{PHOTOMETRIC_OPS}, got {ops!r}.")
+  dtype = compute_dtype(image)
+  x = image.astype(dtype)
+  channels = x.shape[-1]
+  if {"color", "contrast", "grayscale"} & set(ops):
+    _check_rgb(x, "photometric_kernel")
+  m = jnp.asarray(magnitude, dtype)
+  index = jnp.asarray(op_index, jnp.int32)
+
+  def pick(per_op, default, shape=()):
+    """The chosen op's value of one coefficient; ``per_op`` maps names to values."""
+    table = [jnp.broadcast_to(jnp.asarray(per_op.get(name, default), dtype), shape)
+             for name in ops]
+    return jnp.stack(table)[index]
+
+  zero = jnp.zeros((), dtype)
+  # 1. blend
+  factor = pick({**{name: m for name in _BLENDS}, "grayscale": 0.0}, 1.0)
+  degenerate = zero
+  if "contrast" in ops:
+    degenerate = degenerate + pick({"contrast": 1.0}, 0.0) * _mean_gray(x)
+  if {"color", "grayscale"} & set(ops):
+    degenerate = degenerate + pick({"color": 1.0, "grayscale": 1.0}, 0.0) * _gray(x)
+  if "sharpness" in ops:
+    degenerate = degenerate + pick({"sharpness": 1.0}, 0.0) * _smooth(x)
+  y = degenerate + factor * (x - degenerate)
+  # 2. stretch
+  if "autocontrast" in ops:
+    low, high = _channel_extremes(x)
+    spread = high - low
+    stretch = spread > 0
+    low = pick({"autocontrast": jnp.where(stretch, low, 0)}, 0.0, (channels,))
+    spread = pick({"autocontrast": jnp.where(stretch, spread, 1)}, 1.0, (channels,))
+    y = (y - low) / spread
+  # 3. clamp
+  clamped = [*_BLENDS, "autocontrast"]
+  if set(clamped) & set(ops):
+    y = jnp.where(pick(dict.fromkeys(clamped, 1.0), 0.0) > 0, jnp.clip(y, 0.0, 1.0), y)
+  # 4. invert above a threshold
+  if {"solarize", "invert"} & set(ops):
+    invert_at = pick({"solarize": m, "invert": -jnp.inf}, jnp.inf)
+    y = jnp.where(x >= invert_at, 1 - y, y)
+  # 5. add below a threshold
+  if "solarize_add" in ops:
+    add_below = pick({"solarize_add": 0.5}, -jnp.inf)
+    y = jnp.where(x < add_below, jnp.clip(y + m, 0.0, 1.0), y)
+  # 6. lookup table on the uint8 levels
+  if {"posterize", "equalize"} & set(ops):
+    levels = _levels(y)
+    table = {}
+    if "posterize" in ops:
+      bits = jnp.clip(m.astype(jnp.int32), 0, 8)
+      ramp = jnp.arange(LEVELS, dtype=dtype)
+      table["posterize"] = jnp.broadcast_to(_posterize_levels(ramp, bits), (channels, LEVELS))
+    if "equalize" in ops:
+      table["equalize"] = _equalize_lut(_histogram(levels)).astype(dtype)
+    lut = pick(table, 0.0, (channels, LEVELS))
+    use_lut = pick(dict.fromkeys(table, 1.0), 0.0) > 0
+    y = jnp.where(use_lut, _apply_lut(levels, lut) / 255, y)
+  return y.astype(image.dtype)

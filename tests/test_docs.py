@@ -1,0 +1,92 @@
+"""The documentation site: it builds strictly, every public name has a reference page, every
+code block of every page runs, and the augmentation gallery renders every op."""
+
+import concurrent.futures
+import importlib
+import os
+import subprocess
+import sys
+
+from markdown_blocks import FAST_COMPILE, ROOT, python_blocks, run_python
+
+DOCS = ROOT / "docs"
+PAGES = sorted(p for p in DOCS.rglob("*.md") if p.name != "README.md" and "_build" not in p.parts)
+CODE_PAGES = [p for p in PAGES if python_blocks(p)]
+
+
+def public_entries() -> set[str]:
+  """Every name the API reference must document, from the packages themselves."""
+  jr = importlib.import_module("jaxreg")
+  names = {f"jaxreg.{n}" for n in jr.__all__ if n not in ("__version__", "augment")}
+  return names | {f"jaxreg.augment.{n}" for n in jr.augment.__all__}
+
+
+def test_sphinx_build_is_strict_and_documents_every_public_name(tmp_path):
+  out = tmp_path / "html"
+  result = subprocess.run(
+      [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
+       str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+  assert result.returncode == 0, (
+      "the docs build has warnings (install the docs extra: pip install -e '.[test]'):\n"
+      + result.stdout[-3000:] + result.stderr[-5000:])
+  pages = {p.stem for p in (out / "api" / "_autosummary").glob("*.html")}
+  assert public_entries() <= pages, sorted(public_entries() - pages)
+  for page in PAGES:
+    html = out / page.relative_to(DOCS).with_suffix(".html")
+    assert html.exists(), f"{page} is not part of the site (add it to a toctree)"
+
+
+def _run_page(page):
+  blocks = python_blocks(page)
+  return run_python("\n".join(blocks), label=str(page.relative_to(ROOT)))
+
+
+def test_every_docs_code_block_runs():
+  """Each page's ```python blocks run in order, as one program (later blocks use earlier ones).
+
+  Two pages at a time: most of a page's time is JAX compiling, one core each.
+  """
+  assert len(CODE_PAGES) >= 9
+  failures = []
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+    futures = {pool.submit(_run_page, page): page for page in CODE_PAGES}
+    for future in concurrent.futures.as_completed(futures):
+      try:
+        future.result()
+      except AssertionError as err:
+        failures.append(str(err))
+  assert not failures, "\n\n".join(failures)
+
+
+def _gallery():
+  sys.path.insert(0, str(DOCS))
+  try:
+    return importlib.import_module("gallery")
+  finally:
+    sys.path.remove(str(DOCS))
+
+
+def test_gallery_shows_every_augment_op():
+  import jaxreg as jr
+
+  shown = {name for name, _ in _gallery().GALLERY}
+  not_image_ops = {"aug_mix_consistency_loss"}  # a loss on logits: nothing to show
+  missing = set(jr.augment.__all__) - shown - not_image_ops
+  assert not missing, f"add a row for {sorted(missing)} to GALLERY in docs/gallery.py"
+
+
+def test_gallery_renders(tmp_path):
+  out = tmp_path / "gallery.png"
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
+  result = subprocess.run([sys.executable, str(DOCS / "gallery.py"), "--size", "40", "--out",
+                           str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  from PIL import Image
+
+  with Image.open(out) as image:
+    width, height = image.size
+  rows = len(_gallery().GALLERY)
+  assert height >= rows * 40
+  assert width >= 4 * 40
+  assert (ROOT / "docs" / "_static" / "gallery.png").exists()

@@ -1,0 +1,465 @@
+"""Photometric ops against Pillow (on uint8-quantised images), float64 NumPy and finite differences.
+
+Tolerances, in grey levels of 1/255 (each test states its own):
+
+* exact: invert, solarize, posterize, equalize (the definitions coincide on uint8 images);
+  autocontrast against exact rational arithmetic, and against Pillow except where Pillow's
+  double-precision evaluation of an integer-valued stretch truncates one level down;
+  greyscale, except at exact ties of the luma (Pillow's fixed-point weights round those).
+* one level: the Pillow enhancers (brightness, contrast, colour, sharpness) truncated as Pillow
+  truncates; Pillow also rounds its degenerate image (greyscale, mean, SMOOTH) to whole levels.
+* Gaussian blur against a float64 NumPy transcription of torchvision's definition (Pillow's
+  ``GaussianBlur`` is another filter): 1e-5.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import reuse_keys
+from jax.test_util import check_grads
+
+import jaxreg as jr
+from jaxreg.augment import _photometric as P  # noqa: N812
+
+Image = pytest.importorskip("PIL.Image")
+ImageEnhance = pytest.importorskip("PIL.ImageEnhance")
+ImageOps = pytest.importorskip("PIL.ImageOps")
+
+A = jr.augment
+RNG = np.random.default_rng(0)
+
+
+def uint8_images():
+  """Full-range noise, a narrow range, smooth ramps, a peaked histogram, few levels."""
+  rng = np.random.default_rng(1)
+  yy, xx = np.mgrid[0:50, 0:60]
+  ramps = np.stack([(yy * 5) % 256, (xx * 4) % 256, (xx + yy) % 256], -1)
+  return [
+      rng.integers(0, 256, (37, 41, 3)),
+      rng.integers(30, 200, (64, 48, 3)),
+      ramps,
+      np.clip(rng.normal(120, 20, (80, 80, 3)), 0, 255),
+      rng.choice([0, 7, 7, 200], (23, 29, 3)),
+  ]
+
+
+IMAGES = [u.astype(np.uint8) for u in uint8_images()]
+IDS = ["noise", "narrow", "ramps", "peaked", "few_levels"]
+
+
+def as_float(u8):
+  return jnp.asarray(u8.astype(np.float32) / 255)
+
+
+def levels(image):
+  """A float image in [0, 1] as float64 grey levels."""
+  return np.asarray(image, np.float64) * 255
+
+
+def pillow(u8):
+  return Image.fromarray(u8)
+
+
+def assert_exact(ours, reference):
+  np.testing.assert_array_equal(np.round(levels(ours)), np.asarray(reference, np.float64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Against Pillow
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("u8", IMAGES, ids=IDS)
+def test_uint8_defined_ops_equal_pillow_exactly(u8):
+  # Tolerance: none. On an image of levels k / 255 these ops are Pillow's, level for level.
+  x, image = as_float(u8), pillow(u8)
+  assert_exact(A.invert(x), ImageOps.invert(image))
+  for t in (0, 1, 64, 128, 200, 255):
+    assert_exact(A.solarize(x, t / 255), ImageOps.solarize(image, t))
+  for bits in range(1, 9):  # Pillow takes 1..8; torchvision also 0
+    assert_exact(A.posterize(x, bits), ImageOps.posterize(image, bits))
+  assert_exact(A.posterize(x, 0), np.zeros_like(u8))
+  assert_exact(A.equalize(x), ImageOps.equalize(image))
+
+
+def test_equalize_corner_cases_equal_pillow():
+  # Tolerance: none. One level, two levels, too few pixels for a step, and a table that passes
+  # 255 before the highest level (clamped).
+  cases = [np.full((5, 6, 3), 77), np.array([[[0, 0, 0]], [[255, 10, 3]]] * 3),
+           np.arange(48).reshape(4, 4, 3) * 5, RNG.integers(0, 3, (30, 30, 3)) * 100]
+  for u8 in cases:
+    u8 = u8.astype(np.uint8)
+    assert_exact(A.equalize(as_float(u8)), ImageOps.equalize(pillow(u8)))
+
+
+@pytest.mark.parametrize("histogram", [P._histogram_scatter, P._histogram_onehot],
+                         ids=["scatter", "onehot"])
+def test_both_histograms_equal_numpys(histogram):
+  # Tolerance: none (integer counts).
+  u8 = IMAGES[4]
+  counts = jax.jit(histogram)(jnp.asarray(u8, jnp.float32))
+  want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
+  np.testing.assert_array_equal(counts, want)
+
+
+@pytest.mark.parametrize("u8", IMAGES, ids=IDS)
+def test_autocontrast_is_the_exact_stretch_and_pillow_up_to_its_rounding(u8):
+  ours = levels(A.autocontrast(as_float(u8)))
+  low, high = u8.min(axis=(0, 1)), u8.max(axis=(0, 1))
+  k = u8.astype(np.int64)
+  spread = np.maximum(high - low, 1).astype(np.int64)
+  numerator = (k - low) * 255
+  # Tolerance: 1e-3 levels against the exact rational value; so floor(255 x + 1e-3) is exactly
+  # the truncation that Pillow and torchvision apply on uint8.
+  exact = np.where(high > low, numerator / spread, k)
+  np.testing.assert_allclose(ours, exact, atol=1e-3)
+  truncated = np.where(high > low, numerator // spread, k)
+  np.testing.assert_array_equal(np.floor(ours + 1e-3), truncated)
+  # Pillow evaluates i * (255 / spread) - low * (255 / spread) in double precision: where the
+  # exact value is a whole level that can land just below it and truncate one level down (the
+  # maximum becomes 254, say). Everywhere else it is exact.
+  reference = np.asarray(ImageOps.autocontrast(pillow(u8)), np.int64)
+  whole = (numerator % spread == 0) & (high > low)
+  np.testing.assert_array_equal(reference[~whole], truncated[~whole])
+  assert np.all((truncated - reference)[whole] >= 0)
+  assert np.all((truncated - reference)[whole] <= 1)
+
+
+@pytest.mark.parametrize("u8", IMAGES, ids=IDS)
+def test_grayscale_equals_pillow_except_at_exact_ties(u8):
+  ours = levels(A.grayscale(as_float(u8), num_output_channels=1)[..., 0])
+  reference = np.asarray(ImageOps.grayscale(pillow(u8)), np.float64)
+  k = u8.astype(np.int64)
+  thousandths = 299 * k[..., 0] + 587 * k[..., 1] + 114 * k[..., 2]
+  np.testing.assert_allclose(ours, thousandths / 1000, atol=1e-3)
+  # Tolerance: none, except where the luma is exactly half-way between two levels (Pillow's
+  # fixed-point weights, 19595 / 65536 ..., decide those; jaxreg is within 0.5 + 1e-3 there).
+  tie = thousandths % 1000 == 500
+  np.testing.assert_array_equal(np.round(ours[~tie]), reference[~tie])
+  assert np.all(np.abs(ours[tie] - reference[tie]) <= 0.5 + 1e-3)
+  three = A.grayscale(as_float(u8))
+  np.testing.assert_array_equal(three, jnp.repeat(three[..., :1], 3, axis=-1))
+
+
+ENHANCERS = [
+    (A.enhance_brightness, ImageEnhance.Brightness),
+    (A.enhance_contrast, ImageEnhance.Contrast),
+    (A.enhance_color, ImageEnhance.Color),
+    (A.adjust_sharpness, ImageEnhance.Sharpness),
+]
+
+
+@pytest.mark.parametrize(("ours", "enhancer"), ENHANCERS, ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("u8", IMAGES, ids=IDS)
+def test_enhancers_equal_pillow_within_one_level(ours, enhancer, u8):
+  # Tolerance: one grey level after truncating as Pillow does (Pillow also rounds its
+  # degenerate image, the grey mean, the greyscale or the SMOOTH image, to whole levels).
+  x, image = as_float(u8), pillow(u8)
+  for factor in (0.0, 0.1, 0.5, 0.9, 1.0, 1.3, 1.9, 2.0):
+    got = np.floor(levels(ours(x, factor)) + 1e-3)
+    want = np.asarray(enhancer(image).enhance(factor), np.float64)
+    assert np.abs(got - want).max() <= 1, factor
+  np.testing.assert_allclose(ours(x, 1.0), x, atol=1e-6)
+
+
+def test_sharpness_keeps_the_border_and_smooths_the_interior():
+  x = jnp.asarray(RNG.uniform(0.2, 0.8, (6, 7, 3)), jnp.float32)
+  out = np.asarray(A.adjust_sharpness(x, 0.0), np.float64)
+  ref = np.asarray(x, np.float64)
+  kernel = np.ones((3, 3))
+  kernel[1, 1] = 5
+  for i in range(1, 5):
+    for j in range(1, 6):
+      want = np.einsum("ij,ijc->c", kernel, ref[i - 1:i + 2, j - 1:j + 2]) / 13
+      np.testing.assert_allclose(out[i, j], want, atol=1e-6)
+  border = np.ones((6, 7), bool)
+  border[1:-1, 1:-1] = False
+  np.testing.assert_allclose(out[border], ref[border], atol=1e-6)
+  tiny = jnp.asarray(RNG.uniform(size=(2, 5, 3)), jnp.float32)
+  np.testing.assert_allclose(A.adjust_sharpness(tiny, 2.0), tiny, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian blur against torchvision's definition in float64
+# ---------------------------------------------------------------------------------------------
+
+
+def torchvision_blur_float64(image, kernel_size, sigma):
+  """torchvision's gaussian_blur, written out: a 2-D kernel (outer product of the normalized
+  1-D ones), reflect padding, a direct correlation. Sizes and sigmas are (height, width)."""
+  image = np.asarray(image, np.float64)
+
+  def kernel1d(size, s):
+    x = np.linspace(-(size - 1) / 2, (size - 1) / 2, size)
+    pdf = np.exp(-0.5 * (x / s) ** 2)
+    return pdf / pdf.sum()
+
+  (kh, kw), (sh, sw) = kernel_size, sigma
+  kernel = np.outer(kernel1d(kh, sh), kernel1d(kw, sw))
+  padded = np.pad(image, ((kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)), mode="reflect")
+  height, width = image.shape[:2]
+  out = np.zeros_like(image)
+  for i in range(kh):
+    for j in range(kw):
+      out += kernel[i, j] * padded[i:i + height, j:j + width]
+  return out
+
+
+@pytest.mark.parametrize(("kernel_size", "sigma"), [(3, 1.0), ((5, 3), (1.5, 0.7)), (9, 1.5),
+                                                    (1, 2.0), ((1, 7), 3.0)])
+def test_gaussian_blur_equals_torchvisions_definition(kernel_size, sigma):
+  # Tolerance: 1e-5 (float32 against float64).
+  x = jnp.asarray(RNG.uniform(size=(12, 11, 3)), jnp.float32)
+  sizes = (kernel_size,) * 2 if isinstance(kernel_size, int) else kernel_size
+  sigmas = (sigma,) * 2 if isinstance(sigma, float) else sigma
+  want = torchvision_blur_float64(x, sizes, sigmas)
+  np.testing.assert_allclose(A.gaussian_blur(x, kernel_size, sigma), want, atol=1e-5)
+  got = jax.jit(A.gaussian_blur, static_argnums=1)(x, kernel_size, sigma)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_gaussian_blur_orders_sizes_as_height_width():
+  x = jnp.zeros((9, 9, 1)).at[4, 4].set(1.0)
+  out = np.asarray(A.gaussian_blur(x, (5, 1), 1.0))[..., 0]
+  assert np.count_nonzero(out[:, 4]) == 5  # spread along the height only
+  assert np.count_nonzero(out[4, :]) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Other references: solarize_add (TensorFlow AutoAugment), grayscale flags, random_grayscale
+# ---------------------------------------------------------------------------------------------
+
+
+def test_solarize_add_equals_the_tensorflow_definition():
+  # AutoAugment's TF op on uint8: where(image < threshold, clip(image + addition, 0, 255), image).
+  # Tolerance: none, on levels.
+  u8 = IMAGES[0]
+  for addition, threshold in ((0, 128), (110, 128), (-40, 200), (255, 256 - 1)):
+    want = np.where(u8 < threshold, np.clip(u8.astype(np.int64) + addition, 0, 255), u8)
+    assert_exact(A.solarize_add(as_float(u8), addition / 255, threshold=threshold / 255), want)
+
+
+def test_random_grayscale_frequency_and_outputs():
+  image = jnp.asarray(RNG.uniform(size=(4, 5, 3)), jnp.float32)
+  batch = jnp.broadcast_to(image, (2000, 4, 5, 3))
+  out = np.asarray(A.batched(A.random_grayscale)(jax.random.key(0), batch, probability=0.3))
+  gray = np.asarray(A.grayscale(image))
+  is_gray = np.array([np.array_equal(o, gray) for o in out])
+  is_same = np.array([np.array_equal(o, image) for o in out])
+  assert np.all(is_gray ^ is_same)
+  assert abs(is_gray.mean() - 0.3) < 5 * np.sqrt(0.3 * 0.7 / 2000)
+  with reuse_keys():
+    np.testing.assert_array_equal(A.random_grayscale(jax.random.key(1), image, probability=0.0),
+                                  image)
+
+
+# ---------------------------------------------------------------------------------------------
+# jit, vmap with per-example magnitudes, dtypes, gradients
+# ---------------------------------------------------------------------------------------------
+
+# (op, magnitudes for 4 examples); the magnitude is the op's second positional argument.
+WITH_MAGNITUDE = [
+    (A.solarize, [0.0, 0.3, 0.5, 1.0]),
+    (A.solarize_add, [0.0, 0.2, -0.3, 0.5]),
+    (A.posterize, [0, 1, 4, 8]),
+    (A.adjust_sharpness, [0.0, 0.5, 1.0, 1.9]),
+    (A.enhance_brightness, [0.0, 0.5, 1.0, 1.9]),
+    (A.enhance_contrast, [0.0, 0.5, 1.0, 1.9]),
+    (A.enhance_color, [0.0, 0.5, 1.0, 1.9]),
+    (functools.partial(A.gaussian_blur, kernel_size=5), [0.3, 0.8, 1.5, 4.0]),
+]
+WITHOUT_MAGNITUDE = [A.invert, A.equalize, A.autocontrast, A.grayscale]
+
+
+def _name(fn):
+  return getattr(fn, "__name__", None) or fn.func.__name__
+
+
+def batch_of_images(n=4, shape=(9, 10, 3)):
+  return jnp.asarray(RNG.integers(0, 256, (n, *shape)) / 255, jnp.float32)
+
+
+@pytest.mark.parametrize(("op", "magnitudes"), WITH_MAGNITUDE, ids=lambda v: _name(v)
+                         if callable(v) else "")
+def test_per_example_traced_magnitudes_under_vmap_equal_per_image_calls(op, magnitudes):
+  images = batch_of_images()
+  dtype = jnp.int32 if op is A.posterize else jnp.float32
+  mags = jnp.asarray(magnitudes, dtype)
+  call = (lambda x, m: op(x, sigma=m)) if isinstance(op, functools.partial) else op
+  eager = np.stack([call(x, m) for x, m in zip(images, magnitudes, strict=True)])
+  np.testing.assert_allclose(jax.jit(jax.vmap(call))(images, mags), eager, atol=1e-6)
+  np.testing.assert_allclose(jax.vmap(call)(images, mags), eager, atol=1e-6)
+  assert len({np.asarray(e).tobytes() for e in eager}) == 4  # the magnitudes matter
+
+
+@pytest.mark.parametrize("op", WITHOUT_MAGNITUDE, ids=_name)
+def test_ops_without_magnitude_under_jit_and_vmap(op):
+  images = batch_of_images()
+  eager = np.stack([op(x) for x in images])
+  np.testing.assert_allclose(jax.jit(jax.vmap(op))(images), eager, atol=1e-6)
+  np.testing.assert_allclose(A.batched(lambda key, x: op(x))(jax.random.key(0), images), eager,
+                             atol=1e-6)
+
+
+def _call_with_magnitude(op, x, magnitude):
+  if isinstance(op, functools.partial):
+    return op(x, sigma=magnitude)
+  return op(x, magnitude)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_dtypes_are_kept_and_half_precision_is_rounded_once(dtype):
+  x = batch_of_images(1)[0].astype(dtype)
+  wide = x.astype(jnp.float32)
+  calls = [(op, lambda f, v, m=m[2], op=op: _call_with_magnitude(op, v, m))
+           for op, m in WITH_MAGNITUDE]
+  calls += [(op, lambda f, v, op=op: op(v)) for op in WITHOUT_MAGNITUDE]
+  for op, call in calls:
+    out = call(None, x)
+    assert out.dtype == dtype, _name(op)
+    # Computed in float32 from the same inputs, rounded once at the end.
+    np.testing.assert_array_equal(np.asarray(out.astype(jnp.float32)),
+                                  np.asarray(call(None, wide).astype(dtype).astype(jnp.float32)),
+                                  err_msg=_name(op))
+
+
+def test_gradients_of_the_differentiable_ops():
+  # Inside (0, 1) and with no clamping, so each op is smooth at the point: checked against
+  # finite differences in forward and reverse mode.
+  x = jnp.asarray(RNG.uniform(0.3, 0.6, (5, 6, 3)), jnp.float32)
+  x = x.at[0, 0].set(0.2).at[-1, -1].set(0.7)  # unique extremes for autocontrast
+  ops = [A.invert, A.autocontrast, A.grayscale,
+         lambda v: A.adjust_sharpness(v, 1.4),
+         lambda v: A.enhance_brightness(v, 1.2),
+         lambda v: A.enhance_contrast(v, 1.3),
+         lambda v: A.enhance_color(v, 0.6),
+         lambda v: A.gaussian_blur(v, 3, 0.9)]
+  for op in ops:
+    check_grads(op, (x,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
+  # No pixel near the threshold, where the ops jump.
+  away = jnp.where(x < 0.45, x - 0.1, x + 0.1)
+  for op in (lambda v: A.solarize(v, 0.45), lambda v: A.solarize_add(v, 0.1, threshold=0.45)):
+    check_grads(op, (away,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
+  for op in (lambda f: A.enhance_contrast(x, f), lambda f: A.adjust_sharpness(x, f),
+             lambda s: A.gaussian_blur(x, 5, s)):
+    check_grads(op, (1.3,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
+
+
+def test_non_differentiable_ops_have_the_documented_zero_gradient():
+  x = jnp.asarray(RNG.uniform(size=(5, 6, 3)), jnp.float32)
+  for op in (lambda v: A.posterize(v, 3), A.equalize):
+    np.testing.assert_array_equal(jax.grad(lambda v, op=op: op(v).sum())(x), 0.0)
+  assert float(jax.grad(lambda t: A.solarize(x, t).sum())(0.5)) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+X = jnp.zeros((8, 8, 3))
+GRAY = jnp.zeros((8, 8, 1))
+
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: A.posterize(X, 9), ValueError, r"posterize: `bits` must be in \[0, 8\], got 9"),
+    (lambda: A.posterize(X, -1), ValueError, r"posterize: `bits` must be in \[0, 8\]"),
+    (lambda: A.posterize(X, 2.5), TypeError, "posterize: `bits` must be an int"),
+    (lambda: A.posterize(X, True), TypeError, "posterize: `bits` must be an int"),
+    (lambda: jax.jit(A.posterize)(X, 2.0), TypeError, "posterize: `bits` .* traced integer"),
+    (lambda: A.gaussian_blur(X, 4, 1.0), ValueError, "gaussian_blur: `kernel_size` must be odd"),
+    (lambda: A.gaussian_blur(X, (3, 2), 1.0), ValueError, "`kernel_size` must be odd"),
+    (lambda: A.gaussian_blur(X, 0, 1.0), ValueError, "gaussian_blur: `kernel_size` must be >= 1"),
+    (lambda: A.gaussian_blur(X, 17, 1.0), ValueError, "gaussian_blur: `kernel_size` 17 needs"),
+    (lambda: A.gaussian_blur(X, 3.0, 1.0), TypeError, "gaussian_blur: `kernel_size`"),
+    (lambda: A.gaussian_blur(X, 3, -1.0), ValueError, r"gaussian_blur: `sigma` must be > 0"),
+    (lambda: A.gaussian_blur(X, 3, 0.0), ValueError, r"gaussian_blur: `sigma` must be > 0"),
+    (lambda: A.gaussian_blur(X, 3, (1.0, 2.0, 3.0)), ValueError, "`sigma` must be a number or"),
+    (lambda: A.gaussian_blur(X, 3, "1"), TypeError, "gaussian_blur: `sigma` must be a real"),
+    (lambda: A.grayscale(GRAY), ValueError, r"grayscale: `image` must be RGB"),
+    (lambda: A.grayscale(X, num_output_channels=2), ValueError, "`num_output_channels` must be"),
+    (lambda: A.random_grayscale(jax.random.key(0), GRAY), ValueError,
+     "random_grayscale: `image` must be RGB"),
+    (lambda: A.random_grayscale(jax.random.key(0), X, probability=1.5), ValueError,
+     "random_grayscale: `probability`"),
+    (lambda: A.enhance_color(GRAY, 1.0), ValueError, "enhance_color: `image` must be RGB"),
+    (lambda: A.enhance_contrast(GRAY, 1.0), ValueError, "enhance_contrast: `image` must be RGB"),
+    (lambda: A.enhance_brightness(X, -0.5), ValueError,
+     "enhance_brightness: `factor` must be >= 0.0, got -0.5"),
+    (lambda: A.adjust_sharpness(X, jnp.ones(2)), ValueError,
+     "adjust_sharpness: `factor` must be a scalar"),
+    (lambda: A.enhance_color(X, None), TypeError, "enhance_color: `factor` must be a real"),
+    (lambda: A.solarize(X, 1.5), ValueError, r"solarize: `threshold` must be in \[0.0, 1.0\]"),
+    (lambda: A.solarize(X, float("nan")), ValueError, "solarize: `threshold` must be a finite"),
+    (lambda: A.solarize_add(X, 2.0), ValueError, r"solarize_add: `addition` must be in"),
+    (lambda: A.solarize_add(X, 0.1, threshold=-0.1), ValueError, "solarize_add: `threshold`"),
+    (lambda: A.equalize(jnp.zeros((8, 8))), ValueError, "equalize: `image` must have 3 dim"),
+    (lambda: A.autocontrast(jnp.zeros((2, 8, 8, 3))), ValueError,
+     "autocontrast: `image` must have 3 dim"),
+    (lambda: A.invert(jnp.zeros((8, 8, 3), jnp.uint8)), TypeError,
+     "invert: `image` must be a floating-point array"),
+])
+def test_bad_input_names_the_op_and_the_argument(call, error, match):
+  with pytest.raises(error, match=match):
+    call()
+
+
+# ---------------------------------------------------------------------------------------------
+# The parametrized kernel: every op as one pass
+# ---------------------------------------------------------------------------------------------
+
+PUBLIC = {
+    "identity": lambda x, m: x,
+    "brightness": A.enhance_brightness,
+    "color": A.enhance_color,
+    "contrast": A.enhance_contrast,
+    "sharpness": A.adjust_sharpness,
+    "autocontrast": lambda x, m: A.autocontrast(x),
+    "equalize": lambda x, m: A.equalize(x),
+    "posterize": lambda x, m: A.posterize(x, int(m)),
+    "solarize": A.solarize,
+    "solarize_add": A.solarize_add,
+    "invert": lambda x, m: A.invert(x),
+    "grayscale": lambda x, m: A.grayscale(x),
+}
+KERNEL_MAGNITUDES = {"brightness": 1.4, "color": 0.3, "contrast": 1.7, "sharpness": 1.9,
+                     "posterize": 3.0, "solarize": 0.4, "solarize_add": 0.2}
+
+
+@pytest.mark.parametrize("ops", [P.PHOTOMETRIC_OPS, ("posterize", "brightness", "equalize"),
+                                 ("solarize",)], ids=len)
+def test_kernel_with_a_per_example_op_equals_the_public_ops(ops):
+  # Tolerance: none. Each op's stage is the public op's arithmetic; the others are identities.
+  n = 2 * len(ops)
+  images = batch_of_images(n, (11, 13, 3))
+  index = jnp.arange(n) % len(ops)
+  names = [ops[i] for i in np.asarray(index)]
+  magnitudes = jnp.asarray([KERNEL_MAGNITUDES.get(name, 0.5) for name in names], jnp.float32)
+  kernel = jax.jit(jax.vmap(functools.partial(P.photometric_kernel, ops=ops)))
+  out = kernel(images, index, magnitudes)
+  for x, name, m, got in zip(images, names, magnitudes, out, strict=True):
+    np.testing.assert_array_equal(got, PUBLIC[name](x, m), err_msg=name)
+  half = kernel(images.astype(jnp.bfloat16), index, magnitudes)
+  assert half.dtype == jnp.bfloat16
+
+
+def test_kernel_rejects_unknown_ops_and_grey_images_for_colour_ops():
+  with pytest.raises(ValueError, match="photometric_kernel: `ops` must be"):
+    P.photometric_kernel(X, 0, 1.0, ops=("rotate",))
+  with pytest.raises(ValueError, match="photometric_kernel: `image` must be RGB"):
+    P.photometric_kernel(GRAY, 0, 1.0, ops=("color", "invert"))
+  np.testing.assert_array_equal(P.photometric_kernel(GRAY + 0.25, 0, 1.0, ops=("invert",)), 0.75)
+
+
+@pytest.mark.xla_schedule("docs/design/photometric.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+def test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu():
+  # Unbatched, XLA:CPU's scatter-add histogram is 6x faster and the blur's passes stay in
+  # cache; the other ops stay vectorized.
+  images = jnp.zeros((4, 8, 8, 3))
+  for op, looped in ((A.equalize, True), (lambda x: A.gaussian_blur(x, 3, 1.0), True),
+                     (lambda x: A.adjust_sharpness(x, 1.5), False)):
+    hlo = jax.jit(jax.vmap(op)).lower(images).as_text()
+    assert ("stablehlo.while" in hlo) == looped

@@ -1,0 +1,699 @@
+"""Policies: tables pinned against torchvision's, sampling frequencies, dispatch, speed shape.
+
+The statistical tests draw with fixed keys and accept at a significance of 1e-6: a correct
+sampler fails one of them with probability about 1e-6 per test (chi-square goodness of fit for
+op and bin frequencies, binomial bounds for signs and application probabilities,
+Kolmogorov-Smirnov for continuous magnitudes and mixing weights).
+"""
+
+import fractions
+import functools
+import math
+import pathlib
+import re
+
+import jax
+import jax.numpy as jnp
+import jax.test_util
+import numpy as np
+import pytest
+from conftest import reuse_keys
+from scipy import stats
+
+import jaxreg as jr
+from jaxreg.augment import _policies as pol
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ALPHA = 1e-6  # significance of every statistical test below
+N = 20_000  # draws per statistical test
+
+
+# --------------------------------------------------------------------------------------------
+# torchvision's augmentation spaces, transcribed from torchvision.transforms.v2._auto_augment
+# (0.15 and later; v1's transforms.autoaugment has the same entries, Solarize on 255 -> 0).
+# Each entry: op -> (magnitudes for (bins, height, width), signed).
+# --------------------------------------------------------------------------------------------
+
+
+def _linspace(last, first=0.0):
+  return lambda b, h, w: np.linspace(first, last, b)
+
+
+def _posterize(start, span):
+  return lambda b, h, w: np.round(start - np.arange(b) / ((b - 1) / span))
+
+
+def _enhancers(last):
+  return {name: (_linspace(last), True) for name in ("Brightness", "Color", "Contrast",
+                                                      "Sharpness")}
+
+
+NONE = (None, False)
+TORCHVISION = {
+    "rand_augment": {
+        "Identity": NONE,
+        "ShearX": (_linspace(0.3), True), "ShearY": (_linspace(0.3), True),
+        "TranslateX": (lambda b, h, w: np.linspace(0, 150 / 331 * w, b), True),
+        "TranslateY": (lambda b, h, w: np.linspace(0, 150 / 331 * h, b), True),
+        "Rotate": (_linspace(30.0), True),
+        **_enhancers(0.9),
+        "Posterize": (_posterize(8, 4), False),
+        "Solarize": (_linspace(0.0, 1.0), False),
+        "AutoContrast": NONE, "Equalize": NONE,
+    },
+    "trivial_augment_wide": {
+        "Identity": NONE,
+        "ShearX": (_linspace(0.99), True), "ShearY": (_linspace(0.99), True),
+        "TranslateX": (_linspace(32.0), True), "TranslateY": (_linspace(32.0), True),
+        "Rotate": (_linspace(135.0), True),
+        **_enhancers(0.99),
+        "Posterize": (_posterize(8, 6), False),
+        "Solarize": (_linspace(0.0, 1.0), False),
+        "AutoContrast": NONE, "Equalize": NONE,
+    },
+    "aug_mix": {
+        "ShearX": (_linspace(0.3), True), "ShearY": (_linspace(0.3), True),
+        "TranslateX": (lambda b, h, w: np.linspace(0, w / 3, b), True),
+        "TranslateY": (lambda b, h, w: np.linspace(0, h / 3, b), True),
+        "Rotate": (_linspace(30.0), True),
+        "Posterize": (_posterize(4, 4), False),
+        "Solarize": (_linspace(0.0, 1.0), False),
+        "AutoContrast": NONE, "Equalize": NONE,
+        **_enhancers(0.9),
+    },
+}
+TORCHVISION["auto_augment"] = {**{k: v for k, v in TORCHVISION["rand_augment"].items()
+                                  if k != "Identity"}, "Invert": NONE}
+SPACES = {"rand_augment": pol.RAND_AUGMENT, "trivial_augment_wide": pol.TRIVIAL_AUGMENT_WIDE,
+          "auto_augment": pol.AUTO_AUGMENT, "aug_mix": pol.AUG_MIX_ALL}
+# torchvision applies `int(magnitude)` to translations: truncation toward zero
+TRUNCATED = {"TranslateX", "TranslateY"}
+
+
+@pytest.mark.parametrize("policy", sorted(SPACES))
+@pytest.mark.parametrize(("bins", "height", "width"), [(31, 224, 224), (10, 32, 48),
+                                                       (11, 331, 200)])
+def test_space_matches_torchvision(policy, bins, height, width):
+  expected = TORCHVISION[policy]
+  space = SPACES[policy]
+  assert [r.op for r in space] == list(expected), "same ops in torchvision's order"
+  tab = pol.table(space, height, width)
+  for index, r in enumerate(space):
+    fn, signed = expected[r.op]
+    assert bool(tab.signed[index]) is signed, r.op
+    levels = jnp.arange(bins, dtype=jnp.float32)
+    ops, values = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.zeros(bins, bool))
+    assert (np.asarray(ops) == pol.OPS.index(r.op)).all()
+    if fn is None:
+      np.testing.assert_array_equal(values, 0.0)
+      continue
+    want = fn(bins, height, width)
+    if r.op in TRUNCATED:
+      # Where the exact magnitude is a whole number (200 / 3 * 9 / 10 = 60), float32 lands on
+      # either side of it, and truncation gives that number or one less; torchvision's own
+      # float32 linspace gives 59.999998 -> 59 there. Elsewhere truncation must agree exactly.
+      whole = np.abs(want - np.round(want)) < 1e-4
+      np.testing.assert_array_equal(np.asarray(values)[~whole], np.trunc(want)[~whole])
+      assert np.isin(np.asarray(values)[whole] - np.round(want)[whole], (-1.0, 0.0)).all()
+    else:
+      np.testing.assert_allclose(values, want, rtol=1e-6, atol=1e-6)
+    _, negated = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.ones(bins, bool))
+    np.testing.assert_array_equal(negated, -np.asarray(values) if signed else values)
+
+
+def test_auto_augment_sub_policies_are_torchvisions():
+  # Spot checks against torchvision's lists (first and last sub-policy of each policy) and
+  # their shape: 25 sub-policies of two steps with probabilities in [0, 1].
+  checks = {"imagenet": ((("Posterize", 0.4, 8), ("Rotate", 0.6, 9)),
+                         (("Equalize", 0.8, None), ("Equalize", 0.6, None))),
+            "cifar10": ((("Invert", 0.1, None), ("Contrast", 0.2, 6)),
+                        (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None))),
+            "svhn": ((("ShearX", 0.9, 4), ("Invert", 0.2, None)),
+                     (("ShearX", 0.7, 2), ("Invert", 0.1, None)))}
+  assert sorted(pol.AUTO_AUGMENT_POLICIES) == sorted(checks)
+  names = {r.op for r in pol.AUTO_AUGMENT}
+  for policy, (first, last) in checks.items():
+    subs = pol.AUTO_AUGMENT_POLICIES[policy]
+    assert len(subs) == 25
+    assert (subs[0], subs[-1]) == (first, last)
+    for sub in subs:
+      assert len(sub) == 2
+      for op, p, level in sub:
+        assert op in names
+        assert 0 <= p <= 1
+        assert (level is None) == (TORCHVISION["auto_augment"][op][0] is None)
+        assert level is None or 0 <= level < pol.AUTO_AUGMENT_BINS
+
+
+# --------------------------------------------------------------------------------------------
+# The documented table
+# --------------------------------------------------------------------------------------------
+
+DOC_COLUMNS = ("rand_augment", "trivial_augment_wide", "auto_augment", "aug_mix")
+
+
+def _number(text):
+  return float(fractions.Fraction(text.strip()))
+
+
+def _doc_table():
+  """{policy: {op: (first, last, per, signed, all_ops_only) or None}} from docs/policies.md."""
+  text = (ROOT / "docs" / "policies.md").read_text()
+  rows = [line for line in text.splitlines()
+          if line.startswith("| `") and ("→" in line or "yes" in line)]
+  table = {policy: {} for policy in DOC_COLUMNS}
+  for line in rows:
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    op, *policies, sign = cells
+    op = op.strip("`")
+    for policy, cell in zip(DOC_COLUMNS, policies, strict=True):
+      if cell == "—":
+        continue
+      all_ops_only = "(all_ops)" in cell
+      cell = cell.replace("(all_ops)", "").strip()
+      if cell == "yes":
+        table[policy][op] = (0.0, 0.0, "", False, all_ops_only)
+        continue
+      first, last = cell.split("→")
+      per = ""
+      match = re.fullmatch(r"(.*?)\s*([WH])", last.strip())
+      if match:
+        last, per = match.groups()
+      table[policy][op] = (_number(first), _number(last), per, sign == "±", all_ops_only)
+  return table
+
+
+def test_documented_table_is_the_implemented_one():
+  table = _doc_table()
+  for policy, space in SPACES.items():
+    documented = table[policy]
+    assert sorted(documented) == sorted(r.op for r in space), policy
+    for r in space:
+      first, last, per, signed, all_ops_only = documented[r.op]
+      assert (first, per, signed) == (r.first, r.per, r.signed), (policy, r.op)
+      assert math.isclose(last, r.last, rel_tol=1e-12), (policy, r.op)
+      if policy == "aug_mix":
+        assert all_ops_only == (r not in pol.AUG_MIX), r.op
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling statistics
+# --------------------------------------------------------------------------------------------
+
+
+def _keys(seed, n=N):
+  return jax.random.split(jax.random.key(seed), n)
+
+
+def _chi_square_ok(counts, probabilities):
+  counts = np.asarray(counts, np.float64)
+  expected = counts.sum() * np.asarray(probabilities, np.float64)
+  keep = expected > 0
+  assert counts[~keep].sum() == 0, "a count where the probability is zero"
+  statistic = ((counts[keep] - expected[keep]) ** 2 / expected[keep]).sum()
+  bound = stats.chi2.isf(ALPHA, keep.sum() - 1)
+  assert statistic < bound, (statistic, bound, counts, expected)
+
+
+def _binomial_ok(successes, trials, p):
+  lo, hi = stats.binom.ppf(ALPHA / 2, trials, p), stats.binom.isf(ALPHA / 2, trials, p)
+  assert lo <= successes <= hi, (successes, trials, p, lo, hi)
+
+
+def _ks_ok(samples, cdf):
+  statistic = stats.kstest(np.asarray(samples, np.float64), cdf).statistic
+  # Kolmogorov's asymptotic bound: P(sqrt(n) D > c) <= 2 exp(-2 c^2)
+  bound = math.sqrt(-0.5 * math.log(ALPHA / 2) / len(samples))
+  assert statistic < bound, (statistic, bound)
+
+
+def _linear_levels(tab, ops, values, num_bins):
+  """The bin (a real number) each slot of a linear op from 0 was drawn at, where the magnitude
+  tells it: shears, rotations and the enhancers (not rounded, truncated or without range)."""
+  ops, values = np.asarray(ops).ravel(), np.asarray(values).ravel()
+  last = dict(zip(tab.ids.tolist(), tab.last.tolist(), strict=True))
+  first = dict(zip(tab.ids.tolist(), tab.first.tolist(), strict=True))
+  linear = [i for i in last if first[i] == 0 and last[i] != 0 and i not in pol._TRANSLATE]
+  mask = np.isin(ops, linear)
+  scale = np.array([last.get(i, 1.0) for i in ops[mask]])
+  return np.abs(values[mask]) / scale * (num_bins - 1), ops[mask], values[mask]
+
+
+def test_rand_augment_ops_signs_and_fixed_magnitude():
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 2, 9, 31, 0.0))(_keys(0))
+  assert ops.shape == values.shape == (N, 2)
+  for slot in range(2):
+    _chi_square_ok(np.bincount(ops[:, slot], minlength=len(tab.ids)),
+                   np.full(len(tab.ids), 1 / len(tab.ids)))
+  # Without noise every magnitude is the table's value at bin 9, with a fair sign.
+  levels, _, linear_values = _linear_levels(tab, ops, values, 31)
+  np.testing.assert_allclose(levels, 9.0, rtol=1e-5)
+  _binomial_ok(int((linear_values < 0).sum()), linear_values.size, 0.5)
+  posterize = np.asarray(values)[np.asarray(ops) == pol.OPS.index("Posterize")]
+  np.testing.assert_array_equal(posterize, np.round(8 - 9 * 4 / 30))  # 7 bits
+  translate = np.abs(np.asarray(values)[np.asarray(ops) == pol.OPS.index("TranslateX")])
+  np.testing.assert_array_equal(translate, np.trunc(150 / 331 * 224 * 9 / 30))
+  # The two slots draw independently: the pair frequencies factorize.
+  pairs = np.bincount(ops[:, 0] * 14 + ops[:, 1], minlength=14 * 14)
+  _chi_square_ok(pairs, np.full(14 * 14, 1 / 196))
+
+
+@pytest.mark.parametrize(("level", "std"), [(9, 0.5), (2, 3.0), (29, 4.0)])
+def test_rand_augment_magnitude_std_is_a_clipped_normal(level, std):
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, level, 31, std))(_keys(1))
+  levels, _, _ = _linear_levels(tab, ops, values, 31)
+  normal = stats.norm(level, std)
+  # Clipped to [0, 30]: atoms at both ends (binomial), a truncated normal between (KS).
+  low, high = normal.cdf(0), normal.sf(30)
+  _binomial_ok(int((levels <= 1e-6).sum()), levels.size, low)
+  _binomial_ok(int((levels >= 30 - 1e-6).sum()), levels.size, high)
+  inside = levels[(levels > 1e-6) & (levels < 30 - 1e-6)]
+  _ks_ok(inside, lambda x: (normal.cdf(x) - low) / (1 - low - high))
+
+
+def test_rand_augment_magnitude_std_inf_is_uniform_up_to_magnitude():
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, 9, 31, math.inf))(_keys(2))
+  levels, _, _ = _linear_levels(tab, ops, values, 31)
+  _ks_ok(levels, stats.uniform(0, 9).cdf)
+
+
+def test_trivial_augment_wide_ops_bins_and_signs_are_uniform():
+  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 224, 224)
+  ops, values = jax.vmap(lambda k: pol.draw_trivial_augment_wide(k, tab, 31))(_keys(3))
+  assert ops.shape == values.shape == (N, 1)
+  _chi_square_ok(np.bincount(ops[:, 0], minlength=14), np.full(14, 1 / 14))
+  levels, _, linear_values = _linear_levels(tab, ops, values, 31)
+  bins = np.rint(levels).astype(int)
+  np.testing.assert_allclose(levels, bins, atol=1e-3)  # whole bins only
+  _chi_square_ok(np.bincount(bins, minlength=31), np.full(31, 1 / 31))
+  _binomial_ok(int((linear_values < 0).sum()), int((linear_values != 0).sum()), 0.5)
+
+
+@pytest.mark.parametrize("policy", sorted(pol.AUTO_AUGMENT_POLICIES))
+def test_auto_augment_step_frequencies(policy):
+  tab = pol.table(pol.AUTO_AUGMENT, 32, 32)
+  ops, values = jax.vmap(lambda k: pol.draw_auto_augment(k, tab, policy))(_keys(4))
+  ops, values = np.asarray(ops), np.asarray(values)
+  subs = pol.AUTO_AUGMENT_POLICIES[policy]
+  for step in range(2):
+    # P(op o at this step) = sum over sub-policies naming o of p / 25; Identity gets the rest
+    expected = np.zeros(len(pol.OPS))
+    allowed = {i: {0.0} for i in range(len(pol.OPS))}
+    for sub in subs:
+      op, p, level = sub[step]
+      o = pol.OPS.index(op)
+      expected[o] += p / len(subs)
+      expected[pol.IDENTITY] += (1 - p) / len(subs)
+      fn, signed = TORCHVISION["auto_augment"][op]
+      if fn is not None:
+        v = fn(10, 32, 32)[level]
+        v = np.trunc(v) if op in TRUNCATED else v
+        allowed[o] |= {float(np.float32(v)), float(np.float32(-v if signed else v))}
+    _chi_square_ok(np.bincount(ops[:, step], minlength=len(pol.OPS)), expected)
+    for o in np.unique(ops[:, step]):
+      got = set(values[ops[:, step] == o, step].tolist())
+      assert all(min(abs(g - a) for a in allowed[o]) < 1e-5 for g in got), (pol.OPS[o], got)
+
+
+@pytest.mark.parametrize(("depth", "severity", "alpha"), [(-1, 3, 1.0), (2, 10, 0.5)])
+def test_aug_mix_draws(depth, severity, alpha):
+  tab = pol.table(pol.AUG_MIX_ALL, 32, 32)
+  width = 3
+  ops, values, w_image, w_chains = jax.vmap(
+      lambda k: pol.draw_aug_mix(k, tab, width, depth, severity, alpha))(_keys(5))
+  slots = 3 if depth < 0 else depth
+  assert ops.shape == values.shape == (N, width, slots)
+  ops = np.asarray(ops)
+  # AugMix has no Identity: the active steps of a chain are its non-Identity ones, first.
+  active = ops != pol.IDENTITY
+  assert (np.diff(active.astype(int), axis=-1) <= 0).all(), "Identity only after the last op"
+  lengths = active.sum(-1).ravel()
+  if depth < 0:
+    _chi_square_ok(np.bincount(lengths, minlength=4), [0, 1 / 3, 1 / 3, 1 / 3])
+  else:
+    assert (lengths == depth).all()
+  k = len(tab.ids)
+  _chi_square_ok(np.bincount(ops[active], minlength=len(pol.OPS))[tab.ids], np.full(k, 1 / k))
+  levels, _, _ = _linear_levels(tab, ops[active], np.asarray(values)[active], pol.AUG_MIX_BINS)
+  bins = np.rint(levels).astype(int)
+  np.testing.assert_allclose(levels, bins, atol=1e-3)
+  _chi_square_ok(np.bincount(bins, minlength=severity), np.full(severity, 1 / severity))
+  # Weights: 1 - m for the image with m ~ Beta(alpha, alpha); the chains share m by a
+  # Dirichlet(alpha, ..., alpha), whose first marginal is Beta(alpha, (width - 1) alpha).
+  w_image, w_chains = np.asarray(w_image, np.float64), np.asarray(w_chains, np.float64)
+  np.testing.assert_allclose(w_image + w_chains.sum(-1), 1.0, atol=1e-5)
+  _ks_ok(w_image, stats.beta(alpha, alpha).cdf)
+  share = w_chains[:, 0] / np.maximum(1 - w_image, 1e-30)
+  _ks_ok(share[1 - w_image > 1e-6], stats.beta(alpha, (width - 1) * alpha).cdf)
+
+
+# --------------------------------------------------------------------------------------------
+# Applying the drawn ops
+# --------------------------------------------------------------------------------------------
+
+A = jr.augment
+IMAGE = jax.random.uniform(jax.random.key(10), (12, 14, 3))
+FILL = jnp.zeros((), jnp.float32)
+KEY = jax.random.key(0)
+# Each op of the vocabulary as the public op it must be, at magnitude v (torchvision's
+# _apply_op). Magnitudes below avoid sample points exactly on pixel boundaries.
+PUBLIC = {
+    "Identity": lambda x, v: x,
+    "ShearX": lambda x, v: A.shear_x(x, v, interpolation="bilinear"),
+    "ShearY": lambda x, v: A.shear_y(x, v, interpolation="bilinear"),
+    "TranslateX": lambda x, v: A.translate_x(x, v, interpolation="bilinear"),
+    "TranslateY": lambda x, v: A.translate_y(x, v, interpolation="bilinear"),
+    "Rotate": lambda x, v: A.rotate(x, v, interpolation="bilinear"),
+    "Brightness": lambda x, v: A.enhance_brightness(x, 1 + v),
+    "Color": lambda x, v: A.enhance_color(x, 1 + v),
+    "Contrast": lambda x, v: A.enhance_contrast(x, 1 + v),
+    "Sharpness": lambda x, v: A.adjust_sharpness(x, 1 + v),
+    "Posterize": lambda x, v: A.posterize(x, int(v)),
+    "Solarize": lambda x, v: A.solarize(x, v),
+    "AutoContrast": lambda x, v: A.autocontrast(x),
+    "Equalize": lambda x, v: A.equalize(x),
+    "Invert": lambda x, v: A.invert(x),
+}
+MAGNITUDES = {"Posterize": (3.0, 6.0), "Solarize": (0.37, 0.81), "TranslateX": (3.0, -5.0),
+              "TranslateY": (-2.0, 4.0), "Rotate": (23.3, -71.7)}
+
+
+# Compiled once for every op: the op and its magnitude are arguments.
+SWITCHED = jax.jit(functools.partial(pol._switched, interpolation="bilinear"))
+SELECTED = jax.jit(functools.partial(pol._selected, interpolation="bilinear"))
+APPLIED = jax.jit(jax.vmap(lambda x, v, o: pol.apply(x, o, v, FILL, "bilinear")))
+
+
+def test_public_table_covers_the_vocabulary():
+  assert tuple(PUBLIC) == pol.OPS
+
+
+@pytest.mark.parametrize("name", pol.OPS)
+def test_each_op_is_the_public_op_on_both_paths(name):
+  # The switch (one image, or a CPU loop) and the select form (accelerators) compute the op
+  # torchvision's _apply_op names, through the public op; also under vmap, on any backend.
+  op = pol.OPS.index(name)
+  for v in MAGNITUDES.get(name, (0.2137, -0.4181)):
+    want = PUBLIC[name](IMAGE, v)
+    ops, values = jnp.array([[op]]), jnp.array([[v]], jnp.float32)
+    np.testing.assert_allclose(SWITCHED(IMAGE, values, FILL, ops)[0], want, atol=1e-6)
+    np.testing.assert_allclose(SELECTED(IMAGE, values, FILL, ops)[0], want, atol=1e-6)
+    batch = APPLIED(jnp.stack([IMAGE, IMAGE]), jnp.stack([values, values]),
+                    jnp.stack([ops, ops]))
+    np.testing.assert_allclose(batch, jnp.stack([want, want])[:, None], atol=1e-6)
+
+
+def _by_public_ops(image, ops, values):
+  for o, v in zip(np.asarray(ops).tolist(), np.asarray(values).tolist(), strict=True):
+    image = PUBLIC[pol.OPS[o]](image, v)
+  return image
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rand_augment_applies_its_draws_in_order(seed):
+  key = jax.random.key(seed)
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  with reuse_keys():
+    ops, values = pol.draw_rand_augment(key, tab, 3, 13, 31, 1.5)
+    got = jax.jit(functools.partial(A.rand_augment, num_ops=3, magnitude=13,
+                                    magnitude_std=1.5, interpolation="bilinear"))(key, IMAGE)
+  np.testing.assert_allclose(got, _by_public_ops(IMAGE, ops, values), atol=1e-5)
+
+
+def test_aug_mix_is_the_documented_mixture():
+  key = jax.random.key(4)
+  tab = pol.table(pol.AUG_MIX_ALL, *IMAGE.shape[:2])
+  with reuse_keys():
+    ops, values, w_image, w_chains = pol.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
+    got = jax.jit(functools.partial(A.aug_mix, width=4))(key, IMAGE)
+  chains = [np.asarray(_by_public_ops(IMAGE, o, v), np.float64) for o, v in zip(ops, values,
+                                                                                 strict=True)]
+  want = float(w_image) * np.asarray(IMAGE, np.float64) + sum(
+      float(w) * c for w, c in zip(w_chains, chains, strict=True))
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert float(got.min()) >= 0
+  assert float(got.max()) <= 1
+
+
+POLICIES = {
+    "rand_augment": A.rand_augment,
+    "trivial_augment_wide": A.trivial_augment_wide,
+    "auto_augment": A.auto_augment,
+    "auto_augment svhn": functools.partial(A.auto_augment, policy="svhn"),
+    "aug_mix": A.aug_mix,
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_batched_policy_draws_per_example_and_matches_single_images(name):
+  policy = POLICIES[name]
+  images = jnp.broadcast_to(IMAGE, (6, *IMAGE.shape))
+  key = jax.random.key(7)
+  with reuse_keys():
+    jitted = jax.jit(A.batched(policy))(key, images)
+    keys = jax.random.split(key, 6)
+    single = jnp.stack([policy(k, x) for k, x in zip(keys, images, strict=True)])  # eager
+    # the accelerators' form, forced here: the same function
+    vectorized = jax.jit(jax.vmap(lambda k, x: _vectorized(policy, k, x)))(keys, images)
+  np.testing.assert_allclose(single, jitted, atol=1e-5)
+  np.testing.assert_allclose(vectorized, jitted, atol=1e-5)
+  # Same image, different keys: the examples differ (their own ops, magnitudes, signs).
+  assert len({np.asarray(x).tobytes() for x in jitted}) >= 2, name
+  assert jitted.shape == images.shape
+  assert jitted.dtype == images.dtype
+  assert float(jitted.min()) >= 0
+  assert float(jitted.max()) <= 1
+
+
+def test_eager_batched_equals_jitted():
+  images = jnp.stack([IMAGE, 1 - IMAGE, IMAGE ** 2])
+  with reuse_keys():
+    eager = A.batched(A.trivial_augment_wide)(KEY, images)
+    jitted = jax.jit(A.batched(A.trivial_augment_wide))(KEY, images)
+  np.testing.assert_allclose(eager, jitted, atol=1e-6)
+
+
+def _vectorized(policy, key, image):
+  """``policy`` with the library's accelerator form on any backend."""
+  original = pol._backend.loop_on_cpu
+  try:
+    pol._backend.loop_on_cpu = lambda looped, vectorized, differentiable: vectorized
+    return policy(key, image)
+  finally:
+    pol._backend.loop_on_cpu = original
+
+
+def test_policies_keep_half_precision_and_range():
+  # Every op (rand_augment draws from all but Invert) and AugMix's mixing, in bfloat16.
+  image = IMAGE.astype(jnp.bfloat16)
+  for policy in (functools.partial(A.rand_augment, num_ops=3, magnitude=20), A.aug_mix):
+    with reuse_keys():
+      out = jax.jit(A.batched(policy))(jax.random.key(3), jnp.stack([image] * 6))
+    assert out.dtype == jnp.bfloat16
+    assert float(out.min()) >= 0
+    assert float(out.max()) <= 1
+
+
+def test_gradient_flows_through_the_differentiable_ops():
+  # A key whose two RandAugment draws are a rotation and a brightness change (both
+  # differentiable in the image): reverse mode matches finite differences, on the CPU's loop
+  # and in the select form alike.
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  wanted = {pol.OPS.index("Rotate"), pol.OPS.index("Brightness")}
+  with reuse_keys():
+    seed = next(s for s in range(500) if set(np.asarray(
+        pol.draw_rand_augment(jax.random.key(s), tab, 2, 9, 31, 0.0)[0]).tolist()) == wanted)
+  key = jax.random.key(seed)
+  image = 0.25 + 0.25 * IMAGE  # away from the clip at 1
+
+  def loss(x):
+    with reuse_keys():
+      out = A.batched(functools.partial(A.rand_augment, interpolation="bilinear"))(key, x)
+    return jnp.sum(out * jnp.cos(jnp.arange(out.size).reshape(out.shape)))
+
+  with reuse_keys():
+    jax.test_util.check_grads(loss, (image[None],), order=1, modes=("rev",), atol=2e-2,
+                              rtol=2e-2)
+    grad = jax.grad(loss)(image[None])
+  assert float(jnp.abs(grad).max()) > 0
+
+
+@pytest.mark.xla_schedule("docs/policies.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
+  # On a CPU each example runs only its drawn op: a while loop around a conditional, and no
+  # image-sized select among op results.
+  hlo = jax.jit(A.batched(A.trivial_augment_wide)).lower(
+      jax.random.key(0), jnp.zeros((4, 16, 16, 3))).compile().as_text()
+  assert " conditional(" in hlo
+  assert " while(" in hlo
+  selects = [line for line in hlo.splitlines() if "f32[4,16,16,3]" in line and " select(" in line]
+  assert not selects, selects
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("call", "error", "match"), [
+    (lambda: A.rand_augment(KEY, IMAGE, num_ops=-1), ValueError, "num_ops.*>= 0.*-1"),
+    (lambda: A.rand_augment(KEY, IMAGE, num_ops=1.5), TypeError, "num_ops"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=31), ValueError, r"magnitude.*\[0, 30\]"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=-1), ValueError, "magnitude"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude=5, num_magnitude_bins=5), ValueError,
+     r"magnitude.*\[0, 4\]"),
+    (lambda: A.rand_augment(KEY, IMAGE, num_magnitude_bins=1), ValueError,
+     "num_magnitude_bins.*>= 2"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=-0.5), ValueError, "magnitude_std"),
+    (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=math.nan), ValueError, "magnitude_std"),
+    (lambda: A.rand_augment(KEY, IMAGE, interpolation="cubic"), ValueError,
+     "interpolation.*nearest.*bilinear"),
+    (lambda: A.rand_augment(KEY, IMAGE, fill=(0.0, 1.0)), ValueError, "fill"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=0), ValueError,
+     "num_magnitude_bins"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE[..., :1]), ValueError, "RGB"),
+    (lambda: A.trivial_augment_wide(KEY, IMAGE[None]), ValueError, "HWC"),
+    (lambda: A.trivial_augment_wide(KEY, (IMAGE * 255).astype(jnp.uint8)), TypeError,
+     "floating"),
+    (lambda: A.auto_augment(KEY, IMAGE, policy="reduced_imagenet"), ValueError,
+     "policy.*imagenet.*cifar10.*svhn"),
+    (lambda: A.auto_augment(KEY, IMAGE, policy=None), ValueError, "policy"),
+    (lambda: A.aug_mix(KEY, IMAGE, severity=0), ValueError, r"severity.*\[1, 10\]"),
+    (lambda: A.aug_mix(KEY, IMAGE, severity=11), ValueError, "severity"),
+    (lambda: A.aug_mix(KEY, IMAGE, width=0), ValueError, "width.*>= 1"),
+    (lambda: A.aug_mix(KEY, IMAGE, depth=0), ValueError, "depth.*-1"),
+    (lambda: A.aug_mix(KEY, IMAGE, depth=-2), ValueError, "depth.*-1"),
+    (lambda: A.aug_mix(KEY, IMAGE, alpha=0.0), ValueError, "alpha"),
+    (lambda: A.aug_mix(KEY, IMAGE, all_ops=1), TypeError, "all_ops"),
+    (lambda: A.aug_mix(None, IMAGE), ValueError, "key"),
+])
+def test_bad_input(call, error, match):
+  with pytest.raises(error, match=match):
+    call()
+
+
+def test_errors_name_the_function():
+  for name, call in (("rand_augment", lambda: A.rand_augment(KEY, IMAGE, num_ops=-1)),
+                     ("trivial_augment_wide",
+                      lambda: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=1)),
+                     ("auto_augment", lambda: A.auto_augment(KEY, IMAGE, policy="x")),
+                     ("aug_mix", lambda: A.aug_mix(KEY, IMAGE, width=0))):
+    with pytest.raises(ValueError, match=f"^{name}: "):
+      call()
+
+
+def test_traced_magnitude_and_zero_ops():
+  # A traced magnitude (a schedule) is clipped to the bins; num_ops=0 is the identity.
+  with reuse_keys():
+    at = jax.jit(lambda m: A.rand_augment(KEY, IMAGE, magnitude=m))
+    np.testing.assert_allclose(at(40.0), A.rand_augment(KEY, IMAGE, magnitude=30), atol=1e-6)
+  np.testing.assert_array_equal(A.rand_augment(KEY, IMAGE, num_ops=0), IMAGE)
+
+
+# --------------------------------------------------------------------------------------------
+# The AugMix consistency loss
+# --------------------------------------------------------------------------------------------
+
+
+def _softmax64(x):
+  x = np.asarray(x, np.float64)
+  e = np.exp(x - x.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def test_consistency_loss_is_the_jensen_shannon_divergence():
+  logits = jax.random.normal(jax.random.key(2), (3, 5, 10)) * 3
+  got = A.aug_mix_consistency_loss(*logits)
+  p = _softmax64(logits)
+  entropy = lambda q: -(q * np.log(q)).sum(-1)  # noqa: E731
+  # JS(p1, p2, p3) = H(mean p) - mean H(p): the entropy form, not the KL form computed
+  np.testing.assert_allclose(got, entropy(p.mean(0)) - entropy(p).mean(0), rtol=1e-5,
+                             atol=1e-6)
+  # The paper's code (clamped mixture, batchmean KL) gives the same batch mean
+  mixture = np.log(np.clip(p.mean(0), 1e-7, 1))
+  paper = sum((q * (np.log(q) - mixture)).sum(-1).mean() for q in p) / 3
+  np.testing.assert_allclose(float(got.mean()), paper, rtol=1e-5)
+  assert got.shape == (5,)
+  assert float(got.max()) <= math.log(3)
+  with reuse_keys():
+    jax.test_util.check_grads(lambda a, b, c: A.aug_mix_consistency_loss(a, b, c).sum(),
+                              tuple(logits), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
+
+
+def test_consistency_loss_bad_input():
+  x = jnp.zeros((4, 10))
+  with pytest.raises(ValueError, match=r"logits_aug2.*shape"):
+    A.aug_mix_consistency_loss(x, x, jnp.zeros((4, 9)))
+  with pytest.raises(ValueError, match="class axis"):
+    A.aug_mix_consistency_loss(jnp.zeros(()), jnp.zeros(()), jnp.zeros(()))
+  with pytest.raises(TypeError, match="logits_aug1"):
+    A.aug_mix_consistency_loss(x, jnp.zeros((4, 10), jnp.int32), x)
+
+
+# --------------------------------------------------------------------------------------------
+# The timm-style recipe (examples/timm_recipe.py)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.standard_promotion  # example code, written for JAX's default promotion
+def test_timm_recipe_example():
+  from examples import timm_recipe
+
+  classes, smoothing = 10, 0.1
+  images = jax.random.uniform(jax.random.key(1), (8, 32, 32, 3))
+  labels = jnp.arange(8) % classes
+  floor = smoothing / classes  # optax.smooth_labels: (1 - a) y + a / classes
+  results = []
+  for switch_prob in (0.0, 1.0):  # always mixup, always cutmix
+    augment = timm_recipe.make_augment(size=24, num_classes=classes, switch_prob=switch_prob)
+    with reuse_keys():
+      out, targets = augment(jax.random.key(2), images, labels)
+    assert out.shape == (8, 24, 24, 3)
+    assert targets.shape == (8, classes)
+    assert float(out.min()) >= 0
+    assert float(out.max()) <= 1
+    targets = np.asarray(targets, np.float64)
+    np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
+    # Each target mixes two smoothed one-hots: every class keeps the smoothing floor, at most
+    # two rise above it, and the example's own class keeps its share.
+    assert targets.min() >= floor - 1e-7
+    assert ((targets > floor + 1e-6).sum(1) <= 2).all()
+    assert (targets[np.arange(8), np.asarray(labels)] > floor).sum() >= 4
+    results.append(out)
+  assert not np.allclose(results[0], results[1])
+  assert timm_recipe.main(["--smoke"]) > 0
+
+
+def test_gpu_aot_counts_the_gathers_of_image_sized_kernels():
+  from benchmarks import gpu_aot
+
+  hlo = """
+%fused_two (p: f32[64,64], i: s32[64,64,1]) -> f32[64,64] {
+  %p = f32[64,64]{1,0} parameter(0)
+  %i = s32[64,64,1]{2,1,0} parameter(1)
+  %a = f32[64,64]{1,0} gather(%p, %i), offset_dims={}
+  %b = f32[64,64]{1,0} gather(%p, %i), offset_dims={}
+  ROOT %c = f32[64,64]{1,0} add(%a, %b)
+}
+
+%fused_small (p: f32[64,64], i: s32[8,1]) -> f32[8] {
+  %p = f32[64,64]{1,0} parameter(0)
+  %i = s32[8,1]{1,0} parameter(1)
+  ROOT %a = f32[8]{0} gather(%p, %i), offset_dims={}
+}
+
+ENTRY %main (p0: f32[64,64], p1: s32[64,64,1], p2: s32[8,1]) -> f32[64,64] {
+  %p0 = f32[64,64]{1,0} parameter(0)
+  %p1 = s32[64,64,1]{2,1,0} parameter(1)
+  %p2 = s32[8,1]{1,0} parameter(2)
+  %s = f32[8]{0} fusion(%p0, %p2), kind=kLoop, calls=%fused_small
+  ROOT %f = f32[64,64]{1,0} fusion(%p0, %p1), kind=kLoop, calls=%fused_two
+}
+"""
+  assert gpu_aot.fused_gathers(hlo, 64 * 64) == 2
+  assert gpu_aot.fused_gathers(hlo, 8) == 3
+  with pytest.raises(ValueError, match="ENTRY"):
+    gpu_aot.fused_gathers("HloModule m", 1)
