@@ -4,6 +4,10 @@
   that draws two things from one key. Tests that reuse a key on purpose ("same key, same
   output") say so with `reuse_keys()`.
 * Strict dtype promotion catches silent float64/weak-type promotions inside the library.
+* The suite's arrays are tiny, so its time is XLA compiling: `FAST_COMPILE` turns LLVM's
+  optimizations down (XLA's graph passes, which the `xla_schedule` tests pin, still run; results
+  are the same and the code runs slower), which halves the suite's time. An `XLA_FLAGS` that
+  sets an optimization level itself is left as it is.
 """
 
 import contextlib
@@ -12,6 +16,11 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+
+from markdown_blocks import FAST_COMPILE
+
+if "optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
 import jax
 import pytest
@@ -64,7 +73,7 @@ def run_on_simulated_devices(script: str, devices: int = 8) -> str:
   A subprocess, because XLA reads the device count once per process.
   """
   header = (f"import os\nos.environ['XLA_FLAGS'] = "
-            f"'--xla_force_host_platform_device_count={devices}'\n")
+            f"'--xla_force_host_platform_device_count={devices} {FAST_COMPILE}'\n")
   with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
     f.write(header + script)
   env = dict(os.environ, PYTHONPATH=str(ROOT))

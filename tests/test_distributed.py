@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT
+from markdown_blocks import FAST_COMPILE
 
 import jaxreg as jr
 
@@ -25,7 +26,8 @@ STEPS, BATCH, TRAIN_SIZE = 4, 16, 64
 WORKER = r"""
 import os, sys
 process_id, port, case, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+os.environ["XLA_FLAGS"] = ("--xla_force_host_platform_device_count=2 "
+                           + os.environ.get("XLA_FLAGS", ""))
 import jax
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2,
@@ -93,7 +95,7 @@ def two_process_results(tmp_path_factory):
   np.savez(case, x=x, mask=mask)
   port = str(_free_port())
   env = dict(os.environ, PYTHONPATH=str(ROOT))
-  env.pop("XLA_FLAGS", None)
+  env["XLA_FLAGS"] = FAST_COMPILE  # the worker adds its own device count
   procs = [subprocess.Popen([sys.executable, str(script), str(i), port, str(case), str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
            for i in range(2)]

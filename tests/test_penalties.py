@@ -10,9 +10,9 @@ import numpy as np
 import optax
 import pytest
 from sklearn.linear_model import ElasticNet, Lasso
+from x64 import enable_x64
 
 import jaxreg as jr
-from x64 import enable_x64
 
 RNG = np.random.default_rng(0)
 
