@@ -19,6 +19,9 @@ Rows, all jitted over the whole batch:
   direct implementation costs, and what the library avoids;
 - "vectorized": the library's form for accelerators (one warp with a per-example matrix and
   one select among the photometric ops per slot), forced on this device.
+- the timm-style recipe of `examples/timm_recipe.py` (random resized crop, flip,
+  TrivialAugmentWide, random erasing, mixup or cutmix with smoothed labels) against
+  torchvision.transforms.v2 doing the same per image on uint8 tensors (`bench` extra);
 - Keras 3's `RandAugment` layer (JAX backend) where `--keras` is given and keras imports: it
   draws its ops once per batch and computes all of them; run eagerly, as its users call it.
 
@@ -105,6 +108,57 @@ def keras_rand_augment():
   return lambda images: layer(images, training=True)
 
 
+def torchvision_recipe(images_u8, size: int, num_classes: int):
+  """torchvision.transforms.v2 doing what `examples/timm_recipe.py` does, as its users run it.
+
+  Per image on uint8 CHW tensors (a Python loop, as a DataLoader worker runs it): random
+  resized crop -> flip -> TrivialAugmentWide -> random erasing (p = 0.25); then the stacked
+  batch to float and mixup (alpha 0.8) or cutmix (alpha 1.0), one of the two per batch; label
+  smoothing lives in torch's loss, so it is left out of this side. Raises ImportError without
+  torch and torchvision (the `bench` extra).
+  """
+  import torch
+  from torchvision.transforms import v2
+
+  per_image = v2.Compose([v2.RandomResizedCrop(size, antialias=True),
+                          v2.RandomHorizontalFlip(), v2.TrivialAugmentWide(),
+                          v2.RandomErasing(p=0.25)])
+  mix = v2.RandomChoice([v2.MixUp(alpha=0.8, num_classes=num_classes),
+                         v2.CutMix(alpha=1.0, num_classes=num_classes)])
+  tensors = [torch.from_numpy(image).permute(2, 0, 1).contiguous() for image in images_u8]
+  labels = torch.randint(0, num_classes, (len(tensors),))
+
+  def run():
+    batch = torch.stack([per_image(t) for t in tensors]).float().div_(255)
+    return mix(batch, labels)
+
+  return run, torch.get_num_threads()
+
+
+def recipe_rows(smoke: bool) -> list[dict]:
+  """The timm-style recipe (examples/timm_recipe.py) against torchvision.transforms.v2."""
+  from examples import timm_recipe
+
+  n, side, size = (4, 64, 48) if smoke else (128, 256, 224)
+  images = jax.random.uniform(jax.random.key(2), (n, side, side, 3))
+  labels = jax.random.randint(jax.random.key(3), (n,), 0, 1000)
+  augment = timm_recipe.make_augment(size=size)
+  key = jax.random.key(4)
+  shape = f"{n}x{side}x{side}x3 -> {size}"
+  try:
+    import numpy as np
+
+    theirs, threads = torchvision_recipe(np.asarray(images * 255, np.uint8), size, 1000)
+  except ImportError:
+    return [H.row("timm recipe vs torchvision: not installed", shape, "float32", None, None,
+                  None)]
+  mine, anchor, ratio = H.median_ratio(lambda: augment(key, images, labels), theirs,
+                                       rounds=3 if smoke else 7)
+  return [H.row(f"timm recipe (RRC, flip, trivial_augment_wide, erasing, mixup/cutmix): "
+                f"{n / mine:.0f} vs {n / anchor:.0f} img/s", shape, "float32", mine, anchor,
+                ratio, anchor_name=f"torchvision.transforms.v2 on uint8, {threads} threads")]
+
+
 def run(smoke: bool = False, keras: bool = False) -> list[dict]:
   n, side = (4, 32) if smoke else (128, 224)
   rounds = 3 if smoke else 7
@@ -126,6 +180,7 @@ def run(smoke: bool = False, keras: bool = False) -> list[dict]:
   for name, s in zip(runs, seconds[len(ops):], strict=True):
     rows.append(H.row(name, shape, "float32", s, top, s / top,
                       anchor_name=f"slowest op ({slowest})"))
+  rows += recipe_rows(smoke)
   if keras and not smoke:
     layer = keras_rand_augment()
     if layer is not None:
