@@ -22,6 +22,10 @@ their forward+backward.
   that code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
   measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
 
+The augmentation pipeline (``--pipeline``, only those rows): random resized crop + flip +
+colour jitter over a batch, jaxreg in both jitter orders and augmax, as kernels, bytes moved
+and image-sized gathers.
+
 The study's training step (``--study``, only those rows): kernels and bytes moved for 8 seeds
 in one vmapped step and for one seed (the single-seed program run 8 times is the sequential
 alternative).
@@ -272,6 +276,31 @@ def policy_rows(device, shape=(128, 224, 224, 3)) -> list[tuple]:
   return rows
 
 
+def pipeline_rows(device, shape=(128, 256, 256, 3), size=224) -> list[tuple]:
+  """(pipeline, kernels, copies moved, image-sized gathers) of random resized crop + flip +
+  colour jitter over a batch, jaxreg in both jitter orders and augmax (benchmarks/bench_augment).
+
+  Copies are in units of one 224x224 output batch (float32).
+  """
+  import jax
+  import jax.numpy as jnp
+
+  from benchmarks import bench_augment as bench
+
+  images, key = jnp.zeros(shape, jnp.float32), jax.random.key(0)
+  out = jnp.zeros((shape[0], size, size, shape[3]), jnp.float32)
+  _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, out).as_text())
+  cases = {"jaxreg, random jitter order": bench.jaxreg_pipeline(size),
+           "jaxreg, fixed jitter order": bench.jaxreg_pipeline(size, random_order=False),
+           "augmax (random order)": bench.augmax_pipeline(size)}
+  rows = []
+  for name, fn in cases.items():
+    text = _compiled(jax.jit(fn), device, key, images).as_text()
+    kernels, moved = kernel_traffic(text)
+    rows.append((name, kernels, moved / copy, fused_gathers(text, math.prod(out.shape))))
+  return rows
+
+
 def study_rows(device) -> list[tuple]:
   """(configuration, seeds, kernels, bytes moved) of the study's training step for 8 seeds in one
   vmapped step and for one seed: on a GPU the convolutions keep `vmap`'s grouped form."""
@@ -302,6 +331,8 @@ def main(argv=None) -> None:
                       help="memory of the headline network only (8 blocks, 512x1024)")
   parser.add_argument("--policies", action="store_true",
                       help="the augmentation policies' rows only")
+  parser.add_argument("--pipeline", action="store_true",
+                      help="crop + flip + colour jitter, jaxreg and augmax, only")
   parser.add_argument("--study", action="store_true",
                       help="the study's training step, 8 seeds vmapped and 1 seed, only")
   args = parser.parse_args(argv)
@@ -311,6 +342,12 @@ def main(argv=None) -> None:
     os.execve(sys.executable, command, {**os.environ, **missing})
   device = gpu_device()
   print(f"compiled for: {device.device_kind} (deviceless; nothing runs)\n")
+  if args.pipeline:
+    print("| RRC + flip + jitter, 128x256x256x3 -> 224 | kernels | bytes moved, in output copies "
+          "| image-sized gathers |\n|---|---|---|---|")
+    for name, kernels, copies, gathers in pipeline_rows(device):
+      print(f"| {name} | {kernels} | {copies:.2f} | {gathers} |")
+    return
   if args.study:
     print("| study training step | seeds | kernels | bytes moved |\n|---|---|---|---|")
     for name, seeds, kernels, moved in study_rows(device):
