@@ -76,6 +76,29 @@ def temp_bytes(jitted: Callable, *args) -> int:
   return int(jitted.lower(*args).compile().memory_analysis().temp_size_in_bytes)
 
 
+def torch_threads(fn: Callable[[], object]) -> int:
+  """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3); kept set.
+
+  torchvision's per-image loops over small images often run faster on one thread.
+  """
+  import torch
+
+  default = torch.get_num_threads()
+  best = {}
+  for threads in sorted({1, default}):
+    torch.set_num_threads(threads)
+    fn()
+    samples = []
+    for _ in range(3):
+      start = time.perf_counter()
+      fn()
+      samples.append(time.perf_counter() - start)
+    best[threads] = min(samples)
+  threads = min(best, key=best.get)
+  torch.set_num_threads(threads)
+  return threads
+
+
 def device_name() -> str:
   dev = jax.devices()[0]
   return f"{dev.platform}:{getattr(dev, 'device_kind', '')}".rstrip(":")

@@ -23,7 +23,6 @@ is faster):
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
@@ -51,24 +50,6 @@ def jaxreg_ops(interpolation: str):
   return rotate, affine
 
 
-def _torch_threads(torch, fn) -> int:
-  """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3)."""
-  default = torch.get_num_threads()
-  best = {}
-  for threads in sorted({1, default}):
-    torch.set_num_threads(threads)
-    fn()
-    samples = []
-    for _ in range(3):
-      start = time.perf_counter()
-      fn()
-      samples.append(time.perf_counter() - start)
-    best[threads] = min(samples)
-  threads = min(best, key=best.get)
-  torch.set_num_threads(threads)
-  return threads
-
-
 def torchvision_ops(images_u8: np.ndarray, params: dict, interpolation: str):
   import torch
   from torchvision.transforms import InterpolationMode
@@ -88,7 +69,7 @@ def torchvision_ops(images_u8: np.ndarray, params: dict, interpolation: str):
     return [F.affine(batch[i], angle=angles[i], translate=translations[i], scale=scales[i],
                      shear=shears[i], interpolation=mode) for i in range(len(angles))]
 
-  threads = _torch_threads(torch, lambda: rotate(min(8, len(angles))))
+  threads = H.torch_threads(lambda: rotate(min(8, len(angles))))
   return rotate, affine, threads
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
@@ -120,26 +119,6 @@ def _torch_images(u8):
   return tensors, torch.stack(tensors)
 
 
-def _torch_threads(fn) -> int:
-  """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3); kept set."""
-  import torch
-
-  default = torch.get_num_threads()
-  best = {}
-  for threads in sorted({1, default}):
-    torch.set_num_threads(threads)
-    fn()
-    samples = []
-    for _ in range(3):
-      start = time.perf_counter()
-      fn()
-      samples.append(time.perf_counter() - start)
-    best[threads] = min(samples)
-  threads = min(best, key=best.get)
-  torch.set_num_threads(threads)
-  return threads
-
-
 def _dm_pix_fn(name, magnitude):
   try:
     import dm_pix as pix
@@ -216,7 +195,7 @@ def run(smoke: bool = False) -> list[dict]:
     anchors = []
     tv = _torchvision_calls(tv_name, magnitude)
     if tv is not None:
-      threads = _torch_threads(lambda f=tv[0]: f(tensors[:8]))
+      threads = H.torch_threads(lambda f=tv[0]: f(tensors[:8]))
       plural = "s" * (threads > 1)
       anchors.append((f"torchvision per-image loop, uint8 ({threads} thread{plural})",
                       lambda f=tv[0]: f(tensors)))

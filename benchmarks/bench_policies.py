@@ -36,6 +36,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
@@ -146,8 +147,6 @@ def recipe_rows(smoke: bool) -> list[dict]:
   key = jax.random.key(4)
   shape = f"{n}x{side}x{side}x3 -> {size}"
   try:
-    import numpy as np
-
     theirs, threads = torchvision_recipe(np.asarray(images * 255, np.uint8), size, 1000)
   except ImportError:
     return [H.row("timm recipe vs torchvision: not installed", shape, "float32", None, None,
