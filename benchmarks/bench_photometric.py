@@ -4,7 +4,8 @@
     python -m benchmarks.bench_photometric --smoke    # tiny, seconds (CI)
 
 jaxreg: one jitted `vmap` of the op over the batch, each example with its own magnitude (a
-traced scalar, as a policy passes it), float32 HWC in [0, 1].
+traced scalar, as a policy passes it), float32 HWC in [0, 1]; the ops that take uint8 images
+(equalize, autocontrast, posterize, solarize, invert) also on the uint8 batch.
 
 Anchors, each timed interleaved with jaxreg in the same process (medians of per-round ratios):
 - torchvision (`transforms.v2.functional`), a Python loop over the 128 uint8 CHW tensors, one
@@ -65,6 +66,11 @@ def _ops():
       "grayscale": (A.grayscale, None, "rgb_to_grayscale", "rgb_to_grayscale",
                     "RandomGrayscale"),
   }
+
+
+# The ops that also take uint8 images (uint8 in, uint8 out): timed on them too, against the
+# same torchvision loop, the like-for-like comparison.
+UINT8 = ("equalize", "autocontrast", "posterize (bits 4)", "solarize (0.5)", "invert")
 
 
 def _jaxreg_fn(op, magnitude, n):
@@ -217,6 +223,12 @@ def run(smoke: bool = False) -> list[dict]:
     for name, anchor in anchors:
       t_m, t_a, ratio = H.median_ratio(run_mine, anchor, rounds=rounds)
       rows.append(H.row(f"{label}: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "float32",
+                        t_m, t_a, ratio, anchor_name=name))
+    if label in UINT8 and tv is not None:
+      name, anchor = anchors[0]  # the per-image loop
+      q = jnp.asarray(u8)
+      t_m, t_a, ratio = H.median_ratio(lambda f=mine, a=args: f(q, *a), anchor, rounds=rounds)
+      rows.append(H.row(f"{label}, uint8: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "uint8",
                         t_m, t_a, ratio, anchor_name=name))
   if not smoke:
     rows += _per_example_op_rows(images, n, shape, rounds)

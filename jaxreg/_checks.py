@@ -145,16 +145,19 @@ def check_interval(value: object, op: str, name: str, *, lo: float = -math.inf,
   return concrete
 
 
-def check_float_array(x: object, op: str, name: str = "x") -> jax.Array:
-  """Converts ``x`` to a JAX array and checks it holds floating-point values."""
+def check_float_array(x: object, op: str, name: str = "x", *,
+                      alternative: str | None = None) -> jax.Array:
+  """Converts ``x`` to a JAX array and checks it holds floating-point values (the message names
+  an ``alternative`` dtype the caller also takes, checked by the caller)."""
+  kind = "a floating-point" if alternative is None else f"a floating-point or {alternative}"
   if isinstance(x, (str, bytes)) or x is None:
-    raise TypeError(f"{op}: `{name}` must be a floating-point array, got {x!r}.")
+    raise TypeError(f"{op}: `{name}` must be {kind} array, got {x!r}.")
   dtype = jnp.result_type(x) if hasattr(x, "dtype") else None
   x = jnp.asarray(x)
   dtype = x.dtype if dtype is None else dtype
   if not jnp.issubdtype(dtype, jnp.floating):
     raise TypeError(
-        f"{op}: `{name}` must be a floating-point array, got dtype {dtype}. Convert it first, "
+        f"{op}: `{name}` must be {kind} array, got dtype {dtype}. Convert it first, "
         f"e.g. `{name}.astype(jnp.float32)`."
     )
   return x

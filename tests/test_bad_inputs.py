@@ -229,14 +229,22 @@ def warp_rows(fn, name: str, good: float, bad: tuple, apply=None) -> list[Row]:
   ]
 
 
-def image_rows(fn, *args) -> list[Row]:
-  """A photometric op ``fn(image, *args)`` against bad images."""
+def image_rows(fn, *args, uint8: bool = False) -> list[Row]:
+  """A photometric op ``fn(image, *args)`` against bad images; ``uint8``: it takes uint8."""
+  if uint8:
+    integer = [Row(fn, "integer image", lambda: fn(IMG.astype(jnp.int16), *args),
+                   raises(TypeError, "image", "floating-point or uint8 array, got dtype int16")),
+               Row(fn, "uint8 image", lambda: fn(IMG.astype(jnp.uint8), *args),
+                   gives(lambda y: y.dtype == jnp.uint8 and y.shape == IMG.shape,
+                         "a uint8 image of the same shape"))]
+  else:
+    integer = [Row(fn, "integer image", lambda: fn(IMG.astype(jnp.uint8), *args),
+                   raises(TypeError, "image", "uint8"))]
   return [
       Row(fn, "image of rank 2", lambda: fn(IMG[..., 0], *args),
           raises(ValueError, "image", "(6, 8)")),
       Row(fn, "NHWC batch", lambda: fn(NHWC, *args), raises(ValueError, "image", "jax.vmap")),
-      Row(fn, "integer image", lambda: fn(IMG.astype(jnp.uint8), *args),
-          raises(TypeError, "image", "uint8")),
+      *integer,
       Row(fn, "image a string", lambda: fn("photo", *args), raises(TypeError, "image", "'photo'")),
       Row(fn, "zero-size image", lambda: fn(EMPTY_IMG, *args),
           gives(lambda y: y.shape == EMPTY_IMG.shape, "the empty image")),
@@ -735,14 +743,14 @@ ROWS: list[Row] = [
         raises(ValueError, "image", "(4, 4, 2)")),
     Row(A.random_grayscale, "NHWC batch", lambda: A.random_grayscale(K(), NHWC),
         raises(ValueError, "image", "augment.batched")),
-    *image_rows(A.invert),
-    *image_rows(A.solarize, 0.5),
+    *image_rows(A.invert, uint8=True),
+    *image_rows(A.solarize, 0.5, uint8=True),
     *magnitude_rows(A.solarize, "threshold", 0.5, 1.5),
     *image_rows(A.solarize_add, 0.2),
     *magnitude_rows(A.solarize_add, "addition", 0.2, -1.5),
     *magnitude_rows(A.solarize_add, "threshold", 0.5, 2.0,
                     lambda im, t: A.solarize_add(im, 0.2, threshold=t)),
-    *image_rows(A.posterize, 4),
+    *image_rows(A.posterize, 4, uint8=True),
     Row(A.posterize, "bits 9", lambda: A.posterize(IMG, 9), raises(ValueError, "bits", "9")),
     Row(A.posterize, "bits -1", lambda: A.posterize(IMG, -1), raises(ValueError, "bits", "-1")),
     Row(A.posterize, "bits 4.0", lambda: A.posterize(IMG, 4.0), raises(TypeError, "bits", "4.0")),
@@ -754,8 +762,8 @@ ROWS: list[Row] = [
         lambda b: A.posterize(IMG, b))(jnp.array([9, -1])),
         gives(equals(jnp.stack([A.posterize(IMG, 8), A.posterize(IMG, 0)])),
               "clamped to 8 and 0, as documented")),
-    *image_rows(A.equalize),
-    *image_rows(A.autocontrast),
+    *image_rows(A.equalize, uint8=True),
+    *image_rows(A.autocontrast, uint8=True),
     *image_rows(A.adjust_sharpness, 0.5),
     *magnitude_rows(A.adjust_sharpness, "factor", 0.5, -1.0),
     Row(A.gaussian_blur, "image of rank 2", lambda: A.gaussian_blur(IMG[..., 0], 3, 1.0),

@@ -85,6 +85,61 @@ def test_uint8_defined_ops_equal_pillow_exactly(u8):
   assert_exact(A.equalize(x), ImageOps.equalize(image))
 
 
+@pytest.mark.parametrize("u8", IMAGES, ids=IDS)
+def test_uint8_images_give_pillows_levels(u8):
+  # Tolerance: none. On uint8 images the ops return uint8 levels: Pillow's for invert,
+  # solarize, posterize and equalize, and the exact truncated stretch for autocontrast (which
+  # Pillow's double-precision evaluation can undercut by one level; see the test above).
+  q, image = jnp.asarray(u8), pillow(u8)
+
+  def same(ours, reference):
+    assert ours.dtype == jnp.uint8
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(reference))
+
+  same(A.invert(q), ImageOps.invert(image))
+  for t in (0, 1, 64, 128, 200, 255):
+    same(A.solarize(q, t / 255), ImageOps.solarize(image, t))
+  for bits in range(1, 9):
+    same(A.posterize(q, bits), ImageOps.posterize(image, bits))
+  same(A.posterize(q, 0), np.zeros_like(u8))
+  same(A.equalize(q), ImageOps.equalize(image))
+  low, high = u8.min(axis=(0, 1)).astype(np.int64), u8.max(axis=(0, 1)).astype(np.int64)
+  k = u8.astype(np.int64)
+  same(A.autocontrast(q), np.where(high > low, (k - low) * 255 // np.maximum(high - low, 1), k))
+
+
+UINT8_OPS = [(lambda x, m: A.invert(x), [0, 0, 0, 0]),
+             (A.solarize, [0.0, 0.3, 128 / 255, 1.0]),
+             (A.posterize, [1, 3, 5, 8]),
+             (lambda x, m: A.equalize(x), [0, 0, 0, 0]),
+             (lambda x, m: A.autocontrast(x), [0, 0, 0, 0])]
+
+
+@pytest.mark.parametrize(("op", "magnitudes"), UINT8_OPS,
+                         ids=["invert", "solarize", "posterize", "equalize", "autocontrast"])
+def test_uint8_result_is_the_float_result_times_255_eager_jit_and_vmap(op, magnitudes):
+  # Tolerance: none (autocontrast: the float result within 1e-3 levels of the exact stretch,
+  # truncated). Each example its own magnitude, traced under vmap.
+  q = jnp.asarray(np.stack([IMAGES[0][:30, :30], IMAGES[1][:30, :30], IMAGES[2][:30, :30],
+                            IMAGES[4][:23, :29].repeat(2, 0).repeat(2, 1)[:30, :30]]))
+  mags = jnp.asarray(magnitudes)
+  float_out = jax.vmap(op)(q.astype(jnp.float32) / 255, mags)
+  want = np.floor(levels(float_out) + 1e-3)
+  eager = np.stack([op(x, m) for x, m in zip(q, magnitudes, strict=True)])
+  for out in (eager, jax.jit(jax.vmap(op))(q, mags), jax.vmap(op)(q, mags)):
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(out, np.float64), want)
+
+
+def test_uint8_solarize_with_a_traced_threshold_out_of_range():
+  # No NaN in uint8: below 0 inverts every level, above 1 or NaN none (documented).
+  q = jnp.arange(256, dtype=jnp.uint8).reshape(16, 16, 1)
+  solarize = jax.jit(A.solarize)
+  np.testing.assert_array_equal(solarize(q, -0.5), 255 - q)
+  np.testing.assert_array_equal(solarize(q, 1.5), q)
+  np.testing.assert_array_equal(solarize(q, jnp.nan), q)
+
+
 def test_equalize_corner_cases_equal_pillow():
   # Tolerance: none. One level, two levels, too few pixels for a step, and a table that passes
   # 255 before the highest level (clamped).
@@ -398,8 +453,14 @@ GRAY = jnp.zeros((8, 8, 1))
     (lambda: A.equalize(jnp.zeros((8, 8))), ValueError, "equalize: `image` must have 3 dim"),
     (lambda: A.autocontrast(jnp.zeros((2, 8, 8, 3))), ValueError,
      "autocontrast: `image` must have 3 dim"),
-    (lambda: A.invert(jnp.zeros((8, 8, 3), jnp.uint8)), TypeError,
-     "invert: `image` must be a floating-point array"),
+    (lambda: A.invert(jnp.zeros((8, 8, 3), jnp.int32)), TypeError,
+     "invert: `image` must be a floating-point or uint8 array, got dtype int32"),
+    (lambda: A.posterize(np.zeros((8, 8, 3), np.uint16), 2), TypeError,
+     "posterize: `image` must be a floating-point or uint8 array, got dtype uint16"),
+    (lambda: A.enhance_brightness(jnp.zeros((8, 8, 3), jnp.uint8), 1.0), TypeError,
+     "enhance_brightness: `image` must be a floating-point array, got dtype uint8"),
+    (lambda: A.equalize(jnp.zeros((8, 8), jnp.uint8)), ValueError,
+     "equalize: `image` must have 3 dim"),
 ])
 def test_bad_input_names_the_op_and_the_argument(call, error, match):
   with pytest.raises(error, match=match):

@@ -20,18 +20,23 @@ PAD_MODES = ("constant", "reflect", "edge")
 # --------------------------------------------------------------------------------------------
 
 
-def check_image(image, op: str, *, batch: bool = False, keyed: bool = True) -> jax.Array:
+def check_image(image, op: str, *, batch: bool = False, keyed: bool = True,
+                uint8: bool = False) -> jax.Array:
   """A float HWC image (NHWC batch with ``batch``). ``keyed``: the op takes a key first, so
-  `batched` maps it over a batch; ops without one are mapped with `jax.vmap`."""
-  image = _checks.check_float_array(image, op, "images" if batch else "image")
+  `batched` maps it over a batch; ops without one are mapped with `jax.vmap`. ``uint8``: the
+  op also takes uint8 images."""
+  name = "images" if batch else "image"
+  if uint8 and getattr(image, "dtype", None) == np.uint8:
+    image = jnp.asarray(image)
+  else:
+    image = _checks.check_float_array(image, op, name, alternative="uint8" if uint8 else None)
   if batch:
     layout = "NHWC"
   elif keyed:
     layout = "HWC; use augment.batched for NHWC batches"
   else:
     layout = f"HWC; use jax.vmap(lambda im: {op}(im, ...)) for NHWC batches"
-  _checks.check_ndim(image, op, exact=4 if batch else 3, layout=layout,
-                     name="images" if batch else "image")
+  _checks.check_ndim(image, op, exact=4 if batch else 3, layout=layout, name=name)
   return image
 
 

@@ -280,20 +280,25 @@ def _blur_rows(rows, weights, size: int):
 # --------------------------------------------------------------------------------------------
 
 
-def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False):
+def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False, uint8=None):
   """``fn(x, *magnitudes)`` on the image in its compute dtype, rounded back once, as one jitted
   function: an eager call compiles one kernel per shape and dtype instead of dispatching each
   step (equalize's first call: 1.5 s instead of 6 s on the 2-core CPU).
 
   ``loop_on_cpu``: under `vmap` on a CPU, run the examples one after another
   (`_backend.loop_on_cpu`; the magnitudes must be floats): the blur is 1.4x faster with the
-  image in cache (JAX 0.10.2). Design: docs/design/photometric.md.
+  image in cache (JAX 0.10.2). ``uint8``: the op's form for uint8 images, ``uint8(q,
+  *magnitudes)`` on the levels themselves, returning uint8 (the float form on ``q / 255``,
+  times 255). Design: docs/design/photometric.md.
   """
   if fn is None:
-    return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu)
+    return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu,
+                             uint8=uint8)
 
   def run(image, *args, **kwargs):
     def compute(image, *args):
+      if image.dtype == jnp.uint8:
+        return uint8(image, *args, **kwargs)
       return fn(image.astype(compute_dtype(image)), *args, **kwargs).astype(image.dtype)
 
     if not loop_on_cpu:
@@ -305,17 +310,58 @@ def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False):
   return jax.jit(run, static_argnames=static_argnames)
 
 
+# uint8 forms of the ops defined on the levels: the same results as the float forms on q / 255
+# (times 255), from a quarter of the bytes. Design: docs/design/photometric.md#uint8-images.
+
+
+def _invert_uint8(q):
+  return 255 - q
+
+
+def _solarize_uint8(q, threshold):
+  # The levels inverted are those whose float value q / 255 is >= threshold: counted on the 256
+  # levels once, in the float form's own arithmetic, then one integer comparison per pixel.
+  # A traced threshold is not checked: below 0 every level is inverted, above 1 or NaN none.
+  threshold = jnp.asarray(threshold, jnp.float32)
+  ramp = jnp.arange(LEVELS, dtype=jnp.float32) / 255
+  first = jnp.where(jnp.isnan(threshold), LEVELS, jnp.sum(ramp < threshold).astype(jnp.int32))
+  return jnp.where(q.astype(jnp.int32) >= first, 255 - q, q)
+
+
+def _posterize_uint8(q, bits):
+  # q & ~(2^(8 - bits) - 1): the mask is 255 with its 8 - bits low bits cleared.
+  mask = jnp.left_shift(jnp.int32(255), 8 - jnp.asarray(bits, jnp.int32)) & 255
+  return q & mask.astype(jnp.uint8)
+
+
+def _equalize_uint8(q):
+  lut = _equalize_lut(_histogram(q))
+  return _apply_lut(q, jnp.sort(lut, axis=-1).astype(jnp.uint8))
+
+
+def _autocontrast_uint8(q):
+  # floor(255 (q - low) / spread) per channel, as Pillow and torchvision on uint8 (which
+  # evaluate it in floating point and can land one level low on whole values). A float32
+  # division is exact here: the quotient of integers below 2^16 by a spread <= 255 is either
+  # whole (then exact) or at least 1 / 255 from the next whole number, far beyond its rounding.
+  low, high = (v.astype(jnp.float32) for v in _channel_extremes(q))
+  spread = high - low
+  levels = q.astype(jnp.float32)
+  stretched = jnp.floor((levels - low) * 255 / jnp.where(spread > 0, spread, 1))
+  return jnp.where(spread > 0, stretched, levels).astype(jnp.uint8)
+
+
 @_kernel(static_argnames="channels")
 def _grayscale(x, *, channels):
   return jnp.broadcast_to(_gray(x), (*x.shape[:-1], channels))
 
 
-@_kernel
+@_kernel(uint8=_invert_uint8)
 def _invert(x):
   return 1 - x
 
 
-@_kernel
+@_kernel(uint8=_solarize_uint8)
 def _solarize(x, threshold):
   return jnp.where(x >= jnp.asarray(threshold, x.dtype), 1 - x, x)
 
@@ -326,7 +372,7 @@ def _solarize_add(x, addition, threshold):
   return jnp.where(x < jnp.asarray(threshold, x.dtype), added, x)
 
 
-@_kernel
+@_kernel(uint8=_posterize_uint8)
 def _posterize(x, bits):
   return _posterize_levels(_levels(x), bits) / 255
 
@@ -340,12 +386,12 @@ def _equalized(x, histogram=None):
   return _apply_lut(levels, jnp.sort(lut, axis=-1)) / 255
 
 
-@_kernel
+@_kernel(uint8=_equalize_uint8)
 def _equalize(x):
   return _equalized(x)
 
 
-@_kernel
+@_kernel(uint8=_autocontrast_uint8)
 def _autocontrast(x):
   # torchvision: (x - min) / (max - min) per channel over H and W, clamped to [0, 1]; a constant
   # channel is kept (clamped). Divided rather than multiplied by a reciprocal, so that the
@@ -464,21 +510,24 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
 def invert(image: jax.typing.ArrayLike) -> jax.Array:
   """``1 - x``: torchvision's ``invert`` on float images, Pillow's ``ImageOps.invert``.
 
+  A uint8 image gives ``255 - q``, as torchvision and Pillow on uint8.
+
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float or uint8 image (any number of channels).
 
   Returns:
     The inverted image, same shape and dtype. Differentiable (the gradient is -1).
 
   Raises:
-    ValueError: not an HWC image. TypeError: not floating point.
+    ValueError: not an HWC image.
+    TypeError: neither floating point nor uint8.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> jr.augment.invert(jnp.array([[[0.0, 0.25, 1.0]]]))
     Array([[[1.  , 0.75, 0.  ]]], dtype=float32)
   """
-  image = check_image(image, "invert", keyed=False)
+  image = check_image(image, "invert", keyed=False, uint8=True)
   return _invert(image)
 
 
@@ -487,12 +536,16 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
   ``ImageOps.solarize``.
 
   Each channel value is compared by itself. With ``threshold = t / 255`` on an image of levels
-  ``k / 255`` it equals Pillow's ``solarize(image, t)`` exactly.
+  ``k / 255`` it equals Pillow's ``solarize(image, t)`` exactly. A uint8 image keeps the
+  threshold on the [0, 1] scale (``t / 255``, not torchvision's ``t``): its levels ``q`` with
+  ``q / 255 >= threshold`` become ``255 - q``, the float result on ``q / 255`` times 255.
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float or uint8 image (any number of channels).
     threshold: a scalar in [0, 1]; may be traced (one per example under `vmap`). 1 inverts only
-      the pixels equal to 1, as in torchvision.
+      the pixels equal to 1, as in torchvision. A traced threshold outside [0, 1] or NaN makes
+      a float result NaN; on a uint8 image (no NaN) one below 0 inverts every pixel, one above
+      1 or NaN none.
 
   Returns:
     The solarized image, same shape and dtype. Differentiable in the image (gradient 1 or -1);
@@ -500,7 +553,7 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
 
   Raises:
     ValueError: ``threshold`` outside [0, 1] or not a scalar; not an HWC image.
-    TypeError: not floating point; a non-real ``threshold``.
+    TypeError: neither floating point nor uint8; a non-real ``threshold``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -508,8 +561,10 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
     Array([[[0.25, 0.5 , 0.25]]], dtype=float32)
   """
   op = "solarize"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
+  if image.dtype == jnp.uint8:
+    return _solarize(image, threshold)
   return nan_if_bad_magnitude(threshold, _solarize(image, threshold), lo=0.0, hi=1.0)
 
 
@@ -560,12 +615,13 @@ def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Ar
   path computes ``floor(x 2^bits) / 2^bits`` instead, which differs by up to ``1 - 2^-bits``
   levels; the uint8 definition is the one the augmentation policies were tuned on.) The output
   takes only the values ``k / 255``; ``bits = 8`` returns the quantised image, 0 a black one.
+  A uint8 image gives ``q & ~(2^(8 - bits) - 1)`` itself, in uint8.
 
   Not differentiable: the gradient JAX gives w.r.t. the image is zero (the output is piecewise
   constant).
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float or uint8 image (any number of channels).
     bits: an int in [0, 8], or a traced integer scalar (one per example under `vmap`), which is
       clamped to [0, 8].
 
@@ -574,16 +630,19 @@ def posterize(image: jax.typing.ArrayLike, bits: jax.typing.ArrayLike) -> jax.Ar
 
   Raises:
     ValueError: ``bits`` outside [0, 8]; not an HWC image.
-    TypeError: not floating point; ``bits`` not an int (a bool, a float, a traced float).
+    TypeError: neither floating point nor uint8; ``bits`` not an int (a bool, a float, a traced
+      float).
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> out = jr.augment.posterize(jnp.array([[[200 / 255, 100 / 255, 1.0]]]), 2)
     >>> (out * 255).round()
     Array([[[192.,  64., 192.]]], dtype=float32)
+    >>> jr.augment.posterize(jnp.array([[[200, 100, 255]]], jnp.uint8), 2)
+    Array([[[192,  64, 192]]], dtype=uint8)
   """
   op = "posterize"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   bits = _check_bits(bits, op)
   return _posterize(image, bits)
 
@@ -596,18 +655,19 @@ def equalize(image: jax.typing.ArrayLike) -> jax.Array:
   histogram gives a lookup table (``step = (pixels - count of the highest level) // 255``; level
   ``i`` maps to ``(step // 2 + pixels below i) // step``, at most 255; a channel with
   ``step = 0`` is kept), and the result is ``lut[q] / 255``. It takes only the values
-  ``k / 255``.
+  ``k / 255``. A uint8 image gives ``lut[q]`` itself, in uint8.
 
   Not differentiable: the gradient JAX gives w.r.t. the image is zero.
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float or uint8 image (any number of channels).
 
   Returns:
     The equalized image, same shape and dtype.
 
   Raises:
-    ValueError: not an HWC image. TypeError: not floating point.
+    ValueError: not an HWC image.
+    TypeError: neither floating point nor uint8.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -615,7 +675,7 @@ def equalize(image: jax.typing.ArrayLike) -> jax.Array:
     >>> sorted(set((jr.augment.equalize(image) * 255).round().ravel().tolist()))
     [0.0, 164.0, 255.0]
   """
-  image = check_image(image, "equalize", keyed=False)
+  image = check_image(image, "equalize", keyed=False, uint8=True)
   return _equalize(image)
 
 
@@ -625,26 +685,29 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
   ``(x - min) / (max - min)`` with the channel's minimum and maximum over the image; a constant
   channel is kept. Pillow's ``ImageOps.autocontrast`` (and torchvision on uint8) compute the
   same map on the integer levels and truncate: on an image of levels ``k / 255`` it equals
-  ``floor(255 autocontrast(x)) / 255``.
+  ``floor(255 autocontrast(x)) / 255``. A uint8 image gives that truncation in uint8, computed
+  exactly: ``floor(255 (q - min) / (max - min))`` (Pillow's and torchvision's floating-point
+  evaluation lands one level lower on some whole values, 0.15% of pixels on noise).
 
   Differentiable almost everywhere (through the minimum and maximum too).
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float or uint8 image (any number of channels).
 
   Returns:
     The stretched image, clamped to [0, 1], same shape and dtype; an image with no pixels is
     returned as it is.
 
   Raises:
-    ValueError: not an HWC image. TypeError: not floating point.
+    ValueError: not an HWC image.
+    TypeError: neither floating point nor uint8.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> jr.augment.autocontrast(jnp.array([[[0.25], [0.5], [0.75]]]))[..., 0]
     Array([[0. , 0.5, 1. ]], dtype=float32)
   """
-  image = check_image(image, "autocontrast", keyed=False)
+  image = check_image(image, "autocontrast", keyed=False, uint8=True)
   if image.size == 0:  # no pixels, so no extremes: nothing to stretch
     return image
   return _autocontrast(image)
