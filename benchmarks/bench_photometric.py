@@ -189,6 +189,7 @@ def run(smoke: bool = False) -> list[dict]:
   shape = f"{n}x{side}x{side}x3"
   u8 = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
   images = jnp.asarray(u8.astype(np.float32) / 255)
+  levels = jnp.asarray(u8)
   key = jax.random.key(0)
   tensors, batch = _torch_images(u8)
   rows = []
@@ -226,8 +227,8 @@ def run(smoke: bool = False) -> list[dict]:
                         t_m, t_a, ratio, anchor_name=name))
     if label in UINT8 and tv is not None:
       name, anchor = anchors[0]  # the per-image loop
-      q = jnp.asarray(u8)
-      t_m, t_a, ratio = H.median_ratio(lambda f=mine, a=args: f(q, *a), anchor, rounds=rounds)
+      t_m, t_a, ratio = H.median_ratio(lambda f=mine, a=args: f(levels, *a), anchor,
+                                       rounds=rounds)
       rows.append(H.row(f"{label}, uint8: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "uint8",
                         t_m, t_a, ratio, anchor_name=name))
   if not smoke:
