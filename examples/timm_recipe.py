@@ -6,7 +6,7 @@ smoothed by `optax.smooth_labels` (0.1), and either mixup (alpha 0.8) or cutmix 
 one of the two per batch with probability 1/2 each, as timm's ``Mixup(mixup_alpha=0.8,
 cutmix_alpha=1.0, switch_prob=0.5, label_smoothing=0.1)`` does (it smooths before mixing).
 
-    python examples/timm_recipe.py            # 128 images of 256x256, images per second
+    python examples/timm_recipe.py            # 128 uint8 images of 256x256, images per second
     python examples/timm_recipe.py --smoke    # 8 images of 64x64 -> 48
 """
 
@@ -17,6 +17,7 @@ import functools
 import time
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import jaxreg as jr
@@ -29,9 +30,11 @@ def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float =
                  erasing: float = 0.25):
   """``augment(key, images, labels) -> (images, targets)``, jitted.
 
-  ``images``: (N, H, W, 3) floats in [0, 1]; ``labels``: (N,) integer classes. Returns
-  (N, size, size, 3) images and (N, num_classes) soft targets for a cross-entropy loss
-  (`optax.softmax_cross_entropy`).
+  ``images``: (N, H, W, 3) uint8 (as decoded) or floats in [0, 1]; ``labels``: (N,) integer
+  classes. Returns (N, size, size, 3) float32 images in [0, 1] and (N, num_classes) soft
+  targets for a cross-entropy loss (`optax.softmax_cross_entropy`). On uint8 the per-image
+  part runs on uint8 as torchvision's does (a quarter of the bytes), and the batch becomes
+  float for the mixing.
   """
   per_image = A.compose(
       functools.partial(A.random_resized_crop, size=size),
@@ -45,10 +48,14 @@ def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float =
     k_images, k_switch, k_mix = jax.random.split(key, 3)
     images = A.batched(per_image)(k_images, images)
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
+
+    def as_float():  # inside each branch, so the conversion fuses into the mixing
+      return images.astype(jnp.float32) / 255 if images.dtype == jnp.uint8 else images
+
     return jax.lax.cond(
         jax.random.bernoulli(k_switch, switch_prob),
-        lambda: A.cutmix(k_mix, images, targets, alpha=cutmix_alpha),
-        lambda: A.mixup(k_mix, images, targets, alpha=mixup_alpha))
+        lambda: A.cutmix(k_mix, as_float(), targets, alpha=cutmix_alpha),
+        lambda: A.mixup(k_mix, as_float(), targets, alpha=mixup_alpha))
 
   return augment
 
@@ -59,7 +66,7 @@ def main(argv=None) -> float:
   args = parser.parse_args(argv)
   n, side, size = (8, 64, 48) if args.smoke else (128, 256, 224)
   k_images, k_labels, key = jax.random.split(jax.random.key(0), 3)
-  images = jax.random.uniform(k_images, (n, side, side, 3))
+  images = jax.random.randint(k_images, (n, side, side, 3), 0, 256).astype(jnp.uint8)
   labels = jax.random.randint(k_labels, (n,), 0, 1000)
   augment = make_augment(size=size)
   out, targets = jax.block_until_ready(augment(key, images, labels))  # compiles

@@ -468,6 +468,30 @@ def test_batched_policy_draws_per_example_and_matches_single_images(name):
   assert float(jitted.max()) <= 1
 
 
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_uint8_policy_is_the_float_policy_rounded_once(name):
+  # Tolerance: none. A uint8 image runs the float policy on q / 255 and rounds to the nearest
+  # level at the end: eager, jitted and batched (each example its own draws), and in the
+  # accelerators' form.
+  policy = POLICIES[name]
+  levels = jnp.round(jnp.stack([IMAGE, 1 - IMAGE, IMAGE ** 2]) * 255).astype(jnp.uint8)
+  as_float = levels.astype(jnp.float32) / 255
+  key = jax.random.key(11)
+  with reuse_keys():
+    want = jax.jit(A.batched(policy))(key, as_float)
+    got = jax.jit(A.batched(policy))(key, levels)
+    keys = jax.random.split(key, 3)
+    eager = jnp.stack([policy(k, x) for k, x in zip(keys, levels, strict=True)])
+    vectorized = jax.jit(jax.vmap(lambda k, x: _vectorized(policy, k, x)))(keys, levels)
+  expected = np.round(np.clip(np.asarray(want, np.float64) * 255, 0, 255))
+  for out in (got, eager, vectorized):
+    assert out.dtype == jnp.uint8
+    # float32 rounding of the scaled result can only matter at an exact half level
+    ties = np.abs(np.asarray(want, np.float64) * 255 % 1 - 0.5) < 1e-3
+    np.testing.assert_array_equal(np.asarray(out)[~ties], expected[~ties])
+  assert len({np.asarray(x).tobytes() for x in got}) == 3
+
+
 def test_eager_batched_equals_jitted():
   images = jnp.stack([IMAGE, 1 - IMAGE, IMAGE ** 2])
   with reuse_keys():
@@ -664,6 +688,17 @@ def test_timm_recipe_example():
     assert (targets[np.arange(8), np.asarray(labels)] > floor).sum() >= 4
     results.append(out)
   assert not np.allclose(results[0], results[1])
+  # Decoded uint8 images: the per-image part on levels, float32 out, the same mixing draws.
+  levels = jnp.round(images * 255).astype(jnp.uint8)
+  augment = timm_recipe.make_augment(size=24, num_classes=classes)
+  with reuse_keys():
+    out_u8, targets_u8 = augment(jax.random.key(2), levels, labels)
+    out_f, targets_f = augment(jax.random.key(2), levels.astype(jnp.float32) / 255, labels)
+  assert out_u8.dtype == jnp.float32
+  np.testing.assert_allclose(targets_u8, targets_f, atol=1e-7)
+  # Rounded to levels after each per-image op: within a few levels of the float pipeline on
+  # most pixels (posterize and equalize can move a pixel across a step).
+  assert np.mean(np.abs(np.asarray(out_u8) - np.asarray(out_f)) <= 3 / 255) > 0.9
   assert timm_recipe.main(["--smoke"]) > 0
 
 

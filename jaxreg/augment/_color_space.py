@@ -73,6 +73,22 @@ def wrap6(x):
   return x - 6 * jnp.floor(x / 6)
 
 
+def to_float(image):
+  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32), half
+  precision as float32, wider floats as they are."""
+  if image.dtype == jnp.uint8:
+    return image.astype(jnp.float32) / 255
+  return image.astype(compute_dtype(image))
+
+
+def from_float(x, dtype):
+  """``x`` (computed by `to_float`'s rules) back in the image's ``dtype``: uint8 as the nearest
+  level, clamped to [0, 255] (half to even); floats rounded once."""
+  if dtype == jnp.uint8:
+    return jnp.round(jnp.clip(x * 255, 0, 255)).astype(jnp.uint8)
+  return x.astype(dtype)
+
+
 def compute_dtype(image):
   # Half-precision colour maths (a hue sector, a division by the chroma) loses several bits
   # per step; it runs in float32 and the result is rounded to the image's dtype once.

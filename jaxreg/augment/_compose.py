@@ -45,7 +45,8 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
 
   @functools.wraps(fn)
   def batch_fn(key, images, *args, **kwargs):
-    images = check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True)
+    images = check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True,
+                         uint8=True)  # what ``fn`` takes is for ``fn`` to check
     keys = jax.random.split(_checks.as_key(key, "batched"), images.shape[0])
     one = lambda k, image: fn(k, image, *args, **kwargs)  # noqa: E731
     if sequential:

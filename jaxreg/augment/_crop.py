@@ -34,7 +34,7 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
+    image: HWC float or uint8 image.
     size: crop height and width (int or pair).
     padding: pixels added on each side before cropping: an int >= 0, or a ``(pad_h, pad_w)``
       pair of them (a tuple, list, or NumPy or JAX array; NumPy ints, 0-d int arrays and
@@ -43,14 +43,14 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
       so they need an image with at least one row and one column.
 
   Returns:
-    The ``(size_h, size_w, C)`` crop.
+    The ``(size_h, size_w, C)`` crop, in the image's dtype.
 
   Raises:
     ValueError: a crop larger than the padded image, an unknown ``pad_mode``, ``"reflect"``
       or ``"edge"`` padding of an image with no pixels, negative padding or a padding
       sequence that is not a pair, a non-HWC image.
-    TypeError: non-float image, bad key, non-int padding (``1.5`` is not rounded), a traced
-      padding.
+    TypeError: an image neither floating point nor uint8, bad key, non-int padding (``1.5``
+      is not rounded), a traced padding.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -58,7 +58,7 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     (32, 32, 3)
   """
   op = "random_crop"
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   h, w = pair(size, op, "size")
   pad_h, pad_w = check_padding(padding, op)
   if pad_mode not in PAD_MODES:
@@ -80,7 +80,7 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
 
 
 def _random_flip(op, axis, key, image, probability):
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
   flipped = _backend.flip(flip, image, axis)  # a gather on the CPU, a select elsewhere
@@ -93,16 +93,17 @@ def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
+    image: HWC float or uint8 image.
     probability: chance of flipping, in [0, 1]. A traced probability outside [0, 1] (or NaN)
-      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
+      cannot be checked at trace time and gives an all-NaN float image, never a silent clamp
+      (uint8 has no NaN: there it flips always above 1, never below 0 or at NaN).
 
   Returns:
     The image, mirrored or not.
 
   Raises:
     ValueError: ``probability`` outside [0, 1]; a non-HWC image.
-    TypeError: non-float image, bad key.
+    TypeError: an image neither floating point nor uint8, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -119,16 +120,17 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
+    image: HWC float or uint8 image.
     probability: chance of flipping, in [0, 1]. A traced probability outside [0, 1] (or NaN)
-      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
+      cannot be checked at trace time and gives an all-NaN float image, never a silent clamp
+      (uint8 has no NaN: there it flips always above 1, never below 0 or at NaN).
 
   Returns:
     The image, mirrored or not.
 
   Raises:
     ValueError: ``probability`` outside [0, 1]; a non-HWC image.
-    TypeError: non-float image, bad key.
+    TypeError: an image neither floating point nor uint8, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -221,11 +223,12 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   resamples it to ``size`` with bilinear interpolation (antialiased when shrinking). The result
   is torchvision's crop-then-resize: ``jax.image.resize(crop, size, "linear", antialias=...)``
   of the box, so only pixels inside the box contribute, also at its border. The output shape
-  is static; only the box is random.
+  is static; only the box is random. uint8 images are resampled in float32 and rounded to the
+  nearest level, as torchvision does on uint8 tensors.
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
+    image: HWC float or uint8 image.
     size: output height and width (int or pair).
     scale: ``(lo, hi)``, range of the box area as a fraction of the image area,
       ``0 <= lo <= hi <= 1`` and ``hi > 0``.
@@ -234,13 +237,13 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
       ``antialias=True`` do); a bool.
 
   Returns:
-    The ``(size_h, size_w, C)`` resampled crop.
+    The ``(size_h, size_w, C)`` resampled crop, in the image's dtype.
 
   Raises:
     ValueError: invalid ``scale``/``ratio`` ranges or pairs of the wrong length; a non-HWC
       image, or one with no pixels.
-    TypeError: ``scale``/``ratio`` not pairs of numbers, non-bool ``antialias``, non-float
-      image, bad key.
+    TypeError: ``scale``/``ratio`` not pairs of numbers, non-bool ``antialias``, an image
+      neither floating point nor uint8, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -252,7 +255,7 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
     Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
   """
   op = "random_resized_crop"
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
   out = pair(size, op, "size")
   scale, ratio = check_box_ranges(scale, ratio, op)
@@ -275,11 +278,12 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   "linear", antialias=...)`` then a window of it, so at the window's border the pixels just
   outside it blend in, as they do in the resized image. Resizing and cropping are done as one
   resampling of the corresponding box of the original image, so no intermediate image of
-  data-dependent size exists and the output shape is static.
+  data-dependent size exists and the output shape is static. uint8 images are resampled in
+  float32 and rounded to the nearest level, as torchvision does on uint8 tensors.
 
   Args:
     key: a PRNG key.
-    image: HWC float image.
+    image: HWC float or uint8 image.
     size: output height and width (int or pair).
     scales: non-empty iterable (tuple, list, range, generator, NumPy or JAX array) of
       candidate lengths of the resized shorter side, positive ints or integer-valued floats
@@ -287,13 +291,14 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     antialias: low-pass filter when shrinking; a bool.
 
   Returns:
-    The ``(size_h, size_w, C)`` crop.
+    The ``(size_h, size_w, C)`` crop, in the image's dtype.
 
   Raises:
     ValueError: a scale too small for the crop or < 1, empty ``scales``; a non-HWC image,
       or one with no pixels.
     TypeError: ``scales`` not an iterable of whole numbers (a bare number, a 0-d array, a
-      ``5.5`` or a bool in it), non-bool ``antialias``, non-float image, bad key.
+      ``5.5`` or a bool in it), non-bool ``antialias``, an image neither floating point nor
+      uint8, bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -306,7 +311,7 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     Simonyan & Zisserman 2015.
   """
   op = "random_scale_crop"
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
   out_h, out_w = pair(size, op, "size")
   scales = check_scales(scales, op)

@@ -267,9 +267,10 @@ def nan_if_bad_probability(p, out):
   """``out``, or all NaN where a traced probability lies outside [0, 1] (or is NaN).
 
   A traced probability cannot be checked at trace time; a Bernoulli draw would clamp it
-  silently (2.0 always fires, NaN never), so the result is NaN instead.
+  silently (2.0 always fires, NaN never), so the result is NaN instead. A uint8 image has no
+  NaN: it is returned as the draw made it (the documented rule of the ops taking uint8).
   """
-  if not _checks.is_traced(p):
+  if not _checks.is_traced(p) or not jnp.issubdtype(out.dtype, jnp.floating):
     return out
   return _checks.nan_unless(_checks.traced_in_interval(p, lo=0.0, hi=1.0), out)
 
@@ -281,8 +282,8 @@ def nan_if_bad_magnitude(value, out, *, lo: float = -math.inf, hi: float = math.
   The runtime half of the checks on a magnitude (concrete ones raise at trace time): [lo, hi],
   or (lo, hi) with ``open_interval``. Concrete values pass ``out`` through unchanged.
   """
-  if not _checks.is_traced(value):
-    return out
+  if not _checks.is_traced(value) or not jnp.issubdtype(out.dtype, jnp.floating):
+    return out  # concrete (checked already), or a uint8 image, which has no NaN
   v = jax.lax.stop_gradient(jnp.asarray(value))
   inside = (v > lo) & (v < hi) if open_interval else (v >= lo) & (v <= hi)
   return _checks.nan_unless(jnp.isfinite(v) & inside, out)

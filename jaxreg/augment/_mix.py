@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
+from jaxreg.augment._color_space import from_float
 from jaxreg.augment._crop import check_box_ranges, sample_box
 from jaxreg.augment._image_checks import (
   check_image,
@@ -32,9 +33,10 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
 
   Args:
     key: a PRNG key.
-    image: HWC float image. One with no pixels is returned as it is.
+    image: HWC float or uint8 image. One with no pixels is returned as it is.
     probability: chance of erasing, in [0, 1]. A traced probability outside [0, 1] (or NaN)
-      cannot be checked at trace time and gives an all-NaN image, never a silent clamp.
+      cannot be checked at trace time and gives an all-NaN float image, never a silent clamp
+      (uint8 has no NaN: there it erases always above 1, never below 0 or at NaN).
     scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
       ``hi > 0``.
     ratio: ``(lo, hi)``, range of the box aspect ratio height / width, ``0 < lo <= hi``.
@@ -42,15 +44,17 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
       array (torchvision's tuple ``value``, e.g. the ImageNet means ``(0.485, 0.456, 0.406)``),
       or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
       noise, say). Concrete values are checked elementwise; a traced value for shape only.
+      On a uint8 image the value keeps the [0, 1] scale and fills with its nearest level
+      (``0.5`` fills 128), clamped to [0, 255].
 
   Returns:
-    The image with at most one box filled.
+    The image with at most one box filled, in its dtype.
 
   Raises:
     ValueError: invalid ranges or probability, ranges that are not pairs, a ``value`` with a
       NaN or infinite entry or that does not broadcast to the image's shape; a non-HWC image.
-    TypeError: non-float image, bad key, ``scale``/``ratio`` not pairs of numbers, a non-real
-      ``value``.
+    TypeError: an image neither floating point nor uint8, bad key, ``scale``/``ratio`` not
+      pairs of numbers, a non-real ``value``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -64,7 +68,7 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
     Regularization of Convolutional Neural Networks with Cutout", 2017.
   """
   op = "random_erasing"
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   check_probability(probability, op)
   scale, ratio = check_box_ranges(scale, ratio, op)
   value = check_image_operand(value, image.shape, op, "value")
@@ -78,6 +82,8 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
   cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
   inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
+    value = from_float(jnp.asarray(value, jnp.float32), jnp.uint8)
   erased = jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
   return nan_if_bad_probability(probability, erased)
 

@@ -2,6 +2,7 @@
 
 Greyscale, invert, solarize (and AutoAugment's solarize-add), posterize, equalize,
 autocontrast, sharpness, Gaussian blur, and Pillow's brightness / contrast / colour enhancers.
+Invert, solarize, posterize, equalize and autocontrast also take uint8 images (uint8 out).
 Every magnitude may be traced (one per example under `vmap`). A concrete magnitude out of its
 range raises; a traced one that is NaN, infinite or out of range at run time makes the whole
 output NaN (posterize's traced ``bits`` are clamped to [0, 8] instead, as documented there).
@@ -563,8 +564,6 @@ def solarize(image: jax.typing.ArrayLike, threshold: jax.typing.ArrayLike) -> ja
   op = "solarize"
   image = check_image(image, op, keyed=False, uint8=True)
   _check_scalar(threshold, op, "threshold", lo=0.0, hi=1.0)
-  if image.dtype == jnp.uint8:
-    return _solarize(image, threshold)
   return nan_if_bad_magnitude(threshold, _solarize(image, threshold), lo=0.0, hi=1.0)
 
 

@@ -51,6 +51,7 @@ from jax import lax
 from jaxreg import _backend, _checks
 from jaxreg.augment import _geometric as geo
 from jaxreg.augment import _photometric as photo
+from jaxreg.augment._color_space import from_float, to_float
 from jaxreg.augment._image_checks import check_image, check_rgb
 
 # The op vocabulary of all policies, in one order: a drawn op is an index into it.
@@ -409,9 +410,18 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
   ``image``; returns (chains, H, W, C). Under `vmap` on a CPU, a loop over the examples runs
   only each one's ops; elsewhere `_selected`. Derivatives are those of `_selected`.
 
+  A uint8 image is converted to float and rounded back inside each example's computation, so a
+  batch never holds a float copy (on a CPU that is inside the loop).
+
   Jitted, so that an eager call compiles the switches once per shape, not at every call."""
-  looped = lambda *a: _switched(*a, interpolation=interpolation)  # noqa: E731
-  vectorized = lambda *a, select=True: _selected(*a, interpolation=interpolation)  # noqa: E731
+
+  def on_levels(fn):
+    if image.dtype != jnp.uint8:
+      return fn
+    return lambda image, *a, **k: from_float(fn(to_float(image), *a, **k), jnp.uint8)
+
+  looped = on_levels(functools.partial(_switched, interpolation=interpolation))
+  vectorized = on_levels(lambda *a, select=True: _selected(*a, interpolation=interpolation))
   return _backend.loop_on_cpu(looped, vectorized, differentiable=1)(image, values, fill, ops)
 
 
@@ -423,7 +433,7 @@ Interpolation = Literal["nearest", "bilinear"]
 
 
 def _check_image_and_sampling(image, interpolation, fill, op: str):
-  image = check_image(image, op)
+  image = check_image(image, op, uint8=True)
   check_rgb(image, op)
   interpolation = geo._check_interpolation(interpolation, op)
   return image, interpolation, geo._check_fill(fill, image.shape[-1], op)
@@ -473,7 +483,9 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
 
   Args:
     key: a PRNG key.
-    image: HWC RGB float image, values in [0, 1].
+    image: HWC RGB float image, values in [0, 1], or uint8: then computed in float32 on
+      ``q / 255`` and rounded to the nearest level once, at the end (torchvision rounds a
+      uint8 image after every op).
     num_ops: ops applied in turn, an int >= 0 (0 returns the image).
     magnitude: the magnitude bin, a real number in ``[0, num_magnitude_bins - 1]``; may be
       traced (then clipped to that range), e.g. to schedule it during training.
@@ -490,7 +502,8 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
     ValueError: an image that is not HWC RGB; ``num_ops < 0``, ``num_magnitude_bins < 2``,
       ``magnitude`` outside its range, a negative or NaN ``magnitude_std``; an unknown
       ``interpolation``; a bad ``fill``.
-    TypeError: a non-float image, a bad key, non-int counts, a traced ``magnitude_std``.
+    TypeError: an image neither floating point nor uint8, a bad key, non-int counts, a traced
+      ``magnitude_std``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -536,7 +549,9 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
 
   Args:
     key: a PRNG key.
-    image: HWC RGB float image, values in [0, 1].
+    image: HWC RGB float image, values in [0, 1], or uint8: then computed in float32 on
+      ``q / 255`` and rounded to the nearest level once, at the end (torchvision rounds a
+      uint8 image after every op).
     num_magnitude_bins: bins spanning each op's range, an int >= 2.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
     fill: value of pixels moved in from outside the image: a number or one per channel.
@@ -547,7 +562,8 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
   Raises:
     ValueError: an image that is not HWC RGB; ``num_magnitude_bins < 2``; an unknown
       ``interpolation``; a bad ``fill``.
-    TypeError: a non-float image, a bad key, a non-int ``num_magnitude_bins``.
+    TypeError: an image neither floating point nor uint8, a bad key, a non-int
+      ``num_magnitude_bins``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -584,7 +600,9 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
 
   Args:
     key: a PRNG key.
-    image: HWC RGB float image, values in [0, 1].
+    image: HWC RGB float image, values in [0, 1], or uint8: then computed in float32 on
+      ``q / 255`` and rounded to the nearest level once, at the end (torchvision rounds a
+      uint8 image after every op).
     policy: ``"imagenet"``, ``"cifar10"`` or ``"svhn"``.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
     fill: value of pixels moved in from outside the image: a number or one per channel.
@@ -595,7 +613,7 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
   Raises:
     ValueError: an image that is not HWC RGB; an unknown ``policy`` or ``interpolation``; a
       bad ``fill``.
-    TypeError: a non-float image, a bad key.
+    TypeError: an image neither floating point nor uint8, a bad key.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -635,7 +653,9 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
 
   Args:
     key: a PRNG key.
-    image: HWC RGB float image, values in [0, 1].
+    image: HWC RGB float image, values in [0, 1], or uint8: then computed in float32 on
+      ``q / 255`` and rounded to the nearest level once, at the end (torchvision rounds a
+      uint8 image after every op).
     severity: bins drawn from, an int in [1, 10].
     width: chains, an int >= 1.
     depth: ops per chain, an int >= 1, or -1 for 1 to 3 drawn per chain.
@@ -651,7 +671,8 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
   Raises:
     ValueError: an image that is not HWC RGB; ``severity``, ``width`` or ``depth`` out of
       range; ``alpha <= 0``; an unknown ``interpolation``; a bad ``fill``.
-    TypeError: a non-float image, a bad key, non-int counts, a non-bool ``all_ops``.
+    TypeError: an image neither floating point nor uint8, a bad key, non-int counts, a
+      non-bool ``all_ops``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -680,11 +701,12 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
   key = _checks.as_key(key, op)
   tab = table(AUG_MIX_ALL if all_ops else AUG_MIX, *image.shape[:2])
   ops, values, w_image, w_chains = draw_aug_mix(key, tab, width, depth, severity, alpha)
-  chains = apply(image, ops, values, fill, interpolation)
-  dtype = _checks.float32_or_wider(image.dtype)
-  mixed = w_image.astype(dtype) * image.astype(dtype) + jnp.tensordot(
-      w_chains.astype(dtype), chains.astype(dtype), axes=1)
-  return mixed.astype(image.dtype)
+  # A uint8 image: the chains and the mix in float, rounded to levels once, at the end.
+  x = to_float(image)
+  chains = apply(x if image.dtype == jnp.uint8 else image, ops, values, fill, interpolation)
+  mixed = w_image.astype(x.dtype) * x + jnp.tensordot(
+      w_chains.astype(x.dtype), chains.astype(x.dtype), axes=1)
+  return from_float(mixed, image.dtype)
 
 
 def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,

@@ -54,13 +54,16 @@ def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_
     row_valid, col_valid = (0, height - 1), (0, width - 1)
   rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, valid=row_valid)
   cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, valid=col_valid)
-  # Half precision is resampled in float32 and rounded once, at the end.
+  # Half precision and uint8 are resampled in float32 and rounded once, at the end (uint8 on
+  # its own levels: the weights are convex, so the result stays in [0, 255]).
   dtype = compute_dtype(image)
   row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)
   x = image.astype(dtype)
   # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
   x = sum(row_w[:, t, None, None] * x[rows[:, t]] for t in range(rows.shape[1]))
   x = sum(col_w[None, :, t, None] * x[:, cols[:, t]] for t in range(cols.shape[1]))
+  if image.dtype == jnp.uint8:  # the nearest level (half to even), as `from_float`
+    return jnp.round(jnp.clip(x, 0, 255)).astype(jnp.uint8)
   return x.astype(image.dtype)
 
 
