@@ -17,7 +17,10 @@ Anchors, each vmapped over split keys:
   order. (dm_pix's own resampler, `affine_transform`, took 6.7 s for this batch: not run here.)
 - dm_pix, plain crop: `random_crop` to 224 instead of a resampled box. Strictly less work than
   the pipeline asked for; kept as the floor a crop-only pipeline sets.
-- augmax: its own `RandomSizedCrop` + `HorizontalFlip` + `ColorJitter` chain.
+- augmax: its own `RandomSizedCrop` + `HorizontalFlip` + `ColorJitter` chain. Its
+  `ColorJitter` (augmax 0.4.1) is a lighter op than torchvision's: brightness, a per-pixel
+  contrast curve (no image mean) and hue, in that fixed order on HSV value and hue; its
+  saturation step's result is unused; applied with probability 0.5.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def run(smoke: bool = False) -> list[dict]:
   times = H.time_interleaved([lambda f=f: f(key, images) for f in mine.values()], rounds=rounds)
   rows = [H.row(f"RRC+flip+jitter ({name}, jaxreg alone): {n / t:.0f} img/s", shape, "float32",
                 t, None, None) for name, t in zip(mine, times, strict=True)]
-  # dm_pix's jitter has a fixed order (the one random_order=False uses); augmax's is random.
+  # dm_pix's jitter has a fixed order (the one random_order=False uses); augmax's is fixed
+  # too but of other ops (see above), set against the random order, torchvision's recipe.
   every = ("random order", "fixed order")
   anchors = (("dm_pix (same pipeline)", dm_pix_pipeline, every),
              ("dm_pix (plain crop)", functools.partial(dm_pix_pipeline, resized=False), every),

@@ -292,7 +292,7 @@ def pipeline_rows(device, shape=(128, 256, 256, 3), size=224) -> list[tuple]:
   _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, out).as_text())
   cases = {"jaxreg, random jitter order": bench.jaxreg_pipeline(size),
            "jaxreg, fixed jitter order": bench.jaxreg_pipeline(size, random_order=False),
-           "augmax (random order)": bench.augmax_pipeline(size)}
+           "augmax (its ColorJitter: fixed order, in HSV)": bench.augmax_pipeline(size)}
   rows = []
   for name, fn in cases.items():
     text = _compiled(jax.jit(fn), device, key, images).as_text()

@@ -2,15 +2,17 @@
 
 import colorsys
 import functools
+import itertools
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reuse_keys
 
 import jaxreg as jr
-from jaxreg.augment import _crop
+from jaxreg.augment import _color, _crop
 
 A = jr.augment
 RNG = np.random.default_rng(0)
@@ -340,14 +342,17 @@ def reference_jitter(key, image, strengths, random_order):
              float(jax.random.uniform(k_c, (), minval=max(0, 1 - c), maxval=1 + c)),
              float(jax.random.uniform(k_s, (), minval=max(0, 1 - s), maxval=1 + s)),
              float(jax.random.uniform(k_h, (), minval=-h, maxval=h))]
-  ops = [lambda x, f: x + f,
-         lambda x, f: (x - x.mean((0, 1), keepdims=True)) * f + x.mean((0, 1), keepdims=True),
-         lambda x, f: A.adjust_saturation(x, f), lambda x, f: A.adjust_hue(x, f)]
   order = np.asarray(jax.random.permutation(k_order, 4)) if random_order else range(4)
   x = image
   for i in order:  # straight-line jnp: differentiable, no switch, select or custom rule
-    x = jnp.clip(ops[i](x, factors[i]), 0, 1)
+    x = jnp.clip(JITTER_OPS[i](x, factors[i]), 0, 1)
   return x, list(order)
+
+
+# The documented ops one by one (brightness, contrast, saturation, hue), on an HWC image.
+JITTER_OPS = (lambda x, f: x + f,
+              lambda x, f: (x - x.mean((0, 1), keepdims=True)) * f + x.mean((0, 1), keepdims=True),
+              lambda x, f: A.adjust_saturation(x, f), lambda x, f: A.adjust_hue(x, f))
 
 
 @pytest.mark.parametrize("random_order", [True, False])
@@ -404,6 +409,94 @@ def test_color_jitter_under_nested_vmap_equals_a_python_loop():
     nested = jax.jit(jax.vmap(jitter))(keys, images)
     looped = [jitter(k, x) for k, x in zip(keys, images, strict=True)]
   np.testing.assert_allclose(nested, np.stack(looped), atol=1e-6)
+
+
+def jitter_cases(used):
+  """Every order of the ``used`` ops, one example each: images (a little outside [0, 1] too),
+  draws (brightness, contrast, saturation, hue; one column per example) and orders."""
+  orders = np.array(list(itertools.permutations(range(len(used)))), np.int32)
+  k_image, k_draw = jax.random.split(jax.random.key(18))
+  images = jax.random.uniform(k_image, (len(orders), 6, 5, 3), minval=-0.2, maxval=1.2)
+  lo, hi = np.array([[-0.4], [0.5], [0.5], [-0.2]]), np.array([[0.4], [1.5], [1.5], [0.2]])
+  draws = jax.random.uniform(k_draw, (4, len(orders)), minval=lo, maxval=hi)
+  return images, draws, orders
+
+
+def accelerator_jitter(used, clip):
+  # What accelerators run, for one example: a CPU loops over the examples instead.
+  return lambda x, d, order: _color._jitter_fused(x, tuple(d), used, order, clip)
+
+
+def select_jitter(used, clip):
+  # Every op at every position and a select: what `vmap` makes of a switch per position.
+  return lambda x, d, order: _color._jitter_in_order(x, tuple(d), used, order, clip)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+@pytest.mark.parametrize("used", [(0, 1, 2, 3), (0, 2, 3), (0, 1, 2), (1, 3), (1,)])
+def test_accelerator_jitter_equals_the_ops_one_by_one_in_every_order(used, clip):
+  images, draws, orders = jitter_cases(used)
+  fused = accelerator_jitter(used, clip)
+  batched = jax.jit(jax.vmap(fused, in_axes=(0, 1, 0)))(images, draws, orders)
+  selected = jax.vmap(select_jitter(used, clip), in_axes=(0, 1, 0))(images, draws, orders)
+  np.testing.assert_allclose(batched, selected, atol=2e-6)
+  for i, order in enumerate(orders):
+    expected = images[i]
+    for position in order:
+      op = used[position]
+      expected = JITTER_OPS[op](expected, draws[op, i])
+      expected = jnp.clip(expected, 0, 1) if clip else expected
+    np.testing.assert_allclose(batched[i], expected, atol=2e-6)
+    if i < 3:  # eager, with the order traced and static
+      np.testing.assert_allclose(fused(images[i], draws[:, i], jnp.asarray(order)), expected,
+                                 atol=2e-6)
+      static = tuple(int(p) for p in order)
+      np.testing.assert_allclose(fused(images[i], draws[:, i], static), expected, atol=2e-6)
+
+
+def test_accelerator_jitter_derivatives_equal_the_select_form():
+  used = (0, 1, 2, 3)
+  images, draws, orders = jitter_cases(used)
+  weights = jax.random.normal(jax.random.key(19), images.shape)
+
+  def loss(form):
+    batched = jax.vmap(form(used, True), in_axes=(0, 1, 0))
+    return lambda x, d: jnp.sum(weights * batched(x, d, orders))
+
+  fused, select = loss(accelerator_jitter), loss(select_jitter)
+  expected = jax.grad(select, argnums=(0, 1))(images, draws)
+  got = jax.jit(jax.grad(fused, argnums=(0, 1)))(images, draws)
+  assert np.abs(expected[1]).max() > 0.1
+  for g, e in zip(got, expected, strict=True):
+    np.testing.assert_allclose(g, e, atol=2e-5)
+  tangents = (weights, jnp.ones_like(draws))
+  np.testing.assert_allclose(jax.jvp(fused, (images, draws), tangents)[1],
+                             jax.jvp(select, (images, draws), tangents)[1], rtol=1e-5)
+
+
+def count_primitive(jaxpr, name):
+  """How many equations of primitive ``name`` a jaxpr holds, its sub-jaxprs included."""
+  count = 0
+  for eqn in jaxpr.eqns:
+    count += eqn.primitive.name == name
+    count += sum(count_primitive(sub, name) for sub in jax.extend.core.jaxprs_in_params(eqn.params))
+  return count
+
+
+@pytest.mark.parametrize("random_order", [True, False])
+def test_accelerator_jitter_reduces_once(random_order):
+  # Contrast's mean is the only reduction, whatever the order: under `vmap` a reduction per
+  # position (every position may be contrast) would be a kernel each, re-reading the images.
+  def reductions(form, used):
+    images, draws, orders = jitter_cases(used)
+    fixed = tuple(range(len(used)))
+    fn = lambda x, d, order: form(used, True)(x, d, order if random_order else fixed)  # noqa: E731
+    jaxpr = jax.make_jaxpr(jax.vmap(fn, in_axes=(0, 1, 0)))(images, draws, orders)
+    return count_primitive(jaxpr.jaxpr, "reduce_sum")
+
+  assert reductions(accelerator_jitter, (0, 1, 2, 3)) == 1
+  assert reductions(accelerator_jitter, (0, 2, 3)) == 0
+  assert reductions(select_jitter, (0, 1, 2, 3)) == (4 if random_order else 1)
 
 
 @pytest.mark.xla_schedule("docs/design/augmentation_backends.md")

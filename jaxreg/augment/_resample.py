@@ -11,7 +11,8 @@ from jaxreg.augment._color_space import compute_dtype
 
 
 def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, valid):
-  """Source indices and weights (out_size, taps) of a triangle-filter resampling of one axis.
+  """Source indices and weights of a triangle-filter resampling of one axis: one (out_size,)
+  array of each per tap.
 
   Output pixel ``i`` samples the input at ``start + (i + 0.5) * length / out_size - 0.5``
   (pixel centers, as `jax.image.scale_and_translate`). The triangle has half-width 1, or the
@@ -19,7 +20,8 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, v
   weight 0 and the rest are renormalized, which is how `jax.image.resize` treats the edges of
   the array it resizes (the box itself for a crop-then-resize, the whole image for a
   resize-then-crop). The tap count is static: enough for the largest shrink a box inside the
-  image can need.
+  image can need. An array per tap, summed tap by tap, keeps the weights elementwise: a
+  reduction over a taps axis is a kernel of its own per tap on a GPU.
   """
   step = length / out_size
   centers = start + (jnp.arange(out_size, dtype=jnp.float32) + 0.5) * step - 0.5
@@ -27,12 +29,13 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, v
   largest = max(in_size / out_size, 1.0) if antialias else 1.0
   taps = math.floor(2 * largest) + 1
   first = jnp.floor(centers - width) + 1
-  positions = first[:, None] + jnp.arange(taps, dtype=jnp.float32)[None, :]
-  weights = jnp.maximum(0.0, 1.0 - jnp.abs(positions - centers[:, None]) / width)
-  weights = jnp.where((positions >= valid[0]) & (positions <= valid[1]), weights, 0.0)
-  weights = weights / jnp.maximum(jnp.sum(weights, axis=1, keepdims=True), 1e-12)
-  indices = jnp.clip(positions, 0, in_size - 1).astype(jnp.int32)
-  return indices, weights
+  positions = [first + t for t in range(taps)]
+  weights = [jnp.where((p >= valid[0]) & (p <= valid[1]),
+                       jnp.maximum(0.0, 1.0 - jnp.abs(p - centers) / width), 0.0)
+             for p in positions]
+  total = jnp.maximum(sum(weights), 1e-12)
+  indices = [jnp.clip(p, 0, in_size - 1).astype(jnp.int32) for p in positions]
+  return indices, [w / total for w in weights]
 
 
 def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool):
@@ -57,11 +60,10 @@ def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_
   # Half precision and uint8 are resampled in float32 and rounded once, at the end (uint8 on
   # its own levels: the weights are convex, so the result stays in [0, 255]).
   dtype = compute_dtype(image)
-  row_w, col_w = row_w.astype(dtype), col_w.astype(dtype)
   x = image.astype(dtype)
   # One weighted gather per tap, summed: XLA fuses them into a single pass per axis.
-  x = sum(row_w[:, t, None, None] * x[rows[:, t]] for t in range(rows.shape[1]))
-  x = sum(col_w[None, :, t, None] * x[:, cols[:, t]] for t in range(cols.shape[1]))
+  x = sum(w.astype(dtype)[:, None, None] * x[i] for i, w in zip(rows, row_w, strict=True))
+  x = sum(w.astype(dtype)[None, :, None] * x[:, i] for i, w in zip(cols, col_w, strict=True))
   if image.dtype == jnp.uint8:  # the nearest level (half to even), as `from_float`
     return jnp.round(jnp.clip(x, 0, 255)).astype(jnp.uint8)
   return x.astype(image.dtype)
