@@ -10,7 +10,8 @@ The workarounds, who uses them, and the test that pins each:
 
 * `cpu_barrier`: batch norm's forward and backward;
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
-* `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu.
+* `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for
+  uint8 batches, tests/test_uint8_images.py::test_uint8_batches_stay_row_major_on_the_cpu.
 * `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur` and
   `equalize`'s histogram;
   tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
@@ -65,6 +66,18 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
   def select(flag, image):
     return jnp.where(flag, jnp.flip(image, axis), image)
 
+  if image.dtype == jnp.uint8:
+    # A uint8 batch on a CPU: image by image, a reversal or not. The vmapped gather writes
+    # the batch in a transposed layout that XLA:CPU then copies back (50 ms for 128 uint8
+    # images of 224x224, a quarter of the timm recipe); float batches keep the gather, which
+    # the loop slows down (JAX 0.10.2).
+    def one(image, flag):
+      return lax.cond(flag, lambda x: jnp.flip(x, axis), lambda x: x, image)
+
+    def vectorized(image, flag, select=False):
+      return jnp.where(flag, jnp.flip(image, axis), image)
+
+    return loop_on_cpu(one, vectorized, differentiable=1)(image, flag)
   return lax.platform_dependent(flag, image, cpu=gather, default=select)
 
 
