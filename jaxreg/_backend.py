@@ -12,8 +12,8 @@ The workarounds, who uses them, and the test that pins each:
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
 * `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for
   uint8 batches, tests/test_uint8_images.py::test_uint8_batches_stay_row_major_on_the_cpu.
-* `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur` and
-  `equalize`'s histogram;
+* `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur`,
+  `equalize`'s histogram and the flip of a uint8 batch;
   tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
   tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu and the
   `xla_schedule` test in tests/test_photometric.py.
@@ -74,7 +74,8 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
     def one(image, flag):
       return lax.cond(flag, lambda x: jnp.flip(x, axis), lambda x: x, image)
 
-    def vectorized(image, flag, select=False):
+    def vectorized(image, flag, select=False):  # select-only already: `select` changes nothing
+      del select
       return jnp.where(flag, jnp.flip(image, axis), image)
 
     return loop_on_cpu(one, vectorized, differentiable=1)(image, flag)

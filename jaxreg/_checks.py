@@ -156,10 +156,11 @@ def check_float_array(x: object, op: str, name: str = "x", *,
   x = jnp.asarray(x)
   dtype = x.dtype if dtype is None else dtype
   if not jnp.issubdtype(dtype, jnp.floating):
-    raise TypeError(
-        f"{op}: `{name}` must be {kind} array, got dtype {dtype}. Convert it first, "
-        f"e.g. `{name}.astype(jnp.float32)`."
-    )
+    hint = (f"`{name}.astype(jnp.float32)`" if alternative is None else
+            f"`{name}.astype(jnp.float32) / 255` for levels 0-255 in [0, 1], or "
+            f"`{name}.astype(jnp.uint8)`")
+    raise TypeError(f"{op}: `{name}` must be {kind} array, got dtype {dtype}. Convert it "
+                    f"first, e.g. {hint}.")
   return x
 
 

@@ -308,12 +308,12 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
 
   ``random_order=False`` applies brightness, contrast, saturation, hue in that order (the order
   of dm_pix and tf.image pipelines, SimCLR's ``random_order=False``). Batched with `vmap` on an
-  accelerator, a per-example order is a select, formulated so that each image computes hue and
-  contrast's mean twice, not at every step: compiled for an H100 (not timed), the crop + flip
-  + jitter pipeline of docs/performance.md runs 10 kernels and moves 1.29x the bytes of the
-  fixed order's 9. On a CPU a batch runs as a loop over the examples instead, each doing only
-  its own ops, in either order at the same speed; results and derivatives are those of the
-  vectorized form.
+  accelerator, a per-example order is a select, formulated so that each image computes hue
+  twice (once per pass) and contrast's mean once, not at every step: compiled for an H100 (not
+  timed), the crop + flip + jitter pipeline of docs/performance.md runs 10 kernels and moves
+  1.29x the bytes of the fixed order's 9. On a CPU a batch runs as a loop over the examples
+  instead, each doing only its own ops, in either order at the same speed; results and
+  derivatives are those of the vectorized form.
 
   Args:
     key: a PRNG key.

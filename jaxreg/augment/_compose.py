@@ -28,9 +28,12 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
   Returns:
     ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and applies
     ``fn`` to each (key, image) pair; the extra arguments are shared by all examples.
+    ``images`` is an NHWC batch, float or uint8 (which ``fn`` must take: the crops, flips,
+    ``random_erasing`` and the policies do).
 
   Raises:
-    TypeError: ``fn`` not callable; ``sequential`` not a bool.
+    TypeError: ``fn`` not callable; ``sequential`` not a bool. ``batch_fn`` raises TypeError for
+      images neither floating point nor uint8 and ValueError for a batch that is not NHWC.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr

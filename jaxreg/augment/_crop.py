@@ -83,7 +83,8 @@ def _random_flip(op, axis, key, image, probability):
   image = check_image(image, op, uint8=True)
   check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  flipped = _backend.flip(flip, image, axis)  # a gather on the CPU, a select elsewhere
+  # On the CPU a gather (uint8: a loop over the examples), a select elsewhere
+  flipped = _backend.flip(flip, image, axis)
   return nan_if_bad_probability(probability, flipped)
 
 

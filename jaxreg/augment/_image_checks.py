@@ -40,6 +40,17 @@ def check_image(image, op: str, *, batch: bool = False, keyed: bool = True,
   return image
 
 
+def check_unit_scale(value, image, op: str, name: str) -> None:
+  """On a uint8 image, a concrete ``value`` (a fill) must still be on the [0, 1] scale: levels
+  such as 128 there would be silently clamped to 255. A traced one is not checked."""
+  if image.dtype != jnp.uint8 or any(_checks.is_traced(v) for v in jax.tree.leaves(value)):
+    return
+  array = np.asarray(value, np.float64)
+  if array.size and not (np.all(array >= 0) and np.all(array <= 1)):
+    raise ValueError(f"{op}: `{name}` is on the [0, 1] scale for a uint8 image too (0.5 is "
+                     f"level 128), got {value!r}. Pass levels divided by 255.")
+
+
 def check_rgb(image, op: str, name: str = "image") -> None:
   if image.ndim == 0 or image.shape[-1] != 3:
     raise ValueError(f"{op}: `{name}` must be RGB (3 channels on the last axis), got shape "

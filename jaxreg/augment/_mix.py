@@ -15,6 +15,7 @@ from jaxreg.augment._image_checks import (
   check_image_operand,
   check_probability,
   check_strength,
+  check_unit_scale,
   nan_if_bad_probability,
 )
 
@@ -45,14 +46,16 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
       or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
       noise, say). Concrete values are checked elementwise; a traced value for shape only.
       On a uint8 image the value keeps the [0, 1] scale and fills with its nearest level
-      (``0.5`` fills 128), clamped to [0, 255].
+      (``0.5`` fills 128); a concrete value outside [0, 1] raises there (levels such as 128
+      are not taken).
 
   Returns:
     The image with at most one box filled, in its dtype.
 
   Raises:
     ValueError: invalid ranges or probability, ranges that are not pairs, a ``value`` with a
-      NaN or infinite entry or that does not broadcast to the image's shape; a non-HWC image.
+      NaN or infinite entry or that does not broadcast to the image's shape, or outside [0, 1]
+      on a uint8 image; a non-HWC image.
     TypeError: an image neither floating point nor uint8, bad key, ``scale``/``ratio`` not
       pairs of numbers, a non-real ``value``.
 
@@ -72,6 +75,7 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   check_probability(probability, op)
   scale, ratio = check_box_ranges(scale, ratio, op)
   value = check_image_operand(value, image.shape, op, "value")
+  check_unit_scale(value, image, op, "value")
   key = _checks.as_key(key, op)
   k_apply, k_box = jax.random.split(key)
   height, width = image.shape[:2]

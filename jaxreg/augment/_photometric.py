@@ -290,7 +290,7 @@ def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False, uint8=None):
   (`_backend.loop_on_cpu`; the magnitudes must be floats): the blur is 1.4x faster with the
   image in cache (JAX 0.10.2). ``uint8``: the op's form for uint8 images, ``uint8(q,
   *magnitudes)`` on the levels themselves, returning uint8 (the float form on ``q / 255``,
-  times 255). Design: docs/design/photometric.md.
+  times 255; autocontrast's truncated). Design: docs/design/photometric.md.
   """
   if fn is None:
     return functools.partial(_kernel, static_argnames=static_argnames, loop_on_cpu=loop_on_cpu,
@@ -312,7 +312,8 @@ def _kernel(fn=None, *, static_argnames=(), loop_on_cpu=False, uint8=None):
 
 
 # uint8 forms of the ops defined on the levels: the same results as the float forms on q / 255
-# (times 255), from a quarter of the bytes. Design: docs/design/photometric.md#uint8-images.
+# (times 255; autocontrast's truncated), from a quarter of the bytes.
+# Design: docs/design/photometric.md#uint8-images.
 
 
 def _invert_uint8(q):
@@ -694,8 +695,8 @@ def autocontrast(image: jax.typing.ArrayLike) -> jax.Array:
     image: HWC float or uint8 image (any number of channels).
 
   Returns:
-    The stretched image, clamped to [0, 1], same shape and dtype; an image with no pixels is
-    returned as it is.
+    The stretched image, same shape and dtype: clamped to [0, 1] (uint8: levels, truncated);
+    an image with no pixels is returned as it is.
 
   Raises:
     ValueError: not an HWC image.

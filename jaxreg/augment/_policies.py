@@ -52,7 +52,7 @@ from jaxreg import _backend, _checks
 from jaxreg.augment import _geometric as geo
 from jaxreg.augment import _photometric as photo
 from jaxreg.augment._color_space import from_float, to_float
-from jaxreg.augment._image_checks import check_image, check_rgb
+from jaxreg.augment._image_checks import check_image, check_rgb, check_unit_scale
 
 # The op vocabulary of all policies, in one order: a drawn op is an index into it.
 OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
@@ -435,6 +435,7 @@ Interpolation = Literal["nearest", "bilinear"]
 def _check_image_and_sampling(image, interpolation, fill, op: str):
   image = check_image(image, op, uint8=True)
   check_rgb(image, op)
+  check_unit_scale(fill, image, op, "fill")
   interpolation = geo._check_interpolation(interpolation, op)
   return image, interpolation, geo._check_fill(fill, image.shape[-1], op)
 
@@ -493,7 +494,8 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
     magnitude_std: standard deviation of the per-op bin, in bins: a Python number >= 0, or
       ``math.inf`` for uniform bins in ``[0, magnitude]``.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
-    fill: value of pixels moved in from outside the image: a number or one per channel.
+    fill: value of pixels moved in from outside the image: a number or one per channel, on
+      the [0, 1] scale for a uint8 image too (1.0 fills 255).
 
   Returns:
     The augmented image, same shape and dtype.
@@ -554,7 +556,8 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
       uint8 image after every op).
     num_magnitude_bins: bins spanning each op's range, an int >= 2.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
-    fill: value of pixels moved in from outside the image: a number or one per channel.
+    fill: value of pixels moved in from outside the image: a number or one per channel, on
+      the [0, 1] scale for a uint8 image too (1.0 fills 255).
 
   Returns:
     The augmented image, same shape and dtype.
@@ -605,7 +608,8 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
       uint8 image after every op).
     policy: ``"imagenet"``, ``"cifar10"`` or ``"svhn"``.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
-    fill: value of pixels moved in from outside the image: a number or one per channel.
+    fill: value of pixels moved in from outside the image: a number or one per channel, on
+      the [0, 1] scale for a uint8 image too (1.0 fills 255).
 
   Returns:
     The augmented image, same shape and dtype.
@@ -663,7 +667,8 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
     all_ops: also draw Brightness, Color, Contrast and Sharpness (a bool); the paper leaves
       them out where they overlap a corruption benchmark's corruptions.
     interpolation: ``"nearest"`` or ``"bilinear"`` (the default, as torchvision's AugMix).
-    fill: value of pixels moved in from outside the image: a number or one per channel.
+    fill: value of pixels moved in from outside the image: a number or one per channel, on
+      the [0, 1] scale for a uint8 image too (1.0 fills 255).
 
   Returns:
     The mixed image, same shape and dtype.
