@@ -11,7 +11,7 @@ The workarounds, who uses them, and the test that pins each:
 * `cpu_barrier`: batch norm's forward and backward;
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
 * `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for
-  uint8 batches, tests/test_uint8_images.py::test_uint8_batches_stay_row_major_on_the_cpu.
+  uint8 batches, tests/test_augment.py::test_uint8_batches_stay_row_major_on_the_cpu.
 * `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur`,
   `equalize`'s histogram and the flip of a uint8 batch;
   tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
@@ -63,7 +63,7 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
     return jnp.take(image, jnp.where(flag, size - 1 - index, index), axis=axis,
                     unique_indices=True, indices_are_sorted=False, mode="clip")
 
-  def select(flag, image):
+  def where_flipped(flag, image):
     return jnp.where(flag, jnp.flip(image, axis), image)
 
   if image.dtype == jnp.uint8:
@@ -76,10 +76,10 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
 
     def vectorized(image, flag, select=False):  # select-only already: `select` changes nothing
       del select
-      return jnp.where(flag, jnp.flip(image, axis), image)
+      return where_flipped(flag, image)
 
     return loop_on_cpu(one, vectorized, differentiable=1)(image, flag)
-  return lax.platform_dependent(flag, image, cpu=gather, default=select)
+  return lax.platform_dependent(flag, image, cpu=gather, default=where_flipped)
 
 
 def loop_on_cpu(looped: Callable, vectorized: Callable,

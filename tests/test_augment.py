@@ -511,23 +511,40 @@ def test_batched_jitter_is_a_loop_of_branches_on_the_cpu():
     assert "stablehlo.case" in hlo
 
 
+def _compiled_crop_and_flip(images, size):
+  """The CPU's compiled HLO of a batched random_resized_crop to ``size`` then flip."""
+  def crop_and_flip(key, image):
+    k_crop, k_flip = jax.random.split(key)
+    return A.random_flip_left_right(k_flip, A.random_resized_crop(k_crop, image, size))
+
+  return jax.jit(A.batched(crop_and_flip)).lower(jax.random.key(0), images).compile().as_text()
+
+
 @pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the gather is the CPU schedule")
 def test_flip_is_a_gather_on_the_cpu():
   # A select fused after a resampling crop makes XLA:CPU compute the crop once per branch; the
   # flip is one gather with reversed indices instead, and the crop is computed once.
-  def crop_and_flip(key, image):
-    k_crop, k_flip = jax.random.split(key)
-    return A.random_flip_left_right(k_flip, A.random_resized_crop(k_crop, image, 8))
-
-  flip = A.batched(crop_and_flip)
-  hlo = jax.jit(flip).lower(jax.random.key(0), jnp.zeros((4, 16, 16, 3))).compile().as_text()
+  hlo = _compiled_crop_and_flip(jnp.zeros((4, 16, 16, 3)), 8)
   # As a select (jnp.where(flip, jnp.flip(crop), crop)), one selects the image-sized crops.
   selects = [line for line in hlo.splitlines() if "f32[4,8,8,3]" in line and " select(" in line]
   assert not selects, selects
   flipped = A.random_flip_left_right(jax.random.key(1), jnp.arange(6.0).reshape(1, 2, 3),
                                      probability=1.0)
   np.testing.assert_array_equal(flipped, np.arange(6.0).reshape(1, 2, 3)[:, ::-1])
+
+
+@pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU schedule of uint8 batches")
+def test_uint8_batches_stay_row_major_on_the_cpu():
+  # Resampled rows first, or flipped by a vmapped gather, a uint8 batch comes out of XLA:CPU in
+  # a transposed layout and is copied back (a quarter of the timm recipe's time); columns
+  # first and a per-example flip keep the row-major layout.
+  hlo = _compiled_crop_and_flip(jnp.zeros((4, 16, 16, 3), jnp.uint8), 12)
+  batch = [line for line in hlo.splitlines() if "u8[4,12,12,3]{" in line]
+  assert batch
+  transposed = [line for line in batch if "u8[4,12,12,3]{3,2,1,0}" not in line]
+  assert not transposed, transposed
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])

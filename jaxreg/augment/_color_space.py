@@ -83,10 +83,16 @@ def to_float(image):
 
 def from_float(x, dtype):
   """``x`` (computed by `to_float`'s rules) back in the image's ``dtype``: uint8 as the nearest
-  level, clamped to [0, 255] (half to even); floats rounded once."""
+  level (`nearest_level`); floats rounded once."""
   if dtype == jnp.uint8:
-    return jnp.round(jnp.clip(x * 255, 0, 255)).astype(jnp.uint8)
+    return nearest_level(x * 255)
   return x.astype(dtype)
+
+
+def nearest_level(levels):
+  """Float ``levels`` on the 0-255 scale as uint8: the nearest level (half to even), clamped
+  to [0, 255]."""
+  return jnp.round(jnp.clip(levels, 0, 255)).astype(jnp.uint8)
 
 
 def compute_dtype(image):

@@ -7,7 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxreg.augment._color_space import compute_dtype
+from jaxreg.augment._color_space import compute_dtype, nearest_level
 
 
 def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, valid):
@@ -71,8 +71,8 @@ def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_
   if image.dtype == jnp.uint8:
     # Columns first: rows first, XLA:CPU writes a uint8 batch in a transposed layout and
     # copies it back (JAX 0.10.2); float batches are faster rows first. The same sums, in
-    # another order. Then the nearest level (half to even), as `from_float`.
-    return jnp.round(jnp.clip(by_rows(by_columns(x)), 0, 255)).astype(jnp.uint8)
+    # another order. Then the nearest level.
+    return nearest_level(by_rows(by_columns(x)))
   return by_columns(by_rows(x)).astype(image.dtype)
 
 
