@@ -21,6 +21,7 @@ from jaxreg._dropout import drop_path_rates as drop_path_rates
 from jaxreg._dropout import dropout as dropout
 from jaxreg._marginal import mc_dropout_predict as mc_dropout_predict
 from jaxreg._parallel import device_key as device_key
+from jaxreg._parallel import record_keys as record_keys
 from jaxreg._penalties import ProxState as ProxState
 from jaxreg._penalties import add_l2_decay as add_l2_decay
 from jaxreg._penalties import decay_mask as decay_mask
@@ -53,4 +54,5 @@ __all__ = [
     "l1_prox",
     "l2_penalty",
     "mc_dropout_predict",
+    "record_keys",
 ]

@@ -92,6 +92,33 @@ def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
   )
 
 
+def as_keys(key: object, op: str, count: int) -> jax.Array:
+  """``count`` typed PRNG keys, shape ``(count,)``: one per example.
+
+  ``key`` is either one key (typed or legacy), split ``count`` ways, or already one key per
+  example: typed keys of shape ``(count,)`` or legacy raw keys of shape ``(count, 2)`` (as
+  `jaxreg.record_keys` or ``jax.random.split`` give).
+  """
+  if isinstance(key, (jax.Array, np.ndarray)):
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if (typed and key.ndim == 1) or (not typed and key.dtype == jnp.uint32 and key.ndim == 2):
+      if key.shape[0] != count:
+        raise ValueError(
+            f"{op}: `key` holds {key.shape[0]} keys (shape {key.shape}), but the batch has "
+            f"{count} examples; pass one key, or one key per example."
+        )
+      if typed:
+        return key
+      try:
+        return jax.random.wrap_key_data(key)
+      except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{op}: `key`, raw uint32 keys of shape {key.shape}, do not match the default PRNG "
+            f"implementation: {err}"
+        ) from err
+  return jax.random.split(as_key(key, op), count)
+
+
 def concrete_scalar(value: object, op: str, name: str) -> float | None:
   """Returns ``value`` as a float if it is known at trace time, None if it is traced.
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
@@ -664,6 +665,24 @@ ROWS: list[Row] = [
         raises(ValueError, "axis_name", "()")),
     Row(jr.device_key, "axis_name unbound", lambda: jr.device_key(K(), "data"),
         raises(ValueError, "axis_name", "'data'")),
+    Row(jr.record_keys, "key None", lambda: jr.record_keys(None, jnp.arange(2)),
+        raises(ValueError, "key", "None")),
+    Row(jr.record_keys, "key a float array", lambda: jr.record_keys(jnp.zeros(2), jnp.arange(2)),
+        raises(TypeError, "key", "float32")),
+    Row(jr.record_keys, "float indices", lambda: jr.record_keys(K(), jnp.zeros(2)),
+        raises(TypeError, "indices", "float32")),
+    Row(jr.record_keys, "boolean indices", lambda: jr.record_keys(K(), [True, False]),
+        raises(TypeError, "indices", "bool")),
+    Row(jr.record_keys, "indices a string", lambda: jr.record_keys(K(), "12"),
+        raises(TypeError, "indices", "'12'")),
+    Row(jr.record_keys, "index -1", lambda: jr.record_keys(K(), [3, -1]),
+        raises(ValueError, "indices", "-1")),
+    Row(jr.record_keys, "index 2**32", lambda: jr.record_keys(K(), np.array([2**32])),
+        raises(ValueError, "indices", "4294967296")),
+    Row(jr.record_keys, "traced float indices", lambda: jax.jit(
+        lambda i: jr.record_keys(K(), i))(jnp.zeros(2)), raises(TypeError, "indices", "float32")),
+    Row(jr.record_keys, "no indices", lambda: jr.record_keys(K(), jnp.zeros(0, jnp.int32)),
+        gives(lambda keys: keys.shape == (0,), "no keys")),
     # ---- augmentation: colour ----
     *color_space_rows(A.rgb_to_hsv),
     *color_space_rows(A.hsv_to_rgb),
@@ -972,6 +991,10 @@ ROWS: list[Row] = [
         raises(TypeError, "sequential", "'yes'")),
     Row(A.batched, "key None", lambda: A.batched(A.random_flip_left_right)(None, NHWC),
         raises(ValueError, "key", "None")),
+    Row(A.batched, "3 keys for 2 images", lambda: A.batched(A.random_flip_left_right)(
+        jax.random.split(K(), 3), NHWC), raises(ValueError, "key", "(3,)")),
+    Row(A.batched, "keys of shape (2, 1)", lambda: A.batched(A.random_flip_left_right)(
+        jax.random.split(K(), 2)[:, None], NHWC), raises(ValueError, "key", "(2, 1)")),
     Row(A.batched, "one image, not a batch", lambda: A.batched(A.random_flip_left_right)(
         K(), IMG), raises(ValueError, "images", "(6, 8, 3)")),
     Row(A.batched, "integer images", lambda: A.batched(A.random_flip_left_right)(

@@ -148,3 +148,52 @@ print("MASK SHARDING OK")
 
 def test_mask_sharded_unlike_the_data_is_a_clear_error():
   assert "MASK SHARDING OK" in run_on_simulated_devices(MASK_SHARDING_SCRIPT)
+
+
+# --------------------------------------------------------------------------------------------
+# record_keys: a key per record, whatever batch it lands in
+# --------------------------------------------------------------------------------------------
+
+
+def _fold_in_reference(seed, indices):
+  """The documented stream, one record at a time: ``fold_in(key, index)``."""
+  return np.stack([np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(seed), i)))
+                   for i in np.asarray(indices).ravel()]).reshape(*np.shape(indices), -1)
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit", "vmap"])
+def test_record_keys_are_fold_in_of_each_index(mode):
+  indices = np.array([[0, 7, 2**31 + 5], [3, 3, 2**32 - 1]], np.uint32)
+  with reuse_keys():
+    if mode == "eager":
+      keys = jr.record_keys(jax.random.key(4), indices)
+    elif mode == "jit":
+      keys = jax.jit(jr.record_keys)(jax.random.key(4), indices)
+    else:  # vmapped over the rows, each row a batch
+      keys = jax.vmap(jr.record_keys, in_axes=(None, 0))(jax.random.key(4), indices)
+    expected = _fold_in_reference(4, indices)
+  assert keys.shape == indices.shape
+  np.testing.assert_array_equal(jax.random.key_data(keys), expected)
+  # Equal indices, equal keys; legacy base keys give the same stream.
+  data = np.asarray(jax.random.key_data(keys))
+  np.testing.assert_array_equal(data[1, 0], data[1, 1])
+  legacy = jr.record_keys(jax.random.PRNGKey(4), indices.astype(np.int64))
+  np.testing.assert_array_equal(jax.random.key_data(legacy), expected)
+
+
+def test_batched_with_record_keys_is_per_record():
+  """`batched` given one key per example applies ``fn`` with exactly that key to that image;
+  a record's result is the same in a batch of 2 and in a batch of 4."""
+  images = jax.random.uniform(jax.random.key(0), (4, 6, 5, 3))
+  crop = jr.augment.batched(jr.augment.random_resized_crop)
+  indices = jnp.array([10, 11, 12, 13])
+  with reuse_keys():
+    keys = jr.record_keys(jax.random.key(1), indices)
+    whole = jax.jit(lambda k, x: crop(k, x, 4))(keys, images)
+    half = crop(jr.record_keys(jax.random.key(1), indices[2:]), images[2:], 4)
+    one_by_one = [jr.augment.random_resized_crop(keys[i], images[i], 4) for i in range(4)]
+    raw = crop(jax.random.key_data(keys), images, 4)  # legacy raw keys, shape (4, 2)
+  np.testing.assert_allclose(whole, np.stack(one_by_one), atol=1e-6)
+  np.testing.assert_allclose(whole[2:], half, atol=1e-6)
+  np.testing.assert_allclose(raw, whole, atol=1e-6)
+  assert len({np.asarray(w).tobytes() for w in whole}) == 4

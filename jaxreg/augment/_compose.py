@@ -26,20 +26,26 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
       vmapped. On an accelerator keep the default: a loop runs the examples serially. A bool.
 
   Returns:
-    ``batch_fn(key, images, *args, **kwargs)``: splits ``key`` into ``N`` keys and applies
-    ``fn`` to each (key, image) pair; the extra arguments are shared by all examples.
-    ``images`` is an NHWC batch, float or uint8 (which ``fn`` must take: the crops, flips,
-    ``random_erasing`` and the policies do).
+    ``batch_fn(key, images, *args, **kwargs)``: applies ``fn`` to each (key, image) pair; the
+    extra arguments are shared by all examples. ``key`` is one key, split into ``N`` (one per
+    example), or ``N`` keys already (typed keys of shape ``(N,)`` or raw keys of shape
+    ``(N, 2)``): `jaxreg.record_keys` gives each record a key of its own that does not depend
+    on the batch it lands in. ``images`` is an NHWC batch, float or uint8 (which ``fn`` must
+    take: the crops, flips, ``random_erasing`` and the policies do).
 
   Raises:
     TypeError: ``fn`` not callable; ``sequential`` not a bool. ``batch_fn`` raises TypeError for
-      images neither floating point nor uint8 and ValueError for a batch that is not NHWC.
+      images neither floating point nor uint8 or a ``key`` that is not a PRNG key, and
+      ValueError for a batch that is not NHWC or a number of keys other than ``N``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> images = jnp.zeros((8, 32, 32, 3))
     >>> crop = jr.augment.batched(jr.augment.random_crop)
     >>> crop(jax.random.key(0), images, 28, padding=2).shape
+    (8, 28, 28, 3)
+    >>> keys = jr.record_keys(jax.random.key(0), jnp.arange(100, 108))  # records 100..107
+    >>> crop(keys, images, 28, padding=2).shape
     (8, 28, 28, 3)
   """
   if not callable(fn):
@@ -50,7 +56,7 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
   def batch_fn(key, images, *args, **kwargs):
     images = check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True,
                          uint8=True)  # what ``fn`` takes is for ``fn`` to check
-    keys = jax.random.split(_checks.as_key(key, "batched"), images.shape[0])
+    keys = _checks.as_keys(key, "batched", images.shape[0])
     one = lambda k, image: fn(k, image, *args, **kwargs)  # noqa: E731
     if sequential:
       return lax.map(lambda pair: one(*pair), (keys, images))
