@@ -25,6 +25,41 @@ import jaxreg as jr
 A = jr.augment
 
 
+def per_image(*, size: int = 224, erasing: float = 0.25):
+  """``recipe(key, image) -> image``: the recipe's per-image part, for `batched`.
+
+  Random resized crop to ``size`` -> horizontal flip -> TrivialAugmentWide -> random erasing
+  (probability ``erasing``). On a uint8 image (as decoded) it runs on uint8, as torchvision's
+  does, and returns uint8.
+  """
+  return A.compose(
+      functools.partial(A.random_resized_crop, size=size),
+      A.random_flip_left_right,
+      A.trivial_augment_wide,
+      functools.partial(A.random_erasing, probability=erasing),
+  )
+
+
+def mix_batch(key, images, labels, *, num_classes: int = 1000, smoothing: float = 0.1,
+              mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, switch_prob: float = 0.5):
+  """``(images, targets)``: the recipe's batch part, after `per_image`.
+
+  Labels smoothed by `optax.smooth_labels`, then cutmix (probability ``switch_prob``) or mixup
+  of the whole batch. uint8 images become float32 in [0, 1] inside each branch, so the
+  conversion fuses into the mixing.
+  """
+  k_switch, k_mix = jax.random.split(key)
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
+
+  def as_float():
+    return images.astype(jnp.float32) / 255 if images.dtype == jnp.uint8 else images
+
+  return jax.lax.cond(
+      jax.random.bernoulli(k_switch, switch_prob),
+      lambda: A.cutmix(k_mix, as_float(), targets, alpha=cutmix_alpha),
+      lambda: A.mixup(k_mix, as_float(), targets, alpha=mixup_alpha))
+
+
 def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float = 0.1,
                  mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
                  erasing: float = 0.25):
@@ -36,26 +71,15 @@ def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float =
   part runs on uint8 as torchvision's does (a quarter of the bytes), and the batch becomes
   float for the mixing.
   """
-  per_image = A.compose(
-      functools.partial(A.random_resized_crop, size=size),
-      A.random_flip_left_right,
-      A.trivial_augment_wide,
-      functools.partial(A.random_erasing, probability=erasing),
-  )
+  recipe = A.batched(per_image(size=size, erasing=erasing))
+  mix = functools.partial(mix_batch, num_classes=num_classes, smoothing=smoothing,
+                          mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
+                          switch_prob=switch_prob)
 
   @jax.jit
   def augment(key, images, labels):
-    k_images, k_switch, k_mix = jax.random.split(key, 3)
-    images = A.batched(per_image)(k_images, images)
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
-
-    def as_float():  # inside each branch, so the conversion fuses into the mixing
-      return images.astype(jnp.float32) / 255 if images.dtype == jnp.uint8 else images
-
-    return jax.lax.cond(
-        jax.random.bernoulli(k_switch, switch_prob),
-        lambda: A.cutmix(k_mix, as_float(), targets, alpha=cutmix_alpha),
-        lambda: A.mixup(k_mix, as_float(), targets, alpha=mixup_alpha))
+    k_images, k_batch = jax.random.split(key)
+    return mix(k_batch, recipe(k_images, images), labels)
 
   return augment
 
