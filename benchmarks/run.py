@@ -34,6 +34,7 @@ from benchmarks import (
     bench_batchnorm,
     bench_dropout,
     bench_geometric,
+    bench_grain,
     bench_parallel,
     bench_penalties,
     bench_photometric,
@@ -51,6 +52,7 @@ FAMILIES = {
     "policies": bench_policies.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
+    "grain": bench_grain.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 HUGE_PAGES = "glibc.malloc.hugetlb=1"

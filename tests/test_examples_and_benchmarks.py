@@ -19,7 +19,7 @@ def test_quickstart_learns(capsys):
 SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_prox",
               "augment": "RRC+flip+jitter", "geometric": "rotate", "photometric": "equalize",
               "policies": "trivial_augment_wide", "study": "seeds vmapped",
-              "parallel": "data-parallel step"}
+              "parallel": "data-parallel step", "grain": "grain"}
 
 
 def test_every_benchmark_family_has_a_smoke_run():
