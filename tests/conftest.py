@@ -8,11 +8,17 @@
   optimizations down (XLA's graph passes, which the `xla_schedule` tests pin, still run; results
   are the same and the code runs slower), which halves the suite's time. An `XLA_FLAGS` that
   sets an optimization level itself is left as it is.
+* One run shares its compiled programs: the first process to import this file (pytest itself,
+  or xdist's controller) points JAX's persistent compilation cache at a fresh directory, which
+  the xdist workers and every subprocess the tests start (docs pages, examples) inherit, so a
+  program compiled by one worker is loaded by the others. The directory is removed at the end;
+  a `JAX_COMPILATION_CACHE_DIR` set by the caller is used as it is and kept.
 """
 
 import contextlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +27,14 @@ from markdown_blocks import FAST_COMPILE
 
 if "optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+
+# Before JAX reads its configuration from the environment. Workers inherit the variables.
+_OWN_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _OWN_CACHE = tempfile.mkdtemp(prefix="jaxreg-tests-xla-cache-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # tiny programs are the suite
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 import jax
 import pytest
@@ -37,6 +51,11 @@ def _strict_promotion(request):
   mode = "standard" if request.node.get_closest_marker("standard_promotion") else "strict"
   with jax.numpy_dtype_promotion(mode):
     yield
+
+
+def pytest_unconfigure(config):
+  if _OWN_CACHE is not None:  # the process that made the directory; workers inherited it
+    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def pytest_configure(config):
