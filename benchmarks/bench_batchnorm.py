@@ -60,7 +60,7 @@ def _timing_rows_for(dtype, shape, rounds, smoke):
   # jaxreg's step took 45.5 ms right after flax's two-pass step (which frees three full-size
   # buffers) and 37.9 ms right after flax's default. One untimed call of the same step before
   # each sample makes every sample pay only for its own library's pages (jaxreg 35.2 ms, and
-  # flax two-pass 51.0 ms instead of 41.6 ms). See docs/design/cpu_allocator.md.
+  # flax two-pass 51.0 ms instead of 41.6 ms). See docs/design/measuring.md.
   lead_calls = 0 if smoke else 1
   copy = jax.jit(lambda x: x * 2)
   (t_copy,) = H.time_interleaved([lambda: copy(x)], rounds=rounds, lead_calls=lead_calls)

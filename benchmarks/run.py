@@ -18,7 +18,7 @@ steady setting measures the computation; the default measures what a plain proce
 transparent huge pages on its large `mmap`s, so the kernel zeroes an output in 2 MB pages
 instead of 4 KB ones. It is one environment variable any user can set, and it cut the two-output
 page cost of the batch norm step from ~23 ms to ~3 ms here (glibc 2.35 or newer, with the
-kernel's transparent huge pages set to `madvise` or `always`). docs/design/cpu_allocator.md
+kernel's transparent huge pages set to `madvise` or `always`). docs/design/measuring.md
 explains the three settings; docs/performance.md reports the figures.
 """
 

@@ -19,6 +19,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",  # a [source] link from every API entry to its highlighted module
     "public_api",  # docs/_ext/public_api.py: the reference pages, generated from __all__
 ]
 
@@ -39,9 +41,22 @@ autodoc_member_order = "bysource"
 add_module_names = True
 
 # A reference to a jaxreg name that does not exist is an error; names of other libraries
-# (jax, optax, typing) are not linked and not checked.
+# (jax, optax, typing) link where the inventories below know them and are not checked.
 nitpicky = True
 nitpick_ignore_regex = [(r"py:.*", r"(?!jaxreg\b).*")]
+
+# Links to the Python, NumPy, JAX, optax and flax references. The build reads no network: the
+# inventories are files in docs/_inventories/, written from the installed packages by
+# docs/make_inventories.py (re-run it after upgrading one of them).
+INVENTORIES = DOCS / "_inventories"
+intersphinx_mapping = {
+    name: (url, str(INVENTORIES / f"{name}.inv"))
+    for name, url in [("python", "https://docs.python.org/3"),
+                      ("numpy", "https://numpy.org/doc/stable"),
+                      ("jax", "https://docs.jax.dev/en/latest"),
+                      ("optax", "https://optax.readthedocs.io/en/latest"),
+                      ("flax", "https://flax.readthedocs.io/en/latest")]
+}
 
 myst_heading_anchors = 3
 

@@ -34,6 +34,32 @@ def test_sphinx_build_is_strict_and_documents_every_public_name(tmp_path):
   for page in PAGES:
     html = out / page.relative_to(DOCS).with_suffix(".html")
     assert html.exists(), f"{page} is not part of the site (add it to a toctree)"
+  # [source] links (viewcode) and links into other projects' references (intersphinx).
+  assert (out / "_modules" / "jaxreg" / "_dropout.html").exists()
+  batch_norm = (out / "api" / "_autosummary" / "jaxreg.batch_norm.html").read_text()
+  assert "_modules/jaxreg/_batch_norm.html" in batch_norm
+  assert "https://docs.jax.dev/en/latest/_autosummary/jax.custom_vjp.html" in batch_norm
+
+
+def test_intersphinx_reads_no_network():
+  """Every intersphinx inventory is a file in docs/_inventories/ that lists the names the
+  reference links to (docs/make_inventories.py writes them from the installed packages)."""
+  import runpy
+
+  from sphinx.util.inventory import InventoryFile
+
+  mapping = runpy.run_path(str(DOCS / "conf.py"))["intersphinx_mapping"]
+  assert set(mapping) == {"python", "numpy", "jax", "optax", "flax"}
+  expected = {"python": "functools.partial", "numpy": "numpy.ndarray", "jax": "jax.vmap",
+              "optax": "optax.GradientTransformation", "flax": "flax.nnx.Dropout"}
+  for name, (url, inventory) in mapping.items():
+    path = DOCS / inventory
+    assert url.startswith("https://"), (name, url)
+    assert path.is_file(), (name, inventory)
+    with path.open("rb") as f:
+      items = InventoryFile.load(f, url, lambda base, uri: f"{base}/{uri}")
+    names = {n for objects in items.values() for n in objects}
+    assert expected[name] in names, (name, expected[name])
 
 
 def _run_page(page):

@@ -66,7 +66,7 @@ PROCESS_WORDS = re.compile("|".join([
     r"|decided|checked|bisected|timed|expected)\b",
     r"\bwe (?:tried|measured|found|bisected|timed)\b",
 ]), re.IGNORECASE)
-SKIPPED_SUFFIXES = (".json", ".png")
+SKIPPED_SUFFIXES = (".json", ".png", ".inv")  # data, and compressed Sphinx inventories
 
 
 def tracked_text_files():
