@@ -23,18 +23,21 @@ import subprocess
 import sys
 import tempfile
 
-from markdown_blocks import FAST_COMPILE
+from markdown_blocks import FAST_COMPILE, SUBPROCESS_TIMEOUT_S
 
 if "optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
-# Before JAX reads its configuration from the environment. Workers inherit the variables.
-_OWN_CACHE = None
+# Before JAX reads its configuration from the environment. Workers inherit the variables, the
+# owner's process id included: only the process that made the directory removes it.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-  _OWN_CACHE = tempfile.mkdtemp(prefix="jaxreg-tests-xla-cache-")
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_CACHE
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxreg-tests-xla-cache-")
+  os.environ["JAXREG_TESTS_CACHE_OWNER"] = str(os.getpid())
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # tiny programs are the suite
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  # A size limit makes JAX take a file lock around each read and write: without one, a worker
+  # could read an entry another is still writing. The limit itself is never reached.
+  os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(16 * 2**30)
 
 import jax
 import pytest
@@ -54,8 +57,8 @@ def _strict_promotion(request):
 
 
 def pytest_unconfigure(config):
-  if _OWN_CACHE is not None:  # the process that made the directory; workers inherited it
-    shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+  if os.environ.get("JAXREG_TESTS_CACHE_OWNER") == str(os.getpid()):
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_configure(config):
@@ -98,7 +101,7 @@ def run_on_simulated_devices(script: str, devices: int = 8) -> str:
   env = dict(os.environ, PYTHONPATH=str(ROOT))
   try:
     result = subprocess.run([sys.executable, f.name], capture_output=True, text=True, env=env,
-                            timeout=300, check=False)
+                            timeout=SUBPROCESS_TIMEOUT_S, check=False)
   finally:
     os.unlink(f.name)
   assert result.returncode == 0, result.stdout + result.stderr

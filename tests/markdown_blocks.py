@@ -14,6 +14,10 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+# The one wall-clock limit of the suite's subprocesses (docs pages, examples, two-process
+# training): a hang fails the test instead of CI's whole run. Each takes well under a minute on
+# a quiet 2-core machine; the limit holds on one loaded core with a margin of more than 20x.
+SUBPROCESS_TIMEOUT_S = 1800
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -22,7 +26,7 @@ def python_blocks(path: pathlib.Path) -> list[str]:
   return _BLOCK.findall(path.read_text())
 
 
-def run_python(source: str, *, label: str, devices: int = 8, timeout: float = 300) -> str:
+def run_python(source: str, *, label: str, devices: int = 8) -> str:
   """Runs ``source`` as a program in a fresh Python; fails with its stderr if it fails.
 
   Returns its stdout.
@@ -30,6 +34,6 @@ def run_python(source: str, *, label: str, devices: int = 8, timeout: float = 30
   env = {**os.environ, "JAX_PLATFORMS": "cpu",
          "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
   result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=timeout, check=False)
+                          env=env, cwd=ROOT, timeout=SUBPROCESS_TIMEOUT_S, check=False)
   assert result.returncode == 0, f"{label} failed:\n{result.stderr[-3000:]}"
   return result.stdout

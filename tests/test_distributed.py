@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import ROOT
-from markdown_blocks import FAST_COMPILE
+from markdown_blocks import FAST_COMPILE, SUBPROCESS_TIMEOUT_S
 
 import jaxreg as jr
 
@@ -31,7 +31,7 @@ os.environ["XLA_FLAGS"] = ("--xla_force_host_platform_device_count=2 "
 import jax
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2,
-                           process_id=process_id, initialization_timeout=120)
+                           process_id=process_id, initialization_timeout={TIMEOUT})
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 import jaxreg as jr
@@ -89,7 +89,8 @@ def two_process_results(tmp_path_factory):
   folder = tmp_path_factory.mktemp("dist")
   out, script = folder / "results.npz", folder / "worker.py"
   script.write_text(WORKER.replace("{STEPS}", str(STEPS)).replace("{BATCH}", str(BATCH))
-                    .replace("{TRAIN_SIZE}", str(TRAIN_SIZE)))
+                    .replace("{TRAIN_SIZE}", str(TRAIN_SIZE))
+                    .replace("{TIMEOUT}", str(SUBPROCESS_TIMEOUT_S)))
   case = out.with_name("case.npz")
   x, mask = bn_case()
   np.savez(case, x=x, mask=mask)
@@ -102,7 +103,7 @@ def two_process_results(tmp_path_factory):
   logs = []
   for p in procs:
     try:
-      logs.append(p.communicate(timeout=400)[0])
+      logs.append(p.communicate(timeout=SUBPROCESS_TIMEOUT_S)[0])
     except subprocess.TimeoutExpired:
       for q in procs:
         q.kill()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from markdown_blocks import FAST_COMPILE, ROOT, python_blocks, run_python
+from markdown_blocks import FAST_COMPILE, ROOT, SUBPROCESS_TIMEOUT_S, python_blocks, run_python
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if p.name != "README.md" and "_build" not in p.parts)
@@ -25,7 +25,8 @@ def test_sphinx_build_is_strict_and_documents_every_public_name(tmp_path):
   out = tmp_path / "html"
   result = subprocess.run(
       [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
-       str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+       str(out)], capture_output=True, text=True, cwd=ROOT, timeout=SUBPROCESS_TIMEOUT_S,
+       check=False)
   assert result.returncode == 0, (
       "the docs build has warnings (install the docs extra: pip install -e '.[test]'):\n"
       + result.stdout[-3000:] + result.stderr[-5000:])
@@ -99,7 +100,7 @@ def test_gallery_renders(tmp_path):
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
   result = subprocess.run([sys.executable, str(DOCS / "gallery.py"), "--size", "40", "--out",
                            str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=900, check=False)
+                          timeout=SUBPROCESS_TIMEOUT_S, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   from PIL import Image
 

@@ -64,12 +64,13 @@ def _run_data_parallel(*args):
   import sys
 
   from conftest import ROOT
-  from markdown_blocks import FAST_COMPILE
+  from markdown_blocks import FAST_COMPILE, SUBPROCESS_TIMEOUT_S
 
   env = {**os.environ, "XLA_FLAGS": FAST_COMPILE}  # the example sets its own device count
   return subprocess.run([sys.executable, str(ROOT / "examples" / "data_parallel.py"), "--steps",
                          "3", "--batch-size", "16", "--train-size", "64", *args],
-                        capture_output=True, text=True, env=env, timeout=300, check=False)
+                        capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S,
+                        check=False)
 
 
 def test_data_parallel_example_equals_single_device_and_can_say_otherwise():

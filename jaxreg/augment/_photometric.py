@@ -343,14 +343,18 @@ def _equalize_uint8(q):
 
 def _autocontrast_uint8(q):
   # floor(255 (q - low) / spread) per channel, as Pillow and torchvision on uint8 (which
-  # evaluate it in floating point and can land one level low on whole values). A float32
-  # division is exact here: the quotient of integers below 2^16 by a spread <= 255 is either
-  # whole (then exact) or at least 1 / 255 from the next whole number, far beyond its rounding.
+  # evaluate it in floating point and can land one level low on whole values). The quotient
+  # comes from a float32 division, which XLA may turn into a product with the reciprocal (one
+  # rounding more: 254.99998 for 255), then one correction step in exact arithmetic (every
+  # product below is an integer below 2^24) makes it the floor whatever the division did.
   low, high = (v.astype(jnp.float32) for v in _channel_extremes(q))
-  spread = high - low
+  spread = jnp.where(high > low, high - low, 1)
   levels = q.astype(jnp.float32)
-  stretched = jnp.floor((levels - low) * 255 / jnp.where(spread > 0, spread, 1))
-  return jnp.where(spread > 0, stretched, levels).astype(jnp.uint8)
+  numerator = (levels - low) * 255
+  quotient = jnp.floor(numerator / spread)
+  quotient = quotient + jnp.where((quotient + 1) * spread <= numerator, 1, 0)
+  quotient = quotient - jnp.where(quotient * spread > numerator, 1, 0)
+  return jnp.where(high > low, quotient, levels).astype(jnp.uint8)
 
 
 @_kernel(static_argnames="channels")
