@@ -221,8 +221,9 @@ def _equalize_lut(hist):
   present = hist > 0
   highest = LEVELS - 1 - jnp.argmax(present[:, ::-1], axis=-1)
   last_count = jnp.take_along_axis(hist, highest[:, None], axis=-1)[:, 0]
-  step = (jnp.sum(hist, axis=-1) - last_count) // 255
-  below = jnp.cumsum(hist, axis=-1) - hist
+  # int32 sums: the default integer is int64 under x64
+  step = (jnp.sum(hist, axis=-1, dtype=jnp.int32) - last_count) // 255
+  below = jnp.cumsum(hist, axis=-1, dtype=jnp.int32) - hist
   lut = jnp.minimum((step[:, None] // 2 + below) // jnp.maximum(step, 1)[:, None], 255)
   return jnp.where(step[:, None] > 0, lut, jnp.arange(LEVELS, dtype=jnp.int32))
 
