@@ -142,7 +142,7 @@ def _smooth_rand_augment_seed():
 
   smooth = {pol.OPS.index(op) for op in ("Identity", "ShearX", "ShearY", "Rotate", "Brightness",
                                          "Color", "Contrast")}
-  tab = pol.table(pol.RAND_AUGMENT, H, W)
+  tab = pol.table(pol.RAND_AUGMENT, H, W, 31)
   with reuse_keys():
     for seed in range(2000):
       keys = jax.random.split(jax.random.key(seed), N)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._image_checks import check_rgb
@@ -73,11 +74,17 @@ def wrap6(x):
   return x - 6 * jnp.floor(x / 6)
 
 
+# q / 255 in float32 for the 256 levels, each correctly rounded (as NumPy and torch divide).
+# XLA computes ``q / 255`` as ``q * (1 / 255)``, one rounding more: 126 of the 256 levels land
+# one ulp off, some on the far side of a threshold that torchvision's tables put at a level.
+LEVEL_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
 def to_float(image):
-  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32), half
-  precision as float32, wider floats as they are."""
+  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32, the
+  correctly rounded ``q / 255``), half precision as float32, wider floats as they are."""
   if image.dtype == jnp.uint8:
-    return image.astype(jnp.float32) / 255
+    return jnp.asarray(LEVEL_VALUES)[image]  # a lookup: as fast as the division on the CPU
   return image.astype(compute_dtype(image))
 
 
