@@ -27,7 +27,7 @@ def rgb_to_hsv(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.rgb_to_hsv(jnp.array([1.0, 0.0, 0.0]))
     Array([0., 1., 1.], dtype=float32)
   """
-  image = _checks.check_float_array(image, "rgb_to_hsv", "image")
+  image = _checks.check_float_array(image, "rgb_to_hsv", "image", image=True)
   check_rgb(image, "rgb_to_hsv")
   r, g, b = image[..., 0], image[..., 1], image[..., 2]
   value = jnp.maximum(jnp.maximum(r, g), b)
@@ -58,7 +58,7 @@ def hsv_to_rgb(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.hsv_to_rgb(jnp.array([2 / 3, 1.0, 1.0]))
     Array([0., 0., 1.], dtype=float32)
   """
-  image = _checks.check_float_array(image, "hsv_to_rgb", "image")
+  image = _checks.check_float_array(image, "hsv_to_rgb", "image", image=True)
   check_rgb(image, "hsv_to_rgb")
   h, s, v = image[..., 0], image[..., 1], image[..., 2]
   # f(n) = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6 h) mod 6, for n = 5, 3, 1 -> r, g, b
