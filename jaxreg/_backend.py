@@ -101,8 +101,10 @@ def loop_on_cpu(looped: Callable, vectorized: Callable,
   batch axes from the primal function (here the loop: axis 0) and never reconciles them with
   those of the rule, traced later; the select form's stack of chains batches on axis 1, so
   `jvp` returned transposed outputs and `grad` failed on the cotangent's type. Batched, a
-  rule's tangents follow its primal's axis, so the loop's primal pins them to axis 0. Pinned by
-  tests/test_composition.py. Design: docs/design/augmentation_backends.md.
+  rule's tangents follow its primal's axis, so the loop's primal pins them to axis 0 (under
+  differentiation the loop then runs beside the select form's forward pass, whose primal
+  output is unused). Pinned by tests/test_composition.py (also on JAX 0.10.2). Design:
+  docs/design/augmentation_backends.md.
   """
   sequential = jax.custom_jvp(jax.custom_batching.sequential_vmap(looped))
 
