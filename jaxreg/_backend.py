@@ -95,7 +95,16 @@ def loop_on_cpu(looped: Callable, vectorized: Callable,
   faster (`color_jitter` in a random order); on accelerators a loop serializes the batch, so the
   vectorized form stays. Derivatives, forward and reverse, are those of the select form: a
   switch batched inside a jvp rule leaves a stop_gradient that reverse mode cannot transpose.
-  Design: docs/design/augmentation_backends.md.
+
+  The rule's primal output is the loop's own (``sequential`` again), not the select form's.
+  Constraint (JAX 0.12): a `custom_jvp` traced under `vmap` inside `jit` takes its outputs'
+  batch axes from the primal function (here the loop: axis 0) and never reconciles them with
+  those of the rule, traced later; the select form's stack of chains batches on axis 1, so
+  `jvp` returned transposed outputs and `grad` failed on the cotangent's type. Batched, a
+  rule's tangents follow its primal's axis, so the loop's primal pins them to axis 0 (under
+  differentiation the loop then runs beside the select form's forward pass, whose primal
+  output is unused). Pinned by tests/test_composition.py (also on JAX 0.10.2). Design:
+  docs/design/augmentation_backends.md.
   """
   sequential = jax.custom_jvp(jax.custom_batching.sequential_vmap(looped))
 
@@ -103,7 +112,8 @@ def loop_on_cpu(looped: Callable, vectorized: Callable,
   def _(primals, tangents):
     rest = primals[differentiable:]
     selected = lambda *diff: vectorized(*diff, *rest, select=True)  # noqa: E731
-    return jax.jvp(selected, primals[:differentiable], tangents[:differentiable])
+    _, tangents_out = jax.jvp(selected, primals[:differentiable], tangents[:differentiable])
+    return sequential(*primals), tangents_out
 
   def run(*args):
     return lax.platform_dependent(*args, cpu=sequential, default=vectorized)

@@ -173,9 +173,10 @@ def check_interval(value: object, op: str, name: str, *, lo: float = -math.inf,
 
 
 def check_float_array(x: object, op: str, name: str = "x", *,
-                      alternative: str | None = None) -> jax.Array:
+                      alternative: str | None = None, image: bool = False) -> jax.Array:
   """Converts ``x`` to a JAX array and checks it holds floating-point values (the message names
-  an ``alternative`` dtype the caller also takes, checked by the caller)."""
+  an ``alternative`` dtype the caller also takes, checked by the caller). ``image``: ``x`` is
+  an image on the [0, 1] scale, so the advice for integer levels divides by 255."""
   kind = "a floating-point" if alternative is None else f"a floating-point or {alternative}"
   if isinstance(x, (str, bytes)) or x is None:
     raise TypeError(f"{op}: `{name}` must be {kind} array, got {x!r}.")
@@ -183,9 +184,13 @@ def check_float_array(x: object, op: str, name: str = "x", *,
   x = jnp.asarray(x)
   dtype = x.dtype if dtype is None else dtype
   if not jnp.issubdtype(dtype, jnp.floating):
-    hint = (f"`{name}.astype(jnp.float32)`" if alternative is None else
-            f"`{name}.astype(jnp.float32) / 255` for levels 0-255 in [0, 1], or "
-            f"`{name}.astype(jnp.uint8)`")
+    if alternative is not None:
+      hint = (f"`{name}.astype(jnp.float32) / 255` for levels 0-255 in [0, 1], or "
+              f"`{name}.astype(jnp.uint8)`")
+    elif image:
+      hint = f"`{name}.astype(jnp.float32) / 255` for levels 0-255 in [0, 1]"
+    else:
+      hint = f"`{name}.astype(jnp.float32)`"
     raise TypeError(f"{op}: `{name}` must be {kind} array, got dtype {dtype}. Convert it "
                     f"first, e.g. {hint}.")
   return x

@@ -88,7 +88,7 @@ def test_no_bare_asserts_in_library():
 def test_library_imports_only_runtime_dependencies():
   allowed = {"jax", "jaxlib", "optax", "numpy", "jaxreg", "__future__"}
   stdlib = {"collections", "contextlib", "dataclasses", "functools", "math", "numbers",
-            "typing", "types", "itertools", "re", "warnings", "fnmatch", "operator"}
+            "typing", "types", "itertools", "re", "warnings", "fnmatch", "operator", "fractions"}
   for name, tree in library_trees():
     for node in ast.walk(tree):
       if isinstance(node, ast.Import):

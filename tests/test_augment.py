@@ -289,6 +289,19 @@ def test_hue_matches_colorsys(delta):
                              atol=1e-5)
 
 
+@pytest.mark.parametrize("delta", [1e6 + 0.25, -1e6 + 0.25, 3.25, -7.75, 12345.678])
+def test_hue_shift_is_periodic_for_any_finite_delta(delta):
+  # Any finite delta is a rotation by its fraction of a turn (colorsys on delta mod 1 in
+  # float64): concrete, traced, and per pixel. Tolerance: float32 colour maths, 1e-5.
+  image = jax.random.uniform(jax.random.key(2), (5, 5, 3))
+  want = reference_adjust(image, dh=delta % 1.0)
+  np.testing.assert_allclose(A.adjust_hue(image, delta), want, atol=1e-5)
+  np.testing.assert_allclose(A.adjust_hue(image, np.full((5, 5, 1), delta)), want, atol=1e-5)
+  traced = jax.jit(A.adjust_hue)(image, jnp.float32(delta))
+  np.testing.assert_allclose(traced, reference_adjust(image, dh=float(np.float32(delta)) % 1.0),
+                             atol=1e-5)
+
+
 @pytest.mark.standard_promotion  # dm_pix's own code
 def test_colour_adjustments_match_dm_pix():
   import dm_pix as pix  # anchor library (test extra)

@@ -97,12 +97,12 @@ def test_space_matches_torchvision(policy, bins, height, width):
   expected = TORCHVISION[policy]
   space = SPACES[policy]
   assert [r.op for r in space] == list(expected), "same ops in torchvision's order"
-  tab = pol.table(space, height, width)
+  tab = pol.table(space, height, width, bins)
   for index, r in enumerate(space):
     fn, signed = expected[r.op]
     assert bool(tab.signed[index]) is signed, r.op
     levels = jnp.arange(bins, dtype=jnp.float32)
-    ops, values = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.zeros(bins, bool))
+    ops, values = pol.op_magnitude(tab, index, levels, jnp.zeros(bins, bool))
     assert (np.asarray(ops) == pol.OPS.index(r.op)).all()
     if fn is None:
       np.testing.assert_array_equal(values, 0.0)
@@ -117,8 +117,94 @@ def test_space_matches_torchvision(policy, bins, height, width):
       assert np.isin(np.asarray(values)[whole] - np.round(want)[whole], (-1.0, 0.0)).all()
     else:
       np.testing.assert_allclose(values, want, rtol=1e-6, atol=1e-6)
-    _, negated = pol.op_magnitude(tab, index, levels / (bins - 1), jnp.ones(bins, bool))
+    _, negated = pol.op_magnitude(tab, index, levels, jnp.ones(bins, bool))
     np.testing.assert_array_equal(negated, -np.asarray(values) if signed else values)
+
+
+# Entries of torchvision's tables where the last bit decides an outcome: a solarize threshold at
+# a grey level, a translation at a whole pixel. Computed once with torchvision.transforms.v2
+# (x86, AVX-512 build) as ``float(torch.linspace(1.0, 0.0, 31)[bin])`` and
+# ``float(torch.linspace(0.0, 32.0, 31)[bin])``; test_tables_are_torchvisions_where_installed
+# compares whole tables where torchvision is installed.
+TORCHVISION_ENTRIES = [
+    # (space, op, bins, bin, torchvision's value)
+    ("rand_augment", "Solarize", 31, 16, 0.46666669845581055),  # just above 119 / 255
+    ("rand_augment", "Solarize", 31, 18, 0.40000003576278687),  # just above 102 / 255
+    ("rand_augment", "Solarize", 31, 24, 0.20000001788139343),  # just above 51 / 255
+    ("trivial_augment_wide", "Solarize", 31, 16, 0.46666669845581055),
+    ("trivial_augment_wide", "TranslateX", 31, 15, 15.999999046325684),  # int() gives 15
+    ("trivial_augment_wide", "TranslateY", 31, 15, 15.999999046325684),
+    ("trivial_augment_wide", "TranslateX", 31, 16, 17.066665649414062),
+]
+
+
+@pytest.mark.parametrize(("policy", "op", "bins", "level", "want"), TORCHVISION_ENTRIES)
+def test_table_entries_are_torchvisions_where_the_last_bit_matters(policy, op, bins, level,
+                                                                   want):
+  space = SPACES[policy]
+  tab = pol.table(space, 224, 224, bins)
+  index = [r.op for r in space].index(op)
+  assert float(tab.values[index, level]) == want
+  _, value = pol.op_magnitude(tab, index, jnp.float32(level), False)
+  np.testing.assert_array_equal(value, np.trunc(want) if op in TRUNCATED else np.float32(want))
+
+
+def test_solarize_at_a_level_and_translate_at_a_whole_pixel_apply_torchvisions_entries():
+  # What the entries above do to an image, through the policies' ops, on a ramp of every level,
+  # float (q / 255 as NumPy and torchvision divide) and uint8: Solarize at bin 16 of 31 inverts
+  # the levels from 120 up, not 119 (torchvision's threshold is just above 119 / 255), and
+  # TrivialAugmentWide's TranslateX at bin 15 moves by 15 pixels.
+  levels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=-1)
+  as_float = levels.astype(np.float32) / np.float32(255)
+  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 16, 16, 31)
+  solarize = pol.op_magnitude(tab, [r.op for r in pol.TRIVIAL_AUGMENT_WIDE].index("Solarize"),
+                              jnp.float32(16), False)
+  for image in (jnp.asarray(levels), jnp.asarray(as_float)):
+    out = pol.apply(image, solarize[0][None, None], solarize[1][None, None], FILL, "nearest")[0]
+    q = np.round(np.asarray(out, np.float64) * (255 if image.dtype != jnp.uint8 else 1))
+    want = np.where(levels >= 120, 255 - levels, levels)
+    np.testing.assert_array_equal(q, want, err_msg=str(image.dtype))
+  translate = pol.op_magnitude(
+      tab, [r.op for r in pol.TRIVIAL_AUGMENT_WIDE].index("TranslateX"), jnp.float32(15), False)
+  assert float(translate[1]) == 15.0
+  image = jnp.asarray(as_float)
+  out = pol.apply(image, translate[0][None, None], translate[1][None, None], FILL, "nearest")[0]
+  np.testing.assert_array_equal(out[:, 15:], image[:, :1])
+  np.testing.assert_array_equal(out[:, :15], 0.0)
+
+
+def test_tables_are_torchvisions_where_installed():
+  """Every entry of every policy's table against torchvision.transforms.v2's, exactly; and what
+  the draws make of them (truncated translations, rounded bits) for a few bin counts."""
+  torch = pytest.importorskip("torch")
+  aa = pytest.importorskip("torchvision.transforms.v2._auto_augment")
+  if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+    pytest.skip("torch's linspace differs in the last bit without AVX2 (no fused multiply-add)")
+  classes = {"rand_augment": aa.RandAugment, "trivial_augment_wide": aa.TrivialAugmentWide,
+             "auto_augment": aa.AutoAugment, "aug_mix": aa.AugMix}
+  for policy, space in SPACES.items():
+    tv_space = classes[policy]._AUGMENTATION_SPACE
+    for bins in (*range(2, 40), 64, 100, 255, 1024):
+      for height, width in ((224, 224), (32, 48), (331, 200), (37, 61)):
+        tab = pol.table(space, height, width, bins)
+        wants = [tv_space[r.op][0](bins, height, width) for r in space]
+        for index, (r, want) in enumerate(zip(space, wants, strict=True)):
+          assert bool(tab.signed[index]) is tv_space[r.op][1]
+          got = tab.values[index]
+          if want is None:
+            np.testing.assert_array_equal(got, 0.0)
+          else:
+            np.testing.assert_array_equal(np.round(got) if r.op == "Posterize" else got,
+                                          want.numpy(), err_msg=f"{policy} {r.op} {bins}")
+        if bins not in (10, 31) or height != 224:
+          continue
+        index, level = np.divmod(np.arange(len(space) * bins), bins)
+        _, values = pol.op_magnitude(tab, index, level.astype(np.float32), False)
+        for i, want in enumerate(wants):
+          want = np.zeros(bins) if want is None else want.numpy()
+          if space[i].op in TRUNCATED:
+            want = np.trunc(want)  # torchvision's int(magnitude)
+          np.testing.assert_array_equal(values[i * bins:(i + 1) * bins], want)
 
 
 def test_auto_augment_sub_policies_are_torchvisions():
@@ -240,7 +326,7 @@ def _linear_levels(tab, ops, values, num_bins):
 
 
 def test_rand_augment_ops_signs_and_fixed_magnitude():
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
   ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 2, 9, 31, 0.0))(_keys(0))
   assert ops.shape == values.shape == (N, 2)
   for slot in range(2):
@@ -261,7 +347,7 @@ def test_rand_augment_ops_signs_and_fixed_magnitude():
 
 @pytest.mark.parametrize(("level", "std"), [(9, 0.5), (2, 3.0), (29, 4.0)])
 def test_rand_augment_magnitude_std_is_a_clipped_normal(level, std):
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
   ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, level, 31, std))(_keys(1))
   levels, _, _ = _linear_levels(tab, ops, values, 31)
   normal = stats.norm(level, std)
@@ -274,14 +360,14 @@ def test_rand_augment_magnitude_std_is_a_clipped_normal(level, std):
 
 
 def test_rand_augment_magnitude_std_inf_is_uniform_up_to_magnitude():
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224)
+  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
   ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, 9, 31, math.inf))(_keys(2))
   levels, _, _ = _linear_levels(tab, ops, values, 31)
   _ks_ok(levels, stats.uniform(0, 9).cdf)
 
 
 def test_trivial_augment_wide_ops_bins_and_signs_are_uniform():
-  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 224, 224)
+  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 224, 224, 31)
   ops, values = jax.vmap(lambda k: pol.draw_trivial_augment_wide(k, tab, 31))(_keys(3))
   assert ops.shape == values.shape == (N, 1)
   _chi_square_ok(np.bincount(ops[:, 0], minlength=14), np.full(14, 1 / 14))
@@ -294,7 +380,7 @@ def test_trivial_augment_wide_ops_bins_and_signs_are_uniform():
 
 @pytest.mark.parametrize("policy", sorted(pol.AUTO_AUGMENT_POLICIES))
 def test_auto_augment_step_frequencies(policy):
-  tab = pol.table(pol.AUTO_AUGMENT, 32, 32)
+  tab = pol.table(pol.AUTO_AUGMENT, 32, 32, pol.AUTO_AUGMENT_BINS)
   ops, values = jax.vmap(lambda k: pol.draw_auto_augment(k, tab, policy))(_keys(4))
   ops, values = np.asarray(ops), np.asarray(values)
   subs = pol.AUTO_AUGMENT_POLICIES[policy]
@@ -320,7 +406,7 @@ def test_auto_augment_step_frequencies(policy):
 
 @pytest.mark.parametrize(("depth", "severity", "alpha"), [(-1, 3, 1.0), (2, 10, 0.5)])
 def test_aug_mix_draws(depth, severity, alpha):
-  tab = pol.table(pol.AUG_MIX_ALL, 32, 32)
+  tab = pol.table(pol.AUG_MIX_ALL, 32, 32, pol.AUG_MIX_BINS)
   width = 3
   ops, values, w_image, w_chains = jax.vmap(
       lambda k: pol.draw_aug_mix(k, tab, width, depth, severity, alpha))(_keys(5))
@@ -415,7 +501,7 @@ def _by_public_ops(image, ops, values):
 @pytest.mark.parametrize("seed", range(3))
 def test_rand_augment_applies_its_draws_in_order(seed):
   key = jax.random.key(seed)
-  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2], 31)
   with reuse_keys():
     ops, values = pol.draw_rand_augment(key, tab, 3, 13, 31, 1.5)
     got = jax.jit(functools.partial(A.rand_augment, num_ops=3, magnitude=13,
@@ -425,7 +511,7 @@ def test_rand_augment_applies_its_draws_in_order(seed):
 
 def test_aug_mix_is_the_documented_mixture():
   key = jax.random.key(4)
-  tab = pol.table(pol.AUG_MIX_ALL, *IMAGE.shape[:2])
+  tab = pol.table(pol.AUG_MIX_ALL, *IMAGE.shape[:2], pol.AUG_MIX_BINS)
   with reuse_keys():
     ops, values, w_image, w_chains = pol.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
     got = jax.jit(functools.partial(A.aug_mix, width=4))(key, IMAGE)
@@ -475,7 +561,9 @@ def test_uint8_policy_is_the_float_policy_rounded_once(name):
   # accelerators' form.
   policy = POLICIES[name]
   levels = jnp.round(jnp.stack([IMAGE, 1 - IMAGE, IMAGE ** 2]) * 255).astype(jnp.uint8)
-  as_float = levels.astype(jnp.float32) / 255
+  # q / 255 correctly rounded, as NumPy (and torchvision) divide: XLA's division is one
+  # rounding off on some levels, enough to cross a solarize threshold at a level.
+  as_float = jnp.asarray(np.asarray(levels, np.float32) / np.float32(255))
   key = jax.random.key(11)
   with reuse_keys():
     want = jax.jit(A.batched(policy))(key, as_float)
@@ -525,7 +613,7 @@ def test_gradient_flows_through_the_differentiable_ops():
   # A key whose two RandAugment draws are a rotation and a brightness change (both
   # differentiable in the image): reverse mode matches finite differences, on the CPU's loop
   # and in the select form alike.
-  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2])
+  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2], 31)
   wanted = {pol.OPS.index("Rotate"), pol.OPS.index("Brightness")}
   with reuse_keys():
     seed = next(s for s in range(500) if set(np.asarray(
@@ -570,7 +658,7 @@ def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
     (lambda: A.rand_augment(KEY, IMAGE, magnitude=5, num_magnitude_bins=5), ValueError,
      r"magnitude.*\[0, 4\]"),
     (lambda: A.rand_augment(KEY, IMAGE, num_magnitude_bins=1), ValueError,
-     "num_magnitude_bins.*>= 2"),
+     r"num_magnitude_bins.*in \[2, 1024\]"),
     (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=-0.5), ValueError, "magnitude_std"),
     (lambda: A.rand_augment(KEY, IMAGE, magnitude_std=math.nan), ValueError, "magnitude_std"),
     (lambda: A.rand_augment(KEY, IMAGE, interpolation="cubic"), ValueError,
@@ -617,6 +705,53 @@ def test_traced_magnitude_and_zero_ops():
   np.testing.assert_array_equal(A.rand_augment(KEY, IMAGE, num_ops=0), IMAGE)
 
 
+def test_rand_augment_traced_nan_or_infinite_magnitude_gives_nan():
+  # As the public ops: a traced NaN or infinite magnitude makes the whole float image NaN, for
+  # every key, whichever ops it draws (the policies' own warp would fill the image instead);
+  # a finite one out of range is clipped to the bins.
+  keys = jax.random.split(jax.random.key(4), 24)
+  run = jax.jit(jax.vmap(lambda k, m: A.rand_augment(k, IMAGE, magnitude=m), in_axes=(0, None)))
+  with reuse_keys():
+    for bad in (math.nan, math.inf, -math.inf):
+      out = run(keys, bad)
+      assert bool(jnp.isnan(out).all()), (bad, int(jnp.isnan(out).all(axis=(1, 2, 3)).sum()))
+    assert bool(jnp.isfinite(run(keys, 40.0)).all())
+    assert bool(jnp.isfinite(run(keys, -3.0)).all())
+
+
+@pytest.mark.parametrize("name", ["rand_augment", "trivial_augment_wide", "auto_augment",
+                                  "aug_mix"])
+def test_policy_fill_type_is_checked_before_its_scale(name):
+  # On a uint8 image a fill must be on the [0, 1] scale; a fill that is not a number at all
+  # (or NaN) is told so first, with the function, the argument and the value.
+  policy = POLICIES[name]
+  levels = jnp.zeros((8, 8, 3), jnp.uint8)
+  for fill, error, shows in (("red", TypeError, "'red'"), (None, TypeError, "None"),
+                             (math.nan, ValueError, "nan")):
+    with pytest.raises(error) as info:
+      policy(KEY, levels, fill=fill)
+    message = str(info.value)
+    assert message.startswith(f"{name}: `fill` must be"), message
+    assert shows in message, message
+    assert "255" not in message, message
+    assert "could not convert" not in message, message
+  with pytest.raises(ValueError, match=rf"^{name}: `fill` is on the \[0, 1\] scale.*128"):
+    policy(KEY, levels, fill=128)
+
+
+def test_num_magnitude_bins_has_an_upper_bound():
+  # Bins index a table of entries, one per bin: past MAX_BINS a clear error, not JAX's
+  # OverflowError from the bin draw.
+  for call in (lambda b: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=b),
+               lambda b: A.rand_augment(KEY, IMAGE, magnitude=0, num_magnitude_bins=b)):
+    for bins in (2 ** 31, pol.MAX_BINS + 1):
+      with pytest.raises(ValueError, match=rf"`num_magnitude_bins` must be an int in "
+                                           rf"\[2, {pol.MAX_BINS}\].*got {bins}\."):
+        call(bins)
+    with reuse_keys():
+      assert call(pol.MAX_BINS).shape == IMAGE.shape
+
+
 # --------------------------------------------------------------------------------------------
 # The AugMix consistency loss
 # --------------------------------------------------------------------------------------------
@@ -645,6 +780,39 @@ def test_consistency_loss_is_the_jensen_shannon_divergence():
   with reuse_keys():
     jax.test_util.check_grads(lambda a, b, c: A.aug_mix_consistency_loss(a, b, c).sum(),
                               tuple(logits), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
+
+
+def test_consistency_loss_masked_logits_add_nothing():
+  # A -inf (masked) logit is a class of probability 0: it adds 0 log 0 = 0 to its view's KL.
+  # Reference: float64 NumPy over the classes each view gives mass to. Identical inputs give 0.
+  rng = np.random.default_rng(5)
+  logits = rng.normal(size=(3, 6, 7)) * 2
+  logits[:, :, 0] = -np.inf  # masked in every view
+  logits[1, :3, 1] = -np.inf  # masked in one view only
+  logits[rng.random((3, 6, 7)) < 0.15] = -np.inf
+  logits[:, :, 2] = rng.normal(size=(3, 6))  # every view keeps some mass
+  logits = jnp.asarray(logits, jnp.float32)
+  got = A.aug_mix_consistency_loss(*logits)
+  masked = np.isinf(np.asarray(logits))
+  p = _softmax64(np.where(masked, -1e300, np.asarray(logits, np.float64)))
+  p[masked] = 0.0
+  mixture = p.mean(0)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    kl = np.where(p > 0, p * (np.log(p) - np.log(mixture)), 0.0).sum(-1)
+  np.testing.assert_allclose(got, kl.mean(0), rtol=1e-5, atol=1e-6)
+  same = A.aug_mix_consistency_loss(logits[0], logits[0], logits[0])
+  np.testing.assert_allclose(same, 0.0, atol=1e-6)
+  grads = jax.grad(lambda a, b, c: A.aug_mix_consistency_loss(a, b, c).sum(),
+                   argnums=(0, 1, 2))(*logits)
+  assert all(bool(jnp.isfinite(g).all()) for g in grads)
+  # The gradient matches finite differences along the unmasked logits.
+  finite = jnp.where(jnp.isinf(logits), 0.0, 1.0)
+  direction = jnp.asarray(rng.normal(size=logits.shape), jnp.float32) * finite
+  eps = 1e-2
+  loss = lambda x: A.aug_mix_consistency_loss(*x).sum()  # noqa: E731
+  numerical = (loss(logits + eps * direction) - loss(logits - eps * direction)) / (2 * eps)
+  analytic = sum(jnp.sum(g * d) for g, d in zip(grads, direction, strict=True))
+  np.testing.assert_allclose(analytic, numerical, rtol=2e-2, atol=1e-4)
 
 
 def test_consistency_loss_bad_input():

@@ -6,6 +6,7 @@ value on an exact half level may round either way in float32.
 """
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -84,3 +85,47 @@ def test_other_integer_images_are_refused_with_the_dtype(dtype):
   with pytest.raises(TypeError, match=r"batched.*floating-point or uint8"):
     A.batched(A.random_flip_left_right)(jax.random.key(0), LEVELS.astype(dtype))
 
+
+
+# Arguments that make each public op run on an 8x8 image (keyed ops take a key first).
+ARGS = {
+    "random_brightness": (0.1,), "random_contrast": (0.5, 1.5), "random_hue": (0.1,),
+    "random_saturation": (0.5, 1.5), "adjust_hue": (0.1,), "adjust_saturation": (0.5,),
+    "enhance_brightness": (0.5,), "enhance_color": (0.5,), "enhance_contrast": (0.5,),
+    "adjust_sharpness": (0.5,), "gaussian_blur": (3, 1.0), "solarize_add": (0.1,),
+    "rotate": (10.0,), "shear_x": (0.1,), "shear_y": (0.1,), "translate_x": (1.0,),
+    "translate_y": (1.0,), "center_crop": (4,), "five_crop": (4,), "ten_crop": (4,),
+    "mixup": (jnp.eye(8),), "cutmix": (jnp.eye(8),),
+}
+# The ops that take uint8 (the package docstring lists them), left out: running them compiles.
+UINT8_OPS = {"random_resized_crop", "random_scale_crop", "random_crop", "random_flip_left_right",
+             "random_flip_up_down", "random_erasing", "rand_augment", "trivial_augment_wide",
+             "auto_augment", "aug_mix", "invert", "solarize", "posterize", "equalize",
+             "autocontrast"}
+
+
+def test_float_only_ops_advise_scaling_uint8_levels_to_the_unit_interval():
+  # Every public op that refuses a uint8 image says how to make the float image it expects:
+  # `image.astype(jnp.float32) / 255`, not a bare cast (levels 0-255 are not [0, 1]).
+  refused = {}
+  for name in A.__all__:
+    fn = getattr(A, name)
+    first = next(iter(inspect.signature(fn).parameters))
+    if first not in ("key", "image") or name in UINT8_OPS:
+      continue
+    keyed = first == "key"
+    args = ARGS.get(name, ())
+    batch = name in ("mixup", "cutmix")
+    image = jnp.zeros((8, 8, 8, 3) if batch else (8, 8, 3), jnp.uint8)
+    try:
+      with reuse_keys():
+        fn(jax.random.key(0), image, *args) if keyed else fn(image, *args)
+    except TypeError as err:
+      refused[name] = str(err)
+  assert len(refused) >= 25, sorted(refused)
+  assert set(ARGS) <= set(refused), sorted(set(ARGS) - set(refused))
+  for name, message in refused.items():
+    arg = "images" if name in ("mixup", "cutmix") else "image"
+    assert message.startswith(
+        f"{name}: `{arg}` must be a floating-point array, got dtype uint8"), message
+    assert f"`{arg}.astype(jnp.float32) / 255`" in message, message

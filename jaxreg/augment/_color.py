@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxreg import _backend, _checks
@@ -56,7 +57,7 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
     Array([0.8, 0.8, 0.8], dtype=float32)
   """
   op = "adjust_saturation"
-  image = _checks.check_float_array(image, op, "image")
+  image = _checks.check_float_array(image, op, "image", image=True)
   check_rgb(image, op)
   factor = check_image_operand(factor, image.shape, op, "factor", lo=0.0, per_pixel=True)
   clip = _checks.check_bool(clip, op, "clip")
@@ -100,12 +101,12 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
 
   Args:
     image: RGB float image (any leading shape, 3 channels last).
-    delta: hue shift as a fraction of a full turn; any finite value (the shift is periodic:
-      [-0.5, 0.5] covers every rotation). A scalar, or an array (tuple, list, NumPy or JAX)
-      with one shift per pixel that broadcasts to the image's shape without enlarging it and
-      has size 1 on the channel axis, e.g. ``(N, 1, 1, 1)`` for one shift per image of an NHWC
-      batch or ``(H, W, 1)`` per pixel. Concrete values are checked elementwise; a traced delta
-      is checked for shape only.
+    delta: hue shift as a fraction of a full turn; any finite value (the shift is periodic,
+      and ``delta`` is reduced modulo 1 first: [-0.5, 0.5] covers every rotation). A scalar,
+      or an array (tuple, list, NumPy or JAX) with one shift per pixel that broadcasts to the
+      image's shape without enlarging it and has size 1 on the channel axis, e.g.
+      ``(N, 1, 1, 1)`` for one shift per image of an NHWC batch or ``(H, W, 1)`` per pixel.
+      Concrete values are checked elementwise; a traced delta is checked for shape only.
     clip: clamp the RGB result to [0, 1] (a bool).
 
   Returns:
@@ -123,14 +124,26 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
     Array([0., 1., 0.], dtype=float32)
   """
   op = "adjust_hue"
-  image = _checks.check_float_array(image, op, "image")
+  image = _checks.check_float_array(image, op, "image", image=True)
   check_rgb(image, op)
   delta = check_image_operand(delta, image.shape, op, "delta", per_pixel=True)
   clip = _checks.check_bool(clip, op, "clip")
   if jnp.ndim(delta):
     delta = delta[..., 0]  # aligned with the (..., H, W) planes
-  shifted = _shift_hue_planes(_planes(image.astype(compute_dtype(image))), delta)
+  shifted = _shift_hue_planes(_planes(image.astype(compute_dtype(image))), _turns(delta))
   return maybe_clip(jnp.stack(shifted, axis=-1), clip).astype(image.dtype)
+
+
+def _turns(delta):
+  """``delta`` modulo 1, in [0, 1): a large shift (1e6 + 0.25) would otherwise lose the
+  fraction that matters in the float32 sector arithmetic. Concrete values are reduced in
+  float64, before any float32 rounding."""
+  if _checks.is_traced(delta):
+    delta = jnp.asarray(delta)
+    if not jnp.issubdtype(delta.dtype, jnp.floating):
+      return jnp.zeros(delta.shape, jnp.float32)  # whole turns
+    return delta - jnp.floor(delta)
+  return np.mod(np.asarray(delta, np.float64), 1.0)
 
 
 def _planes(image):

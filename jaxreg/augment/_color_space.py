@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._image_checks import check_rgb
@@ -26,7 +27,7 @@ def rgb_to_hsv(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.rgb_to_hsv(jnp.array([1.0, 0.0, 0.0]))
     Array([0., 1., 1.], dtype=float32)
   """
-  image = _checks.check_float_array(image, "rgb_to_hsv", "image")
+  image = _checks.check_float_array(image, "rgb_to_hsv", "image", image=True)
   check_rgb(image, "rgb_to_hsv")
   r, g, b = image[..., 0], image[..., 1], image[..., 2]
   value = jnp.maximum(jnp.maximum(r, g), b)
@@ -57,7 +58,7 @@ def hsv_to_rgb(image: jax.typing.ArrayLike) -> jax.Array:
     >>> jr.augment.hsv_to_rgb(jnp.array([2 / 3, 1.0, 1.0]))
     Array([0., 0., 1.], dtype=float32)
   """
-  image = _checks.check_float_array(image, "hsv_to_rgb", "image")
+  image = _checks.check_float_array(image, "hsv_to_rgb", "image", image=True)
   check_rgb(image, "hsv_to_rgb")
   h, s, v = image[..., 0], image[..., 1], image[..., 2]
   # f(n) = v - v s max(0, min(k, 4 - k, 1)), k = (n + 6 h) mod 6, for n = 5, 3, 1 -> r, g, b
@@ -73,11 +74,17 @@ def wrap6(x):
   return x - 6 * jnp.floor(x / 6)
 
 
+# q / 255 in float32 for the 256 levels, each correctly rounded (as NumPy and torch divide).
+# XLA computes ``q / 255`` as ``q * (1 / 255)``, one rounding more: 126 of the 256 levels land
+# one ulp off, some on the far side of a threshold that torchvision's tables put at a level.
+LEVEL_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
 def to_float(image):
-  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32), half
-  precision as float32, wider floats as they are."""
+  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32, the
+  correctly rounded ``q / 255``), half precision as float32, wider floats as they are."""
   if image.dtype == jnp.uint8:
-    return image.astype(jnp.float32) / 255
+    return jnp.asarray(LEVEL_VALUES)[image]  # a lookup: as fast as the division on the CPU
   return image.astype(compute_dtype(image))
 
 

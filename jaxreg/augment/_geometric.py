@@ -95,7 +95,7 @@ def _check_fill(fill, channels: int, op: str) -> jax.Array:
     raise ValueError(f"{op}: `fill` must be {expected}, got shape {array.shape} for an image with "
                      f"{channels} channels.")
   if not traced and not np.all(np.isfinite(array.astype(np.float64))):
-    raise ValueError(f"{op}: `fill` must be finite, got {fill!r}.")
+    raise ValueError(f"{op}: `fill` must be finite ({expected}), got {fill!r}.")
   return jnp.asarray(array, _F32)
 
 

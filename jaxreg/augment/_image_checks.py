@@ -29,7 +29,8 @@ def check_image(image, op: str, *, batch: bool = False, keyed: bool = True,
   if uint8 and getattr(image, "dtype", None) == np.uint8:
     image = jnp.asarray(image)
   else:
-    image = _checks.check_float_array(image, op, name, alternative="uint8" if uint8 else None)
+    image = _checks.check_float_array(image, op, name, alternative="uint8" if uint8 else None,
+                                      image=True)
   if batch:
     layout = "NHWC"
   elif keyed:

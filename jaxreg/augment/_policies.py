@@ -6,10 +6,14 @@ torchvision's: ``torchvision.transforms`` 0.13 and later, and ``transforms.v2`` 
 later), which agree on every entry below. Images are floats in [0, 1], so Solarize's threshold
 runs from 1 to 0 (``transforms.v2``'s normalized form of v1's 255 to 0 on uint8 images).
 
-Magnitude bin ``m`` of ``B`` bins gives ``first + (last - first) * m / (B - 1)`` (torchvision's
-``linspace``); ``W`` and ``H`` are the image's width and height. Posterize's bits are rounded
-half to even (``torch.round``); translations are truncated to whole pixels (``int``). A signed
-op is negated with probability 1/2. "yes" marks an op without a magnitude, "—" an op the
+Magnitude bin ``m`` of ``B`` bins is torchvision's float32 table entry, value for value:
+``torch.linspace(first, last, B)[m]``, about ``first + (last - first) * m / (B - 1)`` (entries
+that land near a grey level or a whole pixel fall on torchvision's side of it), and for
+Posterize ``round(first - m / ((B - 1) / (first - last)))``, rounded half to even
+(``torch.round``). ``W`` and ``H`` are the image's width and height; translations are
+truncated to whole pixels (``int``). A fractional bin (RandAugment's ``magnitude_std``, a
+traced ``magnitude``) interpolates between its two bins' entries. A signed op is negated with
+probability 1/2. "yes" marks an op without a magnitude, "—" an op the
 policy does not use. AutoAugment uses 10 bins, AugMix 10 bins of which the first ``severity``
 are drawn.
 
@@ -37,6 +41,7 @@ tables.
 
 from __future__ import annotations
 
+import fractions
 import functools
 import math
 import numbers
@@ -52,7 +57,12 @@ from jaxreg import _backend, _checks
 from jaxreg.augment import _geometric as geo
 from jaxreg.augment import _photometric as photo
 from jaxreg.augment._color_space import from_float, to_float
-from jaxreg.augment._image_checks import check_image, check_rgb, check_unit_scale
+from jaxreg.augment._image_checks import (
+  check_image,
+  check_rgb,
+  check_unit_scale,
+  nan_if_bad_magnitude,
+)
 
 # The op vocabulary of all policies, in one order: a drawn op is an index into it.
 OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
@@ -204,27 +214,72 @@ AUTO_AUGMENT_POLICIES = {
 
 
 class Table(NamedTuple):
-  """A policy's ops as arrays, for drawing by index: vocabulary ids and magnitude ends."""
+  """A policy's ops as arrays, for drawing by index: vocabulary ids and magnitudes per bin."""
 
   ids: np.ndarray  # (K,) int32, indices into OPS
   first: np.ndarray  # (K,) float32, magnitude at bin 0
   last: np.ndarray  # (K,) float32, magnitude at the last bin (times W or H where given)
   signed: np.ndarray  # (K,) bool
+  values: np.ndarray  # (K, B) float32, magnitude at each bin: torchvision's table entries
 
 
-def table(space: tuple[Range, ...], height: int, width: int) -> Table:
+# The most bins a policy takes: a table of K x B entries is built for the drawn bins to index.
+MAX_BINS = 1024
+
+
+def _round_to_float32(exact: fractions.Fraction) -> np.float32:
+  """The float32 nearest to ``exact`` (ties to even), with a single rounding."""
+  guess = np.float32(float(exact))
+  candidates = (np.nextafter(guess, np.float32(-np.inf)), guess,
+                np.nextafter(guess, np.float32(np.inf)))
+  return min(candidates, key=lambda c: (abs(fractions.Fraction(float(c)) - exact),
+                                        int(c.view(np.uint32)) & 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _torch_linspace(start: float, end: float, steps: int) -> np.ndarray:
+  """``torch.linspace(start, end, steps)`` in float32, entry for entry, as torch's CPU kernel
+  computes it on x86 (AVX2 and AVX-512 builds): ``step = (end - start) / (steps - 1)`` in
+  float32, then ``start + step * i`` for the first half and ``end - step * (steps - 1 - i)``
+  for the rest, each a fused multiply-add (one rounding), computed here exactly."""
+  start32, end32 = np.float32(start), np.float32(end)
+  step = np.float32((end32 - start32) / np.float32(steps - 1))
+  start_q, end_q, step_q = (fractions.Fraction(float(v)) for v in (start32, end32, step))
+  return np.array([_round_to_float32(start_q + step_q * i) if i < steps // 2 else
+                   _round_to_float32(end_q - step_q * (steps - 1 - i)) for i in range(steps)],
+                  np.float32)
+
+
+def _bin_values(r: Range, last: float, num_bins: int) -> np.ndarray:
+  """torchvision's magnitudes of ``r`` at each of ``num_bins`` bins (float32; Posterize's before
+  its rounding, which `op_magnitude` applies as torchvision does)."""
+  if r.op == "Posterize":  # (first - arange(B) / ((B - 1) / (first - last))).round()
+    quotient = np.arange(num_bins, dtype=np.float32) / np.float32((num_bins - 1) / (r.first - last))
+    return np.float32(r.first) - quotient
+  if r.first == last == 0.0:  # no magnitude
+    return np.zeros(num_bins, np.float32)
+  return _torch_linspace(r.first, last, num_bins)
+
+
+def table(space: tuple[Range, ...], height: int, width: int, num_bins: int) -> Table:
   size = {"": 1.0, "W": float(width), "H": float(height)}
+  last = [r.last * size[r.per] for r in space]
   return Table(np.array([OPS.index(r.op) for r in space], np.int32),
                np.array([r.first for r in space], np.float32),
-               np.array([r.last * size[r.per] for r in space], np.float32),
-               np.array([r.signed for r in space], bool))
+               np.array(last, np.float32),
+               np.array([r.signed for r in space], bool),
+               np.stack([_bin_values(r, v, num_bins) for r, v in zip(space, last, strict=True)]))
 
 
-def op_magnitude(tab: Table, index, fraction, negate) -> tuple[jax.Array, jax.Array]:
-  """(op id, signed magnitude) of op ``index`` of ``tab`` at ``fraction`` of its range."""
+def op_magnitude(tab: Table, index, level, negate) -> tuple[jax.Array, jax.Array]:
+  """(op id, signed magnitude) of op ``index`` of ``tab`` at bin ``level``, a real number in
+  [0, B - 1]: the table's entry at a whole bin, interpolated between two entries otherwise."""
   op = jnp.asarray(tab.ids)[index]
-  first = jnp.asarray(tab.first)[index]
-  value = first + (jnp.asarray(tab.last)[index] - first) * fraction
+  values = jnp.asarray(tab.values)
+  low = jnp.clip(jnp.floor(level), 0, values.shape[1] - 1)
+  high = jnp.minimum(low + 1, values.shape[1] - 1)
+  at_low = values[index, low.astype(jnp.int32)]
+  value = at_low + (values[index, high.astype(jnp.int32)] - at_low) * (level - low)
   value = jnp.where(op == _POSTERIZE, jnp.round(value), value)  # half to even, as torch.round
   value = jnp.where((op == _TRANSLATE[0]) | (op == _TRANSLATE[1]), jnp.trunc(value), value)
   return op, jnp.where(jnp.asarray(tab.signed)[index] & negate, -value, value)
@@ -246,7 +301,7 @@ def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
     elif level_std > 0:
       drawn = drawn + level_std * jax.random.normal(k_level, (), jnp.float32)
     drawn = jnp.clip(drawn, 0, num_bins - 1)
-    return op_magnitude(tab, index, drawn / (num_bins - 1), _sign(k_sign))
+    return op_magnitude(tab, index, drawn, _sign(k_sign))
 
   return jax.vmap(one)(jax.random.split(key, num_ops))
 
@@ -256,7 +311,7 @@ def draw_trivial_augment_wide(key, tab: Table, num_bins: int) -> tuple[jax.Array
   k_op, k_bin, k_sign = jax.random.split(key, 3)
   index = jax.random.randint(k_op, (), 0, len(tab.ids))
   level = jax.random.randint(k_bin, (), 0, num_bins).astype(jnp.float32)
-  op, value = op_magnitude(tab, index, level / (num_bins - 1), _sign(k_sign))
+  op, value = op_magnitude(tab, index, level, _sign(k_sign))
   return op[None], value[None]
 
 
@@ -280,7 +335,7 @@ def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Arra
 
   def step(k, i, p, b):
     k_apply, k_sign = jax.random.split(k)
-    op, value = op_magnitude(tab, i, b / (AUTO_AUGMENT_BINS - 1), _sign(k_sign))
+    op, value = op_magnitude(tab, i, b, _sign(k_sign))
     apply = jax.random.uniform(k_apply) < p
     return jnp.where(apply, op, IDENTITY), jnp.where(apply, value, 0.0)
 
@@ -307,7 +362,7 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
       k_op, k_bin, k_sign = jax.random.split(k, 3)
       index = jax.random.randint(k_op, (), 0, len(tab.ids))
       level = jax.random.randint(k_bin, (), 0, severity).astype(jnp.float32)
-      op, value = op_magnitude(tab, index, level / (AUG_MIX_BINS - 1), _sign(k_sign))
+      op, value = op_magnitude(tab, index, level, _sign(k_sign))
       active = position < drawn
       return jnp.where(active, op, IDENTITY), jnp.where(active, value, 0.0)
 
@@ -435,9 +490,10 @@ Interpolation = Literal["nearest", "bilinear"]
 def _check_image_and_sampling(image, interpolation, fill, op: str):
   image = check_image(image, op, uint8=True)
   check_rgb(image, op)
+  checked = geo._check_fill(fill, image.shape[-1], op)  # its type and finiteness first
   check_unit_scale(fill, image, op, "fill")
   interpolation = geo._check_interpolation(interpolation, op)
-  return image, interpolation, geo._check_fill(fill, image.shape[-1], op)
+  return image, interpolation, checked
 
 
 def _check_int(value, op: str, name: str, lo: int, hi: int | None = None,
@@ -453,8 +509,9 @@ def _check_int(value, op: str, name: str, lo: int, hi: int | None = None,
 
 
 def _check_num_bins(num_bins, op: str) -> int:
-  return _check_int(num_bins, op, "num_magnitude_bins", 2,
-                    allowed="an int >= 2 (the magnitudes run from bin 0 to the last bin)")
+  return _check_int(num_bins, op, "num_magnitude_bins", 2, MAX_BINS,
+                    allowed=f"an int in [2, {MAX_BINS}] (the magnitudes run from bin 0 to the "
+                    "last bin, one table entry each)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,7 +529,8 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
   Brightness, Color, Contrast, Sharpness, Posterize, Solarize, AutoContrast and Equalize, with
   torchvision's magnitude ranges (docs/policies.md has the table); every op uses bin
   ``magnitude`` of ``num_magnitude_bins`` and a signed op is negated with probability 1/2.
-  ``magnitude_std`` is timm's ``mstd``: each op draws its own bin from ``N(magnitude,
+  ``magnitude_std`` is timm's ``mstd`` rule in bins of this scale (timm counts magnitudes out
+  of 10: docs/policies.md converts): each op draws its own bin from ``N(magnitude,
   magnitude_std)`` clipped to ``[0, num_magnitude_bins - 1]`` (``inf``: uniform in ``[0,
   magnitude]``); fractional bins interpolate the ranges. Wrap in `batched` for a batch: each
   example draws its own ops, bins and signs.
@@ -489,8 +547,9 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
       uint8 image after every op).
     num_ops: ops applied in turn, an int >= 0 (0 returns the image).
     magnitude: the magnitude bin, a real number in ``[0, num_magnitude_bins - 1]``; may be
-      traced (then clipped to that range), e.g. to schedule it during training.
-    num_magnitude_bins: bins spanning each op's range, an int >= 2.
+      traced (then clipped to that range), e.g. to schedule it during training. A traced NaN
+      or infinite magnitude makes a float result all NaN.
+    num_magnitude_bins: bins spanning each op's range, an int in [2, 1024].
     magnitude_std: standard deviation of the per-op bin, in bins: a Python number >= 0, or
       ``math.inf`` for uniform bins in ``[0, magnitude]``.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
@@ -501,11 +560,12 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
     The augmented image, same shape and dtype.
 
   Raises:
-    ValueError: an image that is not HWC RGB; ``num_ops < 0``, ``num_magnitude_bins < 2``,
-      ``magnitude`` outside its range, a negative or NaN ``magnitude_std``; an unknown
-      ``interpolation``; a bad ``fill``.
+    ValueError: an image that is not HWC RGB; ``num_ops < 0``, ``num_magnitude_bins`` outside
+      [2, 1024], ``magnitude`` outside its range, a negative or NaN ``magnitude_std``; an unknown
+      ``interpolation``; a ``fill`` of the wrong shape, not finite, or outside [0, 1] on a
+      uint8 image.
     TypeError: an image neither floating point nor uint8, a bad key, non-int counts, a traced
-      ``magnitude_std``.
+      ``magnitude_std``, a ``fill`` that is not a number or a sequence of them.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -533,9 +593,12 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
   key = _checks.as_key(key, op)
   if num_ops == 0:
     return image
-  tab = table(RAND_AUGMENT, *image.shape[:2])
+  tab = table(RAND_AUGMENT, *image.shape[:2], num_bins)
   ops, values = draw_rand_augment(key, tab, num_ops, magnitude, num_bins, std)
-  return apply(image, ops[None], values[None], fill, interpolation)[0]
+  out = apply(image, ops[None], values[None], fill, interpolation)[0]
+  # A traced NaN or infinite magnitude: all NaN, as the public ops give (the private warp
+  # would fill the image instead). Finite ones out of range are clipped, as documented.
+  return nan_if_bad_magnitude(magnitude, out)
 
 
 def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -554,7 +617,7 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
     image: HWC RGB float image, values in [0, 1], or uint8: then computed in float32 on
       ``q / 255`` and rounded to the nearest level once, at the end (torchvision rounds a
       uint8 image after every op).
-    num_magnitude_bins: bins spanning each op's range, an int >= 2.
+    num_magnitude_bins: bins spanning each op's range, an int in [2, 1024].
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops.
     fill: value of pixels moved in from outside the image: a number or one per channel, on
       the [0, 1] scale for a uint8 image too (1.0 fills 255).
@@ -563,10 +626,11 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
     The augmented image, same shape and dtype.
 
   Raises:
-    ValueError: an image that is not HWC RGB; ``num_magnitude_bins < 2``; an unknown
-      ``interpolation``; a bad ``fill``.
+    ValueError: an image that is not HWC RGB; ``num_magnitude_bins`` outside [2, 1024]; an
+      unknown ``interpolation``; a ``fill`` of the wrong shape, not finite, or outside [0, 1]
+      on a uint8 image.
     TypeError: an image neither floating point nor uint8, a bad key, a non-int
-      ``num_magnitude_bins``.
+      ``num_magnitude_bins``, a ``fill`` that is not a number or a sequence of them.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -583,7 +647,7 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
   image, interpolation, fill = _check_image_and_sampling(image, interpolation, fill, op)
   num_bins = _check_num_bins(num_magnitude_bins, op)
   key = _checks.as_key(key, op)
-  tab = table(TRIVIAL_AUGMENT_WIDE, *image.shape[:2])
+  tab = table(TRIVIAL_AUGMENT_WIDE, *image.shape[:2], num_bins)
   ops, values = draw_trivial_augment_wide(key, tab, num_bins)
   return apply(image, ops[None], values[None], fill, interpolation)[0]
 
@@ -615,9 +679,10 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
     The augmented image, same shape and dtype.
 
   Raises:
-    ValueError: an image that is not HWC RGB; an unknown ``policy`` or ``interpolation``; a
-      bad ``fill``.
-    TypeError: an image neither floating point nor uint8, a bad key.
+    ValueError: an image that is not HWC RGB; an unknown ``policy`` or ``interpolation``;
+      a ``fill`` of the wrong shape, not finite, or outside [0, 1] on a uint8 image.
+    TypeError: an image neither floating point nor uint8, a bad key, a ``fill`` that is not a
+      number or a sequence of them.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -634,7 +699,7 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
     raise ValueError(f"{op}: `policy` must be one of {tuple(AUTO_AUGMENT_POLICIES)}, got "
                      f"{policy!r}.")
   key = _checks.as_key(key, op)
-  tab = table(AUTO_AUGMENT, *image.shape[:2])
+  tab = table(AUTO_AUGMENT, *image.shape[:2], AUTO_AUGMENT_BINS)
   ops, values = draw_auto_augment(key, tab, policy)
   return apply(image, ops[None], values[None], fill, interpolation)[0]
 
@@ -675,9 +740,10 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
 
   Raises:
     ValueError: an image that is not HWC RGB; ``severity``, ``width`` or ``depth`` out of
-      range; ``alpha <= 0``; an unknown ``interpolation``; a bad ``fill``.
+      range; ``alpha <= 0``; an unknown ``interpolation``; a ``fill`` of the wrong shape, not
+      finite, or outside [0, 1] on a uint8 image.
     TypeError: an image neither floating point nor uint8, a bad key, non-int counts, a
-      non-bool ``all_ops``.
+      non-bool ``all_ops``, a ``fill`` that is not a number or a sequence of them.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -704,7 +770,7 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
     raise TypeError(f"{op}: `alpha` must be a Python number > 0, got a traced value.")
   all_ops = _checks.check_bool(all_ops, op, "all_ops")
   key = _checks.as_key(key, op)
-  tab = table(AUG_MIX_ALL if all_ops else AUG_MIX, *image.shape[:2])
+  tab = table(AUG_MIX_ALL if all_ops else AUG_MIX, *image.shape[:2], AUG_MIX_BINS)
   ops, values, w_image, w_chains = draw_aug_mix(key, tab, width, depth, severity, alpha)
   # A uint8 image: the chains and the mix in float, rounded to levels once, at the end.
   x = to_float(image)
@@ -722,8 +788,10 @@ def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
   With ``p_i = softmax(logits_i)`` and ``M = (p_clean + p_aug1 + p_aug2) / 3``, returns
   ``(KL(p_clean || M) + KL(p_aug1 || M) + KL(p_aug2 || M)) / 3`` per example, the
   Jensen-Shannon divergence of the three (0 when they agree, at most ``log 3``), computed in
-  log space. The paper trains on ``cross_entropy(logits_clean, labels) + 12 * mean(loss)``
-  with two `aug_mix` views of each image.
+  log space. A class with probability 0 in a view (a ``-inf`` logit, as a mask gives)
+  contributes 0 to that view's KL (``0 log 0 = 0``), with a finite gradient. The paper trains
+  on ``cross_entropy(logits_clean, labels) + 12 * mean(loss)`` with two `aug_mix` views of
+  each image.
 
   Args:
     logits_clean: ``(..., classes)`` logits of the clean images.
@@ -761,6 +829,12 @@ def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
       raise ValueError(f"{op}: `{name}` must have the shape of `logits_clean`, "
                        f"{logits[0].shape}, got {x.shape}.")
   log_p = jnp.stack([jax.nn.log_softmax(x, axis=-1) for x in logits])
-  log_mixture = jax.nn.logsumexp(log_p, axis=0) - math.log(3)
-  kl = jnp.sum(jnp.exp(log_p) * (log_p - log_mixture), axis=-1)
+  # A class with probability 0 in a view (a -inf, masked logit) adds 0 to that view's KL
+  # (0 log 0 = 0), not 0 * (-inf + inf). Where all three are 0 the mixture's log is computed on
+  # zeros instead, so that neither the value nor the gradient meets an inf - inf.
+  zero = jnp.isneginf(log_p)
+  safe = jnp.where(zero.all(axis=0), 0.0, log_p)
+  log_mixture = jax.nn.logsumexp(safe, axis=0) - math.log(3)
+  terms = jnp.exp(log_p) * (jnp.where(zero, 0.0, log_p) - log_mixture)
+  kl = jnp.sum(jnp.where(zero, 0.0, terms), axis=-1)
   return jnp.mean(kl, axis=0)
