@@ -65,7 +65,7 @@ OPS = {
 
 def _trivial_draws(key, images):
   """TrivialAugmentWide's (ops, magnitudes) for each image of the batch: (N, 1, 1) each."""
-  tab = _policies.table(_policies.TRIVIAL_AUGMENT_WIDE, *images.shape[1:3])
+  tab = _policies.table(_policies.TRIVIAL_AUGMENT_WIDE, *images.shape[1:3], 31)
   keys = jax.random.split(key, images.shape[0])
   ops, values = jax.vmap(lambda k: _policies.draw_trivial_augment_wide(k, tab, 31))(keys)
   return ops[:, None], values[:, None]
