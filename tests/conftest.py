@@ -56,6 +56,16 @@ def _strict_promotion(request):
     yield
 
 
+# Whole files whose tests run for many seconds (subprocesses, examples, every op under every
+# transform): first, so that xdist's workers end on short tests and finish together.
+_LONG_FILES = ("test_study.py", "test_docs.py", "test_examples_and_benchmarks.py",
+               "test_composition.py", "test_grain.py", "test_distributed.py")
+
+
+def pytest_collection_modifyitems(config, items):
+  items.sort(key=lambda item: item.path.name not in _LONG_FILES)  # stable: files stay whole
+
+
 def pytest_unconfigure(config):
   if os.environ.get("JAXREG_TESTS_CACHE_OWNER") == str(os.getpid()):
     shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

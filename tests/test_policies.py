@@ -529,7 +529,7 @@ POLICIES = {
     "trivial_augment_wide": A.trivial_augment_wide,
     "auto_augment": A.auto_augment,
     "auto_augment svhn": functools.partial(A.auto_augment, policy="svhn"),
-    "aug_mix": A.aug_mix,
+    "aug_mix": functools.partial(A.aug_mix, width=2),  # default width: the tests above
 }
 
 
@@ -838,9 +838,10 @@ def test_timm_recipe_example():
   images = jax.random.uniform(jax.random.key(1), (8, 32, 32, 3))
   labels = jnp.arange(8) % classes
   floor = smoothing / classes  # optax.smooth_labels: (1 - a) y + a / classes
-  results = []
+  results, augments = [], {}
   for switch_prob in (0.0, 1.0):  # always mixup, always cutmix
-    augment = timm_recipe.make_augment(size=24, num_classes=classes, switch_prob=switch_prob)
+    augment = augments[switch_prob] = timm_recipe.make_augment(
+        size=24, num_classes=classes, switch_prob=switch_prob)
     with reuse_keys():
       out, targets = augment(jax.random.key(2), images, labels)
     assert out.shape == (8, 24, 24, 3)
@@ -858,7 +859,7 @@ def test_timm_recipe_example():
   assert not np.allclose(results[0], results[1])
   # Decoded uint8 images: the per-image part on levels, float32 out, the same mixing draws.
   levels = jnp.round(images * 255).astype(jnp.uint8)
-  augment = timm_recipe.make_augment(size=24, num_classes=classes)
+  augment = augments[1.0]  # compiled for float images above
   with reuse_keys():
     out_u8, targets_u8 = augment(jax.random.key(2), levels, labels)
     out_f, targets_f = augment(jax.random.key(2), levels.astype(jnp.float32) / 255, labels)
