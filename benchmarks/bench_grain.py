@@ -16,9 +16,10 @@ takes the batch:
 
 With 1 worker, the usual host of one core per accelerator, torchvision's side has one core for
 everything; jaxreg's moves the augmentation off the loader. The sides alternate, fresh
-iterators each round; each run first takes ``warmup`` batches (worker start, compilation), then
-times the next ones. Needs the `bench` and `grain` extras; torchvision's rows say where torch is
-missing.
+iterators each round; each run first takes ``warmup`` batches (worker start, compilation, the
+prefetch buffers filling), then times the next ones. Each worker decodes (and, for torchvision,
+augments) on one thread, two batches ahead: one core per worker, as `grain_pipeline.dataset`.
+Needs the `bench` and `grain` extras; torchvision's rows say where torch is missing.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ def torchvision_dataset(source, *, batch_size: int, workers: int, size: int, epo
 
   ds = grain.MapDataset.source(source).shuffle(seed=0).repeat(epochs)
   ds = ds.map_with_index(TorchvisionRecord(size)).batch(batch_size, drop_remainder=True)
-  ds = ds.map(TorchvisionMix(len(gp.KINDS))).to_iter_dataset()
+  ds = ds.map(TorchvisionMix(len(gp.KINDS))).to_iter_dataset(
+      grain.ReadOptions(num_threads=1, prefetch_buffer_size=2))  # as gp.dataset: a core a worker
   if workers == 0:
     return ds
-  return ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers),
-                        worker_init_fn=_torch_one_thread)
+  options = grain.MultiprocessingOptions(num_workers=workers, per_worker_buffer_size=2)
+  return ds.mp_prefetch(options, worker_init_fn=_torch_one_thread)
 
 
 def images_per_second(iterator, consume, *, warmup: int, batches: int) -> float:
@@ -113,7 +115,7 @@ def run(smoke: bool = False) -> list[dict]:
   from examples import grain_pipeline as gp  # the `grain` extra
 
   count, side, size, batch_size = (16, 48, 32, 4) if smoke else (512, 256, 224, 128)
-  worker_counts, rounds, warmup, batches = ((0,), 1, 1, 2) if smoke else ((1, 2), 3, 2, 6)
+  worker_counts, rounds, warmup, batches = ((0,), 1, 1, 2) if smoke else ((1, 2), 3, 3, 10)
   epochs = -(-(warmup + batches) * batch_size // count)
   source = gp.JpegScenes.make(count, side)
   augment = gp.make_augment(size=size)
