@@ -78,13 +78,7 @@ def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
       )
     return key
   if key.dtype == jnp.uint32 and key.ndim == 1:
-    try:
-      return jax.random.wrap_key_data(key)
-    except (ValueError, TypeError) as err:
-      raise ValueError(
-          f"{op}: `key`, a raw uint32 key of shape {key.shape}, does not match the default PRNG "
-          f"implementation: {err}"
-      ) from err
+    return _wrap_raw(key, op)
   raise TypeError(
       f"{op}: `key` must be a PRNG key from `jax.random.key` or `jax.random.PRNGKey`, got an "
       f"array of dtype {key.dtype} and shape {key.shape}. (Keys are passed first: "
@@ -107,16 +101,19 @@ def as_keys(key: object, op: str, count: int) -> jax.Array:
             f"{op}: `key` holds {key.shape[0]} keys (shape {key.shape}), but the batch has "
             f"{count} examples; pass one key, or one key per example."
         )
-      if typed:
-        return key
-      try:
-        return jax.random.wrap_key_data(key)
-      except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{op}: `key`, raw uint32 keys of shape {key.shape}, do not match the default PRNG "
-            f"implementation: {err}"
-        ) from err
+      return key if typed else _wrap_raw(key, op)
   return jax.random.split(as_key(key, op), count)
+
+
+def _wrap_raw(key: jax.Array | np.ndarray, op: str) -> jax.Array:
+  """Legacy raw uint32 key data (one key or a batch) as typed keys of the default PRNG."""
+  try:
+    return jax.random.wrap_key_data(key)
+  except (ValueError, TypeError) as err:
+    raise ValueError(
+        f"{op}: `key`, raw uint32 key data of shape {key.shape}, does not match the default "
+        f"PRNG implementation: {err}"
+    ) from err
 
 
 def concrete_scalar(value: object, op: str, name: str) -> float | None:
