@@ -19,11 +19,6 @@ Anchors, each timed interleaved with jaxreg in the same process (medians of per-
   vmapped over split keys.
 - Keras 3 has no functional equalize and runs its layers per batch; not installed here, so not
   measured.
-
-Equalize's histogram two ways: a scatter-add (what `equalize` uses) and a one-hot matrix product
-(``_histogram_onehot``), in its own row. And a per-example choice among 12 photometric ops:
-``photometric_kernel`` (one parametrized pass) against a ``lax.switch`` over the public ops,
-vmapped (a select that computes all of them) and in a loop over the examples.
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ import numpy as np
 
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
-from jaxreg.augment import _photometric as P  # noqa: N812
 
 A = jr.augment
 
@@ -155,34 +149,6 @@ def _augmax_fn(name, magnitude):
                                                          images))
 
 
-def _per_example_op_rows(images, n, shape, rounds):
-  """Each image its own op among the 12 of `photometric_kernel`: the kernel vs a switch."""
-  ops = P.PHOTOMETRIC_OPS
-  index = jnp.arange(n) % len(ops)
-  magnitude = jnp.where(ops.index("posterize") == index, 4.0, 0.5)
-  public = {
-      "identity": lambda x, m: x, "brightness": A.enhance_brightness,
-      "color": A.enhance_color, "contrast": A.enhance_contrast,
-      "sharpness": A.adjust_sharpness, "autocontrast": lambda x, m: A.autocontrast(x),
-      "equalize": lambda x, m: A.equalize(x),
-      "posterize": lambda x, m: A.posterize(x, m.astype(jnp.int32)),
-      "solarize": A.solarize, "solarize_add": A.solarize_add,
-      "invert": lambda x, m: A.invert(x), "grayscale": lambda x, m: A.grayscale(x)}
-  branches = [public[name] for name in ops]
-  switch = lambda x, i, m: jax.lax.switch(i, branches, x, m)  # noqa: E731
-  kernel = jax.jit(jax.vmap(P.photometric_kernel))
-  anchors = {"lax.switch under vmap (a select of all 12)": jax.jit(jax.vmap(switch)),
-             "lax.switch in a loop over examples (lax.map)":
-                 jax.jit(lambda xs, i, m: jax.lax.map(lambda a: switch(*a), (xs, i, m)))}
-  rows = []
-  for name, anchor in anchors.items():
-    t_k, t_a, ratio = H.median_ratio(lambda: kernel(images, index, magnitude),
-                                     lambda a=anchor: a(images, index, magnitude), rounds=rounds)
-    rows.append(H.row(f"per-example op of 12, photometric_kernel: {n / t_k:.0f} img/s vs "
-                      f"{n / t_a:.0f}", shape, "float32", t_k, t_a, ratio, anchor_name=name))
-  return rows
-
-
 def run(smoke: bool = False) -> list[dict]:
   n, side = (4, 32) if smoke else (128, 224)
   rounds = 3 if smoke else 5
@@ -231,14 +197,6 @@ def run(smoke: bool = False) -> list[dict]:
                                        rounds=rounds)
       rows.append(H.row(f"{label}, uint8: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "uint8",
                         t_m, t_a, ratio, anchor_name=name))
-  if not smoke:
-    rows += _per_example_op_rows(images, n, shape, rounds)
-  # Equalize's histogram as a one-hot matrix product instead of a scatter-add.
-  onehot = jax.jit(jax.vmap(functools.partial(P._equalized, histogram=P._histogram_onehot)))
-  scatter = jax.jit(jax.vmap(P._equalized))
-  t_o, t_s, ratio = H.median_ratio(lambda: onehot(images), lambda: scatter(images), rounds=rounds)
-  rows.append(H.row(f"equalize, one-hot product histogram: {n / t_o:.0f} img/s vs {n / t_s:.0f}",
-                    shape, "float32", t_o, t_s, ratio, anchor_name="equalize, scatter-add"))
   return rows
 
 

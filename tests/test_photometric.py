@@ -179,7 +179,7 @@ def test_uint8_solarize_equals_torchvision_at_its_policy_thresholds_where_instal
 def test_equalize_keeps_nan():
   # Tolerance: none. NaN has no level: it stays NaN, as in the other level ops, and is not
   # counted, so an image with rows of NaN below it equalizes the rest as the image alone does
-  # (Pillow's result). Eager, jitted, vmapped (on a CPU a loop), and both histograms.
+  # (Pillow's result). Eager, jitted, vmapped (on a CPU a loop), and the histogram.
   u8 = IMAGES[1][:20]
   image = jnp.concatenate([as_float(u8), jnp.full((2, *u8.shape[1:]), jnp.nan)])
   for out in (A.equalize(image), jax.jit(A.equalize)(image),
@@ -189,10 +189,9 @@ def test_equalize_keeps_nan():
   one = A.equalize(as_float(u8).at[3, 4, 1].set(jnp.nan))
   assert bool(jnp.isnan(one[3, 4, 1]))
   assert int(jnp.isnan(one).sum()) == 1
-  for histogram in (P._histogram_scatter, P._histogram_onehot):
-    counts = jax.jit(histogram)(P._levels(image))
-    want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
-    np.testing.assert_array_equal(counts, want)
+  counts = jax.jit(P._histogram_scatter)(P._levels(image))
+  want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
+  np.testing.assert_array_equal(counts, want)
 
 
 def test_equalize_corner_cases_equal_pillow():
@@ -205,12 +204,10 @@ def test_equalize_corner_cases_equal_pillow():
     assert_exact(A.equalize(as_float(u8)), ImageOps.equalize(pillow(u8)))
 
 
-@pytest.mark.parametrize("histogram", [P._histogram_scatter, P._histogram_onehot],
-                         ids=["scatter", "onehot"])
-def test_both_histograms_equal_numpys(histogram):
+def test_histogram_equals_numpys():
   # Tolerance: none (integer counts).
   u8 = IMAGES[4]
-  counts = jax.jit(histogram)(jnp.asarray(u8, jnp.float32))
+  counts = jax.jit(P._histogram_scatter)(jnp.asarray(u8, jnp.float32))
   want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
   np.testing.assert_array_equal(counts, want)
 
@@ -581,53 +578,6 @@ GRAY = jnp.zeros((8, 8, 1))
 def test_bad_input_names_the_op_and_the_argument(call, error, match):
   with pytest.raises(error, match=match):
     call()
-
-
-# ---------------------------------------------------------------------------------------------
-# The parametrized kernel: every op as one pass
-# ---------------------------------------------------------------------------------------------
-
-PUBLIC = {
-    "identity": lambda x, m: x,
-    "brightness": A.enhance_brightness,
-    "color": A.enhance_color,
-    "contrast": A.enhance_contrast,
-    "sharpness": A.adjust_sharpness,
-    "autocontrast": lambda x, m: A.autocontrast(x),
-    "equalize": lambda x, m: A.equalize(x),
-    "posterize": lambda x, m: A.posterize(x, int(m)),
-    "solarize": A.solarize,
-    "solarize_add": A.solarize_add,
-    "invert": lambda x, m: A.invert(x),
-    "grayscale": lambda x, m: A.grayscale(x),
-}
-KERNEL_MAGNITUDES = {"brightness": 1.4, "color": 0.3, "contrast": 1.7, "sharpness": 1.9,
-                     "posterize": 3.0, "solarize": 0.4, "solarize_add": 0.2}
-
-
-@pytest.mark.parametrize("ops", [P.PHOTOMETRIC_OPS, ("posterize", "brightness", "equalize"),
-                                 ("solarize",)], ids=len)
-def test_kernel_with_a_per_example_op_equals_the_public_ops(ops):
-  # Tolerance: none. Each op's stage is the public op's arithmetic; the others are identities.
-  n = 2 * len(ops)
-  images = batch_of_images(n, (11, 13, 3))
-  index = jnp.arange(n) % len(ops)
-  names = [ops[i] for i in np.asarray(index)]
-  magnitudes = jnp.asarray([KERNEL_MAGNITUDES.get(name, 0.5) for name in names], jnp.float32)
-  kernel = jax.jit(jax.vmap(functools.partial(P.photometric_kernel, ops=ops)))
-  out = kernel(images, index, magnitudes)
-  for x, name, m, got in zip(images, names, magnitudes, out, strict=True):
-    np.testing.assert_array_equal(got, PUBLIC[name](x, m), err_msg=name)
-  half = kernel(images.astype(jnp.bfloat16), index, magnitudes)
-  assert half.dtype == jnp.bfloat16
-
-
-def test_kernel_rejects_unknown_ops_and_grey_images_for_colour_ops():
-  with pytest.raises(ValueError, match="photometric_kernel: `ops` must be"):
-    P.photometric_kernel(X, 0, 1.0, ops=("rotate",))
-  with pytest.raises(ValueError, match="photometric_kernel: `image` must be RGB"):
-    P.photometric_kernel(GRAY, 0, 1.0, ops=("color", "invert"))
-  np.testing.assert_array_equal(P.photometric_kernel(GRAY + 0.25, 0, 1.0, ops=("invert",)), 0.75)
 
 
 @pytest.mark.xla_schedule("docs/design/photometric.md")

@@ -17,9 +17,6 @@ Three kinds of op:
   256-entry lookup table, as Pillow applies them.
 * Elementwise or stencil ops on the float values: greyscale, invert, solarize, solarize-add,
   autocontrast, Gaussian blur.
-
-`photometric_kernel` evaluates any one of these, chosen per example, as one parametrized pass:
-what a policy needs to run a per-example photometric op without computing every branch.
 """
 
 from __future__ import annotations
@@ -197,28 +194,9 @@ def _countable(levels):
   return jnp.where(nan, 0, levels), jnp.where(nan, 0, 1).astype(jnp.int32)
 
 
-def _histogram_onehot(levels):
-  """(H, W, C) float levels -> (C, 256) int32 counts, as a matrix product of one-hots.
-
-  A level is ``16 hi + lo``: the 16x16 counts of (hi, lo) are ``onehot(hi)^T @ onehot(lo)``
-  over the pixels, a product with 0/1 entries that bfloat16 holds exactly (float32
-  accumulation is exact up to 2^24 pixels).
-  """
-  channels = levels.shape[-1]
-  counted, ones = _countable(levels)
-  # A NaN (not counted) is given level -16: no nibble matches its high half.
-  flat = jnp.where(ones > 0, counted.astype(jnp.int32), -LEVELS).reshape(-1, channels)
-  nibbles = jnp.arange(16, dtype=jnp.int32)
-  hi = (flat[..., None] // 16 == nibbles).astype(jnp.bfloat16)  # (P, C, 16)
-  lo = (flat[..., None] % 16 == nibbles).astype(jnp.bfloat16)
-  counts = jnp.einsum("pca,pcb->cab", hi, lo, preferred_element_type=jnp.float32)
-  return counts.reshape(channels, LEVELS).astype(jnp.int32)
-
-
 def _histogram(levels):
   """`_histogram_scatter`, run per example on a CPU: under `vmap`, XLA:CPU's batched
-  scatter-add is 6x slower than a loop of unbatched ones (JAX 0.10.2). The one-hot product
-  (`_histogram_onehot`) was 7-9x slower than the scatter on the CPU."""
+  scatter-add is 6x slower than a loop of unbatched ones (JAX 0.10.2)."""
   vectorized = lambda levels, select=False: _histogram_scatter(levels)  # noqa: E731
   return _backend.loop_on_cpu(_histogram_scatter, vectorized, differentiable=1)(levels)
 
@@ -399,9 +377,9 @@ def _posterize(x, bits):
   return _posterize_levels(_levels(x), bits) / 255
 
 
-def _equalized(x, histogram=None):
+def _equalized(x):
   levels = _levels(x)
-  lut = _equalize_lut((histogram or _histogram)(levels)).astype(x.dtype)
+  lut = _equalize_lut(_histogram(levels)).astype(x.dtype)
   # The table is non-decreasing, so sorting it changes nothing; but a sort is never fused, so
   # the 768 entries are computed once instead of once per pixel inside the lookup (an integer
   # division each: 2.5x slower on XLA:CPU, JAX 0.10.2).
@@ -913,112 +891,3 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
   _check_rgb(image, op)
   _check_scalar(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
-
-
-# --------------------------------------------------------------------------------------------
-# Every photometric op as one parametrized pass, for a per-example choice of op
-# --------------------------------------------------------------------------------------------
-
-# The ops `photometric_kernel` evaluates; a policy passes its own subset as ``ops``.
-PHOTOMETRIC_OPS = ("identity", "brightness", "color", "contrast", "sharpness", "autocontrast",
-                   "equalize", "posterize", "solarize", "solarize_add", "invert", "grayscale")
-_BLENDS = ("brightness", "color", "contrast", "sharpness")
-
-
-def photometric_kernel(image, op_index, magnitude, *, ops=PHOTOMETRIC_OPS):
-  """``ops[op_index](image, magnitude)`` in one pass over the pixels, with no branch.
-
-  Under `vmap` a per-example ``lax.switch`` over the ops becomes a select that runs every
-  op on every image. Here each op is a setting of one kernel's coefficients instead, so an
-  image costs one pass whichever op it draws, plus the statistics the ops of ``ops`` need (the
-  grey mean for contrast, per-channel extremes for autocontrast, the histograms for equalize),
-  each one reduction over the image. Stages, in order, each an exact identity for the ops that
-  do not use it:
-
-  1. blend: ``d + f (x - d)`` with ``d = w_mean mean + w_gray gray(x) + w_smooth smooth(x)``
-     (brightness: ``d = 0``; identity and the others: ``d = 0, f = 1``; grayscale:
-     ``d = gray(x), f = 0``);
-  2. stretch: ``(y - low[c]) / spread[c]`` (autocontrast; else 0 and 1);
-  3. clamp to [0, 1] (blends and autocontrast, as their public ops);
-  4. ``1 - y`` where ``x >= invert_at`` (solarize: the threshold; invert: -inf; else +inf);
-  5. ``clip(y + addition, 0, 1)`` where ``x < add_below`` (solarize_add with threshold 0.5;
-     else -inf);
-  6. ``lut[c, round(255 y)] / 255`` (posterize, equalize).
-
-  The result equals the public op of the same name to float rounding (the tests check it).
-
-  Args:
-    image: HWC float image (RGB if ``ops`` holds color, contrast or grayscale); computed in
-      float32 for half precision and rounded back once.
-    op_index: an integer scalar (traced or not) indexing ``ops``.
-    magnitude: a float scalar, the public op's magnitude: the factor of the blends, the
-      threshold of solarize, the addition of solarize_add, the bits of posterize (truncated to
-      an int); ignored by the others.
-    ops: a tuple of names from `PHOTOMETRIC_OPS` (static).
-
-  Returns:
-    The image after the chosen op, same shape and dtype.
-  """
-  unknown = [name for name in ops if name not in PHOTOMETRIC_OPS]
-  if unknown or not ops:
-    raise ValueError(f"photometric_kernel: `ops` must be a non-empty tuple of names from "
-                     f"{PHOTOMETRIC_OPS}, got {ops!r}.")
-  dtype = compute_dtype(image)
-  x = image.astype(dtype)
-  channels = x.shape[-1]
-  if {"color", "contrast", "grayscale"} & set(ops):
-    _check_rgb(x, "photometric_kernel")
-  m = jnp.asarray(magnitude, dtype)
-  index = jnp.asarray(op_index, jnp.int32)
-
-  def pick(per_op, default, shape=()):
-    """The chosen op's value of one coefficient; ``per_op`` maps names to values."""
-    table = [jnp.broadcast_to(jnp.asarray(per_op.get(name, default), dtype), shape)
-             for name in ops]
-    return jnp.stack(table)[index]
-
-  zero = jnp.zeros((), dtype)
-  # 1. blend
-  factor = pick({**{name: m for name in _BLENDS}, "grayscale": 0.0}, 1.0)
-  degenerate = zero
-  if "contrast" in ops:
-    degenerate = degenerate + pick({"contrast": 1.0}, 0.0) * _mean_gray(x)
-  if {"color", "grayscale"} & set(ops):
-    degenerate = degenerate + pick({"color": 1.0, "grayscale": 1.0}, 0.0) * _gray(x)
-  if "sharpness" in ops:
-    degenerate = degenerate + pick({"sharpness": 1.0}, 0.0) * _smooth(x)
-  y = degenerate + factor * (x - degenerate)
-  # 2. stretch
-  if "autocontrast" in ops:
-    low, high = _channel_extremes(x)
-    spread = high - low
-    stretch = spread > 0
-    low = pick({"autocontrast": jnp.where(stretch, low, 0)}, 0.0, (channels,))
-    spread = pick({"autocontrast": jnp.where(stretch, spread, 1)}, 1.0, (channels,))
-    y = (y - low) / spread
-  # 3. clamp
-  clamped = [*_BLENDS, "autocontrast"]
-  if set(clamped) & set(ops):
-    y = jnp.where(pick(dict.fromkeys(clamped, 1.0), 0.0) > 0, jnp.clip(y, 0.0, 1.0), y)
-  # 4. invert above a threshold
-  if {"solarize", "invert"} & set(ops):
-    invert_at = pick({"solarize": m, "invert": -jnp.inf}, jnp.inf)
-    y = jnp.where(x >= invert_at, 1 - y, y)
-  # 5. add below a threshold
-  if "solarize_add" in ops:
-    add_below = pick({"solarize_add": 0.5}, -jnp.inf)
-    y = jnp.where(x < add_below, jnp.clip(y + m, 0.0, 1.0), y)
-  # 6. lookup table on the uint8 levels
-  if {"posterize", "equalize"} & set(ops):
-    levels = _levels(y)
-    table = {}
-    if "posterize" in ops:
-      bits = jnp.clip(m.astype(jnp.int32), 0, 8)
-      ramp = jnp.arange(LEVELS, dtype=dtype)
-      table["posterize"] = jnp.broadcast_to(_posterize_levels(ramp, bits), (channels, LEVELS))
-    if "equalize" in ops:
-      table["equalize"] = _equalize_lut(_histogram(levels)).astype(dtype)
-    lut = pick(table, 0.0, (channels, LEVELS))
-    use_lut = pick(dict.fromkeys(table, 1.0), 0.0) > 0
-    y = jnp.where(use_lut, _apply_lut(levels, lut) / 255, y)
-  return y.astype(image.dtype)
