@@ -79,7 +79,8 @@ def test_data_parallel_example_equals_single_device_and_can_say_otherwise():
   assert "4 cpu device(s)" in result.stdout
   assert result.stdout.count("-> EQUAL") == 2  # shard_map and sharded jit
   # The check is real: with a negative tolerance nothing can pass, and the script says so.
-  result = _run_data_parallel("--devices", "4", "--mode", "jit", "--tolerance", "-1")  # from the cache
+  # (the programs of the run above, from the cache)
+  result = _run_data_parallel("--devices", "4", "--mode", "jit", "--tolerance", "-1")
   assert result.returncode == 1
   assert "DIFFERENT" in result.stdout
 

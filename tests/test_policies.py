@@ -529,7 +529,8 @@ POLICIES = {
     "trivial_augment_wide": A.trivial_augment_wide,
     "auto_augment": A.auto_augment,
     "auto_augment svhn": functools.partial(A.auto_augment, policy="svhn"),
-    "aug_mix": functools.partial(A.aug_mix, width=2),  # default width: the tests above
+    # two chains of one op: the default width and random depth are the tests' above
+    "aug_mix": functools.partial(A.aug_mix, width=2, depth=1),
 }
 
 
