@@ -52,6 +52,11 @@ def _grey(channel):
   return lambda image: jnp.repeat(image[..., channel:channel + 1], 3, axis=-1)
 
 
+def _drawn_box(key, image):
+  """`random_resized_crop`'s parameters for ``image``: the same key, the same box."""
+  return A.draw(A.random_resized_crop)(key, image, image.shape[0], scale=(0.2, 0.4))
+
+
 _DRAWS: dict = {}
 
 
@@ -92,6 +97,11 @@ GALLERY = [
     ("random_scale_crop", [
         (f"shorter side x{s}", lambda k, im, _, s=s: A.random_scale_crop(
             k, im, _side(im, 0.75), scales=(int(im.shape[0] * s),))) for s in (1, 2)
+    ]),
+    ("apply", [  # one box drawn on the photograph, applied to both images
+        ("drawn box, on the image", lambda k, im, _: A.apply(_drawn_box(k, im), im)),
+        ("the same box, on the partner", lambda k, im, other: A.apply(_drawn_box(k, im),
+                                                                      other)),
     ]),
     ("center_crop", [
         ("size 1/2", lambda k, im, _: A.center_crop(im, _side(im, 0.5))),

@@ -1,6 +1,7 @@
 """Conventions every public function follows, enforced by introspection (as dm_pix does)."""
 
 import ast
+import dataclasses
 import inspect
 import pathlib
 
@@ -11,7 +12,11 @@ import jaxreg as jr
 PACKAGE = pathlib.Path(jr.__file__).parent
 PUBLIC = [name for name in jr.__all__ if name != "__version__"]
 FUNCTIONS = [getattr(jr, name) for name in PUBLIC if inspect.isfunction(getattr(jr, name))]
-FUNCTIONS += [getattr(jr.augment, name) for name in jr.augment.__all__]
+FUNCTIONS += [getattr(jr.augment, name) for name in jr.augment.__all__
+              if inspect.isfunction(getattr(jr.augment, name))]
+# The parameter sets `jaxreg.augment.draw` returns: frozen dataclasses registered as pytrees.
+PARAMETER_SETS = [getattr(jr.augment, name) for name in jr.augment.__all__
+                  if inspect.isclass(getattr(jr.augment, name))]
 
 
 def test_all_is_complete_and_importable():
@@ -19,7 +24,10 @@ def test_all_is_complete_and_importable():
   for name in jr.__all__:
     assert hasattr(jr, name), name
   for name in jr.augment.__all__:
-    assert inspect.isfunction(getattr(jr.augment, name)), name
+    value = getattr(jr.augment, name)
+    assert inspect.isfunction(value) or value in PARAMETER_SETS, name
+  assert {cls.__name__ for cls in PARAMETER_SETS} == {"CropParams", "FlipParams",
+                                                       "ResizedCropParams"}
   assert len(set(jr.__all__)) == len(jr.__all__)
 
 
@@ -34,6 +42,16 @@ def test_public_names_are_exactly_all_and_documented(module):
     assert len(doc or "") > 40, f"{module.__name__}.{name} is undocumented"
   files = [p.name for p in pathlib.Path(module.__file__).parent.glob("*.py")]
   assert all(f == "__init__.py" or f.startswith("_") for f in files), files
+
+
+@pytest.mark.parametrize("cls", PARAMETER_SETS, ids=lambda c: c.__name__)
+def test_parameter_sets_are_documented_frozen_dataclasses(cls):
+  assert dataclasses.is_dataclass(cls)
+  assert cls.__dataclass_params__.frozen
+  doc = inspect.getdoc(cls)
+  assert "Attributes:" in doc
+  for field in dataclasses.fields(cls):
+    assert f"{field.name}:" in doc, f"{cls.__name__} does not document `{field.name}`"
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
@@ -69,7 +87,8 @@ def test_every_public_function_has_edge_case_rows():
   covered = {row.fn for row in ROWS}
   public = [(f"jaxreg.{name}", getattr(jr, name)) for name in PUBLIC
             if inspect.isfunction(getattr(jr, name))]
-  public += [(f"jaxreg.augment.{name}", getattr(jr.augment, name)) for name in jr.augment.__all__]
+  public += [(f"jaxreg.augment.{name}", getattr(jr.augment, name)) for name in jr.augment.__all__
+             if inspect.isfunction(getattr(jr.augment, name))]
   missing = [name for name, fn in public if fn not in covered]
   assert not missing, "no rows in tests/test_bad_inputs.py for: " + ", ".join(missing)
 

@@ -985,6 +985,31 @@ ROWS: list[Row] = [
     # ---- augmentation: mixing, composition, test-time views ----
     *mix_rows(A.mixup),
     *mix_rows(A.cutmix),
+    Row(A.draw, "op a string", lambda: A.draw("random_crop"),
+        raises(TypeError, "op", "'random_crop'")),
+    Row(A.draw, "op a deterministic op", lambda: A.draw(A.rotate), raises(TypeError, "op",
+                                                                         "rotate")),
+    Row(A.draw, "op a parameter set", lambda: A.draw(A.FlipParams), raises(TypeError, "op",
+                                                                           "FlipParams")),
+    # draw(op) checks its arguments as the op does, and its errors name the op
+    Row(A.random_crop, "size larger than the image, through draw", lambda: A.draw(
+        A.random_crop)(K(), IMG, 10), raises(ValueError, "size", "(10, 10)")),
+    Row(A.apply, "params a dict", lambda: A.apply({"top": 0, "left": 0}, IMG),
+        raises(TypeError, "params", "dict")),
+    Row(A.apply, "params None", lambda: A.apply(None, IMG), raises(TypeError, "params",
+                                                                   "NoneType")),
+    Row(A.apply, "window larger than the image", lambda: A.apply(
+        A.CropParams(top=jnp.array(0), left=jnp.array(0), size=(7, 9)), IMG),
+        raises(ValueError, "size", "(7, 9)")),
+    Row(A.apply, "image of rank 2", lambda: A.apply(A.FlipParams(
+        flip=jnp.array(True), probability=jnp.array(0.5)), IMG[..., 0]),
+        raises(ValueError, "image")),
+    Row(A.apply, "integer image", lambda: A.apply(A.ResizedCropParams(
+        top=jnp.array(0.0), left=jnp.array(0.0), height=jnp.array(2.0), width=jnp.array(2.0),
+        size=(2, 2)), IMG.astype(jnp.int32)), raises(TypeError, "image", "int32")),
+    Row(A.apply, "traced probability 2.0, -0.5, NaN", lambda: traced_values(
+        lambda p: A.apply(A.FlipParams(flip=jnp.array(True), probability=p), IMG), 0.5, 2.0,
+        -0.5, float("nan")), NAN_FOR_BAD),
     Row(A.batched, "fn not callable", lambda: A.batched("crop"), raises(TypeError, "fn", "'crop'")),
     Row(A.batched, "sequential 'yes'", lambda: A.batched(A.random_flip_left_right,
                                                          sequential="yes"),

@@ -13,6 +13,10 @@ Conventions (checked; other ranks and dtypes raise):
 * Output shapes are static under `jit`: crops and resizes have a fixed output ``size``, and the
   random part (offsets, scales) only moves a sampling box.
 * Colour ops take ``clip``: True clamps the result to [0, 1].
+* Explicit parameters: ``draw(op)(key, image, ...)`` returns what a random op draws (a pytree:
+  `CropParams`, `ResizedCropParams`, `FlipParams`) and ``apply(params, image)`` applies it, so
+  that ``op(key, image, ...) == apply(draw(op)(key, image, ...), image)``: log it, replay it,
+  or apply the same crop and flip to a second image.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -43,6 +47,11 @@ from jaxreg.augment._geometric import translate_y as translate_y
 from jaxreg.augment._mix import cutmix as cutmix
 from jaxreg.augment._mix import mixup as mixup
 from jaxreg.augment._mix import random_erasing as random_erasing
+from jaxreg.augment._params import CropParams as CropParams
+from jaxreg.augment._params import FlipParams as FlipParams
+from jaxreg.augment._params import ResizedCropParams as ResizedCropParams
+from jaxreg.augment._params import apply as apply
+from jaxreg.augment._params import draw as draw
 from jaxreg.augment._photometric import adjust_sharpness as adjust_sharpness
 from jaxreg.augment._photometric import autocontrast as autocontrast
 from jaxreg.augment._photometric import enhance_brightness as enhance_brightness
@@ -67,10 +76,14 @@ from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
 from jaxreg.augment._test_time import ten_crop as ten_crop
 
 __all__ = [
+    "CropParams",
+    "FlipParams",
+    "ResizedCropParams",
     "adjust_hue",
     "adjust_saturation",
     "adjust_sharpness",
     "affine",
+    "apply",
     "aug_mix",
     "aug_mix_consistency_loss",
     "auto_augment",
@@ -80,6 +93,7 @@ __all__ = [
     "color_jitter",
     "compose",
     "cutmix",
+    "draw",
     "enhance_brightness",
     "enhance_color",
     "enhance_contrast",

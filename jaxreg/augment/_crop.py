@@ -22,6 +22,7 @@ from jaxreg.augment._image_checks import (
   nan_if_bad_probability,
   pair,
 )
+from jaxreg.augment._params import CropParams, FlipParams, ResizedCropParams, register
 from jaxreg.augment._resample import resample_box, shorter_side_resized
 
 
@@ -57,8 +58,11 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     >>> jr.augment.random_crop(jax.random.key(0), jnp.ones((32, 32, 3)), 32, padding=4).shape
     (32, 32, 3)
   """
-  op = "random_crop"
-  image = check_image(image, op, uint8=True)
+  image = check_image(image, "random_crop", uint8=True)
+  return _apply_crop(_draw_crop(key, image, size, padding=padding, pad_mode=pad_mode), image)
+
+
+def _check_crop(image, size, padding, pad_mode, op) -> tuple:
   h, w = pair(size, op, "size")
   pad_h, pad_w = check_padding(padding, op)
   if pad_mode not in PAD_MODES:
@@ -70,22 +74,49 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
   if h > height or w > width:
     raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded image "
                      f"{(height, width)} (image {image.shape[:2]}, padding {(pad_h, pad_w)}).")
-  key = _checks.as_key(key, op)
-  if pad_h or pad_w:
-    image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=pad_mode)
-  k_y, k_x = jax.random.split(key)
-  top = jax.random.randint(k_y, (), 0, height - h + 1)
-  left = jax.random.randint(k_x, (), 0, width - w + 1)
-  return lax.dynamic_slice(image, (top, left, 0), (h, w, image.shape[2]))
+  return (h, w), (pad_h, pad_w), (height, width)
 
 
-def _random_flip(op, axis, key, image, probability):
+def _draw_crop(key, image, size, *, padding=0, pad_mode="constant") -> CropParams:
+  op = "random_crop"
   image = check_image(image, op, uint8=True)
+  (h, w), padding, (height, width) = _check_crop(image, size, padding, pad_mode, op)
+  k_y, k_x = jax.random.split(_checks.as_key(key, op))
+  return CropParams(top=jax.random.randint(k_y, (), 0, height - h + 1),
+                    left=jax.random.randint(k_x, (), 0, width - w + 1), size=(h, w),
+                    padding=padding, pad_mode=pad_mode)
+
+
+def _apply_crop(params: CropParams, image):
+  op = "apply(CropParams)"
+  image = check_image(image, op, uint8=True)
+  (h, w), (pad_h, pad_w), _ = _check_crop(image, params.size, params.padding, params.pad_mode,
+                                          op)
+  if pad_h or pad_w:
+    image = jnp.pad(image, ((pad_h, pad_h), (pad_w, pad_w), (0, 0)), mode=params.pad_mode)
+  return lax.dynamic_slice(image, (params.top, params.left, 0), (h, w, image.shape[2]))
+
+
+def _draw_flip(op, axis, key, image, probability) -> FlipParams:
+  check_image(image, op, uint8=True)
   check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
+  return FlipParams(flip=flip, probability=jnp.asarray(probability, jnp.float32), axis=axis)
+
+
+def _apply_flip(params: FlipParams, image):
+  image = check_image(image, "apply(FlipParams)", uint8=True)
   # On the CPU a gather (uint8: a loop over the examples), a select elsewhere
-  flipped = _backend.flip(flip, image, axis)
-  return nan_if_bad_probability(probability, flipped)
+  flipped = _backend.flip(params.flip, image, params.axis)
+  return nan_if_bad_probability(params.probability, flipped)
+
+
+def _draw_flip_left_right(key, image, *, probability=0.5) -> FlipParams:
+  return _draw_flip("random_flip_left_right", 1, key, image, probability)
+
+
+def _draw_flip_up_down(key, image, *, probability=0.5) -> FlipParams:
+  return _draw_flip("random_flip_up_down", 0, key, image, probability)
 
 
 def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -112,7 +143,8 @@ def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
     >>> jr.augment.random_flip_left_right(jax.random.key(0), image, probability=1.0)[0, 0]
     Array([3., 4., 5.], dtype=float32)
   """
-  return _random_flip("random_flip_left_right", 1, key, image, probability)
+  image = check_image(image, "random_flip_left_right", uint8=True)
+  return _apply_flip(_draw_flip_left_right(key, image, probability=probability), image)
 
 
 def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -139,7 +171,8 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
     >>> jr.augment.random_flip_up_down(jax.random.key(0), image, probability=1.0)[0, 0]
     Array([3., 4., 5.], dtype=float32)
   """
-  return _random_flip("random_flip_up_down", 0, key, image, probability)
+  image = check_image(image, "random_flip_up_down", uint8=True)
+  return _apply_flip(_draw_flip_up_down(key, image, probability=probability), image)
 
 
 
@@ -255,6 +288,13 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   References:
     Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
   """
+  image = check_image(image, "random_resized_crop", uint8=True)
+  params = _draw_resized_crop(key, image, size, scale=scale, ratio=ratio, antialias=antialias)
+  return _apply_resized_crop(params, image)
+
+
+def _draw_resized_crop(key, image, size, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                       antialias=True) -> ResizedCropParams:
   op = "random_resized_crop"
   image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
@@ -263,7 +303,17 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   antialias = _checks.check_bool(antialias, op, "antialias")
   key = _checks.as_key(key, op)
   top, left, box_h, box_w, _ = sample_box(key, image.shape[0], image.shape[1], scale, ratio)
-  return resample_box(image, top, left, box_h, box_w, out, antialias, crop_first=True)
+  return ResizedCropParams(top=top, left=left, height=box_h, width=box_w, size=out,
+                           antialias=antialias, crop_first=True)
+
+
+def _apply_resized_crop(params: ResizedCropParams, image):
+  op = "apply(ResizedCropParams)"
+  image = check_image(image, op, uint8=True)
+  check_has_pixels(image, op)
+  return resample_box(image, params.top, params.left, params.height, params.width,
+                      pair(params.size, op, "size"), params.antialias,
+                      crop_first=params.crop_first)
 
 
 
@@ -311,6 +361,13 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (Sec. 3.4), after
     Simonyan & Zisserman 2015.
   """
+  image = check_image(image, "random_scale_crop", uint8=True)
+  params = _draw_scale_crop(key, image, size, scales=scales, antialias=antialias)
+  return _apply_resized_crop(params, image)
+
+
+def _draw_scale_crop(key, image, size, *, scales=(224, 256, 384, 480, 640),
+                     antialias=True) -> ResizedCropParams:
   op = "random_scale_crop"
   image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
@@ -333,5 +390,13 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
   # The crop in resized coordinates, mapped back to a box of the original image.
   top = jnp.floor(jax.random.uniform(k_top) * (resized_h - out_h + 1))
   left = jnp.floor(jax.random.uniform(k_left) * (resized_w - out_w + 1))
-  return resample_box(image, top / factor_h, left / factor_w, out_h / factor_h,
-                       out_w / factor_w, (out_h, out_w), antialias, crop_first=False)
+  return ResizedCropParams(top=top / factor_h, left=left / factor_w, height=out_h / factor_h,
+                           width=out_w / factor_w, size=(out_h, out_w), antialias=antialias,
+                           crop_first=False)
+
+
+register(random_crop, _draw_crop, CropParams, _apply_crop)
+register(random_resized_crop, _draw_resized_crop, ResizedCropParams, _apply_resized_crop)
+register(random_scale_crop, _draw_scale_crop, ResizedCropParams, _apply_resized_crop)
+register(random_flip_left_right, _draw_flip_left_right, FlipParams, _apply_flip)
+register(random_flip_up_down, _draw_flip_up_down, FlipParams, _apply_flip)

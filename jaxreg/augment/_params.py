@@ -1,0 +1,180 @@
+"""Explicit parameters: what a random op draws, as a pytree, and the deterministic op applying it.
+
+Every random op with explicit parameters is ``apply(draw(op)(key, image, ...), image)``: the
+draw holds all of its randomness, the application none. A parameter set is a frozen dataclass
+registered as a pytree: its arrays (offsets, flags, magnitudes) are leaves, so a set can be
+vmapped, jitted, logged, saved and replayed; its configuration (output size, axis, modes) is
+static metadata. Design: docs/design/parameters.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+# op -> its draw, and parameter class -> its application; filled by the op modules.
+_DRAWS: dict[Callable, Callable] = {}
+_APPLIES: dict[type, Callable] = {}
+
+
+def pytree_dataclass(cls: type) -> type:
+  """A frozen dataclass whose fields marked ``static`` are pytree metadata, the rest leaves."""
+  cls = dataclasses.dataclass(frozen=True)(cls)
+  fields = dataclasses.fields(cls)
+  meta = [f.name for f in fields if f.metadata.get("static")]
+  data = [f.name for f in fields if not f.metadata.get("static")]
+  return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=meta)
+
+
+def static(**kwargs: Any) -> Any:
+  """A dataclass field held as static pytree metadata (hashable configuration, not an array)."""
+  return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+@pytree_dataclass
+class CropParams:
+  """`random_crop`'s window: its top-left corner in the padded image.
+
+  Attributes:
+    top: int32 scalar, the window's first row in the image padded by ``padding``.
+    left: int32 scalar, its first column.
+    size: ``(height, width)`` of the window (static).
+    padding: ``(pad_h, pad_w)`` added on each side before cropping (static).
+    pad_mode: ``"constant"``, ``"reflect"`` or ``"edge"`` (static).
+  """
+
+  top: jax.Array
+  left: jax.Array
+  size: tuple[int, int] = static()
+  padding: tuple[int, int] = static(default=(0, 0))
+  pad_mode: str = static(default="constant")
+
+
+@pytree_dataclass
+class ResizedCropParams:
+  """A box of the image resampled to ``size``: `random_resized_crop`, `random_scale_crop`.
+
+  Output pixel ``i`` of a row samples the input at ``top + (i + 0.5) * height / size[0] - 0.5``
+  (pixel centres), and likewise along a row with ``left`` and ``width``.
+
+  Attributes:
+    top: float32 scalar, the box's top edge in input pixels.
+    left: float32 scalar, its left edge.
+    height: float32 scalar, the box's height in input pixels.
+    width: float32 scalar, its width.
+    size: ``(height, width)`` of the output (static).
+    antialias: low-pass filter when the box is shrunk (static).
+    crop_first: only pixels inside the box contribute (`random_resized_crop`: crop, then
+      resize); otherwise pixels just outside it blend in at its border, as when the whole
+      image is resized and then cropped (`random_scale_crop`) (static).
+  """
+
+  top: jax.Array
+  left: jax.Array
+  height: jax.Array
+  width: jax.Array
+  size: tuple[int, int] = static()
+  antialias: bool = static(default=True)
+  crop_first: bool = static(default=True)
+
+
+@pytree_dataclass
+class FlipParams:
+  """A flip or not: `random_flip_left_right` (``axis=1``), `random_flip_up_down` (``axis=0``).
+
+  Attributes:
+    flip: bool scalar, whether the image is mirrored.
+    probability: float32 scalar, the chance it was drawn with; a value outside [0, 1] or NaN
+      (possible only when traced) makes a float image all NaN, as the op does.
+    axis: 1 mirrors left-right, 0 up-down (static).
+  """
+
+  flip: jax.Array
+  probability: jax.Array
+  axis: int = static(default=1)
+
+
+def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:
+  """Declares ``op == apply_fn(draw_fn(key, image, ...), image)`` for `draw` and `apply`."""
+  _DRAWS[op] = draw_fn
+  _APPLIES[params_cls] = apply_fn
+
+
+def draw(op: Callable) -> Callable[..., Any]:
+  """The drawing half of a random op: ``draw(op)(key, image, ...)`` returns its parameters.
+
+  ``draw(op)`` takes exactly the arguments of ``op`` and returns the parameter set that ``op``
+  would draw with the same key, checking the arguments as ``op`` does; `apply` then gives
+  ``op``'s output bit for bit. Batched with `batched` (or `jax.vmap`), each example draws its
+  own set, a pytree with a leading batch axis. Use it to log what each example drew, to replay
+  an augmentation, or to apply the same geometry to a second image.
+
+  Args:
+    op: a random op of ``jaxreg.augment`` with explicit parameters: `random_crop`,
+      `random_resized_crop`, `random_scale_crop`, `random_flip_left_right`,
+      `random_flip_up_down`.
+
+  Returns:
+    ``draw_fn(key, image, *args, **kwargs) -> params``, with ``op``'s signature.
+
+  Raises:
+    TypeError: ``op`` is not one of those ops.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> image = jnp.zeros((32, 32, 3))
+    >>> params = A.draw(A.random_crop)(jax.random.key(0), image, 28, padding=2)
+    >>> params.size, params.top.shape
+    ((28, 28), ())
+    >>> out = A.apply(params, image)
+    >>> bool((out == A.random_crop(jax.random.key(0), image, 28, padding=2)).all())
+    True
+  """
+  try:
+    return _DRAWS[op]
+  except (KeyError, TypeError):
+    names = ", ".join(sorted(fn.__name__ for fn in _DRAWS))
+    raise TypeError(f"draw: `op` must be a random op of jaxreg.augment with explicit "
+                    f"parameters ({names}), got {op!r}.") from None
+
+
+def apply(params: Any, image: jax.typing.ArrayLike) -> jax.Array:
+  """Applies a parameter set from `draw` to an image: deterministic, no key.
+
+  ``apply(draw(op)(key, image, ...), image)`` is ``op(key, image, ...)`` bit for bit. The
+  image may be another one of the same height and width (a second view, a label map given as
+  a float or uint8 image): the same crop, flip or box applies to it. Under `jax.vmap` a batch
+  of parameter sets applies to a batch of images, example by example.
+
+  Args:
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`), or
+      one built by hand with the same fields.
+    image: an HWC float or uint8 image, as the op that drew ``params`` takes.
+
+  Returns:
+    The transformed image, as the op returns it.
+
+  Raises:
+    TypeError: ``params`` is not a parameter set of ``jaxreg.augment``; the checks of the op
+      that applies it (image dtype).
+    ValueError: the checks of the op that applies it (an image of another size than the
+      parameters were drawn for, where that matters).
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> image = jnp.arange(6.0).reshape(1, 2, 3)
+    >>> A.apply(A.FlipParams(flip=jnp.array(True), probability=jnp.array(1.0), axis=1), image)
+    Array([[[3., 4., 5.],
+            [0., 1., 2.]]], dtype=float32)
+  """
+  apply_fn = _APPLIES.get(type(params))
+  if apply_fn is None:
+    names = ", ".join(sorted(cls.__name__ for cls in _APPLIES))
+    raise TypeError(f"apply: `params` must be a parameter set of jaxreg.augment ({names}), "
+                    f"got {type(params).__name__}.")
+  return apply_fn(params, image)

@@ -1,0 +1,189 @@
+"""Explicit parameters: ``op(key, image) == apply(draw(op)(key, image), image)``, bit for bit.
+
+Every op with explicit parameters, eager and batched under `jit`, on float32 and uint8 images;
+the parameters against independent references of what they mean (NumPy slicing and flipping,
+`jax.image.resize` of the box); the same parameters applied to a second image; derivatives
+through `apply`; and round trips of a parameter set through NumPy.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import reuse_keys
+
+import jaxreg as jr
+
+A = jr.augment
+H, W = 12, 14
+KEY = jax.random.key(7)
+
+# Each op with its arguments: fn(key, image).
+OPS = {
+    "random_crop": functools.partial(A.random_crop, size=(8, 10), padding=2),
+    "random_crop reflect": functools.partial(A.random_crop, size=9, padding=(1, 3),
+                                             pad_mode="reflect"),
+    "random_resized_crop": functools.partial(A.random_resized_crop, size=(6, 8)),
+    "random_resized_crop no antialias": functools.partial(A.random_resized_crop, size=16,
+                                                          scale=(0.3, 0.9), antialias=False),
+    "random_scale_crop": functools.partial(A.random_scale_crop, size=(8, 8), scales=(12, 20)),
+    "random_flip_left_right": A.random_flip_left_right,
+    "random_flip_up_down": functools.partial(A.random_flip_up_down, probability=0.7),
+}
+
+
+def _op_and_draw(name):
+  fn = OPS[name]
+  op = fn.func if isinstance(fn, functools.partial) else fn
+  kwargs = fn.keywords if isinstance(fn, functools.partial) else {}
+  return fn, functools.partial(A.draw(op), **kwargs)
+
+
+def _images(dtype, n=3):
+  x = jax.random.uniform(jax.random.key(0), (n, H, W, 3))
+  return jnp.round(x * 255).astype(jnp.uint8) if dtype == jnp.uint8 else x.astype(dtype)
+
+
+# float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip).
+CASES = [(name, jnp.float32) for name in sorted(OPS)] + [
+    (name, jnp.uint8) for name in ("random_crop", "random_resized_crop", "random_flip_up_down")]
+
+
+@pytest.mark.parametrize(("name", "dtype"), CASES, ids=lambda v: getattr(v, "__name__", v))
+def test_op_is_apply_of_draw_bit_for_bit(name, dtype):
+  # Eager on one image, and a batch: the jitted batched op against the batched draw applied
+  # by a jitted vmap (one parameter set per example, a leading axis on every leaf).
+  fn, draw_fn = _op_and_draw(name)
+  images = _images(dtype)
+  with reuse_keys():
+    pairs = [(fn(KEY, images[0]), A.apply(draw_fn(KEY, images[0]), images[0]))]
+    params = A.batched(draw_fn)(KEY, images)
+    pairs.append((jax.jit(A.batched(fn))(KEY, images), jax.jit(jax.vmap(A.apply))(params, images)))
+  for want, got in pairs:
+    assert got.dtype == want.dtype == images.dtype
+    np.testing.assert_array_equal(got, want)
+  leaves = jax.tree.leaves(params)
+  assert leaves
+  assert all(leaf.shape[0] == images.shape[0] for leaf in leaves)
+
+
+def test_crop_parameters_are_the_window_of_the_padded_image():
+  image = np.asarray(_images(jnp.float32)[0])
+  for mode, np_mode in (("constant", "constant"), ("reflect", "reflect"), ("edge", "edge")):
+    params = A.draw(A.random_crop)(jax.random.key(1), image, (8, 10), padding=(2, 3),
+                                   pad_mode=mode)
+    top, left = int(params.top), int(params.left)
+    assert 0 <= top <= H + 4 - 8
+    assert 0 <= left <= W + 6 - 10
+    padded = np.pad(image, ((2, 2), (3, 3), (0, 0)), mode=np_mode)
+    np.testing.assert_array_equal(A.apply(params, image), padded[top:top + 8, left:left + 10])
+    assert (params.size, params.padding, params.pad_mode) == ((8, 10), (2, 3), mode)
+
+
+def test_resized_crop_parameters_are_the_box_that_is_resized():
+  # random_resized_crop is torchvision's crop-then-resize: the drawn box (whole pixels) cut out
+  # and resized with `jax.image.resize`, antialiased. Tolerance: float32 rounding of two
+  # implementations of the same triangle filter.
+  image = _images(jnp.float32)[0]
+  for seed in range(4):
+    params = A.draw(A.random_resized_crop)(jax.random.key(seed), image, (6, 8))
+    top, left, h, w = (int(v) for v in (params.top, params.left, params.height, params.width))
+    assert (top, left, h, w) == (params.top, params.left, params.height, params.width)
+    assert top >= 0
+    assert top + h <= H
+    assert left >= 0
+    assert left + w <= W
+    assert h >= 1
+    assert w >= 1
+    box = image[top:top + h, left:left + w]
+    want = jax.image.resize(box, (6, 8, 3), "linear", antialias=True)
+    np.testing.assert_allclose(A.apply(params, image), want, atol=2e-6)
+
+
+def test_scale_crop_parameters_are_a_window_of_the_resized_image():
+  # random_scale_crop: the shorter side resized to a drawn scale, then a window; the box is
+  # that window mapped back to input pixels. Tolerance: float32 rounding, as above.
+  image = _images(jnp.float32)[0]
+  params = A.draw(A.random_scale_crop)(jax.random.key(2), image, (8, 8), scales=(24,))
+  resized = jax.image.resize(image, (24, 28, 3), "linear", antialias=True)  # 12x14 -> 24x28
+  top, left = round(float(params.top) * 2), round(float(params.left) * 2)
+  assert float(params.height) == float(params.width) == 4.0  # 8 resized pixels
+  np.testing.assert_allclose(A.apply(params, image), resized[top:top + 8, left:left + 8],
+                             atol=2e-6)
+
+
+def test_flip_parameters_flip_as_numpy_does():
+  image = np.asarray(_images(jnp.float32)[0])
+  flips = {}
+  with reuse_keys():
+    for seed in range(8):
+      for op, axis in ((A.random_flip_left_right, 1), (A.random_flip_up_down, 0)):
+        params = A.draw(op)(jax.random.key(seed), image)
+        assert params.axis == axis
+        assert float(params.probability) == 0.5
+        want = np.flip(image, axis) if bool(params.flip) else image
+        np.testing.assert_array_equal(A.apply(params, image), want)
+        flips.setdefault(axis, set()).add(bool(params.flip))
+  assert flips == {0: {False, True}, 1: {False, True}}  # 8 keys draw both outcomes
+
+
+def test_the_same_parameters_move_a_second_image_with_the_first():
+  # A label map stored as a float image: the crop and flip drawn on the photograph apply to it
+  # pixel for pixel (nearest-free ops: a window and a mirror copy values).
+  image = _images(jnp.float32)[0]
+  labels = jnp.broadcast_to(jnp.arange(H * W, dtype=jnp.float32).reshape(H, W, 1), (H, W, 3))
+  crop = A.draw(A.random_crop)(jax.random.key(3), image, (8, 10), padding=2)
+  flip = A.draw(A.random_flip_left_right)(jax.random.key(4), image, probability=1.0)
+  out = A.apply(flip, A.apply(crop, labels))
+  top, left = int(crop.top) - 2, int(crop.left) - 2
+  for i, j in ((0, 0), (3, 4), (7, 9)):
+    row, col = top + i, left + (9 - j)  # mirrored column of the window
+    want = row * W + col if 0 <= row < H and 0 <= col < W else 0.0  # zero padding
+    assert float(out[i, j, 0]) == want
+
+
+def test_apply_is_differentiable_in_the_image():
+  # A window, a resampling and a flip are linear in the image: the jvp in a direction t is the
+  # map applied to t, and grad is its transpose (<grad(w . f), t> = <w, f(t)>).
+  image = _images(jnp.float32)[0]
+  params = A.draw(A.random_resized_crop)(jax.random.key(5), image, (6, 8))
+  flip = A.draw(A.random_flip_up_down)(jax.random.key(6), image, probability=1.0)
+  crop = A.draw(A.random_crop)(jax.random.key(8), image, (8, 10), padding=2)
+  fn = jax.jit(lambda x: A.apply(crop, A.apply(flip, A.apply(params, x))))
+  t = jax.random.normal(jax.random.key(9), image.shape)
+  w = jax.random.normal(jax.random.key(10), fn(image).shape)
+  np.testing.assert_allclose(jax.jit(lambda x, t: jax.jvp(fn, (x,), (t,))[1])(image, t), fn(t),
+                             atol=1e-6)
+  grad = jax.jit(jax.grad(lambda x: jnp.sum(w * fn(x))))(image)
+  np.testing.assert_allclose(jnp.vdot(grad, t), jnp.vdot(w, fn(t)), rtol=1e-5)
+
+
+def test_parameter_sets_round_trip_through_numpy_and_tree_map():
+  image = _images(jnp.float32)[0]
+  params = A.batched(A.draw(A.random_resized_crop))(KEY, _images(jnp.float32), (6, 8))
+  leaves, treedef = jax.tree.flatten(params)
+  restored = jax.tree.unflatten(treedef, [np.asarray(leaf) for leaf in leaves])
+  assert restored.size == (6, 8)
+  assert restored.crop_first
+  first = jax.tree.map(lambda leaf: leaf[0], restored)
+  np.testing.assert_array_equal(A.apply(first, image), A.apply(jax.tree.map(
+      lambda leaf: leaf[0], params), image))
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    params.top = 0
+
+
+def test_draw_lists_exactly_the_ops_it_knows():
+  from jaxreg.augment import _params
+
+  documented = {name for name in OPS if " " not in name}
+  assert {fn.__name__ for fn in _params._DRAWS} == documented
+  doc = A.draw.__doc__
+  for name in documented:
+    assert f"`{name}`" in doc
+  with pytest.raises(TypeError, match="draw: `op` must be a random op"):
+    A.draw(A.rotate)
+  with pytest.raises(TypeError, match="apply: `params` must be a parameter set"):
+    A.apply({"top": 0}, _images(jnp.float32)[0])
