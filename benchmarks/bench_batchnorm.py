@@ -67,13 +67,17 @@ def _timing_rows_for(dtype, shape, rounds, smoke):
   mine = _forward_backward(jaxreg_train)
   label = "x".join(map(str, shape))
   rows = []
+  dtype_name = jnp.dtype(dtype).name
   for name, fast in (("flax default", True), ("flax two-pass", False)):
     anchor = _forward_backward(flax_train(fast, dtype))
     t_m, t_a, ratio = H.median_ratio(lambda: mine(x, scale, bias, state, g),
                                      lambda a=anchor: a(x, scale, bias, state, g),
                                      rounds=rounds, lead_calls=lead_calls)
-    rows.append(H.row("batch_norm fwd+bwd", label, jnp.dtype(dtype).name, t_m, t_a, ratio,
-                      anchor_name=f"{name} nn.BatchNorm", temp=f"{t_m / t_copy:.1f}x copy"))
+    rows.append(H.row(f"batch_norm forward+backward, {dtype_name}", label, dtype_name, t_m,
+                      t_a, ratio, anchor_name=f"{name} nn.BatchNorm",
+                      temp=f"{t_m / t_copy:.1f}x copy",
+                      key=f"fwd_bwd_{dtype_name}_{'default' if fast else 'two_pass'}",
+                      copy_seconds=t_copy))
   return rows
 
 
@@ -116,9 +120,11 @@ def _memory_rows(smoke):
     x = jnp.ones((batch, width), dtype)
     mine = H.temp_bytes(_mlp_step(jaxreg_train, blocks), params, states, x)
     theirs = H.temp_bytes(_mlp_step(flax_train(True, dtype), blocks), params, states, x)
-    rows.append(H.row(f"{blocks}x(Dense->BN->ReLU) step: temp {mine / theirs:.3f}x flax",
-                      f"{batch}x{width}", jnp.dtype(dtype).name, None, None, mine / theirs,
-                      temp=f"{mine} vs {theirs}", anchor_name="flax default nn.BatchNorm"))
+    name = jnp.dtype(dtype).name
+    rows.append(H.row(f"{blocks} x (Dense -> BatchNorm -> ReLU) training step, {name}",
+                      f"{batch}x{width}", name, None, None, mine / theirs,
+                      anchor_name="flax default nn.BatchNorm", key=f"mlp_step_{name}",
+                      temp_bytes=mine, anchor_temp_bytes=theirs, temp_ratio=mine / theirs))
   return rows
 
 
