@@ -7,7 +7,8 @@ Every command that measures something the documentation quotes (`python -m bench
      "command": "python -m benchmarks.run --only dropout",    # the exact command line
      "date": "2025-01-31T12:00:00+00:00",                     # UTC, when the run ended
      "wall_seconds": 61.2,                                    # the run's own wall time
-     "machine": {"cpu": ..., "cores": 2, "memory_gib": 23.4, "system": ..., "libc": ...},
+     "machine": {"cpu": ..., "cores": 2, "memory_gib": 23.4, "system": ..., "libc": ...,
+                 "load_average": [1.2, 1.5, 1.9]},               # os.getloadavg() at the end
      "device": {"platform": "cpu", "kind": "cpu", "count": 1},
      "versions": {"python": ..., "jax": ..., "jaxlib": ..., "numpy": ..., "optax": ...,
                   "flax": ..., "torch": ..., ...},            # every anchor that was imported
@@ -67,9 +68,13 @@ def _memory_gib() -> float | None:
 def machine() -> dict:
   """The host: CPU model, cores, memory, operating system and C library."""
   libc, libc_version = platform.libc_ver()
+  try:  # other work on the machine while it measured: 1, 5 and 15 minute averages at the end
+    load = [round(v, 2) for v in os.getloadavg()]
+  except OSError:
+    load = None
   return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
           "system": platform.platform(terse=True),
-          "libc": f"{libc} {libc_version}".strip() or None}
+          "libc": f"{libc} {libc_version}".strip() or None, "load_average": load}
 
 
 def device() -> dict:

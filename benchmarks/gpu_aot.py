@@ -250,16 +250,22 @@ def dropout_rows(device) -> list[dict]:
                         ("flax", "flax", bench.flax_dropout(0.1))):
     for case, label, wrap in (("fwd_bwd", "forward+backward", bench._forward_backward),
                               ("fwd", "forward", bench._forward)):
-      kernels, moved = kernel_traffic(_compiled(wrap(op), device, key, x, x).as_text())
+      compiled = _compiled(wrap(op), device, key, x, x)
+      kernels, moved = kernel_traffic(compiled.as_text())
       rows.append({"key": f"dropout_{case}_{lib}",
                    "label": f"dropout {label} 12800x1000, rate 0.1, {name}", "library": name,
-                   "kernels": kernels, "bytes_moved": moved, "copies": moved / copy})
+                   "kernels": kernels, "bytes_moved": moved, "copies": moved / copy,
+                   "temp_bytes": compiled.memory_analysis().temp_size_in_bytes})
     params = [jnp.zeros((1024, 1024)) for _ in range(8)]
     h = jnp.ones((512, 1024))
     temp = _compiled(bench._mlp_step(op, 8), device, params, key, h, h).memory_analysis()
     rows.append({"key": f"dropout_mlp_step_{lib}",
                  "label": f"8-layer MLP step 512x1024, dropout 0.1, {name}", "library": name,
                  "temp_bytes": temp.temp_size_in_bytes})
+  flax = next(r for r in rows if r["key"] == "dropout_mlp_step_flax")["temp_bytes"]
+  for r in rows:
+    if r["key"].startswith("dropout_mlp_step_"):
+      r["anchor_temp_bytes"], r["temp_ratio"] = flax, r["temp_bytes"] / flax
   return rows
 
 

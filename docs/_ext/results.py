@@ -43,6 +43,7 @@ import fnmatch
 import json
 import pathlib
 import re
+from typing import ClassVar
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -135,6 +136,8 @@ def resolve(file_id: str, path: str, index: dict[str, pathlib.Path]):
       if cut == len(parts):
         raise ResultsError(f"{file_id}/{key} is a row: name one of its fields")
       return _walk(row, parts[cut:], f"row {file_id}/{key}")
+  if parts[0] not in data:
+    raise ResultsError(f"results file {file_id!r} has no row or field {parts[0]!r}")
   return _walk(data, parts, f"results file {file_id!r}")
 
 
@@ -249,10 +252,13 @@ def source_line(file_id: str, index) -> str:
   machine = f"{m['cpu']}, {m['cores']} cores"
   if m.get("memory_gib"):
     machine += f", {m['memory_gib']:g} GiB"
+  if m.get("load_average"):
+    machine += f" (load average {m['load_average'][1]:.1f} over the last 5 minutes)"
   where = d["platform"] if d["platform"] == "cpu" else f"{d['platform']} ({d['kind']})"
   if data.get("compiled_for"):
     where = f"compiled for {data['compiled_for']}"
-  extra = f", allocator {data['allocator']}" if data.get("allocator", "default") != "default" else ""
+  allocator = data.get("allocator", "default")
+  extra = f", allocator {allocator}" if allocator != "default" else ""
   versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items())
   return f"`{data['command']}`: {date}, {machine}, {where}{extra}; {versions}."
 
@@ -322,7 +328,7 @@ def setup(app):
 
     optional_arguments = 1
     has_content = True
-    option_spec = {"rows": directives.unchanged, "caption": directives.unchanged}
+    option_spec: ClassVar[dict] = {"rows": directives.unchanged}
 
     def run(self):
       index = _index_of(self.env)
@@ -333,7 +339,7 @@ def setup(app):
       except ResultsError as err:
         return self._fail(err)
       _note(self.env, index, files)
-      out = self._parse(lines + [""] + _source_paragraphs(sources))
+      out = self._parse([*lines, "", *_source_paragraphs(sources)])
       for node in out[1:]:
         node["classes"].append("results-source")
       return out
