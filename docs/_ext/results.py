@@ -24,13 +24,19 @@ Besides a row's own fields, these derived ones exist: ``ms`` and ``anchor_ms`` (
 (1 / ratio: a throughput ratio).
 
 SPEC is a Python format spec (``.2f``, ``,``, ``.1%``); a leading ``%`` reads the value in
-percent points without the sign (``%.1f`` renders 0.944 as ``94.4``). Without one, integers
-get thousands separators and floats two decimals. FILTER ``bold<1`` (or ``bold>1``) sets the
-value in bold when it is below (above) 1: the pages' mark for "jaxreg is faster".
+percent points without the sign (``%.1f`` renders 0.944 as ``94.4``). Without one, integers get
+thousands separators and floats two decimals. A value that is a ``{"mean": ..., "std": ...}``
+pair (the study's statistics) renders as ``mean ± std``, both with SPEC. FILTER ``bold<1`` (or
+``bold>1``) sets the value in bold when it is below (above) 1: the pages' mark for "jaxreg is
+faster".
 
-In a table template a placeholder is ``{FIELD[@FILE][:SPEC][|FILTER]}``: the field of the
-current row, or of the row with the same key in another file; ``@-steady`` appends to the
-row's own file id (``dropout`` -> ``dropout-steady``).
+In a table template a placeholder is ``{FIELD[#SUFFIX][@FILE][?][:SPEC][|FILTER]}``: the field
+of the current row; with ``#SUFFIX``, of the row whose key is the current one followed by
+SUFFIX; with ``@FILE``, of the row with that key in another file (``@-steady`` appends to the
+row's own file id: ``dropout`` -> ``dropout-steady``). ``?`` leaves the cell empty where that
+row or field does not exist. A table's ``:rows:`` lists keys (``*`` patterns match them) or, with
+``:stems:`` instead, the stems its ``#SUFFIX`` placeholders complete: one table row per stem,
+its cells from several results rows (``:stems: equalize`` and ``{ratio#_torchvision}``).
 
 A reference to a file, row or field that does not exist is a build warning, so the strict
 build (``sphinx -W``) fails: a page cannot quote what no results file holds.
@@ -52,7 +58,8 @@ EXTRA_FILES = {"regularization_study": "docs/study/results.json"}
 
 _REF = re.compile(r"^(?P<file>[\w.-]+)/(?P<path>[^:|@]+?)(?::(?P<spec>[^|]*))?"
                   r"(?:\|(?P<filter>bold[<>]-?[\d.]+))?$")
-_PLACEHOLDER = re.compile(r"\{(?P<field>[^{}@:|]+)(?:@(?P<file>[\w.-]+))?"
+_PLACEHOLDER = re.compile(r"\{(?P<field>[^{}@:|#?]+)(?:#(?P<suffix>[\w.-]+))?"
+                          r"(?:@(?P<file>[\w.-]+))?(?P<optional>\?)?"
                           r"(?::(?P<spec>[^{}|]*))?(?:\|(?P<filter>bold[<>]-?[\d.]+))?\}")
 
 
@@ -142,6 +149,8 @@ def resolve(file_id: str, path: str, index: dict[str, pathlib.Path]):
 
 
 def format_value(value, spec: str | None) -> str:
+  if isinstance(value, dict) and {"mean", "std"} <= set(value):  # the study's statistics
+    return f"{format_value(value['mean'], spec)} ± {format_value(value['std'], spec)}"
   if isinstance(value, str):
     return value
   if value is None:
@@ -171,8 +180,16 @@ def render_ref(ref: str, index) -> tuple[str, bool, str]:
   return format_value(value, match["spec"]), _bold(value, match["filter"]), match["file"]
 
 
-def expand_rows(spec: str, default_file: str | None, index) -> list[tuple[str, str]]:
-  """(file id, key) of each entry of a ``:rows:`` option; ``*`` patterns match keys."""
+def expand_rows(spec: str, default_file: str | None, index,
+                stems: bool = False) -> list[tuple[str, str]]:
+  """(file id, key) of each entry of a ``:rows:`` option; ``*`` patterns match keys.
+
+  With ``stems``, the entries are stems that the templates complete (not checked here).
+  """
+  if stems:
+    if not default_file or default_file not in index:
+      raise ResultsError(f":stems: needs the table's results file, got {default_file!r}")
+    return [(default_file, e.strip()) for e in spec.split(",") if e.strip()]
   if not spec.strip():
     if not default_file:
       raise ResultsError("results-table needs a file argument or qualified :rows:")
@@ -206,9 +223,20 @@ def render_template(template: str, file_id: str, key: str, index, used: set[str]
     fid = file_id + other if other and other.startswith("-") else other or file_id
     if fid not in index:
       raise ResultsError(f"no results file {fid!r}")
+    row_key = key + (match["suffix"] or "")
+    try:
+      row = find_row(load(index[fid]), row_key, fid)
+    except ResultsError:
+      if match["optional"]:
+        return ""
+      raise
     used.add(fid)
-    row = find_row(load(index[fid]), key, fid)
-    value = _walk(row, match["field"].strip().split("."), f"row {fid}/{key}")
+    try:
+      value = _walk(row, match["field"].strip().split("."), f"row {fid}/{row_key}")
+    except ResultsError:
+      if match["optional"]:
+        return ""
+      raise
     text = format_value(value, match["spec"]).replace("|", "\\|")
     return f"**{text}**" if _bold(value, match["filter"]) else text
 
@@ -230,12 +258,12 @@ def parse_columns(lines: list[str]) -> list[tuple[str, str]]:
 
 
 def table_markdown(file_id: str | None, rows_spec: str, column_lines: list[str],
-                   index) -> tuple[list[str], list[str]]:
+                   index, stems: bool = False) -> tuple[list[str], list[str]]:
   """(markdown lines of the table, ids of the files it read, in order)."""
   columns = parse_columns(column_lines)
   used: set[str] = set()
   lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
-  rows = expand_rows(rows_spec, file_id, index)
+  rows = expand_rows(rows_spec, file_id, index, stems)
   for fid, key in rows:
     used.add(fid)
     cells = [render_template(t, fid, key, index, used) for _, t in columns]
@@ -260,7 +288,7 @@ def source_line(file_id: str, index) -> str:
   allocator = data.get("allocator", "default")
   extra = f", allocator {allocator}" if allocator != "default" else ""
   versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items())
-  return f"`{data['command']}`: {date}, {machine}, {where}{extra}; {versions}."
+  return f"`{data['command']}`, {date}, {machine}, {where}{extra}; {versions}."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,7 +299,7 @@ def source_line(file_id: str, index) -> str:
 def _source_paragraphs(sources: list[str]) -> list[str]:
   lines = []
   for i, source in enumerate(sources):
-    lines += [("Measured by " if i == 0 else "and by ") + source, ""]
+    lines += [("From " if i == 0 else "and ") + source, ""]
   return lines
 
 
@@ -328,13 +356,18 @@ def setup(app):
 
     optional_arguments = 1
     has_content = True
-    option_spec: ClassVar[dict] = {"rows": directives.unchanged}
+    option_spec: ClassVar[dict] = {"rows": directives.unchanged,
+                                   "stems": directives.unchanged}
 
     def run(self):
       index = _index_of(self.env)
       try:
+        if "rows" in self.options and "stems" in self.options:
+          raise ResultsError("give :rows: or :stems:, not both")
+        stems = "stems" in self.options
         lines, files = table_markdown(self.arguments[0] if self.arguments else None,
-                                      self.options.get("rows", ""), list(self.content), index)
+                                      self.options.get("stems" if stems else "rows", ""),
+                                      list(self.content), index, stems)
         sources = [source_line(fid, index) for fid in files]
       except ResultsError as err:
         return self._fail(err)
