@@ -74,12 +74,11 @@ def _timing_rows(smoke, rounds):
   cases = []
   for rate in (0.1, 0.5):
     for recompute in (False, True):
-      label = "dropout" + (", recompute_mask" if recompute else "")
       op = lambda k, x, r=rate, rc=recompute: jr.dropout(  # noqa: E731
           k, x, r, train=True, recompute_mask=rc)
       cases.append((f"{'recompute_' * recompute}fwd_bwd_rate{rate}",
-                    f"{label} forward+backward, rate {rate}", op, flax_dropout(rate),
-                    _forward_backward))
+                    f"dropout forward+backward, rate {rate}{', recompute_mask' * recompute}",
+                    op, flax_dropout(rate), _forward_backward))
   cases.append(("fwd_rate0.1", "dropout forward, rate 0.1",
                 lambda k, x: jr.dropout(k, x, 0.1, train=True), flax_dropout(0.1), _forward))
   for key_, name, op, anchor_op, wrap in cases:
