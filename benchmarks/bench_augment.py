@@ -14,7 +14,7 @@ Anchors, each vmapped over split keys:
   work per output pixel as jaxreg's resampling; the values agree except in the border pixels,
   where resampling the whole image blends in pixels just outside the box and jaxreg, like
   torchvision, resizes the crop alone), then dm_pix's flip and four colour ops in their fixed
-  order. (dm_pix's own resampler, `affine_transform`, took 6.7 s for this batch: not run here.)
+  order. (dm_pix's own resampler, `affine_transform`, is too slow for this batch: not run here.)
 - dm_pix, plain crop: `random_crop` to 224 instead of a resampled box. Strictly less work than
   the pipeline asked for; kept as the floor a crop-only pipeline sets.
 - augmax: its own `RandomSizedCrop` + `HorizontalFlip` + `ColorJitter` chain. Its

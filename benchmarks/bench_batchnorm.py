@@ -57,10 +57,10 @@ def _timing_rows_for(dtype, shape, rounds, smoke):
   scale, bias, state = jnp.ones(c), jnp.zeros(c), jr.batch_norm_init(c)
   # In a default process every call's outputs and temporaries are fresh pages that the kernel
   # maps in and, once freed, takes back, and a call pays for the previous call's pages too:
-  # jaxreg's step took 45.5 ms right after flax's two-pass step (which frees three full-size
-  # buffers) and 37.9 ms right after flax's default. One untimed call of the same step before
-  # each sample makes every sample pay only for its own library's pages (jaxreg 35.2 ms, and
-  # flax two-pass 51.0 ms instead of 41.6 ms). See docs/design/measuring.md.
+  # jaxreg's step is slower right after flax's two-pass step (which frees three full-size
+  # buffers) than right after flax's default. One untimed call of the same step before each
+  # sample makes every sample pay only for its own library's pages. See
+  # docs/design/measuring.md.
   lead_calls = 0 if smoke else 1
   copy = jax.jit(lambda x: x * 2)
   (t_copy,) = H.time_interleaved([lambda: copy(x)], rounds=rounds, lead_calls=lead_calls)

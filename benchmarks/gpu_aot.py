@@ -11,16 +11,12 @@ pipeline, fusion, scheduling and buffer assignment included, without running any
 Batch norm and dropout: their training steps' temp bytes against flax, and the kernels of
 their forward+backward.
 
-- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For the batch-norm code of
-  the H200 rows in the performance tables it gives, byte for byte, what the same benchmark
-  measured on that H200 (bfloat16 network: 17,866,512 vs flax's 20,981,536; float32: 29,392,656
-  vs 29,390,624). GEMM autotuning needs a device and is off here; it chose the same GEMMs on the
-  H200.
+- Memory (`temp_size_in_bytes`) is the compiler's own buffer assignment, not an estimate.
+  GEMM autotuning needs a device and is off here.
 - Time cannot be measured. The traffic rows count the bytes each kernel of the compiled
   forward+backward reads and writes (operands plus outputs of every top-level fusion or library
-  call, in units of a copy of the tensor), which bounds a memory-bound op's time from below. For
-  that code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
-  measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
+  call, in units of a copy of the tensor), which bounds a memory-bound op's time from below: it
+  ranks graphs, it does not replace a GPU.
 
 The augmentation pipeline (``--pipeline``, only those rows): random resized crop + flip +
 colour jitter over a batch, jaxreg in both jitter orders and augmax, as kernels, bytes moved
@@ -38,6 +34,10 @@ branches moves the bytes of one, but gathers for each).
 The CUDA plugin is kept out of the project's environment (on a machine without a GPU, JAX tries
 it at every import); this module re-runs itself with the two variables the plugin needs to load
 with no GPU (`JAX_PLATFORMS=cpu`, `JAX_SKIP_CUDA_CONSTRAINTS_CHECK=1`). Not run by CI.
+
+Each run writes `benchmarks/results/gpu_aot[-pipeline|-policies|-study].json` (the metadata of
+`benchmarks/_results.py`, the target it compiled for, and every row's counts under a stable
+key), from which the documentation renders its "compiled for an H100" figures.
 """
 
 from __future__ import annotations

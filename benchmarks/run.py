@@ -12,15 +12,15 @@ process, interleaved with jaxreg, and reported as median ratios.
 `--steady-malloc` re-runs the process with glibc told to keep freed memory (large
 `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_`). By default every 51 MB output buffer is a
 fresh `mmap` whose pages the kernel zeroes on first touch; on the 2-core CPU machine that costs
-~11 ms per buffer, 5x the arithmetic of a copy, and both libraries pay it for every output. The
-steady setting measures the computation; the default measures what a plain process sees.
+several times the arithmetic of a copy (the dropout family's `copy` row, default against
+steady), and both libraries pay it for every output. The steady setting measures the
+computation; the default measures what a plain process sees.
 
 `--huge-pages` re-runs the process with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`: glibc asks for
 transparent huge pages on its large `mmap`s, so the kernel zeroes an output in 2 MB pages
-instead of 4 KB ones. It is one environment variable any user can set, and it cut the two-output
-page cost of the batch norm step from ~23 ms to ~3 ms here (glibc 2.35 or newer, with the
-kernel's transparent huge pages set to `madvise` or `always`). docs/design/measuring.md
-explains the three settings.
+instead of 4 KB ones: far fewer page faults. It is one environment variable any user can set
+(glibc 2.35 or newer, with the kernel's transparent huge pages set to `madvise` or `always`).
+docs/design/measuring.md explains the three settings.
 
 Each family run writes `benchmarks/results/<family>[-<setting>].json` (`-steady`,
 `-huge-pages`; `-<platform>` on an accelerator): the command, the date, the machine, the
