@@ -105,20 +105,32 @@ def device_name() -> str:
 
 
 def row(op: str, shape: str, dtype: str, mine: float | None, anchor: float | None,
-        ratio: float | None, temp: str = "", anchor_name: str = "") -> dict:
-  return {"op": op, "shape": shape, "dtype": dtype, "device": device_name(),
-          "jaxreg_ms": None if mine is None else mine * 1e3,
-          "anchor": anchor_name,
-          "anchor_ms": None if anchor is None else anchor * 1e3,
-          "ratio": ratio, "temp_bytes": temp}
+        ratio: float | None, temp: str = "", anchor_name: str = "", *, key: str,
+        items: int | None = None, temp_bytes: int | None = None,
+        anchor_temp_bytes: int | None = None, **extra) -> dict:
+  """One row of a family's table and results file: its raw numbers, under a stable ``key``.
+
+  ``mine`` and ``anchor`` are seconds per call; ``ratio`` is what the row compares (a time
+  ratio, or temp bytes for a memory row); ``items``: images (or examples) per call, for a
+  per-second figure; ``temp``: a free-text note for the printed table; ``extra``: any other
+  raw number the row measures.
+  """
+  return {"key": key, "label": op, "shape": shape, "dtype": dtype, "device": device_name(),
+          "seconds": mine, "anchor": anchor_name, "anchor_seconds": anchor, "ratio": ratio,
+          "items": items, "temp_bytes": temp_bytes, "anchor_temp_bytes": anchor_temp_bytes,
+          "note": temp, **extra}
 
 
 def print_table(rows: list[dict]) -> None:
-  head = "| op | shape | dtype | device | jaxreg ms | anchor | anchor ms | ratio | temp bytes |"
+  head = ("| key | op | shape | dtype | device | jaxreg ms | anchor | anchor ms | ratio "
+          "| temp bytes / note |")
   print(head)
-  print("|" + "---|" * 9)
-  fmt = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+  print("|" + "---|" * 10)
+  fmt = lambda v, f, scale=1: "" if v is None else format(v * scale, f)  # noqa: E731
   for r in rows:
-    print(f"| {r['op']} | {r['shape']} | {r['dtype']} | {r['device']} | "
-          f"{fmt(r['jaxreg_ms'], '.2f')} | {r['anchor']} | {fmt(r['anchor_ms'], '.2f')} | "
-          f"{fmt(r['ratio'], '.3f')} | {r['temp_bytes']} |")
+    temp = " vs ".join(format(b, ",") for b in (r["temp_bytes"], r["anchor_temp_bytes"])
+                       if b is not None)
+    note = "; ".join(t for t in (temp, r["note"]) if t)
+    print(f"| {r['key']} | {r['label']} | {r['shape']} | {r['dtype']} | {r['device']} | "
+          f"{fmt(r['seconds'], '.2f', 1e3)} | {r['anchor']} | "
+          f"{fmt(r['anchor_seconds'], '.2f', 1e3)} | {fmt(r['ratio'], '.3f')} | {note} |")

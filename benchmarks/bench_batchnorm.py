@@ -57,23 +57,27 @@ def _timing_rows_for(dtype, shape, rounds, smoke):
   scale, bias, state = jnp.ones(c), jnp.zeros(c), jr.batch_norm_init(c)
   # In a default process every call's outputs and temporaries are fresh pages that the kernel
   # maps in and, once freed, takes back, and a call pays for the previous call's pages too:
-  # jaxreg's step took 45.5 ms right after flax's two-pass step (which frees three full-size
-  # buffers) and 37.9 ms right after flax's default. One untimed call of the same step before
-  # each sample makes every sample pay only for its own library's pages (jaxreg 35.2 ms, and
-  # flax two-pass 51.0 ms instead of 41.6 ms). See docs/design/measuring.md.
+  # jaxreg's step is slower right after flax's two-pass step (which frees three full-size
+  # buffers) than right after flax's default. One untimed call of the same step before each
+  # sample makes every sample pay only for its own library's pages. See
+  # docs/design/measuring.md.
   lead_calls = 0 if smoke else 1
   copy = jax.jit(lambda x: x * 2)
   (t_copy,) = H.time_interleaved([lambda: copy(x)], rounds=rounds, lead_calls=lead_calls)
   mine = _forward_backward(jaxreg_train)
   label = "x".join(map(str, shape))
   rows = []
+  dtype_name = jnp.dtype(dtype).name
   for name, fast in (("flax default", True), ("flax two-pass", False)):
     anchor = _forward_backward(flax_train(fast, dtype))
     t_m, t_a, ratio = H.median_ratio(lambda: mine(x, scale, bias, state, g),
                                      lambda a=anchor: a(x, scale, bias, state, g),
                                      rounds=rounds, lead_calls=lead_calls)
-    rows.append(H.row("batch_norm fwd+bwd", label, jnp.dtype(dtype).name, t_m, t_a, ratio,
-                      anchor_name=f"{name} nn.BatchNorm", temp=f"{t_m / t_copy:.1f}x copy"))
+    rows.append(H.row(f"batch_norm forward+backward, {dtype_name}", label, dtype_name, t_m,
+                      t_a, ratio, anchor_name=f"{name} nn.BatchNorm",
+                      temp=f"{t_m / t_copy:.1f}x copy",
+                      key=f"fwd_bwd_{dtype_name}_{'default' if fast else 'two_pass'}",
+                      copy_seconds=t_copy))
   return rows
 
 
@@ -116,9 +120,11 @@ def _memory_rows(smoke):
     x = jnp.ones((batch, width), dtype)
     mine = H.temp_bytes(_mlp_step(jaxreg_train, blocks), params, states, x)
     theirs = H.temp_bytes(_mlp_step(flax_train(True, dtype), blocks), params, states, x)
-    rows.append(H.row(f"{blocks}x(Dense->BN->ReLU) step: temp {mine / theirs:.3f}x flax",
-                      f"{batch}x{width}", jnp.dtype(dtype).name, None, None, mine / theirs,
-                      temp=f"{mine} vs {theirs}", anchor_name="flax default nn.BatchNorm"))
+    name = jnp.dtype(dtype).name
+    rows.append(H.row(f"{blocks} x (Dense -> BatchNorm -> ReLU) training step, {name}",
+                      f"{batch}x{width}", name, None, None, mine / theirs,
+                      anchor_name="flax default nn.BatchNorm", key=f"mlp_step_{name}",
+                      temp_bytes=mine, anchor_temp_bytes=theirs, temp_ratio=mine / theirs))
   return rows
 
 

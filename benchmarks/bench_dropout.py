@@ -68,45 +68,47 @@ def _timing_rows(smoke, rounds):
   shape = f"{n_rows}x1000"
   copy = jax.jit(lambda x: x * 2.0)
   (t_copy,) = H.time_interleaved([lambda: copy(x)], rounds=rounds)
-  rows.append(H.row("copy (x*2), for scale", shape, "float32", t_copy, None, None))
+  rows.append(H.row("copy (x * 2), for scale", shape, "float32", t_copy, None, None,
+                    key="copy"))
 
   cases = []
   for rate in (0.1, 0.5):
     for recompute in (False, True):
-      label = "dropout" + (" recompute_mask" if recompute else "")
       op = lambda k, x, r=rate, rc=recompute: jr.dropout(  # noqa: E731
           k, x, r, train=True, recompute_mask=rc)
-      cases.append((f"{label} fwd+bwd rate={rate}", op, flax_dropout(rate), _forward_backward))
-  cases.append(("dropout fwd only rate=0.1",
+      cases.append((f"{'recompute_' * recompute}fwd_bwd_rate{rate}",
+                    f"dropout forward+backward, rate {rate}{', recompute_mask' * recompute}",
+                    op, flax_dropout(rate), _forward_backward))
+  cases.append(("fwd_rate0.1", "dropout forward, rate 0.1",
                 lambda k, x: jr.dropout(k, x, 0.1, train=True), flax_dropout(0.1), _forward))
-  for name, op, anchor_op, wrap in cases:
+  for key_, name, op, anchor_op, wrap in cases:
     mine, anchor = wrap(op), wrap(anchor_op)
     t_m, t_a, ratio = H.median_ratio(lambda m=mine: m(key, x, g),
                                      lambda a=anchor: a(key, x, g), rounds=rounds)
     rows.append(H.row(name, shape, "float32", t_m, t_a, ratio,
                       anchor_name="flax.linen.Dropout",
-                      temp=f"{t_m / t_copy:.1f}x copy"))
+                      temp=f"{t_m / t_copy:.1f}x copy", key=key_))
 
   # Channel dropout and drop-path against flax's broadcast_dims form of the same thing.
   side = 8 if smoke else 56
   maps = jax.random.normal(jax.random.key(4), (64, side, side, 64), jnp.float32)
   gmaps = jnp.ones_like(maps)
   nhwc = f"64x{side}x{side}x64"
-  for name, op, anchor_op in (
-      ("channel_dropout fwd+bwd rate=0.1",
+  for key_, name, op, anchor_op in (
+      ("channel_dropout", "channel_dropout forward+backward, rate 0.1",
        lambda k, x: jr.channel_dropout(k, x, 0.1, train=True), flax_dropout(0.1, (1, 2))),
-      ("drop_path fwd+bwd rate=0.1",
+      ("drop_path", "drop_path forward+backward, rate 0.1",
        lambda k, x: jr.drop_path(k, x, 0.1, train=True), flax_dropout(0.1, (1, 2, 3))),
   ):
     mine, anchor = _forward_backward(op), _forward_backward(anchor_op)
     t_m, t_a, ratio = H.median_ratio(lambda m=mine: m(key, maps, gmaps),
                                      lambda a=anchor: a(key, maps, gmaps), rounds=rounds)
     rows.append(H.row(name, nhwc, "float32", t_m, t_a, ratio,
-                      anchor_name="flax.linen.Dropout(broadcast_dims)"))
+                      anchor_name="flax.linen.Dropout(broadcast_dims)", key=key_))
   block = _forward_backward(lambda k, x: jr.drop_block(k, x, 0.1, train=True, block_size=7))
   (t_block,) = H.time_interleaved([lambda: block(key, maps, gmaps)], rounds=rounds)
-  rows.append(H.row("drop_block fwd+bwd rate=0.1 bs=7 (no anchor)", nhwc, "float32", t_block,
-                    None, None))
+  rows.append(H.row("drop_block forward+backward, rate 0.1, block 7 (no anchor)", nhwc,
+                    "float32", t_block, None, None, key="drop_block"))
   return rows
 
 
@@ -120,18 +122,18 @@ def _memory_rows(smoke, rounds):
   anchor_step = _mlp_step(flax_dropout(0.1), depth)
   anchor_temp = H.temp_bytes(anchor_step, params, key, xb, yb)
   rows = []
-  for label, recompute in (("", False), (" recompute_mask", True)):
+  for label, recompute in (("", False), (", recompute_mask", True)):
     step = _mlp_step(lambda k, h, rc=recompute: jr.dropout(k, h, 0.1, train=True,
                                                            recompute_mask=rc), depth)
     temp = H.temp_bytes(step, params, key, xb, yb)
     t_m, t_a, ratio = H.median_ratio(lambda s=step: s(params, key, xb, yb),
                                      lambda: anchor_step(params, key, xb, yb), rounds=rounds)
     rows.append(H.row(
-        f"MLP step{label}: temp {temp / anchor_temp:.3f}x flax "
-        f"(dropout's share {(temp - none_temp) / (anchor_temp - none_temp):.3f}x)",
-        f"{depth}x({batch}x{width})", "float32", t_m, t_a, ratio,
-        temp=f"{temp} vs {anchor_temp} (no dropout {none_temp})",
-        anchor_name="flax.linen.Dropout"))
+        f"{depth}-layer MLP training step, dropout 0.1{label}", f"{depth}x({batch}x{width})",
+        "float32", t_m, t_a, ratio, anchor_name="flax.linen.Dropout",
+        temp=f"no dropout {none_temp:,}", key="mlp_step" + "_recompute" * recompute,
+        temp_bytes=temp, anchor_temp_bytes=anchor_temp, no_dropout_temp_bytes=none_temp,
+        temp_ratio=temp / anchor_temp))
   return rows
 
 

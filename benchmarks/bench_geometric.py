@@ -125,20 +125,23 @@ def run(smoke: bool = False) -> list[dict]:
     times = H.time_interleaved([lambda f=fn, op=op: f(*args[op]) for op, fn in mine.items()],
                                rounds=rounds)
     for op, t in zip(mine, times, strict=True):
-      rows.append(H.row(f"{op} {interpolation} (jaxreg alone): {n / t:.0f} img/s", shape,
-                        "float32", t, None, None, f"{temp[op]:,}"))
+      rows.append(H.row(f"{op} {interpolation} (jaxreg alone)", shape, "float32", t, None,
+                        None, f"{n / t:.0f} img/s", key=f"{op}_{interpolation}", items=n,
+                        temp_bytes=temp[op]))
     try:
       tv_rotate, tv_affine, threads = torchvision_ops(images_u8, params, interpolation)
     except ImportError:  # torch and torchvision come with the `bench` extra
       rows.append(H.row(f"{interpolation} vs torchvision: not installed", shape, "float32",
-                        None, None, None))
+                        None, None, None, key=f"torchvision_{interpolation}_missing"))
     else:
       for op, anchor in (("rotate", tv_rotate), ("affine", tv_affine)):
         t_m, t_a, ratio = H.median_ratio(lambda f=mine[op], op=op: f(*args[op]), anchor,
                                          rounds=rounds)
-        rows.append(H.row(f"{op} {interpolation}: {n / t_m:.0f} vs {n / t_a:.0f} img/s", shape,
-                          "float32 vs uint8", t_m, t_a, ratio, f"{temp[op]:,}",
-                          f"torchvision loop ({threads} thread{'s' * (threads > 1)})"))
+        rows.append(H.row(f"{op} {interpolation}", shape, "float32 vs uint8", t_m, t_a, ratio,
+                          f"{n / t_m:.0f} vs {n / t_a:.0f} img/s",
+                          f"torchvision loop ({threads} thread{'s' * (threads > 1)})",
+                          key=f"{op}_{interpolation}_torchvision", items=n,
+                          temp_bytes=temp[op], anchor_threads=threads))
     try:
       pix_rotate, pix_affine = dm_pix_ops(0 if interpolation == "nearest" else 1, side)
     except ImportError:
@@ -150,8 +153,9 @@ def run(smoke: bool = False) -> list[dict]:
         t_m, t_a, ratio = H.median_ratio(lambda f=mine[op], some=some: f(*some),
                                          lambda a=anchor, some=some: a(*some),
                                          rounds=slow_rounds)
-        rows.append(H.row(f"{op} {interpolation}: {count / t_m:.0f} vs {count / t_a:.0f} img/s",
-                          f"{count}x{side}x{side}x3", "float32", t_m, t_a, ratio, "", "dm_pix"))
+        rows.append(H.row(f"{op} {interpolation}", f"{count}x{side}x{side}x3", "float32", t_m,
+                          t_a, ratio, f"{count / t_m:.0f} vs {count / t_a:.0f} img/s", "dm_pix",
+                          key=f"{op}_{interpolation}_dm_pix", items=count))
   try:
     aug_rotate = augmax_rotate()
   except ImportError:
@@ -161,8 +165,9 @@ def run(smoke: bool = False) -> list[dict]:
     rotate = jaxreg_ops("bilinear")[0]
     t_m, t_a, ratio = H.median_ratio(lambda: rotate(*args["rotate"]),
                                      lambda: aug_rotate(key, images), rounds=rounds)
-    rows.append(H.row(f"rotate bilinear: {n / t_m:.0f} vs {n / t_a:.0f} img/s", shape,
-                      "float32", t_m, t_a, ratio, "", "augmax Rotate"))
+    rows.append(H.row("rotate bilinear", shape, "float32", t_m, t_a, ratio,
+                      f"{n / t_m:.0f} vs {n / t_a:.0f} img/s", "augmax Rotate",
+                      key="rotate_bilinear_augmax", items=n))
   return rows
 
 

@@ -149,13 +149,16 @@ def run(smoke: bool = False) -> list[dict]:
             consume_torchvision, warmup=warmup, batches=batches))
     rate = statistics.median(mine)
     if not theirs:
-      rows.append(H.row(f"grain, {workers} worker(s): timm recipe {rate:.0f} img/s "
-                        "(torchvision not installed)", shape, "uint8", 1 / rate, None, None))
+      rows.append(H.row(f"grain, {workers} worker(s): timm recipe (torchvision not installed)",
+                        shape, "uint8", 1 / rate, None, None, f"{rate:.0f} img/s",
+                        key=f"workers{workers}", items=1, workers=workers))
       continue
     anchor = statistics.median(theirs)
-    rows.append(H.row(f"grain, {workers} worker(s): timm recipe {rate:.0f} vs {anchor:.0f} "
-                      "img/s", shape, "uint8", 1 / rate, 1 / anchor, anchor / rate,
-                      anchor_name="torchvision.transforms.v2 in grain's workers"))
+    rows.append(H.row(f"grain, {workers} worker(s): timm recipe", shape, "uint8", 1 / rate,
+                      1 / anchor, anchor / rate, f"{rate:.0f} vs {anchor:.0f} img/s",
+                      anchor_name="torchvision.transforms.v2 in grain's workers",
+                      key=f"workers{workers}", items=1, workers=workers,
+                      images_per_second=mine, anchor_images_per_second=theirs))
   return rows
 
 

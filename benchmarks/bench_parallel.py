@@ -55,7 +55,7 @@ def _measure(batch: int, rounds: int) -> list[dict]:
     t_m, t_s, ratio = H.median_ratio(runner(mode), single, rounds=rounds)
     rows.append(H.row(f"data-parallel step ({mode}) over {len(devices)} devices vs 1 device",
                       f"batch {batch} digits", "float32", t_m, t_s, ratio,
-                      anchor_name="same step, 1 device"))
+                      anchor_name="same step, 1 device", key=mode, devices=len(devices)))
   return rows
 
 

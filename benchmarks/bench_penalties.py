@@ -54,20 +54,21 @@ def run(smoke: bool = False) -> list[dict]:
   total = leaves * size
   lr = 0.1
   rows = []
-  for name, tx in (
-      ("sgd + l1_prox", optax.chain(optax.sgd(lr), jr.l1_prox(1e-4, lr))),
-      ("sgd + elastic_net_prox", optax.chain(optax.sgd(lr), jr.elastic_net_prox(1e-4, 1e-3, lr))),
-      ("sgd + l1_prox (schedule)", optax.chain(
+  for key, name, tx in (
+      ("l1_prox", "sgd + l1_prox", optax.chain(optax.sgd(lr), jr.l1_prox(1e-4, lr))),
+      ("elastic_net_prox", "sgd + elastic_net_prox",
+       optax.chain(optax.sgd(lr), jr.elastic_net_prox(1e-4, 1e-3, lr))),
+      ("l1_prox_schedule", "sgd + l1_prox, cosine schedule", optax.chain(
           optax.sgd(optax.cosine_decay_schedule(lr, 1000)),
           jr.l1_prox(1e-4, optax.cosine_decay_schedule(lr, 1000)))),
   ):
     t_m, t_a, ratio = _time_pair(optax.sgd(lr), tx, params, grads, rounds)
     rows.append(H.row(f"update: {name}", f"{total / 1e6:g}M params ({leaves} leaves)",
-                      "float32", t_m, t_a, ratio, anchor_name="optax.sgd"))
+                      "float32", t_m, t_a, ratio, anchor_name="optax.sgd", key=key))
   copy = jax.jit(lambda p: jax.tree.map(lambda a: a * 2, p))
   (t_copy,) = H.time_interleaved([lambda: copy(params)], rounds=rounds)
   rows.append(H.row("copy of the params, for scale", f"{total / 1e6:g}M params", "float32",
-                    t_copy, None, None))
+                    t_copy, None, None, key="copy"))
   return rows
 
 

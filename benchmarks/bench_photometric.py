@@ -163,6 +163,7 @@ def run(smoke: bool = False) -> list[dict]:
   if smoke:  # one op of each kind: a histogram, a stencil blend, a separable filter
     ops = {k: v for k, v in ops.items() if k.startswith(("equalize", "sharpness", "gaussian"))}
   for label, (op, magnitude, tv_name, pix_name, augmax_name) in ops.items():
+    slug = label.split(" (")[0].replace(" ", "_")
     mine, args = _jaxreg_fn(op, magnitude, n)
     run_mine = lambda f=mine, a=args: f(images, *a)  # noqa: E731
     anchors = []
@@ -170,33 +171,37 @@ def run(smoke: bool = False) -> list[dict]:
     if tv is not None:
       threads = H.torch_threads(lambda f=tv[0]: f(tensors[:8]))
       plural = "s" * (threads > 1)
-      anchors.append((f"torchvision per-image loop, uint8 ({threads} thread{plural})",
+      anchors.append(("torchvision",
+                      f"torchvision per-image loop, uint8 ({threads} thread{plural})",
                       lambda f=tv[0]: f(tensors)))
       if not smoke:
-        anchors.append((f"torchvision one batched call, uint8 ({threads} thread{plural})",
+        anchors.append(("torchvision_batch",
+                        f"torchvision one batched call, uint8 ({threads} thread{plural})",
                         lambda f=tv[1]: f(batch)))
     if pix_name:
       pix_fn = _dm_pix_fn(pix_name, magnitude)
       if pix_fn is not None:
-        anchors.append(("dm_pix", lambda f=pix_fn: f(images)))
+        anchors.append(("dm_pix", "dm_pix", lambda f=pix_fn: f(images)))
     if augmax_name:
       augmax_fn = _augmax_fn(augmax_name, magnitude)
       if augmax_fn is not None:
-        anchors.append(("augmax", lambda f=augmax_fn: f(key, images)))
+        anchors.append(("augmax", "augmax", lambda f=augmax_fn: f(key, images)))
     if not anchors:
       t = H.time_interleaved([run_mine], rounds=rounds)[0]
-      rows.append(H.row(f"{label}: {n / t:.0f} img/s (no anchor installed)", shape, "float32",
-                        t, None, None))
-    for name, anchor in anchors:
+      rows.append(H.row(f"{label} (no anchor installed)", shape, "float32", t, None, None,
+                        f"{n / t:.0f} img/s", key=slug, items=n))
+    for suffix, name, anchor in anchors:
       t_m, t_a, ratio = H.median_ratio(run_mine, anchor, rounds=rounds)
-      rows.append(H.row(f"{label}: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "float32",
-                        t_m, t_a, ratio, anchor_name=name))
+      rows.append(H.row(label, shape, "float32", t_m, t_a, ratio,
+                        f"{n / t_m:.0f} vs {n / t_a:.0f} img/s", anchor_name=name,
+                        key=f"{slug}_{suffix}", items=n))
     if label in UINT8 and tv is not None:
-      name, anchor = anchors[0]  # the per-image loop
+      _, name, anchor = anchors[0]  # the per-image loop
       t_m, t_a, ratio = H.median_ratio(lambda f=mine, a=args: f(levels, *a), anchor,
                                        rounds=rounds)
-      rows.append(H.row(f"{label}, uint8: {n / t_m:.0f} img/s vs {n / t_a:.0f}", shape, "uint8",
-                        t_m, t_a, ratio, anchor_name=name))
+      rows.append(H.row(f"{label}, uint8", shape, "uint8", t_m, t_a, ratio,
+                        f"{n / t_m:.0f} vs {n / t_a:.0f} img/s", anchor_name=name,
+                        key=f"{slug}_uint8_torchvision", items=n))
   return rows
 
 

@@ -96,6 +96,12 @@ def policies() -> dict:
   }
 
 
+def key_of(name: str) -> str:
+  """A row's stable key: "op_rotate", "rand_augment", "trivial_augment_wide_switch"."""
+  name = name.replace(", vmap of switch", "_switch").replace(", vectorized", "_vectorized")
+  return name.split(" (")[0].split(" ")[0].lower()
+
+
 def keras_rand_augment():
   """Keras 3's RandAugment layer on the JAX backend, or None where keras does not import."""
   os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -153,15 +159,16 @@ def recipe_rows(smoke: bool) -> list[dict]:
     theirs, threads = torchvision_recipe(levels, size, 1000)
   except ImportError:
     return [H.row("timm recipe vs torchvision: not installed", shape, "uint8", None, None,
-                  None)]
+                  None, key="recipe_missing")]
   rows = []
   for dtype, images in inputs.items():
     mine, anchor, ratio = H.median_ratio(lambda x=images: augment(key, x, labels), theirs,
                                          rounds=3 if smoke else 7)
     rows.append(H.row(f"timm recipe (RRC, flip, trivial_augment_wide, erasing, mixup/cutmix) "
-                      f"from {dtype}: {n / mine:.0f} vs {n / anchor:.0f} img/s", shape, dtype,
-                      mine, anchor, ratio,
-                      anchor_name=f"torchvision.transforms.v2 on uint8, {threads} threads"))
+                      f"from {dtype}", shape, dtype, mine, anchor, ratio,
+                      f"{n / mine:.0f} vs {n / anchor:.0f} img/s",
+                      anchor_name=f"torchvision.transforms.v2 on uint8, {threads} threads",
+                      key=f"recipe_{dtype}", items=n, anchor_threads=threads))
   return rows
 
 
@@ -186,10 +193,11 @@ def run(smoke: bool = False, keras: bool = False) -> list[dict]:
   slowest = max(op_seconds, key=op_seconds.get)
   top = op_seconds[slowest]
   rows = [H.row(f"op {name}", shape, "float32", s, top, s / top,
-                anchor_name=f"slowest op ({slowest})") for name, s in op_seconds.items()]
+                anchor_name=f"slowest op ({slowest})", key=f"op_{name.lower()}", items=n)
+          for name, s in op_seconds.items()]
   for name, s in zip(runs, seconds[len(ops):], strict=True):
     rows.append(H.row(name, shape, "float32", s, top, s / top,
-                      anchor_name=f"slowest op ({slowest})"))
+                      anchor_name=f"slowest op ({slowest})", key=key_of(name), items=n))
   rows += recipe_rows(smoke)
   if keras and not smoke:
     layer = keras_rand_augment()
@@ -198,7 +206,8 @@ def run(smoke: bool = False, keras: bool = False) -> list[dict]:
       mine, theirs, ratio = H.median_ratio(lambda: ours(key, images), lambda: layer(images),
                                            rounds=3)
       rows.append(H.row("rand_augment (2 ops)", shape, "float32", mine, theirs, ratio,
-                        anchor_name="keras RandAugment (eager)"))
+                        anchor_name="keras RandAugment (eager)", key="keras_rand_augment",
+                        items=n))
   return rows
 
 

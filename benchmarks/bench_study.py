@@ -93,27 +93,28 @@ def run(smoke: bool = False) -> list[dict]:
   data = study.load_digits_split(300)
   rows = []
 
-  def add(label, result, cfg):
+  def add(label, result, cfg, key):
     mine, anchor, ratio = result
     rows.append(H.row(f"study '{cfg.name}', {label}: {seeds} seeds vmapped vs {seeds} "
                       f"sequential runs, {steps} steps", f"{seeds}x64 digits", "float32",
-                      mine, anchor, ratio, anchor_name="sequential single-seed"))
+                      mine, anchor, ratio, anchor_name="sequential single-seed",
+                      key=f"{key}_{cfg.name}", seeds=seeds, steps=steps))
 
   baseline, every = study.CONFIGS[0], study.CONFIGS[-1]
   programs = study.build(data, lr=2e-3, batch_size=64, num_classes=10)
   # The smoke run checks the code paths with the baseline only (the study's tests train "all").
   for cfg in (baseline,) if smoke else (baseline, every):
-    add("one conv per seed", _ratio(programs, cfg, seeds, steps, rounds), cfg)
+    add("one conv per seed", _ratio(programs, cfg, seeds, steps, rounds), cfg, "vmapped")
   grouped_cfg = baseline if smoke else every
   with _grouped_convolution(study):
     grouped = study.build(data, lr=2e-3, batch_size=64, num_classes=10)
     add("grouped conv (vmap's rule)", _ratio(grouped, grouped_cfg, seeds, steps, rounds),
-        grouped_cfg)
+        grouped_cfg, "grouped")
   scan_steps = 2 if smoke else 10
   mine, anchor, ratio = _scan_vs_calls(scan_steps, rounds)
   rows.append(H.row(f"2-conv step: {scan_steps} steps in one lax.scan vs {scan_steps} jitted "
                     "calls", "64x8x8x16", "float32", mine, anchor, ratio,
-                    anchor_name="jitted calls"))
+                    anchor_name="jitted calls", key="scan", steps=scan_steps))
   return rows
 
 

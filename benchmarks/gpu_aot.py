@@ -11,16 +11,12 @@ pipeline, fusion, scheduling and buffer assignment included, without running any
 Batch norm and dropout: their training steps' temp bytes against flax, and the kernels of
 their forward+backward.
 
-- Memory (`temp_size_in_bytes`) is the real figure, not an estimate. For the batch-norm code of
-  the H200 rows in the performance tables it gives, byte for byte, what the same benchmark
-  measured on that H200 (bfloat16 network: 17,866,512 vs flax's 20,981,536; float32: 29,392,656
-  vs 29,390,624). GEMM autotuning needs a device and is off here; it chose the same GEMMs on the
-  H200.
+- Memory (`temp_size_in_bytes`) is the compiler's own buffer assignment, not an estimate.
+  GEMM autotuning needs a device and is off here.
 - Time cannot be measured. The traffic rows count the bytes each kernel of the compiled
   forward+backward reads and writes (operands plus outputs of every top-level fusion or library
-  call, in units of a copy of the tensor), which bounds a memory-bound op's time from below. For
-  that code this model gave jaxreg/flax 1.143 (float32) and 0.889 (bfloat16) where the H200
-  measured 1.064 and 0.777: it ranks graphs, it does not replace a GPU.
+  call, in units of a copy of the tensor), which bounds a memory-bound op's time from below: it
+  ranks graphs, it does not replace a GPU.
 
 The augmentation pipeline (``--pipeline``, only those rows): random resized crop + flip +
 colour jitter over a batch, jaxreg in both jitter orders and augmax, as kernels, bytes moved
@@ -38,6 +34,10 @@ branches moves the bytes of one, but gathers for each).
 The CUDA plugin is kept out of the project's environment (on a machine without a GPU, JAX tries
 it at every import); this module re-runs itself with the two variables the plugin needs to load
 with no GPU (`JAX_PLATFORMS=cpu`, `JAX_SKIP_CUDA_CONSTRAINTS_CHECK=1`). Not run by CI.
+
+Each run writes `benchmarks/results/gpu_aot[-pipeline|-policies|-study].json` (the metadata of
+`benchmarks/_results.py`, the target it compiled for, and every row's counts under a stable
+key), from which the documentation renders its "compiled for an H100" figures.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ import math
 import os
 import re
 import sys
+import time
+
+from benchmarks import _results
 
 PLUGIN_ENV = {"JAX_PLATFORMS": "cpu", "JAX_SKIP_CUDA_CONSTRAINTS_CHECK": "1",
               # Sharded autotuning is for fleets of devices; deviceless compiles can hang on it.
@@ -179,8 +182,8 @@ def _compiled(jitted, device, *args):
   return jitted.lower(*specs).compile()
 
 
-def memory_rows(device, networks=NETWORKS) -> list[tuple]:
-  """(network, dtype, jaxreg temp bytes, flax temp bytes) for each network of NETWORKS."""
+def memory_rows(device, networks=NETWORKS) -> list[dict]:
+  """Temp bytes of the batch-norm network's training step, jaxreg and flax, per network."""
   import jax.numpy as jnp
 
   import jaxreg as jr
@@ -193,15 +196,19 @@ def memory_rows(device, networks=NETWORKS) -> list[tuple]:
                  jnp.zeros(width, dtype)) for _ in range(blocks)]
       states = [jr.batch_norm_init(width) for _ in range(blocks)]
       x = jnp.ones((batch, width), dtype)
-      temp = [_compiled(bench._mlp_step(bn, blocks), device, params, states, x)
-              .memory_analysis().temp_size_in_bytes
-              for bn in (bench.jaxreg_train, bench.flax_train(True, dtype))]
-      rows.append((f"{blocks}x(Dense->BN->ReLU) {batch}x{width}", jnp.dtype(dtype).name, *temp))
+      mine, theirs = [_compiled(bench._mlp_step(bn, blocks), device, params, states, x)
+                      .memory_analysis().temp_size_in_bytes
+                      for bn in (bench.jaxreg_train, bench.flax_train(True, dtype))]
+      name = jnp.dtype(dtype).name
+      rows.append({"key": f"bn_mlp_{blocks}x{batch}x{width}_{name}",
+                   "label": f"{blocks} x (Dense -> BatchNorm -> ReLU) {batch}x{width}, {name}",
+                   "dtype": name, "anchor": "flax default nn.BatchNorm", "temp_bytes": mine,
+                   "anchor_temp_bytes": theirs, "temp_ratio": mine / theirs})
   return rows
 
 
-def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
-  """(dtype, library, kernels, copies) of the compiled fwd+bwd at the GPU benchmark shape."""
+def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[dict]:
+  """Kernels and bytes moved (in copies) of the compiled batch-norm forward+backward."""
   import jax
   import jax.numpy as jnp
 
@@ -213,17 +220,21 @@ def traffic_rows(device, shape=(256, 56, 56, 64)) -> list[tuple]:
     x = jnp.zeros(shape, dtype)
     args = (x, jnp.ones(shape[-1]), jnp.zeros(shape[-1]), jr.batch_norm_init(shape[-1]), x)
     _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, x).as_text())
-    for name, bn in (("jaxreg", bench.jaxreg_train),
-                     ("flax default", bench.flax_train(True, dtype)),
-                     ("flax two-pass", bench.flax_train(False, dtype))):
+    for key, name, bn in (("jaxreg", "jaxreg", bench.jaxreg_train),
+                          ("flax_default", "flax default", bench.flax_train(True, dtype)),
+                          ("flax_two_pass", "flax two-pass", bench.flax_train(False, dtype))):
       text = _compiled(bench._forward_backward(bn), device, *args).as_text()
       kernels, moved = kernel_traffic(text)
-      rows.append((jnp.dtype(dtype).name, name, kernels, moved / copy))
+      dtype_name = jnp.dtype(dtype).name
+      rows.append({"key": f"bn_fwd_bwd_{dtype_name}_{key}",
+                   "label": f"batch_norm forward+backward, {dtype_name}, {name}",
+                   "shape": "x".join(map(str, shape)), "dtype": dtype_name, "library": name,
+                   "kernels": kernels, "bytes_moved": moved, "copies": moved / copy})
   return rows
 
 
-def dropout_rows(device) -> list[tuple]:
-  """(case, library, kernels, copies or temp bytes) for dropout at the benchmark's sizes."""
+def dropout_rows(device) -> list[dict]:
+  """Kernels and copies moved by dropout at the benchmark's sizes, and its MLP step's temp."""
   import jax
   import jax.numpy as jnp
 
@@ -233,27 +244,39 @@ def dropout_rows(device) -> list[tuple]:
   x, key = jnp.zeros((12800, 1000)), jax.random.key(0)
   _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, x).as_text())
   rows = []
-  for name, op in (("jaxreg", lambda k, x: jr.dropout(k, x, 0.1, train=True)),
-                   ("jaxreg recompute_mask",
-                    lambda k, x: jr.dropout(k, x, 0.1, train=True, recompute_mask=True)),
-                   ("flax", bench.flax_dropout(0.1))):
-    for case, wrap in (("fwd+bwd", bench._forward_backward), ("forward", bench._forward)):
-      kernels, moved = kernel_traffic(_compiled(wrap(op), device, key, x, x).as_text())
-      rows.append((f"{case} 12800x1000, rate 0.1", name, kernels, f"{moved / copy:.2f} copies"))
+  for lib, name, op in (("jaxreg", "jaxreg", lambda k, x: jr.dropout(k, x, 0.1, train=True)),
+                        ("jaxreg_recompute", "jaxreg recompute_mask",
+                         lambda k, x: jr.dropout(k, x, 0.1, train=True, recompute_mask=True)),
+                        ("flax", "flax", bench.flax_dropout(0.1))):
+    for case, label, wrap in (("fwd_bwd", "forward+backward", bench._forward_backward),
+                              ("fwd", "forward", bench._forward)):
+      compiled = _compiled(wrap(op), device, key, x, x)
+      kernels, moved = kernel_traffic(compiled.as_text())
+      rows.append({"key": f"dropout_{case}_{lib}",
+                   "label": f"dropout {label} 12800x1000, rate 0.1, {name}", "library": name,
+                   "kernels": kernels, "bytes_moved": moved, "copies": moved / copy,
+                   "temp_bytes": compiled.memory_analysis().temp_size_in_bytes})
     params = [jnp.zeros((1024, 1024)) for _ in range(8)]
     h = jnp.ones((512, 1024))
     temp = _compiled(bench._mlp_step(op, 8), device, params, key, h, h).memory_analysis()
-    rows.append(("8-layer MLP step 512x1024", name, "", f"{temp.temp_size_in_bytes:,} temp bytes"))
+    rows.append({"key": f"dropout_mlp_step_{lib}",
+                 "label": f"8-layer MLP step 512x1024, dropout 0.1, {name}", "library": name,
+                 "temp_bytes": temp.temp_size_in_bytes})
+  flax = next(r for r in rows if r["key"] == "dropout_mlp_step_flax")["temp_bytes"]
+  for r in rows:
+    if r["key"].startswith("dropout_mlp_step_"):
+      r["anchor_temp_bytes"], r["temp_ratio"] = flax, r["temp_bytes"] / flax
   return rows
 
 
-def policy_rows(device, shape=(128, 224, 224, 3)) -> list[tuple]:
-  """(case, kernels, copies moved, image-sized gathers) of the compiled augmentation policies.
+def policy_rows(device, shape=(128, 224, 224, 3)) -> list[dict]:
+  """Kernels, copies moved and image-sized gathers of the compiled augmentation policies.
 
   Each op TrivialAugmentWide draws from, applied to the whole batch at its largest magnitude
   (`vmap` of the public op), then the batched policies (each example its own ops; on a GPU
   the library's form: one warp with a per-example matrix and one photometric select per
   slot), and the same TrivialAugmentWide draws through a per-example `switch` under `vmap`.
+  ``vs_costliest``: copies moved against the op that moves the most.
   """
   import jax
   import jax.numpy as jnp
@@ -263,22 +286,29 @@ def policy_rows(device, shape=(128, 224, 224, 3)) -> list[tuple]:
   images, key = jnp.zeros(shape, jnp.float32), jax.random.key(0)
   _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, images).as_text())
 
-  def measure(fn, *args):
+  def measure(name, fn, *args):
     text = _compiled(jax.jit(fn), device, *args).as_text()
     kernels, moved = kernel_traffic(text)
-    return kernels, moved / copy, fused_gathers(text, math.prod(shape))
+    return {"key": bench.key_of(name) if not name.startswith("op ") else
+            f"op_{name[3:].lower()}", "label": name, "kernels": kernels,
+            "bytes_moved": moved, "copies": moved / copy,
+            "gathers": fused_gathers(text, math.prod(shape))}
 
-  rows = [(f"op {name}", *measure(jax.vmap(fn), images)) for name, fn in bench.OPS.items()]
+  rows = [measure(f"op {name}", jax.vmap(fn), images) for name, fn in bench.OPS.items()]
   for name, fn in bench.policies().items():
-    rows.append((name, *measure(fn, key, images)))
-  rows.append(("trivial_augment_wide, vmap of switch",
-               *measure(bench.switch_under_vmap, key, images)))
+    rows.append(measure(name, fn, key, images))
+  rows.append(measure("trivial_augment_wide, vmap of switch", bench.switch_under_vmap, key,
+                      images))
+  costliest = max((r for r in rows if r["key"].startswith("op_")), key=lambda r: r["copies"])
+  for r in rows:
+    r["vs_costliest"] = r["copies"] / costliest["copies"]
+    r["costliest"] = costliest["label"][3:]
   return rows
 
 
-def pipeline_rows(device, shape=(128, 256, 256, 3), size=224) -> list[tuple]:
-  """(pipeline, kernels, copies moved, image-sized gathers) of random resized crop + flip +
-  colour jitter over a batch, jaxreg in both jitter orders and augmax (benchmarks/bench_augment).
+def pipeline_rows(device, shape=(128, 256, 256, 3), size=224) -> list[dict]:
+  """Kernels, copies moved and image-sized gathers of random resized crop + flip + colour
+  jitter over a batch, jaxreg in both jitter orders and augmax (benchmarks/bench_augment).
 
   Copies are in units of one 224x224 output batch (float32).
   """
@@ -290,20 +320,26 @@ def pipeline_rows(device, shape=(128, 256, 256, 3), size=224) -> list[tuple]:
   images, key = jnp.zeros(shape, jnp.float32), jax.random.key(0)
   out = jnp.zeros((shape[0], size, size, shape[3]), jnp.float32)
   _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, out).as_text())
-  cases = {"jaxreg, random jitter order": bench.jaxreg_pipeline(size),
-           "jaxreg, fixed jitter order": bench.jaxreg_pipeline(size, random_order=False),
-           "augmax (its ColorJitter: fixed order, in HSV)": bench.augmax_pipeline(size)}
+  cases = (("jaxreg_random", "jaxreg, random jitter order", bench.jaxreg_pipeline(size)),
+           ("jaxreg_fixed", "jaxreg, fixed jitter order",
+            bench.jaxreg_pipeline(size, random_order=False)),
+           ("augmax", "augmax (its ColorJitter: fixed order, in HSV)",
+            bench.augmax_pipeline(size)))
   rows = []
-  for name, fn in cases.items():
+  for key_, name, fn in cases:
     text = _compiled(jax.jit(fn), device, key, images).as_text()
     kernels, moved = kernel_traffic(text)
-    rows.append((name, kernels, moved / copy, fused_gathers(text, math.prod(out.shape))))
+    rows.append({"key": key_, "label": name, "kernels": kernels, "bytes_moved": moved,
+                 "copies": moved / copy, "gathers": fused_gathers(text, math.prod(out.shape))})
+  augmax = rows[-1]["copies"]
+  for r in rows:
+    r["vs_augmax"] = r["copies"] / augmax
   return rows
 
 
-def study_rows(device) -> list[tuple]:
-  """(configuration, seeds, kernels, bytes moved) of the study's training step for 8 seeds in one
-  vmapped step and for one seed: on a GPU the convolutions keep `vmap`'s grouped form."""
+def study_rows(device) -> list[dict]:
+  """Kernels and bytes moved of the study's training step for 8 seeds in one vmapped step and
+  for one seed: on a GPU the convolutions keep `vmap`'s grouped form."""
   import jax
   import numpy as np
 
@@ -321,11 +357,25 @@ def study_rows(device) -> list[tuple]:
       step = jax.jit(lambda p, b, o, k, n, cfg=cfg: programs.step(p, b, o, k, 0, n,
                                                                batch_norm=cfg.batch_norm))
       text = _compiled(step, device, *state, keys, cfg.knobs()).as_text()
-      rows.append((cfg.name, seeds, *kernel_traffic(text, min_bytes=0)))
+      kernels, moved = kernel_traffic(text, min_bytes=0)
+      rows.append({"key": f"{cfg.name}_{seeds}seeds", "label": cfg.name, "seeds": seeds,
+                   "kernels": kernels, "bytes_moved": moved})
+  for r in rows:
+    if r["seeds"] > 1:
+      one = next(o for o in rows if o["label"] == r["label"] and o["seeds"] == 1)
+      r["sequential_kernels"] = r["seeds"] * one["kernels"]
+      r["vs_sequential_bytes"] = r["bytes_moved"] / (r["seeds"] * one["bytes_moved"])
   return rows
 
 
-def main(argv=None) -> None:
+def _print(rows: list[dict], columns: dict) -> None:
+  print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+  for r in rows:
+    print("| " + " | ".join(format(r[f], spec) if r.get(f) is not None else ""
+                            for f, spec in columns.values()) + " |")
+
+
+def main(argv=None) -> list[dict]:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--only-headline-network", action="store_true",
                       help="memory of the headline network only (8 blocks, 512x1024)")
@@ -335,43 +385,58 @@ def main(argv=None) -> None:
                       help="crop + flip + colour jitter, jaxreg and augmax, only")
   parser.add_argument("--study", action="store_true",
                       help="the study's training step, 8 seeds vmapped and 1 seed, only")
+  parser.add_argument("--results-dir", default=_results.RESULTS_DIR,
+                      help="where gpu_aot[-<part>].json goes (benchmarks/results by default)")
   args = parser.parse_args(argv)
+  argv = sys.argv[1:] if argv is None else argv
   missing = {k: v for k, v in PLUGIN_ENV.items() if k not in os.environ}
   if missing:  # the plugin reads these when JAX starts: start again with them
-    command = [sys.executable, "-m", "benchmarks.gpu_aot", *(argv or sys.argv[1:])]
+    command = [sys.executable, "-m", "benchmarks.gpu_aot", *argv]
     os.execve(sys.executable, command, {**os.environ, **missing})
+  start = time.perf_counter()
   device = gpu_device()
   print(f"compiled for: {device.device_kind} (deviceless; nothing runs)\n")
   if args.pipeline:
-    print("| RRC + flip + jitter, 128x256x256x3 -> 224 | kernels | bytes moved, in output copies "
-          "| image-sized gathers |\n|---|---|---|---|")
-    for name, kernels, copies, gathers in pipeline_rows(device):
-      print(f"| {name} | {kernels} | {copies:.2f} | {gathers} |")
-    return
-  if args.study:
-    print("| study training step | seeds | kernels | bytes moved |\n|---|---|---|---|")
-    for name, seeds, kernels, moved in study_rows(device):
-      print(f"| {name} | {seeds} | {kernels} | {moved:,} |")
-    return
-  if args.policies:
-    rows = policy_rows(device)
-    top = max(copies for case, _, copies, _ in rows if case.startswith("op "))
-    print("| 128x224x224x3 float32 | kernels | bytes moved, in copies | vs the costliest op | "
-          "image-sized gathers |\n|---|---|---|---|---|")
-    for case, kernels, copies, gathers in rows:
-      print(f"| {case} | {kernels} | {copies:.2f} | {copies / top:.2f} | {gathers} |")
-    return
-  print("| network | dtype | jaxreg temp bytes | flax temp bytes | ratio |\n|---|---|---|---|---|")
-  for network, dtype, mine, theirs in memory_rows(
-      device, NETWORKS[:1] if args.only_headline_network else NETWORKS):
-    print(f"| {network} | {dtype} | {mine:,} | {theirs:,} | {mine / theirs:.3f} |")
-  print("\n| fwd+bwd 256x56x56x64 | library | kernels | bytes moved, in copies |")
-  print("|---|---|---|---|")
-  for dtype, name, kernels, copies in traffic_rows(device):
-    print(f"| {dtype} | {name} | {kernels} | {copies:.2f} |")
-  print("\n| dropout | library | kernels | bytes moved or temp |\n|---|---|---|---|")
-  for case, name, kernels, value in dropout_rows(device):
-    print(f"| {case} | {name} | {kernels} | {value} |")
+    part, rows = "pipeline", pipeline_rows(device)
+    _print(rows, {"RRC + flip + jitter, 128x256x256x3 -> 224": ("label", ""),
+                  "kernels": ("kernels", "d"), "bytes moved, in output copies": ("copies", ".2f"),
+                  "image-sized gathers": ("gathers", "d")})
+  elif args.study:
+    part, rows = "study", study_rows(device)
+    _print(rows, {"study training step": ("label", ""), "seeds": ("seeds", "d"),
+                  "kernels": ("kernels", "d"), "bytes moved": ("bytes_moved", ",")})
+  elif args.policies:
+    part, rows = "policies", policy_rows(device)
+    _print(rows, {"128x224x224x3 float32": ("label", ""), "kernels": ("kernels", "d"),
+                  "bytes moved, in copies": ("copies", ".2f"),
+                  "vs the costliest op": ("vs_costliest", ".2f"),
+                  "image-sized gathers": ("gathers", "d")})
+  else:
+    part = "headline" if args.only_headline_network else ""
+    memory = memory_rows(device, NETWORKS[:1] if args.only_headline_network else NETWORKS)
+    _print(memory, {"network": ("label", ""), "jaxreg temp bytes": ("temp_bytes", ","),
+                    "flax temp bytes": ("anchor_temp_bytes", ","), "ratio": ("temp_ratio", ".3f")})
+    rows = memory
+    if not args.only_headline_network:
+      traffic, dropout = traffic_rows(device), dropout_rows(device)
+      print()
+      _print(traffic, {"fwd+bwd 256x56x56x64": ("label", ""), "kernels": ("kernels", "d"),
+                       "bytes moved, in copies": ("copies", ".2f")})
+      print()
+      _print(dropout, {"dropout": ("label", ""), "kernels": ("kernels", "d"),
+                       "bytes moved, in copies": ("copies", ".2f"),
+                       "temp bytes": ("temp_bytes", ",")})
+      rows = memory + traffic + dropout
+  _results.check_keys(rows)
+  if args.results_dir:
+    meta = _results.metadata(["-m", "benchmarks.gpu_aot", *argv],
+                             wall_seconds=time.perf_counter() - start)
+    path = os.path.join(args.results_dir, f"gpu_aot{'-' + part if part else ''}.json")
+    _results.write(path, {**meta, "compiled_for": f"{device.device_kind} (deviceless "
+                                                  "compilation: nothing runs, nothing is timed)",
+                          "rows": rows})
+    print(f"\nwrote {os.path.relpath(path)}")
+  return rows
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",  # a [source] link from every API entry to its highlighted module
     "public_api",  # docs/_ext/public_api.py: the reference pages, generated from __all__
+    "results",  # docs/_ext/results.py: measured figures, rendered from the results files
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -13,8 +13,10 @@ expected calibration error (examples/calibration.py).
     python examples/regularization_study.py --quick    # a smoke run, under a minute
     python examples/regularization_study.py --data cifar10.npz   # your own images
 
-Writes results.json (every number; written only when the run completes), results.png (train
-and test curves per configuration) and reliability.png (reliability diagrams) into --out.
+Writes results.json (every number, one row per configuration, after the command, date, machine,
+device and versions of `benchmarks/_results.py`; written only when the run completes),
+results.png (train and test curves per configuration) and reliability.png (reliability
+diagrams) into --out. docs/study/index.md renders its tables from the copy in docs/study/.
 
 Two things make the CPU run fast (docs/guides/vmap_seeds_cpu.md has the figures):
 
@@ -51,6 +53,9 @@ try:
   from examples import calibration as cal
 except ImportError:  # run as a script: examples/ is on sys.path, the repository root is not
   import calibration as cal
+
+  sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import _results  # the metadata block every results file starts with
 
 A = jr.augment
 MC_SAMPLES = 16
@@ -506,6 +511,7 @@ def train_config(cfg: Config, programs: Programs, args, progress) -> dict:
   metrics = {name: path_metrics(jnp.asarray(p), y_test) for name, p in paths.items()}
   train_acc = np.asarray(curve["train_acc"][-1])
   return {
+      "key": cfg.name,
       "config": dataclasses.asdict(cfg),
       "train_acc": summary_stats(train_acc),
       "gap": summary_stats(train_acc - metrics["deterministic"]["acc"]),
@@ -755,11 +761,12 @@ def main(argv=None) -> dict:
     save_reliability_figure(results, os.path.join(args.out, "reliability.png"))
   except ImportError:
     print("(matplotlib not installed: no figures; pip install -e '.[examples]')")
-  summary = {"args": {k: v for k, v in vars(args).items() if k != "config_list"},
-             "device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
-             "xla_flags": os.environ.get("XLA_FLAGS", ""),
-             "wall_seconds": time.perf_counter() - wall_start, "peak_rss_mb": peak_rss_mb(),
-             "results": results}
+  argv = sys.argv[1:] if argv is None else argv
+  summary = {**_results.metadata(["examples/regularization_study.py", *argv],
+                                 wall_seconds=time.perf_counter() - wall_start),
+             "args": {k: v for k, v in vars(args).items() if k != "config_list"},
+             "xla_flags": os.environ.get("XLA_FLAGS", ""), "peak_rss_mb": peak_rss_mb(),
+             "rows": results}
   write_json_atomically(summary, os.path.join(args.out, "results.json"))
   print(f"\n{summary['wall_seconds']:.0f} s wall clock, peak resident memory "
         f"{summary['peak_rss_mb']:.0f} MB; wrote results.json, results.png and reliability.png "

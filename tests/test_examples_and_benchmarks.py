@@ -1,5 +1,7 @@
 """Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes."""
 
+import pathlib
+
 import jax
 import pytest
 
@@ -34,10 +36,42 @@ def test_benchmarks_smoke(family, capsys):
 
   with jax.debug_key_reuse(False):  # timing loops call the same function with the same key
     rows = run.main(["--smoke", "--only", family])
-  assert SMOKE_ROWS[family] in " ".join(r["op"] for r in rows)
-  assert all(r["jaxreg_ms"] > 0 for r in rows if r["jaxreg_ms"] is not None)
+  assert SMOKE_ROWS[family] in " ".join(r["label"] for r in rows)
+  assert all(r["seconds"] > 0 for r in rows if r["seconds"] is not None)
   assert all(r["ratio"] > 0 for r in rows if r["ratio"] is not None)
-  assert "| op |" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert "| op |" in out
+  assert "wrote " not in out  # a smoke run leaves the committed results files alone
+
+
+def test_benchmark_results_file_records_provenance_and_rows(tmp_path):
+  """A run writes <family>[-setting].json: command, date, machine, device, versions, and every
+  row's raw numbers under a unique key; the committed files have the same shape."""
+  import json
+
+  from benchmarks import _results, run
+
+  with jax.debug_key_reuse(False):
+    rows = run.main(["--smoke", "--only", "penalties", "--results-dir", str(tmp_path)])
+  saved = json.loads((tmp_path / "penalties.json").read_text())
+  assert saved["command"] == (f"python -m benchmarks.run --smoke --only penalties "
+                              f"--results-dir {tmp_path}")
+  assert saved["rows"] == json.loads(json.dumps(rows))
+  assert saved["smoke"] is True
+  assert saved["allocator"] == "default"
+  committed = sorted(pathlib.Path(_results.RESULTS_DIR).glob("*.json"))
+  for data in [saved] + [json.loads(p.read_text()) for p in committed]:
+    assert {"schema", "command", "date", "wall_seconds", "machine", "device", "versions",
+            "rows"} <= set(data)
+    assert {"cpu", "cores", "memory_gib"} <= set(data["machine"])
+    assert {"platform", "kind"} <= set(data["device"])
+    assert {"python", "jax", "jaxlib", "numpy", "optax"} <= set(data["versions"])
+    _results.check_keys(data["rows"])
+  assert not any(json.loads(p.read_text()).get("smoke") for p in committed)
+  assert run.results_name("batchnorm", "steady") == "batchnorm-steady.json"
+  assert run.results_name("dropout", "default", "gpu") == "dropout-gpu.json"
+  with pytest.raises(ValueError, match="repeated"):
+    _results.check_keys([{"key": "a"}, {"key": "a"}])
 
 
 def test_benchmark_allocator_settings_and_lead_calls(monkeypatch):

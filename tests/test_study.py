@@ -22,9 +22,9 @@ def study():
 def test_quick_run_writes_table_json_and_figures(study, tmp_path, capsys):
   summary = study.main(["--quick", "--out", str(tmp_path)])  # what the README calls --quick
   saved = json.loads((tmp_path / "results.json").read_text())
-  assert saved["results"] == json.loads(json.dumps(summary["results"]))
-  assert [r["config"]["name"] for r in saved["results"]] == ["baseline", "dropout", "all"]
-  for r in saved["results"]:
+  assert saved["rows"] == json.loads(json.dumps(summary["rows"]))
+  assert [r["config"]["name"] for r in saved["rows"]] == ["baseline", "dropout", "all"]
+  for r in saved["rows"]:
     paths = ["deterministic", "multi_crop"] + (["mc_dropout"] if r["config"]["dropout"] else [])
     assert sorted(r["test"]) == sorted(paths)  # MC dropout only where there is dropout
     for path in paths:
@@ -43,6 +43,10 @@ def test_quick_run_writes_table_json_and_figures(study, tmp_path, capsys):
     assert r["curve"]["step"] == [50, 100]
   assert saved["peak_rss_mb"] > 0
   assert saved["wall_seconds"] > 0
+  # The metadata every results file carries (benchmarks/_results.py), and a key per row.
+  assert saved["command"] == f"python examples/regularization_study.py --quick --out {tmp_path}"
+  assert {"date", "machine", "device", "versions"} <= set(saved)
+  assert [r["key"] for r in saved["rows"]] == ["baseline", "dropout", "all"]
   for png in ("results.png", "reliability.png"):
     assert (tmp_path / png).stat().st_size > 10_000
   out = capsys.readouterr().out
@@ -171,4 +175,4 @@ def test_user_npz_runs(study, tmp_path):
   np.savez(tmp_path / "mine.npz", **arrays)
   summary = study.main(["--quick", "--configs", "augment", "--steps", "5", "--eval-every", "5",
                         "--data", str(tmp_path / "mine.npz"), "--out", str(tmp_path)])
-  assert len(summary["results"][0]["test"]["deterministic"]["acc"]["seeds"]) == 2
+  assert len(summary["rows"][0]["test"]["deterministic"]["acc"]["seeds"]) == 2
