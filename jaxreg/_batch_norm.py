@@ -227,7 +227,8 @@ def _batch_statistics(x, keep, running, config: _Config):
   count = _psum(count, config.axis_name)
   mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
   # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
-  # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
+  # here: with it, a bfloat16 network kept an extra activation per block;
+  # docs/design/batch_norm.md#fusion-barriers-on-the-cpu.)
   (mean_var,) = _backend.cpu_barrier((mean,))
   sq_dev = jnp.square(valid_x - mean_var)
   if keep is not None:  # valid_x is finite where keep is False, so the multiply is safe
