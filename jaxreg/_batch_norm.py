@@ -41,7 +41,7 @@ import functools
 import math
 import numbers
 from collections.abc import Hashable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +51,8 @@ from jax import lax
 from jaxreg import _backend, _checks
 
 __all__ = ["BatchNormState", "batch_norm", "batch_norm_init"]
+
+Backward = Literal["custom", "autodiff"]
 
 
 class BatchNormState(NamedTuple):
@@ -435,7 +437,7 @@ def batch_norm(
     axis_name: Hashable | Sequence[Hashable] | None = None,
     mask: jax.typing.ArrayLike | None = None,
     unbiased_running_var: bool = False,
-    backward: Literal["custom", "autodiff"] = "custom",
+    backward: Backward = "custom",
 ) -> tuple[jax.Array, BatchNormState]:
   """Batch normalization over every axis but ``axis``, with running statistics as state.
 
@@ -533,7 +535,7 @@ def batch_norm(
   train = _checks.check_train(train, op)
   x = _checks.check_float_array(x, op)
   _checks.check_ndim(x, op, min_ndim=1)
-  feature_axes = _checks.normalize_axes(axis, x.ndim, op, "axis")
+  feature_axes = _checks.normalize_axes(axis, op, "axis", ndim=x.ndim)
   reduce_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
   if not reduce_axes:
     raise ValueError(f"{op}: `axis`={axis!r} covers every axis of x (shape {x.shape}); "
@@ -548,8 +550,7 @@ def batch_norm(
   compute = _checks.float32_or_wider(x.dtype)
   eps = _check_eps(eps, compute, op)
   unbiased_running_var = _checks.check_bool(unbiased_running_var, op, "unbiased_running_var")
-  if backward not in ("custom", "autodiff"):
-    raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
+  backward = _checks.check_choice(backward, op, "backward", choices=get_args(Backward))
   # A tuple of names from here on: one name, a list or a tuple of them, as in device_key.
   axis_name = (None if axis_name is None
                else _checks.check_axis_names(axis_name, op, reduces=True))

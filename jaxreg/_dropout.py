@@ -272,7 +272,7 @@ def dropout(
   """
   op = "dropout"
   x, train = _check_common(op, x, train)
-  dims = _checks.normalize_axes(broadcast_dims, x.ndim, op, "broadcast_dims")
+  dims = _checks.normalize_axes(broadcast_dims, op, "broadcast_dims", ndim=x.ndim)
   mask_shape = tuple(1 if axis in dims else size for axis, size in enumerate(x.shape))
   return _inverted_dropout(
       op, key, x, rate, mask_shape, train=train, recompute_mask=recompute_mask
@@ -335,7 +335,7 @@ def channel_dropout(
                                                                       np.integer)):
     raise TypeError(f"{op}: `channel_axis` must be one int (the feature axis), got "
                     f"{channel_axis!r}.")
-  (axis,) = _checks.normalize_axes(channel_axis, x.ndim, op, "channel_axis")
+  (axis,) = _checks.normalize_axes(channel_axis, op, "channel_axis", ndim=x.ndim)
   if axis == 0:
     raise ValueError(
         f"{op}: `channel_axis`={channel_axis} is the batch axis (axis 0); pass the feature axis, "
