@@ -8,7 +8,7 @@ docs/design/batch_norm.md, docs/design/augmentation_backends.md, docs/design/dro
 
 The workarounds, who uses them, and the test that pins each:
 
-* `cpu_barrier`: batch norm's forward and backward (`jaxreg/_batch_norm.py`);
+* `cpu_barrier`: batch norm's forward and backward (`jaxreg/_batch_norm_core.py`);
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
 * `flip`: the random flips (`jaxreg/augment/_crop.py`);
   tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for uint8 batches,
