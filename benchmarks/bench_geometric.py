@@ -30,7 +30,7 @@ import numpy as np
 
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
-from jaxreg.augment import _geometric
+from jaxreg.augment import _warp
 
 A = jr.augment
 
@@ -88,7 +88,7 @@ def dm_pix_ops(order: int, side: int):
     return linear, offset
 
   def affine_one(im, a, t, s, sh):
-    matrix = _geometric.affine_inverse_matrix(side, side, angle=a, translate=t, scale=s,
+    matrix = _warp.affine_inverse_matrix(side, side, angle=a, translate=t, scale=s,
                                               shear=sh)
     linear, offset = scipy_matrix(matrix)
     return pix.affine_transform(im, linear, offset=offset, order=order, mode="constant")

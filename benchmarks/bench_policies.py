@@ -40,7 +40,7 @@ import numpy as np
 
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
-from jaxreg.augment import _policies
+from jaxreg.augment import _policies, _policy_space
 
 A = jr.augment
 
@@ -65,9 +65,9 @@ OPS = {
 
 def _trivial_draws(key, images):
   """TrivialAugmentWide's (ops, magnitudes) for each image of the batch: (N, 1, 1) each."""
-  tab = _policies.table(_policies.TRIVIAL_AUGMENT_WIDE, *images.shape[1:3], 31)
+  tab = _policy_space.table(_policy_space.TRIVIAL_AUGMENT_WIDE, *images.shape[1:3], 31)
   keys = jax.random.split(key, images.shape[0])
-  ops, values = jax.vmap(lambda k: _policies.draw_trivial_augment_wide(k, tab, 31))(keys)
+  ops, values = jax.vmap(lambda k: _policy_space.draw_trivial_augment_wide(k, tab, 31))(keys)
   return ops[:, None], values[:, None]
 
 
@@ -75,7 +75,7 @@ def switch_under_vmap(key, images):
   """TrivialAugmentWide applied by a per-example `lax.switch` under `vmap` (no CPU loop)."""
   ops, values = _trivial_draws(key, images)
   fill = jnp.zeros((), jnp.float32)
-  one = functools.partial(_policies._switched, interpolation="nearest")
+  one = functools.partial(_policies.switched, interpolation="nearest")
   return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
 
 
@@ -83,7 +83,7 @@ def vectorized(key, images):
   """TrivialAugmentWide in the accelerators' form (a warp and a photometric select)."""
   ops, values = _trivial_draws(key, images)
   fill = jnp.zeros((), jnp.float32)
-  one = functools.partial(_policies._selected, interpolation="nearest")
+  one = functools.partial(_policies.selected, interpolation="nearest")
   return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
 
 

@@ -14,22 +14,22 @@ from jaxreg import augment as augment
 from jaxreg._batch_norm import BatchNormState as BatchNormState
 from jaxreg._batch_norm import batch_norm as batch_norm
 from jaxreg._batch_norm import batch_norm_init as batch_norm_init
+from jaxreg._drop_block import drop_block as drop_block
 from jaxreg._dropout import channel_dropout as channel_dropout
-from jaxreg._dropout import drop_block as drop_block
 from jaxreg._dropout import drop_path as drop_path
 from jaxreg._dropout import drop_path_rates as drop_path_rates
 from jaxreg._dropout import dropout as dropout
 from jaxreg._marginal import mc_dropout_predict as mc_dropout_predict
 from jaxreg._parallel import device_key as device_key
 from jaxreg._parallel import record_keys as record_keys
-from jaxreg._penalties import ProxState as ProxState
 from jaxreg._penalties import add_l2_decay as add_l2_decay
 from jaxreg._penalties import decay_mask as decay_mask
 from jaxreg._penalties import elastic_net_penalty as elastic_net_penalty
-from jaxreg._penalties import elastic_net_prox as elastic_net_prox
 from jaxreg._penalties import l1_penalty as l1_penalty
-from jaxreg._penalties import l1_prox as l1_prox
 from jaxreg._penalties import l2_penalty as l2_penalty
+from jaxreg._prox import ProxState as ProxState
+from jaxreg._prox import elastic_net_prox as elastic_net_prox
+from jaxreg._prox import l1_prox as l1_prox
 
 __version__ = "0.1.0"
 

@@ -8,17 +8,20 @@ docs/design/batch_norm.md, docs/design/augmentation_backends.md, docs/design/dro
 
 The workarounds, who uses them, and the test that pins each:
 
-* `cpu_barrier`: batch norm's forward and backward;
+* `cpu_barrier`: batch norm's forward and backward (`jaxreg/_batch_norm_core.py`);
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
-* `flip`: the random flips; tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for
-  uint8 batches, tests/test_augment.py::test_uint8_batches_stay_row_major_on_the_cpu.
-* `loop_on_cpu`: under `vmap`, `color_jitter`, the augmentation policies, `gaussian_blur`,
-  `equalize`'s histogram and the flip of a uint8 batch;
+* `flip`: the random flips (`jaxreg/augment/_crop.py`);
+  tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for uint8 batches,
+  tests/test_augment.py::test_uint8_batches_stay_row_major_on_the_cpu.
+* `loop_on_cpu`: under `vmap`, `color_jitter` (`jaxreg/augment/_jitter.py`), the augmentation
+  policies (`jaxreg/augment/_policies.py`), `gaussian_blur` (`jaxreg/augment/_filters.py`,
+  through `pixel_op` in `jaxreg/augment/_dtypes.py`), `equalize`'s histogram
+  (`jaxreg/augment/_levels.py`) and the flip of a uint8 batch (`flip` above);
   tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
-  tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu and the
-  `xla_schedule` test in tests/test_photometric.py.
-* `after`: dropout's mask regenerated in the backward (``recompute_mask``);
-  tests/test_dropout.py::test_recomputed_mask_waits_for_the_cotangent.
+  tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu and
+  tests/test_photometric.py::test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu.
+* `after`: dropout's mask regenerated in the backward (``recompute_mask``,
+  `jaxreg/_dropout.py`); tests/test_dropout.py::test_recomputed_mask_waits_for_the_cotangent.
 """
 
 from __future__ import annotations

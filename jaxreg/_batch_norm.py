@@ -37,20 +37,30 @@ backward instead of being stored.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from collections.abc import Hashable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxreg import _backend, _checks
+from jaxreg import _checks
+from jaxreg._batch_norm_core import (
+    Config,
+    axis_size,
+    batch_norm_core,
+    nan_if_infinite,
+    normalize,
+    train_forward,
+    varying_axes,
+)
 
 __all__ = ["BatchNormState", "batch_norm", "batch_norm_init"]
+
+Backward = Literal["custom", "autodiff"]
 
 
 class BatchNormState(NamedTuple):
@@ -116,57 +126,25 @@ def batch_norm_init(
 
 
 # --------------------------------------------------------------------------------------------
-# Statistics
+# Public op
 # --------------------------------------------------------------------------------------------
 
 
-class _Config(NamedTuple):
-  """Static configuration of the training-path core (hashable: a custom_vjp nondiff arg)."""
-
-  reduce_axes: tuple[int, ...]
-  eps: float
-  axis_name: tuple | None  # device axis names, checked
-
-
-def _unbound(axis_name, err):
-  return ValueError(
-      f"batch_norm: `axis_name`={axis_name!r} is not bound here. It names the device axis "
-      "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
-      "over sharded arrays pass axis_name=None (statistics are global already)."
-  )
+def _check_param(value, op, name, *, feature_shape, param_shape):
+  if value is None:
+    return None
+  value = _checks.check_float_array(value, op, name)
+  if value.shape != feature_shape:
+    raise ValueError(f"{op}: `{name}` must have the feature shape {feature_shape}, got "
+                     f"{value.shape}.")
+  return value.reshape(param_shape)
 
 
-def _psum(value, axis_name, reduce=lax.psum):
-  if axis_name is None:
-    return value
-  try:
-    return reduce(value, axis_name)
-  except NameError as err:
-    raise _unbound(axis_name, err) from err
-
-
-def _axis_size(axis_name) -> int:
-  """The number of devices along the named axes (1 without any)."""
-  if axis_name is None:
-    return 1
-  try:
-    return math.prod(lax.axis_size(name) for name in axis_name)
-  except NameError as err:
-    raise _unbound(axis_name, err) from err
-
-
-def _varying_axes(value):
-  """The device axes ``value`` varies over under `shard_map`, or None where JAX tracks none."""
-  aval = jax.typeof(value)
-  manual = getattr(aval, "manual_axis_type", None)  # JAX >= 0.9; older: `aval.vma`
-  return manual.varying if manual is not None else getattr(aval, "vma", None)
-
-
-def _check_mask_sharding(mask, x, axis_name, op):
+def _check_mask_sharding(mask, op, *, x, axis_name):
   """A mask must be split over the devices like x: say so instead of a shape error."""
   if axis_name is None:
     return
-  x_varying, mask_varying = _varying_axes(x), _varying_axes(mask)
+  x_varying, mask_varying = varying_axes(x), varying_axes(mask)
   if x_varying is None or mask_varying is None:
     return
   extra = [name for name in axis_name if name in mask_varying - x_varying]
@@ -177,188 +155,7 @@ def _check_mask_sharding(mask, x, axis_name, op):
         "PartitionSpec of x (in_specs of the shard_map).")
 
 
-def _as_cotangent_of(cotangent, primal, axis_name):
-  """Sums a per-device parameter gradient over the devices a replicated parameter spans.
-
-  Under `shard_map`, JAX types every value as varying or invariant across each device axis;
-  the gradient of an invariant (replicated) ``scale``/``bias`` must be the invariant total, i.e.
-  the sum of the per-device contributions. Where JAX tracks no such type (a named `vmap`,
-  whose own transpose sums over the batch), the local contribution is the right cotangent.
-  """
-  if axis_name is None:
-    return cotangent
-  varying = _varying_axes(primal)
-  if varying is None:
-    return cotangent
-  missing = tuple(name for name in axis_name if name not in varying)
-  return lax.psum(cotangent, missing) if missing else cotangent
-
-
-
-def _batch_statistics(x, keep, running, config: _Config):
-  """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
-
-  Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
-  E[x^2] - E[x]^2, this keeps its precision when the mean is large compared with the spread.
-  Sums and counts (not means) are reduced across devices, so devices holding different numbers
-  of valid values are weighted correctly. Computed in float32 or wider for any input dtype. The
-  deviations are returned for the normalization, into which XLA fuses them.
-
-  A sum of squared deviations past the dtype's largest value is inf (see `_nan_if_infinite`).
-
-  With a mask, a feature may have no valid value at all; it has no batch statistics, and its
-  entries are normalized with the running ``(mean, var)`` instead (rsqrt(0 + eps) would scale
-  them by 316 and overflow float16).
-  """
-  axes = config.reduce_axes
-  compute = _checks.float32_or_wider(x.dtype)
-  x32 = x.astype(compute)
-  if keep is None:
-    count = jnp.asarray(math.prod(x.shape[a] for a in axes), compute)
-    valid_x = x32
-  else:
-    keep = jnp.broadcast_to(keep, x.shape)
-    count = jnp.sum(keep, axes, keepdims=True, dtype=compute)
-    # A select, not a multiply by the mask, so that NaN or inf in padding stays out of the
-    # statistics. XLA:CPU's reduction fusions take no select: this one copy is written out,
-    # and both sums read it.
-    valid_x = jnp.where(keep, x32, 0)
-  total = jnp.sum(valid_x, axes, keepdims=True)
-  count = _psum(count, config.axis_name)
-  mean = _psum(total, config.axis_name) / jnp.maximum(count, 1)
-  # x - mean is computed inside the variance's reduction. (x itself stays out of the barrier
-  # here: with it, a bfloat16 network kept an extra activation per block; see _unshared.)
-  (mean_var,) = _backend.cpu_barrier((mean,))
-  sq_dev = jnp.square(valid_x - mean_var)
-  if keep is not None:  # valid_x is finite where keep is False, so the multiply is safe
-    sq_dev = sq_dev * keep.astype(compute)
-  sq = _psum(jnp.sum(sq_dev, axes, keepdims=True), config.axis_name)
-  var = sq / jnp.maximum(count, 1)
-  if keep is not None:
-    seen = count > 0
-    mean = jnp.where(seen, mean, running[0].astype(compute))
-    var = jnp.where(seen, var, running[1].astype(compute))
-  return jnp.broadcast_to(count, mean.shape), mean, x32 - mean, var
-
-
-# --------------------------------------------------------------------------------------------
-# Training-path core with the hand-derived backward
-# --------------------------------------------------------------------------------------------
-
-
-def _normalize(dev, inv, scale, bias, dtype):
-  return (dev * (inv * scale) + bias).astype(dtype)
-
-
-def _nan_if_infinite(var, inv):
-  """``inv``, NaN where the variance is inf: rsqrt(inf) = 0 would make every output ``bias``.
-
-  The squared deviations of a feature overflow float32 once ``n * max|x - mean|**2`` passes
-  3.4e38 (``|x|`` around 1e16 for a million values); a running variance that took in such a
-  batch is inf too. Scaling the deviations before squaring would avoid the overflow, but
-  needs max|x| first: one more read of x (docs/design/edge_cases.md).
-  """
-  return jnp.where(jnp.isinf(var), jnp.nan, inv)
-
-
-def _train_forward(config: _Config, x, scale, bias, keep, running):
-  count, mean, dev, var = _batch_statistics(x, keep, running, config)
-  inv = _nan_if_infinite(var, lax.rsqrt(var + config.eps))
-  if keep is not None:
-    # One valid value has no variance (PyTorch refuses such a batch; unmasked, so does
-    # batch_norm): its feature's outputs are NaN, never `bias` in silence.
-    inv = jnp.where(count == 1, jnp.nan, inv)
-  y = _normalize(dev, inv, scale.astype(dev.dtype), bias.astype(dev.dtype), x.dtype)
-  # Keep x itself, not the deviations, and recompute x - mean in the backward (one fused
-  # subtraction). Keeping the deviations forces XLA to write them out as a second full-size
-  # buffer that lives until the backward; x is alive anyway where the caller keeps it, and in
-  # half precision it is half the bytes. Design: docs/design/batch_norm.md.
-  # The mask is kept as passed (e.g. (N, 1)), not broadcast to x's size.
-  return (y, count, mean, var), (x, mean, inv, count, scale, bias, keep, running)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _batch_norm_core(config: _Config, x, scale, bias, keep, running):
-  return _train_forward(config, x, scale, bias, keep, running)[0]
-
-
-def _batch_norm_core_fwd(config, x, scale, bias, keep, running):
-  return _train_forward(config, x, scale, bias, keep, running)
-
-
-def _batch_norm_core_bwd(config, residuals, cotangents):
-  x, mean, inv, count, scale, bias, keep, running = residuals
-  dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
-  axes = config.reduce_axes
-  compute = mean.dtype
-  # Each pass converts its own dy and x (see _backend.cpu_barrier).
-  (dy_1,) = _backend.cpu_barrier((dy,))
-  sum_dy = jnp.sum(dy_1.astype(compute), axes, keepdims=True)  # local to this device: dbias
-  x_2, dy_2 = _backend.cpu_barrier((x, dy))
-  mean_2, _ = _backend.cpu_barrier((mean, inv))  # not (mean,): that barrier is the variance's
-  dev_2 = x_2.astype(compute) - mean_2
-  dy_dev = dy_2.astype(compute) * dev_2
-  if keep is not None:
-    # A padded position whose output the loss ignores (dy == 0) adds nothing, also when its x
-    # is NaN or inf (0 * NaN would spread NaN into dscale and every dx of its feature). Where
-    # the loss does use a padded output, its term stays: the gradient is exact either way.
-    dy_dev = jnp.where(keep | (dy_2 != 0), dy_dev, 0)
-  sum_dy_dev = jnp.sum(dy_dev, axes, keepdims=True)  # local: dscale / inv
-  # The statistics were global, so the terms through them use the global sums.
-  global_dy = _psum(sum_dy, config.axis_name)
-  global_dy_dev = _psum(sum_dy_dev, config.axis_name)
-  # dx = gain * (dy - (global_dy + dev * inv**2 * global_dy_dev) / n), written with per-feature
-  # coefficients that are ready before the pass (with scale=None, XLA:CPU otherwise made dx
-  # an XNNPACK pass over a full-size broadcast of inv; see _backend.cpu_barrier). gain
-  # multiplies the whole bracket, not each coefficient: folded into them, XLA:GPU scheduled a
-  # bfloat16 network's weight gradients after the whole backward (18% more temporary memory).
-  # Design: docs/design/batch_norm.md.
-  gain = scale.astype(compute) * inv
-  n = jnp.maximum(count, 1)
-  # inv * (inv * ...): inv**2 would underflow to 0 for a standard deviation past 1e19.
-  per_dev = inv * (inv * global_dy_dev / n)
-  offset = global_dy / n
-  mean_3, gain, per_dev, offset = _backend.cpu_barrier((mean, gain, per_dev, offset))
-  correction = offset + (x.astype(compute) - mean_3) * per_dev
-  if keep is not None:
-    correction = jnp.where(keep, correction, 0)
-  dx = gain * (dy.astype(compute) - correction)
-  dscale = (sum_dy_dev * inv).reshape(scale.shape).astype(scale.dtype)
-  dbias = sum_dy.reshape(bias.shape).astype(bias.dtype)
-  dscale = _as_cotangent_of(dscale, scale, config.axis_name)
-  dbias = _as_cotangent_of(dbias, bias, config.axis_name)
-  d_running = None
-  if running is not None:
-    # A feature with no valid entry was normalized with the running statistics,
-    # y = (x - m) * rsqrt(v + eps) * scale + bias, so y depends on them there (and only there).
-    unseen = count == 0
-    scale_c = scale.astype(compute)
-    d_mean = jnp.where(unseen, -(scale_c * inv) * sum_dy, 0)
-    d_var = jnp.where(unseen, -0.5 * scale_c * inv**3 * sum_dy_dev, 0)
-    d_running = tuple(_as_cotangent_of(d.astype(r.dtype), r, config.axis_name)
-                      for d, r in zip((d_mean, d_var), running, strict=True))
-  return dx.astype(dy.dtype), dscale, dbias, None, d_running  # dy has x's dtype, like y
-
-
-_batch_norm_core.defvjp(_batch_norm_core_fwd, _batch_norm_core_bwd)
-
-
-# --------------------------------------------------------------------------------------------
-# Public op
-# --------------------------------------------------------------------------------------------
-
-
-def _check_param(value, name, feature_shape, param_shape, op):
-  if value is None:
-    return None
-  value = _checks.check_float_array(value, op, name)
-  if value.shape != feature_shape:
-    raise ValueError(f"{op}: `{name}` must have the feature shape {feature_shape}, got "
-                     f"{value.shape}.")
-  return value.reshape(param_shape)
-
-
-def _check_mask(mask, x, axis_name, op):
+def _check_mask(mask, op, *, x, axis_name):
   """The mask as a boolean array of x's rank (not broadcast to x's size), or None."""
   if mask is None:
     return None
@@ -377,14 +174,14 @@ def _check_mask(mask, x, axis_name, op):
                "or split along another axis")
     raise ValueError(f"{op}: `mask` of shape {mask.shape} does not broadcast to x's shape "
                      f"{x.shape} ({hint}).") from err
-  _check_mask_sharding(mask, x, axis_name, op)
+  _check_mask_sharding(mask, op, x=x, axis_name=axis_name)
   if broadcast != x.shape:
     raise ValueError(f"{op}: `mask` of shape {mask.shape} would enlarge x's shape {x.shape}.")
   # Broadcast inside the op, where XLA fuses it: a (N, 1) mask is what the backward keeps.
   return mask.reshape((1,) * (x.ndim - mask.ndim) + mask.shape)
 
 
-def _check_eps(eps, compute, op) -> float:
+def _check_eps(eps, op, *, compute) -> float:
   """``eps`` as a Python float that is a normal number of the compute dtype."""
   if _checks.check_interval(eps, op, "eps", lo=0.0, lo_open=True) is None:
     raise TypeError(f"{op}: `eps` must be a Python number (it is part of the compiled "
@@ -407,7 +204,7 @@ _CUSTOM_FORWARD_MODE = (
     "jax.linearize returns) does not. Pass backward='autodiff' for that.")
 
 
-def _check_state(state, feature_shape, op) -> BatchNormState:
+def _check_state(state, op, *, feature_shape) -> BatchNormState:
   if not isinstance(state, BatchNormState):
     raise TypeError(f"{op}: `state` must be a BatchNormState (see batch_norm_init), got "
                     f"{type(state).__name__}.")
@@ -434,7 +231,7 @@ def batch_norm(
     axis_name: Hashable | Sequence[Hashable] | None = None,
     mask: jax.typing.ArrayLike | None = None,
     unbiased_running_var: bool = False,
-    backward: Literal["custom", "autodiff"] = "custom",
+    backward: Backward = "custom",
 ) -> tuple[jax.Array, BatchNormState]:
   """Batch normalization over every axis but ``axis``, with running statistics as state.
 
@@ -532,27 +329,27 @@ def batch_norm(
   train = _checks.check_train(train, op)
   x = _checks.check_float_array(x, op)
   _checks.check_ndim(x, op, min_ndim=1)
-  feature_axes = _checks.normalize_axes(axis, x.ndim, op, "axis")
+  feature_axes = _checks.normalize_axes(axis, op, "axis", ndim=x.ndim)
   reduce_axes = tuple(a for a in range(x.ndim) if a not in feature_axes)
   if not reduce_axes:
     raise ValueError(f"{op}: `axis`={axis!r} covers every axis of x (shape {x.shape}); "
                      "statistics need at least one axis to reduce over.")
   feature_shape = tuple(x.shape[a] for a in feature_axes)
   param_shape = tuple(x.shape[a] if a in feature_axes else 1 for a in range(x.ndim))
-  scale = _check_param(scale, "scale", feature_shape, param_shape, op)
-  bias = _check_param(bias, "bias", feature_shape, param_shape, op)
-  checked_state = _check_state(state, feature_shape, op)
+  shapes = {"feature_shape": feature_shape, "param_shape": param_shape}
+  scale = _check_param(scale, op, "scale", **shapes)
+  bias = _check_param(bias, op, "bias", **shapes)
+  checked_state = _check_state(state, op, feature_shape=feature_shape)
   # A traced momentum outside [0, 1] makes the new running statistics NaN.
   momentum = _checks.checked_or_nan(momentum, op, "momentum", lo=0.0, hi=1.0)
   compute = _checks.float32_or_wider(x.dtype)
-  eps = _check_eps(eps, compute, op)
+  eps = _check_eps(eps, op, compute=compute)
   unbiased_running_var = _checks.check_bool(unbiased_running_var, op, "unbiased_running_var")
-  if backward not in ("custom", "autodiff"):
-    raise ValueError(f"{op}: `backward` must be 'custom' or 'autodiff', got {backward!r}.")
+  backward = _checks.check_choice(backward, op, "backward", choices=get_args(Backward))
   # A tuple of names from here on: one name, a list or a tuple of them, as in device_key.
   axis_name = (None if axis_name is None
                else _checks.check_axis_names(axis_name, op, reduces=True))
-  keep = _check_mask(mask, x, axis_name, op)  # checked on both paths; used by training only
+  keep = _check_mask(mask, op, x=x, axis_name=axis_name)  # checked on both paths; used in training
 
   ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
   scale_ = ones() if scale is None else scale
@@ -561,12 +358,12 @@ def batch_norm(
   if not train:
     mean = jnp.reshape(checked_state.mean, param_shape).astype(compute)
     var = jnp.reshape(checked_state.var, param_shape).astype(compute)
-    inv = _nan_if_infinite(var, lax.rsqrt(var + eps))
+    inv = nan_if_infinite(var, lax.rsqrt(var + eps))
     dev = x.astype(compute) - mean
-    return _normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
+    return normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
 
   static_count = math.prod(x.shape[a] for a in reduce_axes)
-  devices = _axis_size(axis_name)
+  devices = axis_size(axis_name)
   if static_count * devices == 1:
     where = "" if axis_name is None else f" on the one device along axis_name={axis_name!r}"
     raise ValueError(
@@ -575,7 +372,7 @@ def batch_norm(
         "`bias`. Use a larger batch, or train=False."
     )
 
-  config = _Config(reduce_axes, eps, axis_name)
+  config = Config(reduce_axes, eps, axis_name)
   # A feature with no valid entry is normalized with the running statistics (only a mask can
   # leave one empty).
   running = None if keep is None else tuple(
@@ -584,9 +381,9 @@ def batch_norm(
     # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
     # state): say what to use instead of JAX's generic error.
     with _checks.forward_mode_advice(op, _CUSTOM_FORWARD_MODE):
-      y, count, mean, var = _batch_norm_core(config, x, scale_, bias_, keep, running)
+      y, count, mean, var = batch_norm_core(config, x, scale_, bias_, keep, running)
   else:
-    y, count, mean, var = _train_forward(config, x, scale_, bias_, keep, running)[0]
+    y, count, mean, var = train_forward(config, x, scale_, bias_, keep, running)[0]
 
   count, mean, var = (lax.stop_gradient(v) for v in (count, mean, var))
   if unbiased_running_var:

@@ -5,7 +5,11 @@ contents that might be traced. Errors name the value received and what was expec
 mistake surfaces at the call site instead of as a NaN three layers later.
 
 Every validator takes the value first, then the public op's name and the argument's name,
-``check_x(value, op, name, **bounds)``, and returns the value it checked (converted where it says).
+then keyword-only options: ``check_x(value, op, name, *, lo=..., hi=...)``, and returns the
+value it checked (converted where it says). Bounds are always ``lo`` and ``hi``, closed unless
+``lo_open`` or ``hi_open`` says otherwise. The allowed values of a string option are the
+arguments of its ``Literal`` type (``typing.get_args``), checked by `check_choice`.
+`jaxreg/augment/_image_checks.py` adds the image-specific checks in the same style.
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def as_key(key: object, op: str, *, has_train: bool = False) -> jax.Array:
   )
 
 
-def as_keys(key: object, op: str, count: int) -> jax.Array:
+def as_keys(key: object, op: str, *, count: int) -> jax.Array:
   """``count`` typed PRNG keys, shape ``(count,)``: one per example.
 
   ``key`` is either one key (typed or legacy), split ``count`` ways, or already one key per
@@ -149,8 +153,10 @@ def check_rate(rate: object, op: str, name: str = "rate") -> float | None:
 
 
 def check_interval(value: object, op: str, name: str, *, lo: float = -math.inf,
-                   hi: float = math.inf, lo_open: bool = False) -> float | None:
-  """Checks a scalar lies in [lo, hi] (or (lo, hi]) when known at trace time.
+                   hi: float = math.inf, lo_open: bool = False,
+                   hi_open: bool = False) -> float | None:
+  """Checks a scalar lies in [lo, hi] (``lo_open``, ``hi_open``: without that end) when known
+  at trace time.
 
   Returns it as a float, or None when it is traced. NaN and infinities are rejected: no
   parameter of this library means anything at infinity, and inf times a zero is NaN.
@@ -160,11 +166,12 @@ def check_interval(value: object, op: str, name: str, *, lo: float = -math.inf,
     return None
   if not math.isfinite(concrete):
     raise ValueError(f"{op}: `{name}` must be a finite number, got {value!r}.")
-  if not ((lo < concrete if lo_open else lo <= concrete) and concrete <= hi):
+  if not ((lo < concrete if lo_open else lo <= concrete)
+          and (concrete < hi if hi_open else concrete <= hi)):
     if hi == math.inf:
       bound = f"> {lo}" if lo_open else f">= {lo}"
     else:
-      bound = f"in {'(' if lo_open else '['}{lo}, {hi}]"
+      bound = f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
     raise ValueError(f"{op}: `{name}` must be {bound}, got {value!r}.")
   return concrete
 
@@ -193,8 +200,8 @@ def check_float_array(x: object, op: str, name: str = "x", *,
   return x
 
 
-def check_ndim(x: jax.Array, op: str, *, min_ndim: int = 0, exact: int | None = None,
-               layout: str = "", name: str = "x") -> None:
+def check_ndim(x: jax.Array, op: str, name: str = "x", *, min_ndim: int = 0,
+               exact: int | None = None, layout: str = "") -> None:
   """Checks the rank of ``x``."""
   hint = f" ({layout})" if layout else ""
   if exact is not None and x.ndim != exact:
@@ -205,8 +212,10 @@ def check_ndim(x: jax.Array, op: str, *, min_ndim: int = 0, exact: int | None = 
     )
 
 
-def normalize_axes(axes: int | Sequence[int], ndim: int, op: str, name: str) -> tuple[int, ...]:
-  """Returns ``axes`` as a sorted tuple of non-negative ints; rejects bad or repeated axes."""
+def normalize_axes(axes: int | Sequence[int], op: str, name: str, *,
+                   ndim: int) -> tuple[int, ...]:
+  """``axes`` of an ``ndim``-dimensional array as a sorted tuple of non-negative ints; rejects
+  bad or repeated axes."""
   items = (axes,) if isinstance(axes, (numbers.Integral, np.integer)) else axes
   try:
     items = tuple(items)
@@ -234,6 +243,26 @@ def check_positive_int(value: object, op: str, name: str) -> int:
   if value < 1:
     raise ValueError(f"{op}: `{name}` must be >= 1, got {value!r}.")
   return int(value)
+
+
+def check_int(value: object, op: str, name: str, *, lo: int, hi: int | None = None,
+              allowed: str = "") -> int:
+  """A Python or NumPy int in [lo, hi] (no upper bound when ``hi`` is None), as an int;
+  ``allowed`` describes the valid values in the messages (default: the interval)."""
+  allowed = allowed or (f"an int in [{lo}, {hi}]" if hi is not None else f"an int >= {lo}")
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+    raise TypeError(f"{op}: `{name}` must be {allowed}, got {value!r} of type "
+                    f"{type(value).__name__}.")
+  if value < lo or (hi is not None and value > hi):
+    raise ValueError(f"{op}: `{name}` must be {allowed}, got {value!r}.")
+  return int(value)
+
+
+def check_choice(value: object, op: str, name: str, *, choices: tuple[str, ...]) -> str:
+  """One of the strings ``choices`` (a ``Literal``'s arguments, from ``typing.get_args``)."""
+  if not isinstance(value, str) or value not in choices:
+    raise ValueError(f"{op}: `{name}` must be one of {choices}, got {value!r}.")
+  return value
 
 
 def float32_or_wider(dtype) -> jnp.dtype:
@@ -329,7 +358,7 @@ def checked_or_nan(value: Any, op: str, name: str, *, lo: float = -math.inf,
 # --------------------------------------------------------------------------------------------
 
 
-def check_floating_outputs(outputs: Any, op: str, what: str = "apply_fn") -> None:
+def check_floating_outputs(outputs: Any, op: str, name: str = "apply_fn") -> None:
   """Rejects non-floating leaves, whose mean would be cast back to an integer or bool.
 
   The dtypes are known at trace time, so under `jit` this raises before anything runs.
@@ -339,7 +368,7 @@ def check_floating_outputs(outputs: Any, op: str, what: str = "apply_fn") -> Non
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
       shown = f"dtype {dtype}" if dtype is not None else f"{type(leaf).__name__}"
       raise TypeError(
-          f"{op}: `{what}` must return floating arrays, got {shown} at output"
+          f"{op}: `{name}` must return floating arrays, got {shown} at output"
           f"{jax.tree_util.keystr(path) or ' (the root)'}; the mean of integer or bool outputs "
           "is not one of them. Return e.g. `jax.nn.one_hot(label, n)` for a class frequency or "
           "`.astype(jnp.float32)`."

@@ -1,4 +1,5 @@
-"""The dropout family: dropout, channel dropout, drop-path (stochastic depth) and DropBlock.
+"""The dropout family: dropout, channel dropout and drop-path (stochastic depth); DropBlock,
+in `jaxreg._drop_block`, applies its masks the same way.
 
 Every op has the same shape, ``op(key, x, rate, *, train, ...)``:
 
@@ -43,7 +44,6 @@ from jaxreg._prng import CODE_BITS, keep_bits, keep_mask, unpack_keep_bits
 
 __all__ = [
     "channel_dropout",
-    "drop_block",
     "drop_path",
     "drop_path_rates",
     "dropout",
@@ -69,7 +69,7 @@ class _MaskSpec(NamedTuple):
     return keep_mask(self.key(key_data), self.shape, threshold)
 
 
-def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
+def apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
   """``x * scale`` where ``keep`` (which broadcasts against ``x``), else 0.
 
   ``scale`` is float32 or wider. The product is taken in its dtype and rounded once to
@@ -86,7 +86,7 @@ def _apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
 @functools.partial(jax.checkpoint, static_argnums=(3,), prevent_cse=False)
 def _apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
                        shape: tuple[int, ...]) -> jax.Array:
-  """`_apply_mask` with the mask given as packed bits, unpacked here.
+  """`apply_mask` with the mask given as packed bits, unpacked here.
 
   A checkpoint, so that what differentiation keeps for the backward is the packed bits (1 bit
   per mask element) and not the unpacked boolean mask (1 byte): the unpacking, a shift and a
@@ -94,29 +94,29 @@ def _apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
   residuals (`jax.vjp`, `lax.scan`, a jit boundary), not only where XLA fuses a whole step.
   Forward mode (jvp, hessian) works as with any function.
   """
-  return _apply_mask(x, unpack_keep_bits(bits, shape), scale)
+  return apply_mask(x, unpack_keep_bits(bits, shape), scale)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _masked_recompute(spec: _MaskSpec, x, key_data, threshold, scale):
-  return _apply_mask(x, spec.keep(key_data, threshold), scale)
+  return apply_mask(x, spec.keep(key_data, threshold), scale)
 
 
 def _masked_recompute_fwd(spec, x, key_data, threshold, scale):
-  y = _apply_mask(x, spec.keep(key_data, threshold), scale)
+  y = apply_mask(x, spec.keep(key_data, threshold), scale)
   return y, (key_data, threshold, scale)  # a few scalars: the mask itself is not kept
 
 
 def _masked_recompute_bwd(spec, residuals, g):
   key_data, threshold, scale = residuals
   key_data, g = _backend.after((key_data, g))  # regenerate once the cotangent is ready
-  return _apply_mask(g, spec.keep(key_data, threshold), scale), None, None, None
+  return apply_mask(g, spec.keep(key_data, threshold), scale), None, None, None
 
 
 _masked_recompute.defvjp(_masked_recompute_fwd, _masked_recompute_bwd)
 
 
-def _valid_traced_rate(rate: jax.Array) -> jax.Array:
+def valid_traced_rate(rate: jax.Array) -> jax.Array:
   """Whether a traced rate lies in [0, 1]: a boolean scalar, False for NaN."""
   return _checks.traced_in_interval(jnp.asarray(rate, jnp.float32), lo=0.0, hi=1.0)
 
@@ -126,7 +126,7 @@ def _concrete_threshold(rate: float) -> int:
   return round((1.0 - rate) * 2**CODE_BITS)
 
 
-def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.Array, jax.Array]:
+def threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.Array, jax.Array]:
   """The keep-mask threshold and the survivors' scale for a drop ``rate``.
 
   An element is kept when its 16-bit code is below ``threshold = round((1 - rate) * 2**16)``,
@@ -151,7 +151,7 @@ def _threshold_and_scale(rate, concrete_rate: float | None, dtype) -> tuple[jax.
   if concrete_rate is not None:
     threshold = _concrete_threshold(concrete_rate)
     return jnp.uint32(threshold), jnp.asarray(full / threshold if threshold else 0.0, dtype)
-  valid = _valid_traced_rate(rate)
+  valid = valid_traced_rate(rate)
   keep_prob = 1.0 - lax.stop_gradient(jnp.asarray(rate, jnp.float32))
   # The select comes before the cast: a negative or NaN float has no uint32 value.
   threshold = jnp.where(valid, jnp.round(keep_prob * full), full).astype(jnp.uint32)
@@ -186,7 +186,7 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
       return jnp.zeros_like(x)  # rate >= 1 - 2**-17: no 16-bit code is below 0
     if concrete_threshold == 2**CODE_BITS:
       return x  # rate <= 2**-17: every code is kept, with scale 1
-  threshold, scale = _threshold_and_scale(rate, concrete_rate, _checks.float32_or_wider(x.dtype))
+  threshold, scale = threshold_and_scale(rate, concrete_rate, _checks.float32_or_wider(x.dtype))
 
   spec = _MaskSpec(tuple(mask_shape), str(jax.random.key_impl(key)))
   key_data = jax.random.key_data(key)
@@ -198,7 +198,7 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   return _apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)
 
 
-def _check_common(op, x, train):
+def _check_x_and_train(x, op: str, *, train):
   train = _checks.check_train(train, op)
   x = _checks.check_float_array(x, op)
   return x, train
@@ -271,8 +271,8 @@ def dropout(
     JMLR 2014.
   """
   op = "dropout"
-  x, train = _check_common(op, x, train)
-  dims = _checks.normalize_axes(broadcast_dims, x.ndim, op, "broadcast_dims")
+  x, train = _check_x_and_train(x, op, train=train)
+  dims = _checks.normalize_axes(broadcast_dims, op, "broadcast_dims", ndim=x.ndim)
   mask_shape = tuple(1 if axis in dims else size for axis, size in enumerate(x.shape))
   return _inverted_dropout(
       op, key, x, rate, mask_shape, train=train, recompute_mask=recompute_mask
@@ -329,13 +329,13 @@ def channel_dropout(
     Tompson et al., "Efficient Object Localization Using Convolutional Networks", CVPR 2015.
   """
   op = "channel_dropout"
-  x, train = _check_common(op, x, train)
+  x, train = _check_x_and_train(x, op, train=train)
   _checks.check_ndim(x, op, min_ndim=3, layout="batch first, e.g. NHWC")
   if isinstance(channel_axis, bool) or not isinstance(channel_axis, (numbers.Integral,
                                                                       np.integer)):
     raise TypeError(f"{op}: `channel_axis` must be one int (the feature axis), got "
                     f"{channel_axis!r}.")
-  (axis,) = _checks.normalize_axes(channel_axis, x.ndim, op, "channel_axis")
+  (axis,) = _checks.normalize_axes(channel_axis, op, "channel_axis", ndim=x.ndim)
   if axis == 0:
     raise ValueError(
         f"{op}: `channel_axis`={channel_axis} is the batch axis (axis 0); pass the feature axis, "
@@ -391,7 +391,7 @@ def drop_path(
     Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
   """
   op = "drop_path"
-  x, train = _check_common(op, x, train)
+  x, train = _check_x_and_train(x, op, train=train)
   _checks.check_ndim(x, op, min_ndim=1, layout="examples on axis 0")
   mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
   # The mask has one entry per example, so storing it costs nothing worth recomputing.
@@ -433,149 +433,3 @@ def drop_path_rates(max_rate: float, depth: int) -> tuple[float, ...]:
   if depth == 1:
     return (0.0,)
   return tuple(float(r) for r in np.linspace(0.0, rate, depth))
-
-
-# --------------------------------------------------------------------------------------------
-# DropBlock
-# --------------------------------------------------------------------------------------------
-
-
-def _coverage_counts(size: int, block_size: int) -> np.ndarray:
-  """For each position along one axis, how many valid block origins cover it."""
-  positions = np.arange(size)
-  last_origin = size - block_size
-  return np.minimum(positions, last_origin) - np.maximum(0, positions - block_size + 1) + 1
-
-
-def _seed_probability(rate, height: int, width: int, block_size: int):
-  """Seed probability gamma whose expected dropped fraction is exactly ``rate``.
-
-  A position covered by ``c`` possible block origins survives with probability
-  ``(1 - gamma)**c``, so the expected dropped fraction is ``1 - mean((1 - gamma)**c)``. That is
-  increasing in gamma, and bisection solves it for any rate, concrete or traced. (Ghiasi et al.'s
-  closed form, ``rate / bs**2 * HW / ((H - bs + 1)(W - bs + 1))``, ignores overlapping blocks
-  and so drops less than ``rate``.)
-  """
-  counts = np.outer(_coverage_counts(height, block_size), _coverage_counts(width, block_size))
-  values, multiplicity = np.unique(counts, return_counts=True)
-  weights = multiplicity / counts.size
-  if _checks.is_traced(rate):
-    xp, dtype = jnp, jnp.float32
-  else:  # solved once at trace time, in float64
-    xp, dtype = np, np.float64
-  rate, values, weights = (xp.asarray(v, dtype) for v in (rate, values, weights))
-
-  def bisect(_, bounds):  # halves [lo, hi]
-    lo, hi = bounds
-    mid = (lo + hi) / 2
-    dropped = 1.0 - xp.sum(weights * (1.0 - mid) ** values)
-    too_many = dropped > rate
-    return xp.where(too_many, lo, mid), xp.where(too_many, mid, hi)
-
-  bounds = xp.zeros((), dtype), xp.ones((), dtype)
-  steps = 50  # reach float64 resolution
-  if xp is jnp:  # a loop, not 50 unrolled steps: compiling those took seconds
-    bounds = lax.fori_loop(0, steps, bisect, bounds)
-  else:
-    for step in range(steps):
-      bounds = bisect(step, bounds)
-  return bounds[0]  # dropped(lo) <= rate: exactly 0 for rate 0, 1 for rate 1
-
-
-def _max_pool_same(seeds: jax.Array, block_size: int, axis: int) -> jax.Array:
-  """Marks every position within ``block_size - 1`` after a seed along ``axis`` (1-D max)."""
-  window = [1] * seeds.ndim
-  window[axis] = block_size
-  padding = [(0, 0)] * seeds.ndim
-  padding[axis] = (block_size - 1, block_size - 1)
-  return lax.reduce_window(seeds, False, lax.bitwise_or, window, (1,) * seeds.ndim, padding)
-
-
-def drop_block(
-    key: jax.Array | None,
-    x: jax.typing.ArrayLike,
-    rate: float | jax.Array,
-    *,
-    train: bool,
-    block_size: int = 7,
-) -> jax.Array:
-  """DropBlock: drops contiguous ``block_size x block_size`` squares of NHWC feature maps.
-
-  Block origins (seeds) are sampled with probability gamma at the positions where a whole block
-  fits, each seed drops the block below-right of it, and every feature map (example, channel)
-  gets its own seeds. Gamma is solved so that the expected fraction of dropped positions equals
-  ``rate`` exactly, overlaps included. The survivors are rescaled by the realised kept fraction
-  of each example (``H * W * C / kept``), as in the reference implementation but per example, so
-  every example is normalised by its own mask.
-
-  Args:
-    key: a PRNG key; may be None when ``train=False``.
-    x: floating-point NHWC array ``(N, H, W, C)``. A map with ``H`` or ``W`` of 0 is
-      returned as it is (nothing to drop), whatever ``block_size``.
-    rate: probability of DROPPING a position, i.e. the expected dropped fraction, in [0, 1];
-      a float or a traced scalar. A traced rate outside [0, 1] (or NaN) gives NaN, since it
-      cannot be checked at trace time.
-    train: keyword-only, required. False returns ``x``.
-    block_size: side of the square block, ``1 <= block_size <= min(H, W)``. ``block_size=1``
-      is element-wise dropout with per-example normalisation.
-
-  Returns:
-    An array with the shape and dtype of ``x``.
-
-  Raises:
-    ValueError: ``x`` not 4-D, ``block_size`` larger than a non-empty feature map or < 1,
-      ``rate`` outside [0, 1].
-    TypeError: non-floating ``x``, non-int ``block_size``, non-bool ``train``, bad ``key``.
-
-  Example:
-    >>> import jax, jax.numpy as jnp, jaxreg as jr
-    >>> x = jnp.ones((2, 16, 16, 4))
-    >>> y = jr.drop_block(jax.random.key(0), x, 0.2, train=True, block_size=3)
-    >>> y.shape
-    (2, 16, 16, 4)
-
-  References:
-    Ghiasi, Lin & Le, "DropBlock: A regularization method for convolutional networks",
-    NeurIPS 2018.
-  """
-  op = "drop_block"
-  x, train = _check_common(op, x, train)
-  _checks.check_ndim(x, op, exact=4, layout="NHWC")
-  block_size = _checks.check_positive_int(block_size, op, "block_size")
-  _, height, width, _ = x.shape
-  concrete_rate = _checks.check_rate(rate, op)
-  if min(height, width) == 0:
-    return x  # an empty feature map: nothing to drop, as in the other dropout ops
-  if block_size > min(height, width):
-    raise ValueError(
-        f"{op}: `block_size`={block_size} is larger than the {height}x{width} feature map; "
-        f"use block_size <= {min(height, width)}."
-    )
-  if not train or concrete_rate == 0.0:
-    return x
-  if concrete_rate == 1.0:
-    return jnp.zeros_like(x)
-  key = _checks.as_key(key, op, has_train=True)
-
-  gamma = _seed_probability(lax.stop_gradient(rate) if concrete_rate is None else rate,
-                            height, width, block_size)
-  n, _, _, channels = x.shape
-  seeds_shape = (n, height - block_size + 1, width - block_size + 1, channels)
-  seeds = jax.random.uniform(key, seeds_shape) < jnp.asarray(gamma, jnp.float32)
-  # Max-pooling is separable: two 1-D passes cost 2*bs instead of bs**2 per position.
-  dropped = _max_pool_same(_max_pool_same(seeds, block_size, 1), block_size, 2)
-  keep = ~dropped
-  # The scale is the realised kept fraction of each example's own mask, so (unlike the
-  # quantised keep probability of `dropout`) there is no gap between the probability the mask
-  # has and the one the scale assumes. Counted in int32: a float32 count is inexact past 2**24.
-  kept = jnp.sum(keep, axis=(1, 2, 3), keepdims=True, dtype=jnp.int32)
-  total = height * width * channels
-  wide = _checks.float32_or_wider(x.dtype)
-  scale = jnp.where(kept > 0, total / jnp.maximum(kept, 1).astype(wide), 0).astype(wide)
-  if concrete_rate is None:
-    # A traced rate outside [0, 1] cannot raise: keep everything and scale by NaN, so every
-    # output is NaN instead of x (rate < 0) or zeros (rate > 1).
-    valid = _valid_traced_rate(rate)
-    keep = keep | ~valid
-    scale = jnp.where(valid, scale, jnp.nan).astype(wide)
-  return _apply_mask(x, keep, scale)

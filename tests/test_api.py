@@ -118,3 +118,117 @@ def test_library_imports_only_runtime_dependencies():
         continue
       for root in roots:
         assert root in allowed | stdlib, f"{name} imports {root}"
+
+
+MAX_MODULE_LINES = 500
+ROOT = PACKAGE.parent
+# The Python code that uses jaxreg's modules: the library itself and everything around it.
+SCANNED = [PACKAGE, ROOT / "tests", ROOT / "benchmarks", ROOT / "examples", ROOT / "docs"]
+
+
+def test_every_library_module_is_at_most_500_lines():
+  # One concern per module: a module past the limit holds two, and splits along them.
+  lengths = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for p in sorted(PACKAGE.rglob("*.py"))}
+  long = {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES}
+  assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def _is_module(dotted: str) -> bool:
+  """Whether ``dotted`` (``jaxreg.augment._warp``) names a module or package of jaxreg."""
+  path = ROOT.joinpath(*dotted.split("."))
+  return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _module_name(path: pathlib.Path) -> str | None:
+  """The dotted name of a library file, None for files outside the package."""
+  if PACKAGE not in path.parents:
+    return None
+  parts = path.relative_to(ROOT).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def private_name_uses(path: pathlib.Path, tree: ast.AST) -> list[str]:
+  """Underscore names of jaxreg modules that ``tree`` imports or reads from another module.
+
+  A private module itself (``from jaxreg.augment import _warp``) may be imported; what it holds
+  under a leading underscore is its own: ``from jaxreg.augment._warp import _gather`` and
+  ``_warp._gather`` are uses, as is ``module._name`` for any alias bound to a jaxreg module.
+  """
+  own = _module_name(path)
+  package = own if path.name == "__init__.py" else (own or "").rpartition(".")[0]
+  aliases: dict[str, str] = {}  # local name -> jaxreg module
+  uses = []
+
+  def private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      for alias in node.names:
+        if alias.name.split(".")[0] == "jaxreg":
+          if alias.asname:
+            aliases[alias.asname] = alias.name
+          else:
+            aliases["jaxreg"] = "jaxreg"
+    elif isinstance(node, ast.ImportFrom):
+      module = node.module or ""
+      if node.level:
+        base = package.split(".")[:len(package.split(".")) - node.level + 1]
+        module = ".".join(base + ([module] if module else []))
+      if module.split(".")[0] != "jaxreg":
+        continue
+      for alias in node.names:
+        full = f"{module}.{alias.name}"
+        if _is_module(full):
+          aliases[alias.asname or alias.name] = full
+        elif private(alias.name) and module != own:
+          uses.append(f"{path.relative_to(ROOT)}:{node.lineno}: from {module} import "
+                      f"{alias.name}")
+  for node in ast.walk(tree):
+    if not isinstance(node, ast.Attribute):
+      continue
+    chain = []
+    base = node
+    while isinstance(base, ast.Attribute):
+      chain.append(base.attr)
+      base = base.value
+    if not isinstance(base, ast.Name) or base.id not in aliases:
+      continue
+    module = aliases[base.id]
+    for attr in reversed(chain):
+      if _is_module(f"{module}.{attr}"):
+        module = f"{module}.{attr}"
+        continue
+      if private(attr) and module != own:
+        uses.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}.{attr}")
+      break
+  return sorted(set(uses))
+
+
+def test_no_module_uses_another_modules_private_names():
+  # A leading underscore means module-private: a name another module (or a test, a benchmark)
+  # uses is named without one inside its private module.
+  uses = []
+  for folder in SCANNED:
+    for path in sorted(folder.rglob("*.py")):
+      if "_build" not in path.parts:
+        uses += private_name_uses(path, ast.parse(path.read_text()))
+  assert not uses, "private names used across modules:\n" + "\n".join(uses)
+
+
+def test_the_private_name_scan_catches_every_form():
+  source = "\n".join([
+      "import jaxreg as jr", "import jaxreg.augment._warp as w",
+      "from jaxreg import _checks", "from jaxreg.augment import _levels as lv",
+      "from jaxreg.augment._warp import _gather, warp",
+      "from jaxreg._dropout import apply_mask",
+      "a = _checks._wrap_raw", "b = lv._countable(1)", "c = w._TIE", "d = jr.augment._crop._x",
+      "e = lv.quantize", "f = jr.augment.__name__", "g = _checks.check_int",
+  ])
+  path = ROOT / "tests" / "sample.py"
+  uses = [use.split(": ", 1)[1] for use in private_name_uses(path, ast.parse(source))]
+  assert sorted(uses) == sorted([
+      "from jaxreg.augment._warp import _gather", "jaxreg._checks._wrap_raw",
+      "jaxreg.augment._levels._countable", "jaxreg.augment._warp._TIE",
+      "jaxreg.augment._crop._x"])

@@ -12,7 +12,7 @@ import pytest
 from conftest import reuse_keys
 
 import jaxreg as jr
-from jaxreg.augment import _color, _crop
+from jaxreg.augment import _crop, _jitter
 
 A = jr.augment
 RNG = np.random.default_rng(0)
@@ -437,12 +437,12 @@ def jitter_cases(used):
 
 def accelerator_jitter(used, clip):
   # What accelerators run, for one example: a CPU loops over the examples instead.
-  return lambda x, d, order: _color._jitter_fused(x, tuple(d), used, order, clip)
+  return lambda x, d, order: _jitter.jitter_fused(x, tuple(d), used, order, clip)
 
 
 def select_jitter(used, clip):
   # Every op at every position and a select: what `vmap` makes of a switch per position.
-  return lambda x, d, order: _color._jitter_in_order(x, tuple(d), used, order, clip)
+  return lambda x, d, order: _jitter.jitter_in_order(x, tuple(d), used, order, clip)
 
 
 @pytest.mark.parametrize("clip", [True, False])

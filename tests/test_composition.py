@@ -137,15 +137,15 @@ def _smooth_rand_augment_seed():
   # A key of `batched(rand_augment)` whose 4 examples draw only ops that are smooth in the
   # image (the enhancers, rotations and shears with bilinear resampling), so finite
   # differences see no jump.
-  from jaxreg.augment import _policies as pol
+  from jaxreg.augment import _policy_space as ps
 
-  smooth = {pol.OPS.index(op) for op in ("Identity", "ShearX", "ShearY", "Rotate", "Brightness",
+  smooth = {ps.OPS.index(op) for op in ("Identity", "ShearX", "ShearY", "Rotate", "Brightness",
                                          "Color", "Contrast")}
-  tab = pol.table(pol.RAND_AUGMENT, H, W, 31)
+  tab = ps.table(ps.RAND_AUGMENT, H, W, 31)
   with reuse_keys():
     for seed in range(2000):
       keys = jax.random.split(jax.random.key(seed), N)
-      ops = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 2, 9, 31, 0.0)[0])(keys)
+      ops = jax.vmap(lambda k: ps.draw_rand_augment(k, tab, 2, 9, 31, 0.0)[0])(keys)
       if set(np.asarray(ops).ravel().tolist()) <= smooth:
         return seed
   raise AssertionError("no smooth key in 2000 seeds")

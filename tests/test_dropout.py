@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jax.extend.random import threefry2x32_p
 
 import jaxreg as jr
-from jaxreg import _dropout, _prng
+from jaxreg import _drop_block, _dropout, _prng
 
 KEY_KINDS = {"typed": jax.random.key, "legacy": jax.random.PRNGKey}
 
@@ -146,7 +146,7 @@ def test_keep_probability_is_quantised_within_2_to_minus_17():
   # threshold / 2**16, and the scale its inverse. Concrete rates ...
   rates = np.linspace(0.0, 1.0, 1001)
   for rate in rates:
-    threshold, scale = _dropout._threshold_and_scale(float(rate), float(rate), jnp.float32)
+    threshold, scale = _dropout.threshold_and_scale(float(rate), float(rate), jnp.float32)
     threshold = int(threshold)
     assert threshold == round((1.0 - rate) * 2**16)  # the documented formula
     assert abs(threshold / 2**16 - (1.0 - rate)) <= 2.0**-17
@@ -154,7 +154,7 @@ def test_keep_probability_is_quantised_within_2_to_minus_17():
   # ... and traced ones, which are rounded to float32 first (1 - r in float32: error <= 2**-25).
   rates32 = rates.astype(np.float32)
   thresholds, scales = jax.jit(jax.vmap(
-      lambda r: _dropout._threshold_and_scale(r, None, jnp.float32)))(jnp.asarray(rates32))
+      lambda r: _dropout.threshold_and_scale(r, None, jnp.float32)))(jnp.asarray(rates32))
   realised = np.asarray(thresholds, np.float64) / 2**16
   assert np.all(np.abs(realised - (1.0 - rates32.astype(np.float64))) <= 2.0**-17 + 2.0**-25)
   kept = realised > 0
@@ -413,10 +413,10 @@ def brute_force_dropped_fraction(gamma, height, width, block_size):
 @pytest.mark.parametrize(("height", "width", "block_size"), [(7, 7, 3), (14, 10, 5), (5, 8, 1)])
 @pytest.mark.parametrize("rate", [0.05, 0.2, 0.6])
 def test_drop_block_gamma_gives_exact_expected_fraction(height, width, block_size, rate):
-  gamma = float(_dropout._seed_probability(rate, height, width, block_size))
+  gamma = float(_drop_block.seed_probability(rate, height, width, block_size))
   assert brute_force_dropped_fraction(gamma, height, width, block_size) == pytest.approx(
       rate, abs=1e-9)
-  traced = jax.jit(lambda r: _dropout._seed_probability(r, height, width, block_size))(rate)
+  traced = jax.jit(lambda r: _drop_block.seed_probability(r, height, width, block_size))(rate)
   assert float(traced) == pytest.approx(gamma, rel=1e-4)
   # Ghiasi et al.'s closed form undershoots because blocks overlap.
   ghiasi = rate / block_size**2 * height * width / (

@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 from PIL import Image
 
 import jaxreg as jr
-from jaxreg.augment import _geometric
+from jaxreg.augment import _warp
 
 A = jr.augment
 RNG = np.random.default_rng(0)
@@ -216,7 +216,7 @@ def test_quarter_turns_and_identity_are_exact(interpolation):
                                 np.asarray(wide)[::-1, ::-1])
   np.testing.assert_array_equal(A.affine(wide, interpolation=interpolation), wide)
   np.testing.assert_array_equal(
-      _geometric.warp_affine(wide, jnp.eye(2, 3), interpolation=interpolation), wide)
+      _warp.warp_affine(wide, jnp.eye(2, 3), interpolation=interpolation), wide)
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
@@ -236,7 +236,7 @@ def test_inverse_matrix_against_float64_composition():
   cases = [dict(angle=33.0, translate=(1.5, -2.0), scale=0.8, shear=(10.0, -20.0)),
            dict(angle=-120.0, center=(3.0, 4.0)), dict(shear=(0.0, 45.0), scale=2.0)]
   for case in cases:
-    got = _geometric.affine_inverse_matrix(20, 30, **case)
+    got = _warp.affine_inverse_matrix(20, 30, **case)
     assert got.shape == (2, 3)
     assert got.dtype == jnp.float32
     np.testing.assert_allclose(got, reference_matrix(20, 30, **case), atol=1e-5, rtol=1e-5)
@@ -245,7 +245,7 @@ def test_inverse_matrix_against_float64_composition():
 def test_inverse_matrix_with_traced_parameters_under_vmap():
   angles = jnp.array([0.0, 15.0, -90.0, 200.0])
   shears = jnp.array([[0.0, 0.0], [10.0, 0.0], [0.0, -5.0], [3.0, 4.0]])
-  fn = jax.jit(jax.vmap(lambda a, s, t: _geometric.affine_inverse_matrix(
+  fn = jax.jit(jax.vmap(lambda a, s, t: _warp.affine_inverse_matrix(
       16, 24, angle=a, translate=t, scale=1.25, shear=s)))
   translations = jnp.array([[1.0, 2.0], [0.0, 0.0], [-3.0, 0.5], [2.0, -2.0]])
   got = fn(angles, shears, translations)
@@ -378,7 +378,7 @@ def test_bad_inputs_name_the_op_and_argument():
   with pytest.raises(ValueError, match=r"affine: `center` must be a finite number"):
     A.affine(image, center=(float("nan"), 1.0))
   with pytest.raises(ValueError, match=r"warp_affine: `matrix` must have shape \(2, 3\)"):
-    _geometric.warp_affine(image, jnp.eye(3))
+    _warp.warp_affine(image, jnp.eye(3))
 
 
 def test_torchvision_on_pil_images_agrees_where_installed():

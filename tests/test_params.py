@@ -179,7 +179,7 @@ def test_draw_lists_exactly_the_ops_it_knows():
   from jaxreg.augment import _params
 
   documented = {name for name in OPS if " " not in name}
-  assert {fn.__name__ for fn in _params._DRAWS} == documented
+  assert {fn.__name__ for fn in _params.DRAWS} == documented
   doc = A.draw.__doc__
   for name in documented:
     assert f"`{name}`" in doc

@@ -22,7 +22,7 @@ from conftest import reuse_keys
 from jax.test_util import check_grads
 
 import jaxreg as jr
-from jaxreg.augment import _photometric as P  # noqa: N812
+from jaxreg.augment import _levels
 
 Image = pytest.importorskip("PIL.Image")
 ImageEnhance = pytest.importorskip("PIL.ImageEnhance")
@@ -189,7 +189,7 @@ def test_equalize_keeps_nan():
   one = A.equalize(as_float(u8).at[3, 4, 1].set(jnp.nan))
   assert bool(jnp.isnan(one[3, 4, 1]))
   assert int(jnp.isnan(one).sum()) == 1
-  counts = jax.jit(P._histogram_scatter)(P._levels(image))
+  counts = jax.jit(_levels.histogram_scatter)(_levels.quantize(image))
   want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
   np.testing.assert_array_equal(counts, want)
 
@@ -207,7 +207,7 @@ def test_equalize_corner_cases_equal_pillow():
 def test_histogram_equals_numpys():
   # Tolerance: none (integer counts).
   u8 = IMAGES[4]
-  counts = jax.jit(P._histogram_scatter)(jnp.asarray(u8, jnp.float32))
+  counts = jax.jit(_levels.histogram_scatter)(jnp.asarray(u8, jnp.float32))
   want = np.stack([np.bincount(u8[..., c].ravel(), minlength=256) for c in range(3)])
   np.testing.assert_array_equal(counts, want)
 

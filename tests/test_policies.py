@@ -11,6 +11,7 @@ import functools
 import math
 import pathlib
 import re
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,9 @@ from conftest import reuse_keys
 from scipy import stats
 
 import jaxreg as jr
+from jaxreg import _backend
 from jaxreg.augment import _policies as pol
+from jaxreg.augment import _policy_space as ps
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALPHA = 1e-6  # significance of every statistical test below
@@ -84,8 +87,8 @@ TORCHVISION = {
 }
 TORCHVISION["auto_augment"] = {**{k: v for k, v in TORCHVISION["rand_augment"].items()
                                   if k != "Identity"}, "Invert": NONE}
-SPACES = {"rand_augment": pol.RAND_AUGMENT, "trivial_augment_wide": pol.TRIVIAL_AUGMENT_WIDE,
-          "auto_augment": pol.AUTO_AUGMENT, "aug_mix": pol.AUG_MIX_ALL}
+SPACES = {"rand_augment": ps.RAND_AUGMENT, "trivial_augment_wide": ps.TRIVIAL_AUGMENT_WIDE,
+          "auto_augment": ps.AUTO_AUGMENT, "aug_mix": ps.AUG_MIX_ALL}
 # torchvision applies `int(magnitude)` to translations: truncation toward zero
 TRUNCATED = {"TranslateX", "TranslateY"}
 
@@ -97,13 +100,13 @@ def test_space_matches_torchvision(policy, bins, height, width):
   expected = TORCHVISION[policy]
   space = SPACES[policy]
   assert [r.op for r in space] == list(expected), "same ops in torchvision's order"
-  tab = pol.table(space, height, width, bins)
+  tab = ps.table(space, height, width, bins)
   for index, r in enumerate(space):
     fn, signed = expected[r.op]
     assert bool(tab.signed[index]) is signed, r.op
     levels = jnp.arange(bins, dtype=jnp.float32)
-    ops, values = pol.op_magnitude(tab, index, levels, jnp.zeros(bins, bool))
-    assert (np.asarray(ops) == pol.OPS.index(r.op)).all()
+    ops, values = ps.op_magnitude(tab, index, levels, jnp.zeros(bins, bool))
+    assert (np.asarray(ops) == ps.OPS.index(r.op)).all()
     if fn is None:
       np.testing.assert_array_equal(values, 0.0)
       continue
@@ -117,7 +120,7 @@ def test_space_matches_torchvision(policy, bins, height, width):
       assert np.isin(np.asarray(values)[whole] - np.round(want)[whole], (-1.0, 0.0)).all()
     else:
       np.testing.assert_allclose(values, want, rtol=1e-6, atol=1e-6)
-    _, negated = pol.op_magnitude(tab, index, levels, jnp.ones(bins, bool))
+    _, negated = ps.op_magnitude(tab, index, levels, jnp.ones(bins, bool))
     np.testing.assert_array_equal(negated, -np.asarray(values) if signed else values)
 
 
@@ -142,10 +145,10 @@ TORCHVISION_ENTRIES = [
 def test_table_entries_are_torchvisions_where_the_last_bit_matters(policy, op, bins, level,
                                                                    want):
   space = SPACES[policy]
-  tab = pol.table(space, 224, 224, bins)
+  tab = ps.table(space, 224, 224, bins)
   index = [r.op for r in space].index(op)
   assert float(tab.values[index, level]) == want
-  _, value = pol.op_magnitude(tab, index, jnp.float32(level), False)
+  _, value = ps.op_magnitude(tab, index, jnp.float32(level), False)
   np.testing.assert_array_equal(value, np.trunc(want) if op in TRUNCATED else np.float32(want))
 
 
@@ -156,16 +159,16 @@ def test_solarize_at_a_level_and_translate_at_a_whole_pixel_apply_torchvisions_e
   # TrivialAugmentWide's TranslateX at bin 15 moves by 15 pixels.
   levels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=-1)
   as_float = levels.astype(np.float32) / np.float32(255)
-  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 16, 16, 31)
-  solarize = pol.op_magnitude(tab, [r.op for r in pol.TRIVIAL_AUGMENT_WIDE].index("Solarize"),
+  tab = ps.table(ps.TRIVIAL_AUGMENT_WIDE, 16, 16, 31)
+  solarize = ps.op_magnitude(tab, [r.op for r in ps.TRIVIAL_AUGMENT_WIDE].index("Solarize"),
                               jnp.float32(16), False)
   for image in (jnp.asarray(levels), jnp.asarray(as_float)):
     out = pol.apply(image, solarize[0][None, None], solarize[1][None, None], FILL, "nearest")[0]
     q = np.round(np.asarray(out, np.float64) * (255 if image.dtype != jnp.uint8 else 1))
     want = np.where(levels >= 120, 255 - levels, levels)
     np.testing.assert_array_equal(q, want, err_msg=str(image.dtype))
-  translate = pol.op_magnitude(
-      tab, [r.op for r in pol.TRIVIAL_AUGMENT_WIDE].index("TranslateX"), jnp.float32(15), False)
+  translate = ps.op_magnitude(
+      tab, [r.op for r in ps.TRIVIAL_AUGMENT_WIDE].index("TranslateX"), jnp.float32(15), False)
   assert float(translate[1]) == 15.0
   image = jnp.asarray(as_float)
   out = pol.apply(image, translate[0][None, None], translate[1][None, None], FILL, "nearest")[0]
@@ -186,7 +189,7 @@ def test_tables_are_torchvisions_where_installed():
     tv_space = classes[policy]._AUGMENTATION_SPACE
     for bins in (*range(2, 40), 64, 100, 255, 1024):
       for height, width in ((224, 224), (32, 48), (331, 200), (37, 61)):
-        tab = pol.table(space, height, width, bins)
+        tab = ps.table(space, height, width, bins)
         wants = [tv_space[r.op][0](bins, height, width) for r in space]
         for index, (r, want) in enumerate(zip(space, wants, strict=True)):
           assert bool(tab.signed[index]) is tv_space[r.op][1]
@@ -199,7 +202,7 @@ def test_tables_are_torchvisions_where_installed():
         if bins not in (10, 31) or height != 224:
           continue
         index, level = np.divmod(np.arange(len(space) * bins), bins)
-        _, values = pol.op_magnitude(tab, index, level.astype(np.float32), False)
+        _, values = ps.op_magnitude(tab, index, level.astype(np.float32), False)
         for i, want in enumerate(wants):
           want = np.zeros(bins) if want is None else want.numpy()
           if space[i].op in TRUNCATED:
@@ -216,10 +219,12 @@ def test_auto_augment_sub_policies_are_torchvisions():
                         (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None))),
             "svhn": ((("ShearX", 0.9, 4), ("Invert", 0.2, None)),
                      (("ShearX", 0.7, 2), ("Invert", 0.1, None)))}
-  assert sorted(pol.AUTO_AUGMENT_POLICIES) == sorted(checks)
-  names = {r.op for r in pol.AUTO_AUGMENT}
+  assert sorted(ps.AUTO_AUGMENT_POLICIES) == sorted(checks)
+  # `policy`'s annotation and check name exactly the tables' policies, in their order.
+  assert tuple(ps.AUTO_AUGMENT_POLICIES) == typing.get_args(ps.AutoAugmentPolicy)
+  names = {r.op for r in ps.AUTO_AUGMENT}
   for policy, (first, last) in checks.items():
-    subs = pol.AUTO_AUGMENT_POLICIES[policy]
+    subs = ps.AUTO_AUGMENT_POLICIES[policy]
     assert len(subs) == 25
     assert (subs[0], subs[-1]) == (first, last)
     for sub in subs:
@@ -228,7 +233,7 @@ def test_auto_augment_sub_policies_are_torchvisions():
         assert op in names
         assert 0 <= p <= 1
         assert (level is None) == (TORCHVISION["auto_augment"][op][0] is None)
-        assert level is None or 0 <= level < pol.AUTO_AUGMENT_BINS
+        assert level is None or 0 <= level < ps.AUTO_AUGMENT_BINS
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +284,7 @@ def test_documented_table_is_the_implemented_one():
       assert (first, per, signed) == (r.first, r.per, r.signed), (policy, r.op)
       assert math.isclose(last, r.last, rel_tol=1e-12), (policy, r.op)
       if policy == "aug_mix":
-        assert all_ops_only == (r not in pol.AUG_MIX), r.op
+        assert all_ops_only == (r not in ps.AUG_MIX), r.op
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,15 +324,15 @@ def _linear_levels(tab, ops, values, num_bins):
   ops, values = np.asarray(ops).ravel(), np.asarray(values).ravel()
   last = dict(zip(tab.ids.tolist(), tab.last.tolist(), strict=True))
   first = dict(zip(tab.ids.tolist(), tab.first.tolist(), strict=True))
-  linear = [i for i in last if first[i] == 0 and last[i] != 0 and i not in pol._TRANSLATE]
+  linear = [i for i in last if first[i] == 0 and last[i] != 0 and i not in ps.TRANSLATE]
   mask = np.isin(ops, linear)
   scale = np.array([last.get(i, 1.0) for i in ops[mask]])
   return np.abs(values[mask]) / scale * (num_bins - 1), ops[mask], values[mask]
 
 
 def test_rand_augment_ops_signs_and_fixed_magnitude():
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
-  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 2, 9, 31, 0.0))(_keys(0))
+  tab = ps.table(ps.RAND_AUGMENT, 224, 224, 31)
+  ops, values = jax.vmap(lambda k: ps.draw_rand_augment(k, tab, 2, 9, 31, 0.0))(_keys(0))
   assert ops.shape == values.shape == (N, 2)
   for slot in range(2):
     _chi_square_ok(np.bincount(ops[:, slot], minlength=len(tab.ids)),
@@ -336,9 +341,9 @@ def test_rand_augment_ops_signs_and_fixed_magnitude():
   levels, _, linear_values = _linear_levels(tab, ops, values, 31)
   np.testing.assert_allclose(levels, 9.0, rtol=1e-5)
   _binomial_ok(int((linear_values < 0).sum()), linear_values.size, 0.5)
-  posterize = np.asarray(values)[np.asarray(ops) == pol.OPS.index("Posterize")]
+  posterize = np.asarray(values)[np.asarray(ops) == ps.OPS.index("Posterize")]
   np.testing.assert_array_equal(posterize, np.round(8 - 9 * 4 / 30))  # 7 bits
-  translate = np.abs(np.asarray(values)[np.asarray(ops) == pol.OPS.index("TranslateX")])
+  translate = np.abs(np.asarray(values)[np.asarray(ops) == ps.OPS.index("TranslateX")])
   np.testing.assert_array_equal(translate, np.trunc(150 / 331 * 224 * 9 / 30))
   # The two slots draw independently: the pair frequencies factorize.
   pairs = np.bincount(ops[:, 0] * 14 + ops[:, 1], minlength=14 * 14)
@@ -347,8 +352,8 @@ def test_rand_augment_ops_signs_and_fixed_magnitude():
 
 @pytest.mark.parametrize(("level", "std"), [(9, 0.5), (2, 3.0), (29, 4.0)])
 def test_rand_augment_magnitude_std_is_a_clipped_normal(level, std):
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
-  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, level, 31, std))(_keys(1))
+  tab = ps.table(ps.RAND_AUGMENT, 224, 224, 31)
+  ops, values = jax.vmap(lambda k: ps.draw_rand_augment(k, tab, 1, level, 31, std))(_keys(1))
   levels, _, _ = _linear_levels(tab, ops, values, 31)
   normal = stats.norm(level, std)
   # Clipped to [0, 30]: atoms at both ends (binomial), a truncated normal between (KS).
@@ -360,15 +365,15 @@ def test_rand_augment_magnitude_std_is_a_clipped_normal(level, std):
 
 
 def test_rand_augment_magnitude_std_inf_is_uniform_up_to_magnitude():
-  tab = pol.table(pol.RAND_AUGMENT, 224, 224, 31)
-  ops, values = jax.vmap(lambda k: pol.draw_rand_augment(k, tab, 1, 9, 31, math.inf))(_keys(2))
+  tab = ps.table(ps.RAND_AUGMENT, 224, 224, 31)
+  ops, values = jax.vmap(lambda k: ps.draw_rand_augment(k, tab, 1, 9, 31, math.inf))(_keys(2))
   levels, _, _ = _linear_levels(tab, ops, values, 31)
   _ks_ok(levels, stats.uniform(0, 9).cdf)
 
 
 def test_trivial_augment_wide_ops_bins_and_signs_are_uniform():
-  tab = pol.table(pol.TRIVIAL_AUGMENT_WIDE, 224, 224, 31)
-  ops, values = jax.vmap(lambda k: pol.draw_trivial_augment_wide(k, tab, 31))(_keys(3))
+  tab = ps.table(ps.TRIVIAL_AUGMENT_WIDE, 224, 224, 31)
+  ops, values = jax.vmap(lambda k: ps.draw_trivial_augment_wide(k, tab, 31))(_keys(3))
   assert ops.shape == values.shape == (N, 1)
   _chi_square_ok(np.bincount(ops[:, 0], minlength=14), np.full(14, 1 / 14))
   levels, _, linear_values = _linear_levels(tab, ops, values, 31)
@@ -378,43 +383,43 @@ def test_trivial_augment_wide_ops_bins_and_signs_are_uniform():
   _binomial_ok(int((linear_values < 0).sum()), int((linear_values != 0).sum()), 0.5)
 
 
-@pytest.mark.parametrize("policy", sorted(pol.AUTO_AUGMENT_POLICIES))
+@pytest.mark.parametrize("policy", sorted(ps.AUTO_AUGMENT_POLICIES))
 def test_auto_augment_step_frequencies(policy):
-  tab = pol.table(pol.AUTO_AUGMENT, 32, 32, pol.AUTO_AUGMENT_BINS)
-  ops, values = jax.vmap(lambda k: pol.draw_auto_augment(k, tab, policy))(_keys(4))
+  tab = ps.table(ps.AUTO_AUGMENT, 32, 32, ps.AUTO_AUGMENT_BINS)
+  ops, values = jax.vmap(lambda k: ps.draw_auto_augment(k, tab, policy))(_keys(4))
   ops, values = np.asarray(ops), np.asarray(values)
-  subs = pol.AUTO_AUGMENT_POLICIES[policy]
+  subs = ps.AUTO_AUGMENT_POLICIES[policy]
   for step in range(2):
     # P(op o at this step) = sum over sub-policies naming o of p / 25; Identity gets the rest
-    expected = np.zeros(len(pol.OPS))
-    allowed = {i: {0.0} for i in range(len(pol.OPS))}
+    expected = np.zeros(len(ps.OPS))
+    allowed = {i: {0.0} for i in range(len(ps.OPS))}
     for sub in subs:
       op, p, level = sub[step]
-      o = pol.OPS.index(op)
+      o = ps.OPS.index(op)
       expected[o] += p / len(subs)
-      expected[pol.IDENTITY] += (1 - p) / len(subs)
+      expected[ps.IDENTITY] += (1 - p) / len(subs)
       fn, signed = TORCHVISION["auto_augment"][op]
       if fn is not None:
         v = fn(10, 32, 32)[level]
         v = np.trunc(v) if op in TRUNCATED else v
         allowed[o] |= {float(np.float32(v)), float(np.float32(-v if signed else v))}
-    _chi_square_ok(np.bincount(ops[:, step], minlength=len(pol.OPS)), expected)
+    _chi_square_ok(np.bincount(ops[:, step], minlength=len(ps.OPS)), expected)
     for o in np.unique(ops[:, step]):
       got = set(values[ops[:, step] == o, step].tolist())
-      assert all(min(abs(g - a) for a in allowed[o]) < 1e-5 for g in got), (pol.OPS[o], got)
+      assert all(min(abs(g - a) for a in allowed[o]) < 1e-5 for g in got), (ps.OPS[o], got)
 
 
 @pytest.mark.parametrize(("depth", "severity", "alpha"), [(-1, 3, 1.0), (2, 10, 0.5)])
 def test_aug_mix_draws(depth, severity, alpha):
-  tab = pol.table(pol.AUG_MIX_ALL, 32, 32, pol.AUG_MIX_BINS)
+  tab = ps.table(ps.AUG_MIX_ALL, 32, 32, ps.AUG_MIX_BINS)
   width = 3
   ops, values, w_image, w_chains = jax.vmap(
-      lambda k: pol.draw_aug_mix(k, tab, width, depth, severity, alpha))(_keys(5))
+      lambda k: ps.draw_aug_mix(k, tab, width, depth, severity, alpha))(_keys(5))
   slots = 3 if depth < 0 else depth
   assert ops.shape == values.shape == (N, width, slots)
   ops = np.asarray(ops)
   # AugMix has no Identity: the active steps of a chain are its non-Identity ones, first.
-  active = ops != pol.IDENTITY
+  active = ops != ps.IDENTITY
   assert (np.diff(active.astype(int), axis=-1) <= 0).all(), "Identity only after the last op"
   lengths = active.sum(-1).ravel()
   if depth < 0:
@@ -422,8 +427,8 @@ def test_aug_mix_draws(depth, severity, alpha):
   else:
     assert (lengths == depth).all()
   k = len(tab.ids)
-  _chi_square_ok(np.bincount(ops[active], minlength=len(pol.OPS))[tab.ids], np.full(k, 1 / k))
-  levels, _, _ = _linear_levels(tab, ops[active], np.asarray(values)[active], pol.AUG_MIX_BINS)
+  _chi_square_ok(np.bincount(ops[active], minlength=len(ps.OPS))[tab.ids], np.full(k, 1 / k))
+  levels, _, _ = _linear_levels(tab, ops[active], np.asarray(values)[active], ps.AUG_MIX_BINS)
   bins = np.rint(levels).astype(int)
   np.testing.assert_allclose(levels, bins, atol=1e-3)
   _chi_square_ok(np.bincount(bins, minlength=severity), np.full(severity, 1 / severity))
@@ -468,20 +473,20 @@ MAGNITUDES = {"Posterize": (3.0, 6.0), "Solarize": (0.37, 0.81), "TranslateX": (
 
 
 # Compiled once for every op: the op and its magnitude are arguments.
-SWITCHED = jax.jit(functools.partial(pol._switched, interpolation="bilinear"))
-SELECTED = jax.jit(functools.partial(pol._selected, interpolation="bilinear"))
+SWITCHED = jax.jit(functools.partial(pol.switched, interpolation="bilinear"))
+SELECTED = jax.jit(functools.partial(pol.selected, interpolation="bilinear"))
 APPLIED = jax.jit(jax.vmap(lambda x, v, o: pol.apply(x, o, v, FILL, "bilinear")))
 
 
 def test_public_table_covers_the_vocabulary():
-  assert tuple(PUBLIC) == pol.OPS
+  assert tuple(PUBLIC) == ps.OPS
 
 
-@pytest.mark.parametrize("name", pol.OPS)
+@pytest.mark.parametrize("name", ps.OPS)
 def test_each_op_is_the_public_op_on_both_paths(name):
   # The switch (one image, or a CPU loop) and the select form (accelerators) compute the op
   # torchvision's _apply_op names, through the public op; also under vmap, on any backend.
-  op = pol.OPS.index(name)
+  op = ps.OPS.index(name)
   for v in MAGNITUDES.get(name, (0.2137, -0.4181)):
     want = PUBLIC[name](IMAGE, v)
     ops, values = jnp.array([[op]]), jnp.array([[v]], jnp.float32)
@@ -494,16 +499,16 @@ def test_each_op_is_the_public_op_on_both_paths(name):
 
 def _by_public_ops(image, ops, values):
   for o, v in zip(np.asarray(ops).tolist(), np.asarray(values).tolist(), strict=True):
-    image = PUBLIC[pol.OPS[o]](image, v)
+    image = PUBLIC[ps.OPS[o]](image, v)
   return image
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_rand_augment_applies_its_draws_in_order(seed):
   key = jax.random.key(seed)
-  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2], 31)
+  tab = ps.table(ps.RAND_AUGMENT, *IMAGE.shape[:2], 31)
   with reuse_keys():
-    ops, values = pol.draw_rand_augment(key, tab, 3, 13, 31, 1.5)
+    ops, values = ps.draw_rand_augment(key, tab, 3, 13, 31, 1.5)
     got = jax.jit(functools.partial(A.rand_augment, num_ops=3, magnitude=13,
                                     magnitude_std=1.5, interpolation="bilinear"))(key, IMAGE)
   np.testing.assert_allclose(got, _by_public_ops(IMAGE, ops, values), atol=1e-5)
@@ -511,9 +516,9 @@ def test_rand_augment_applies_its_draws_in_order(seed):
 
 def test_aug_mix_is_the_documented_mixture():
   key = jax.random.key(4)
-  tab = pol.table(pol.AUG_MIX_ALL, *IMAGE.shape[:2], pol.AUG_MIX_BINS)
+  tab = ps.table(ps.AUG_MIX_ALL, *IMAGE.shape[:2], ps.AUG_MIX_BINS)
   with reuse_keys():
-    ops, values, w_image, w_chains = pol.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
+    ops, values, w_image, w_chains = ps.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
     got = jax.jit(functools.partial(A.aug_mix, width=4))(key, IMAGE)
   chains = [np.asarray(_by_public_ops(IMAGE, o, v), np.float64) for o, v in zip(ops, values,
                                                                                  strict=True)]
@@ -591,12 +596,12 @@ def test_eager_batched_equals_jitted():
 
 def _vectorized(policy, key, image):
   """``policy`` with the library's accelerator form on any backend."""
-  original = pol._backend.loop_on_cpu
+  original = _backend.loop_on_cpu
   try:
-    pol._backend.loop_on_cpu = lambda looped, vectorized, differentiable: vectorized
+    _backend.loop_on_cpu = lambda looped, vectorized, differentiable: vectorized
     return policy(key, image)
   finally:
-    pol._backend.loop_on_cpu = original
+    _backend.loop_on_cpu = original
 
 
 def test_policies_keep_half_precision_and_range():
@@ -614,11 +619,11 @@ def test_gradient_flows_through_the_differentiable_ops():
   # A key whose two RandAugment draws are a rotation and a brightness change (both
   # differentiable in the image): reverse mode matches finite differences, on the CPU's loop
   # and in the select form alike.
-  tab = pol.table(pol.RAND_AUGMENT, *IMAGE.shape[:2], 31)
-  wanted = {pol.OPS.index("Rotate"), pol.OPS.index("Brightness")}
+  tab = ps.table(ps.RAND_AUGMENT, *IMAGE.shape[:2], 31)
+  wanted = {ps.OPS.index("Rotate"), ps.OPS.index("Brightness")}
   with reuse_keys():
     seed = next(s for s in range(500) if set(np.asarray(
-        pol.draw_rand_augment(jax.random.key(s), tab, 2, 9, 31, 0.0)[0]).tolist()) == wanted)
+        ps.draw_rand_augment(jax.random.key(s), tab, 2, 9, 31, 0.0)[0]).tolist()) == wanted)
   key = jax.random.key(seed)
   image = 0.25 + 0.25 * IMAGE  # away from the clip at 1
 
@@ -745,12 +750,12 @@ def test_num_magnitude_bins_has_an_upper_bound():
   # OverflowError from the bin draw.
   for call in (lambda b: A.trivial_augment_wide(KEY, IMAGE, num_magnitude_bins=b),
                lambda b: A.rand_augment(KEY, IMAGE, magnitude=0, num_magnitude_bins=b)):
-    for bins in (2 ** 31, pol.MAX_BINS + 1):
+    for bins in (2 ** 31, ps.MAX_BINS + 1):
       with pytest.raises(ValueError, match=rf"`num_magnitude_bins` must be an int in "
-                                           rf"\[2, {pol.MAX_BINS}\].*got {bins}\."):
+                                           rf"\[2, {ps.MAX_BINS}\].*got {bins}\."):
         call(bins)
     with reuse_keys():
-      assert call(pol.MAX_BINS).shape == IMAGE.shape
+      assert call(ps.MAX_BINS).shape == IMAGE.shape
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,17 +22,7 @@ At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_cr
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
 """
 
-from jaxreg.augment._color import adjust_hue as adjust_hue
-from jaxreg.augment._color import adjust_saturation as adjust_saturation
-from jaxreg.augment._color import color_jitter as color_jitter
-from jaxreg.augment._color import random_brightness as random_brightness
-from jaxreg.augment._color import random_contrast as random_contrast
-from jaxreg.augment._color import random_hue as random_hue
-from jaxreg.augment._color import random_saturation as random_saturation
-from jaxreg.augment._color_space import hsv_to_rgb as hsv_to_rgb
-from jaxreg.augment._color_space import rgb_to_hsv as rgb_to_hsv
-from jaxreg.augment._compose import batched as batched
-from jaxreg.augment._compose import compose as compose
+# Geometry and resampling: crops and flips, affine warps
 from jaxreg.augment._crop import random_crop as random_crop
 from jaxreg.augment._crop import random_flip_left_right as random_flip_left_right
 from jaxreg.augment._crop import random_flip_up_down as random_flip_up_down
@@ -44,36 +34,74 @@ from jaxreg.augment._geometric import shear_x as shear_x
 from jaxreg.augment._geometric import shear_y as shear_y
 from jaxreg.augment._geometric import translate_x as translate_x
 from jaxreg.augment._geometric import translate_y as translate_y
-from jaxreg.augment._mix import cutmix as cutmix
-from jaxreg.augment._mix import mixup as mixup
-from jaxreg.augment._mix import random_erasing as random_erasing
+
+# isort: split
+# Explicit parameters: draw what a random op draws, apply it
 from jaxreg.augment._params import CropParams as CropParams
 from jaxreg.augment._params import FlipParams as FlipParams
 from jaxreg.augment._params import ResizedCropParams as ResizedCropParams
 from jaxreg.augment._params import apply as apply
 from jaxreg.augment._params import draw as draw
-from jaxreg.augment._photometric import adjust_sharpness as adjust_sharpness
-from jaxreg.augment._photometric import autocontrast as autocontrast
-from jaxreg.augment._photometric import enhance_brightness as enhance_brightness
-from jaxreg.augment._photometric import enhance_color as enhance_color
-from jaxreg.augment._photometric import enhance_contrast as enhance_contrast
-from jaxreg.augment._photometric import equalize as equalize
-from jaxreg.augment._photometric import gaussian_blur as gaussian_blur
-from jaxreg.augment._photometric import grayscale as grayscale
-from jaxreg.augment._photometric import invert as invert
-from jaxreg.augment._photometric import posterize as posterize
-from jaxreg.augment._photometric import random_grayscale as random_grayscale
-from jaxreg.augment._photometric import solarize as solarize
-from jaxreg.augment._photometric import solarize_add as solarize_add
-from jaxreg.augment._policies import aug_mix as aug_mix
-from jaxreg.augment._policies import aug_mix_consistency_loss as aug_mix_consistency_loss
+
+# isort: split
+# Level ops (uint8 too)
+from jaxreg.augment._levels import autocontrast as autocontrast
+from jaxreg.augment._levels import equalize as equalize
+from jaxreg.augment._levels import invert as invert
+from jaxreg.augment._levels import posterize as posterize
+from jaxreg.augment._levels import solarize as solarize
+from jaxreg.augment._levels import solarize_add as solarize_add
+
+# isort: split
+# Pillow-style enhancers and greyscale
+from jaxreg.augment._enhance import adjust_sharpness as adjust_sharpness
+from jaxreg.augment._enhance import enhance_brightness as enhance_brightness
+from jaxreg.augment._enhance import enhance_color as enhance_color
+from jaxreg.augment._enhance import enhance_contrast as enhance_contrast
+from jaxreg.augment._enhance import grayscale as grayscale
+from jaxreg.augment._enhance import random_grayscale as random_grayscale
+
+# isort: split
+# Filters
+from jaxreg.augment._filters import gaussian_blur as gaussian_blur
+
+# isort: split
+# tf.image-style colour, the colour jitter, HSV
+from jaxreg.augment._color import adjust_hue as adjust_hue
+from jaxreg.augment._color import adjust_saturation as adjust_saturation
+from jaxreg.augment._color import random_brightness as random_brightness
+from jaxreg.augment._color import random_contrast as random_contrast
+from jaxreg.augment._color import random_hue as random_hue
+from jaxreg.augment._color import random_saturation as random_saturation
+from jaxreg.augment._color_space import hsv_to_rgb as hsv_to_rgb
+from jaxreg.augment._color_space import rgb_to_hsv as rgb_to_hsv
+from jaxreg.augment._jitter import color_jitter as color_jitter
+
+# isort: split
+# Policies
+from jaxreg.augment._aug_mix import aug_mix as aug_mix
+from jaxreg.augment._aug_mix import aug_mix_consistency_loss as aug_mix_consistency_loss
 from jaxreg.augment._policies import auto_augment as auto_augment
 from jaxreg.augment._policies import rand_augment as rand_augment
 from jaxreg.augment._policies import trivial_augment_wide as trivial_augment_wide
+
+# isort: split
+# Mixing and erasing
+from jaxreg.augment._erasing import random_erasing as random_erasing
+from jaxreg.augment._mix import cutmix as cutmix
+from jaxreg.augment._mix import mixup as mixup
+
+# isort: split
+# Test-time views
 from jaxreg.augment._test_time import center_crop as center_crop
 from jaxreg.augment._test_time import five_crop as five_crop
 from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
 from jaxreg.augment._test_time import ten_crop as ten_crop
+
+# isort: split
+# Batching and composition
+from jaxreg.augment._compose import batched as batched
+from jaxreg.augment._compose import compose as compose
 
 __all__ = [
     "CropParams",

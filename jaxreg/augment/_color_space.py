@@ -1,10 +1,14 @@
-"""RGB <-> HSV conversion, on whole images and on (r, g, b) planes."""
+"""RGB <-> HSV conversion, and the HSV rules (saturation scale, hue rotation) on RGB planes.
+
+The planar forms compute what a round trip through HSV would, without an HSV image: an
+image's ``(r, g, b)`` planes go in and come out. Design:
+docs/design/augmentation_backends.md#colour-without-hsv-round-trips.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._image_checks import check_rgb
@@ -74,35 +78,51 @@ def wrap6(x):
   return x - 6 * jnp.floor(x / 6)
 
 
-# q / 255 in float32 for the 256 levels, each correctly rounded (as NumPy and torch divide).
-# XLA computes ``q / 255`` as ``q * (1 / 255)``, one rounding more: 126 of the 256 levels land
-# one ulp off, some on the far side of a threshold that torchvision's tables put at a level.
-LEVEL_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+def rgb_planes(image):
+  """The ``(r, g, b)`` planes of an image with 3 channels last, each of shape ``(..., H, W)``."""
+  return image[..., 0], image[..., 1], image[..., 2]
 
 
-def to_float(image):
-  """The image in the dtype ops compute in: uint8 levels as floats in [0, 1] (float32, the
-  correctly rounded ``q / 255``), half precision as float32, wider floats as they are."""
-  if image.dtype == jnp.uint8:
-    return jnp.asarray(LEVEL_VALUES)[image]  # a lookup: as fast as the division on the CPU
-  return image.astype(compute_dtype(image))
+def saturation_scale(r, g, b, factor):
+  """(V, f) such that each channel x becomes ``V - f (V - x)``: the saturation times ``factor``.
+
+  In HSV every channel is V - V * S * k(H); scaling S (clamped to 1) scales V - RGB by the
+  same factor, so no round trip through HSV is needed. ``r, g, b`` are planes or channel slices.
+  The cap 1 / S keeps S <= 1; where S > 1 or V <= 0 (a negative channel) it is 1 instead, so
+  factor 1 stays the identity and the cap never turns the sign of ``f``.
+  """
+  value = jnp.maximum(jnp.maximum(r, g), b)
+  spread = value - jnp.minimum(jnp.minimum(r, g), b)  # V * S
+  factor = jnp.asarray(factor, r.dtype)
+  # A traced factor is checked here: negative, NaN or inf gives NaN, not a clamped factor.
+  factor = _checks.nan_unless(_checks.traced_in_interval(factor, lo=0.0), factor)
+  inverse = value / jnp.where(spread > 0, spread, 1)  # 1 / S where V > 0
+  # `where`, not `maximum`: at a tie (a channel at exactly 0) the derivative stays that of 1 / S
+  limit = jnp.where(spread > 0, jnp.where(inverse >= 1, inverse, 1), jnp.inf)
+  return value, jnp.minimum(factor, limit.astype(r.dtype))
 
 
-def from_float(x, dtype):
-  """``x`` (computed by `to_float`'s rules) back in the image's ``dtype``: uint8 as the nearest
-  level (`nearest_level`); floats rounded once."""
-  if dtype == jnp.uint8:
-    return nearest_level(x * 255)
-  return x.astype(dtype)
+def saturate_planes(planes, factor):
+  """The ``(r, g, b)`` planes with the HSV saturation times ``factor`` (see `saturation_scale`)."""
+  value, effective = saturation_scale(*planes, factor)
+  return tuple(value - effective * (value - x) for x in planes)
 
 
-def nearest_level(levels):
-  """Float ``levels`` on the 0-255 scale as uint8: the nearest level (half to even), clamped
-  to [0, 255]."""
-  return jnp.round(jnp.clip(levels, 0, 255)).astype(jnp.uint8)
+def shift_hue_planes(planes, delta):
+  """The ``(r, g, b)`` planes with the hue rotated by ``delta`` turns.
 
-
-def compute_dtype(image):
-  # Half-precision colour maths (a hue sector, a division by the chroma) loses several bits
-  # per step; it runs in float32 and the result is rounded to the image's dtype once.
-  return _checks.float32_or_wider(image.dtype)
+  rgb_to_hsv, a hue shift and hsv_to_rgb, fused: V and the chroma V * S are kept, only the hue
+  sector moves, and no HSV image is ever materialized.
+  """
+  r, g, b = planes
+  value = jnp.maximum(jnp.maximum(r, g), b)
+  chroma = value - jnp.minimum(jnp.minimum(r, g), b)
+  safe = jnp.where(chroma > 0, chroma, 1)
+  sector = jnp.where(value == r, (g - b) / safe,
+                     jnp.where(value == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+  sector = wrap6(sector + 6 * jnp.asarray(delta, r.dtype))  # hue in sixths of a turn
+  channels = []
+  for n in (5.0, 3.0, 1.0):
+    k = wrap6(n + sector)
+    channels.append(value - chroma * jnp.clip(jnp.minimum(k, 4 - k), 0, 1))
+  return tuple(channels)

@@ -56,7 +56,7 @@ def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callab
   def batch_fn(key, images, *args, **kwargs):
     images = check_image(images, f"batched({getattr(fn, '__name__', 'fn')})", batch=True,
                          uint8=True)  # what ``fn`` takes is for ``fn`` to check
-    keys = _checks.as_keys(key, "batched", images.shape[0])
+    keys = _checks.as_keys(key, "batched", count=images.shape[0])
     one = lambda k, image: fn(k, image, *args, **kwargs)  # noqa: E731
     if sequential:
       return lax.map(lambda pair: one(*pair), (keys, images))

@@ -1,4 +1,5 @@
-"""Random crops and flips, and the Inception / ResNet resized crops (one resampling of a box)."""
+"""Random crops and flips, the Inception / ResNet resized crops (one resampling of a box), and
+the box sampler they share with `random_erasing`."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from jax import lax
 from jaxreg import _backend, _checks
 from jaxreg.augment._image_checks import (
   PAD_MODES,
+  PadMode,
+  check_box_ratio,
+  check_box_scale,
   check_has_pixels,
   check_image,
   check_padding,
-  check_pair_range,
   check_probability,
   check_scales,
+  check_size,
   nan_if_bad_probability,
-  pair,
 )
 from jaxreg.augment._params import CropParams, FlipParams, ResizedCropParams, register
 from jaxreg.augment._resample import resample_box, shorter_side_resized
@@ -28,7 +31,7 @@ from jaxreg.augment._resample import resample_box, shorter_side_resized
 
 def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequence[int], *,
                 padding: int | Sequence[int] = 0,
-                pad_mode: Literal["constant", "reflect", "edge"] = "constant") -> jax.Array:
+                pad_mode: PadMode = "constant") -> jax.Array:
   """Crops a random ``size`` window, after optionally padding every side by ``padding``.
 
   The CIFAR recipe is ``random_crop(key, image, 32, padding=4)``.
@@ -63,10 +66,9 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
 
 
 def _check_crop(image, size, padding, pad_mode, op) -> tuple:
-  h, w = pair(size, op, "size")
+  h, w = check_size(size, op, "size")
   pad_h, pad_w = check_padding(padding, op)
-  if pad_mode not in PAD_MODES:
-    raise ValueError(f"{op}: `pad_mode` must be one of {PAD_MODES}, got {pad_mode!r}.")
+  pad_mode = _checks.check_choice(pad_mode, op, "pad_mode", choices=PAD_MODES)
   if (pad_h or pad_w) and pad_mode != "constant" and 0 in image.shape[:2]:
     raise ValueError(f"{op}: `pad_mode`={pad_mode!r} copies pixels of the image, which has "
                      f"none (shape {image.shape}); use pad_mode='constant'.")
@@ -175,8 +177,6 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
   return _apply_flip(_draw_flip_up_down(key, image, probability=probability), image)
 
 
-
-
 def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *,
                rule: Literal["resized_crop", "erasing"] = "resized_crop"):
   """A random box by one of torchvision's two samplers: ``attempts`` tries at once.
@@ -233,17 +233,6 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *
   return top, left, box_h, box_w, found
 
 
-def check_box_ranges(scale, ratio, op):
-  """The ``scale`` and ``ratio`` ranges of `sample_box`, as given to the public op."""
-  checked_scale = check_pair_range(scale, op, "scale", low=0.0, high=1.0)
-  checked_ratio = check_pair_range(ratio, op, "ratio", low=0.0)
-  if checked_scale[1] <= 0:
-    raise ValueError(f"{op}: `scale` must have a positive upper bound, got {scale!r}.")
-  if checked_ratio[0] <= 0:
-    raise ValueError(f"{op}: `ratio` must be positive (a log-uniform draw), got {ratio!r}.")
-  return checked_scale, checked_ratio
-
-
 def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
                         size: int | Sequence[int], *, scale: Sequence[float] = (0.08, 1.0),
                         ratio: Sequence[float] = (3 / 4, 4 / 3),
@@ -298,8 +287,8 @@ def _draw_resized_crop(key, image, size, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 /
   op = "random_resized_crop"
   image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
-  out = pair(size, op, "size")
-  scale, ratio = check_box_ranges(scale, ratio, op)
+  out = check_size(size, op, "size")
+  scale, ratio = check_box_scale(scale, op), check_box_ratio(ratio, op)
   antialias = _checks.check_bool(antialias, op, "antialias")
   key = _checks.as_key(key, op)
   top, left, box_h, box_w, _ = sample_box(key, image.shape[0], image.shape[1], scale, ratio)
@@ -312,10 +301,8 @@ def _apply_resized_crop(params: ResizedCropParams, image):
   image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
   return resample_box(image, params.top, params.left, params.height, params.width,
-                      pair(params.size, op, "size"), params.antialias,
+                      check_size(params.size, op, "size"), params.antialias,
                       crop_first=params.crop_first)
-
-
 
 
 def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
@@ -371,7 +358,7 @@ def _draw_scale_crop(key, image, size, *, scales=(224, 256, 384, 480, 640),
   op = "random_scale_crop"
   image = check_image(image, op, uint8=True)
   check_has_pixels(image, op)
-  out_h, out_w = pair(size, op, "size")
+  out_h, out_w = check_size(size, op, "size")
   scales = check_scales(scales, op)
   antialias = _checks.check_bool(antialias, op, "antialias")
   height, width = image.shape[:2]

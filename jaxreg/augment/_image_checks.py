@@ -1,10 +1,16 @@
-"""Argument checks shared by the augmentation ops (images, sizes, ranges, operands)."""
+"""Argument checks shared by the augmentation ops (images, sizes, ranges, operands, sampling).
+
+The same style as `jaxreg._checks`: ``check_x(value, op, name, *, lo=..., hi=...)``. The
+runtime halves, `nan_if_bad_probability` and `nan_if_bad_magnitude`, make a result NaN where a
+traced value could not be checked at trace time and is out of range.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +18,10 @@ import numpy as np
 
 from jaxreg import _checks
 
-PAD_MODES = ("constant", "reflect", "edge")
+Interpolation = Literal["nearest", "bilinear"]
+INTERPOLATIONS = get_args(Interpolation)
+PadMode = Literal["constant", "reflect", "edge"]
+PAD_MODES = get_args(PadMode)
 
 
 # --------------------------------------------------------------------------------------------
@@ -41,7 +50,7 @@ def check_image(image, op: str, *, batch: bool = False, keyed: bool = True,
   return image
 
 
-def check_unit_scale(value, image, op: str, name: str) -> None:
+def check_unit_scale(value, op: str, name: str, *, image) -> None:
   """On a uint8 image, a concrete ``value`` (a fill) must still be on the [0, 1] scale: levels
   such as 128 there would be silently clamped to 255. A traced one is not checked."""
   if image.dtype != jnp.uint8 or any(_checks.is_traced(v) for v in jax.tree.leaves(value)):
@@ -53,6 +62,7 @@ def check_unit_scale(value, image, op: str, name: str) -> None:
 
 
 def check_rgb(image, op: str, name: str = "image") -> None:
+  """Three channels on the last axis."""
   if image.ndim == 0 or image.shape[-1] != 3:
     raise ValueError(f"{op}: `{name}` must be RGB (3 channels on the last axis), got shape "
                      f"{image.shape}.")
@@ -65,8 +75,8 @@ def check_has_pixels(image, op: str, name: str = "image") -> None:
                      "to crop or resample.")
 
 
-def pair(value, op: str, name: str) -> tuple[int, int]:
-  """An int or (h, w) pair of positive ints."""
+def check_size(value, op: str, name: str) -> tuple[int, int]:
+  """An int or (h, w) pair of positive ints, as a pair."""
   items = (value, value) if isinstance(value, (numbers.Integral, np.integer)) else value
   try:
     items = tuple(items)
@@ -78,32 +88,13 @@ def pair(value, op: str, name: str) -> tuple[int, int]:
   return tuple(_checks.check_positive_int(v, op, name) for v in items)
 
 
-def check_range(lower, upper, op: str, name: str, *, low: float = -math.inf,
-                 high: float = math.inf) -> tuple[float, float]:
-  """A (lower, upper) pair of finite Python numbers with ``low <= lower <= upper <= high``.
+def check_range(value, op: str, name: str, *, lo: float = -math.inf,
+                hi: float = math.inf) -> tuple[float, float]:
+  """A (lower, upper) pair of finite Python numbers with ``lo <= lower <= upper <= hi``.
 
-  ``name`` is what the user passed (``scale``, or ``(lower, upper)`` for two arguments); the
-  message shows the pair as given.
+  ``value`` is a sequence or a 1-D array of two numbers; ``name`` is what the user passed
+  (``scale``, or ``(lower, upper)`` for two arguments), and the messages show the pair.
   """
-  bounds = []
-  for bound in (lower, upper):
-    value = _checks.concrete_scalar(bound, op, name)
-    if value is None:
-      raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
-    bounds.append(value)
-  lo, hi = bounds
-  limits = "".join((f"{low} <= " if low > -math.inf else "", "lower <= upper",
-                    f" <= {high}" if high < math.inf else ""))
-  # `not (...)` so that NaN fails too
-  if not (math.isfinite(lo) and math.isfinite(hi) and low <= lo <= hi <= high):
-    raise ValueError(f"{op}: `{name}` must be finite and satisfy {limits}, got "
-                     f"({lower!r}, {upper!r}).")
-  return lo, hi
-
-
-def check_pair_range(value, op: str, name: str, *, low: float = -math.inf,
-                      high: float = math.inf) -> tuple[float, float]:
-  """`check_range` for one argument that must be a (lower, upper) pair."""
   # A 0-d array is an ndarray but has no len(): rejected here with the argument's name.
   if (isinstance(value, (str, bytes))
       or not isinstance(value, (Sequence, np.ndarray, jax.Array))
@@ -112,16 +103,55 @@ def check_pair_range(value, op: str, name: str, *, low: float = -math.inf,
   if len(value) != 2:
     raise ValueError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r} "
                      f"({len(value)} items).")
-  return check_range(value[0], value[1], op, name, low=low, high=high)
+  lower, upper = value[0], value[1]
+  bounds = []
+  for bound in (lower, upper):
+    concrete = _checks.concrete_scalar(bound, op, name)
+    if concrete is None:
+      raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
+    bounds.append(concrete)
+  first, last = bounds
+  limits = "".join((f"{lo} <= " if lo > -math.inf else "", "lower <= upper",
+                    f" <= {hi}" if hi < math.inf else ""))
+  # `not (...)` so that NaN fails too
+  if not (math.isfinite(first) and math.isfinite(last) and lo <= first <= last <= hi):
+    raise ValueError(f"{op}: `{name}` must be finite and satisfy {limits}, got "
+                     f"({lower!r}, {upper!r}).")
+  return first, last
+
+
+def check_box_scale(value, op: str, name: str = "scale") -> tuple[float, float]:
+  """A box's range of area fractions of the image: ``0 <= lo <= hi <= 1`` and ``hi > 0``."""
+  checked = check_range(value, op, name, lo=0.0, hi=1.0)
+  if checked[1] <= 0:
+    raise ValueError(f"{op}: `{name}` must have a positive upper bound, got {value!r}.")
+  return checked
+
+
+def check_box_ratio(value, op: str, name: str = "ratio") -> tuple[float, float]:
+  """A box's range of aspect ratios, ``0 < lo <= hi`` (drawn log-uniformly)."""
+  checked = check_range(value, op, name, lo=0.0)
+  if checked[0] <= 0:
+    raise ValueError(f"{op}: `{name}` must be positive (a log-uniform draw), got {value!r}.")
+  return checked
 
 
 def check_strength(value, op: str, name: str, *, lo: float = 0.0, hi: float = math.inf,
-                    lo_open: bool = False) -> float:
+                   lo_open: bool = False) -> float:
   """A finite Python number in [lo, hi] (or (lo, hi]): strengths that pick code paths."""
   concrete = _checks.check_interval(value, op, name, lo=lo, hi=hi, lo_open=lo_open)
   if concrete is None:
     raise TypeError(f"{op}: `{name}` must be a Python number, got a traced value.")
   return concrete
+
+
+def check_magnitude(value, op: str, name: str, *, lo: float = -math.inf,
+                    hi: float = math.inf) -> None:
+  """A real scalar in [lo, hi] when concrete; a traced one is checked for shape and dtype (its
+  range at run time by `nan_if_bad_magnitude`)."""
+  if isinstance(value, (np.ndarray, jax.Array)) and not jnp.issubdtype(value.dtype, jnp.number):
+    raise TypeError(f"{op}: `{name}` must be a real number, got dtype {value.dtype}.")
+  _checks.check_interval(value, op, name, lo=lo, hi=hi)
 
 
 def _whole_number(value) -> int | None:
@@ -167,49 +197,49 @@ def _items(value, op: str, name: str, expected: str) -> tuple:
     raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.") from err
 
 
-def check_scales(scales, op: str) -> tuple[int, ...]:
+def check_scales(value, op: str, name: str = "scales") -> tuple[int, ...]:
   """A non-empty iterable of positive whole numbers (shorter-side lengths), as ints."""
   expected = "an iterable of positive ints"
-  items = _items(scales, op, "scales", expected)
+  items = _items(value, op, name, expected)
   # A generator is shown by its items: its repr says nothing and it is consumed by now.
-  shown = scales if isinstance(scales, (Sequence, np.ndarray, jax.Array)) else items
+  shown = value if isinstance(value, (Sequence, np.ndarray, jax.Array)) else items
   if not items:
-    raise ValueError(f"{op}: `scales` must hold at least one length, got {shown!r}.")
+    raise ValueError(f"{op}: `{name}` must hold at least one length, got {shown!r}.")
   result = []
   for s in items:
     whole = _whole_number(s)
     if whole is None:
-      raise TypeError(f"{op}: `scales` must hold positive ints (or integer-valued floats), got "
+      raise TypeError(f"{op}: `{name}` must hold positive ints (or integer-valued floats), got "
                       f"{s!r} in {shown!r}.")
     if whole < 1:
-      raise ValueError(f"{op}: `scales` must hold positive ints, got {s!r} in {shown!r}.")
+      raise ValueError(f"{op}: `{name}` must hold positive ints, got {s!r} in {shown!r}.")
     result.append(whole)
   return tuple(result)
 
 
-def check_padding(padding, op: str) -> tuple[int, int]:
+def check_padding(value, op: str, name: str = "padding") -> tuple[int, int]:
   """An int >= 0, or a (pad_h, pad_w) pair of them; integer-valued floats and arrays count."""
-  whole = _whole_number(padding)
+  whole = _whole_number(value)
   if whole is not None:
     items = (whole, whole)
   else:
     expected = "an int or a (pad_h, pad_w) pair of ints"
-    if isinstance(padding, (np.ndarray, jax.Array)) and padding.ndim == 0:
-      raise TypeError(f"{op}: `padding` must be {expected}, got {padding!r}.")
-    raw = _items(padding, op, "padding", expected)
+    if isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0:
+      raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.")
+    raw = _items(value, op, name, expected)
     if len(raw) != 2:
-      raise ValueError(f"{op}: `padding` must be an int or a (pad_h, pad_w) pair, got "
-                       f"{padding!r} ({len(raw)} items).")
+      raise ValueError(f"{op}: `{name}` must be an int or a (pad_h, pad_w) pair, got "
+                       f"{value!r} ({len(raw)} items).")
     items = tuple(_whole_number(p) for p in raw)
     if None in items:
-      raise TypeError(f"{op}: `padding` must hold ints (pixels), got {padding!r}.")
+      raise TypeError(f"{op}: `{name}` must hold ints (pixels), got {value!r}.")
   if items[0] < 0 or items[1] < 0:
-    raise ValueError(f"{op}: `padding` must be >= 0, got {padding!r}.")
+    raise ValueError(f"{op}: `{name}` must be >= 0, got {value!r}.")
   return items
 
 
-def check_image_operand(value, shape: tuple[int, ...], op: str, name: str, *,
-                         lo: float = -math.inf, per_pixel: bool = False):
+def check_image_operand(value, op: str, name: str, *, shape: tuple[int, ...],
+                        lo: float = -math.inf, per_pixel: bool = False):
   """A real scalar, or an array that broadcasts to ``shape`` (the image's) without enlarging it.
 
   Tuples, lists, NumPy and JAX arrays qualify. Concrete values must be finite and >= ``lo``
@@ -271,8 +301,76 @@ def check_image_operand(value, shape: tuple[int, ...], op: str, name: str, *,
   return value if isinstance(value, jax.Array) else array
 
 
-def check_probability(p, op: str, name: str = "probability") -> None:
-  _checks.check_interval(p, op, name, lo=0.0, hi=1.0)
+def check_interpolation(value, op: str, name: str = "interpolation") -> str:
+  """One of `INTERPOLATIONS`."""
+  return _checks.check_choice(value, op, name, choices=INTERPOLATIONS)
+
+
+def check_fill(value, op: str, name: str = "fill", *, channels: int) -> jax.Array:
+  """A real scalar or one value per channel (length 1 or ``channels``), as a float32 array."""
+  expected = f"a real number or a sequence of 1 or {channels} (one per channel)"
+  if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.")
+  traced = any(_checks.is_traced(leaf) for leaf in jax.tree.leaves(value))
+  try:
+    array = jnp.asarray(value) if traced else np.asarray(value)
+  except (TypeError, ValueError) as err:
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.") from err
+  if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r} of dtype {array.dtype}.")
+  if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, channels)):
+    raise ValueError(f"{op}: `{name}` must be {expected}, got shape {array.shape} for an image "
+                     f"with {channels} channels.")
+  if not traced and not np.all(np.isfinite(array.astype(np.float64))):
+    raise ValueError(f"{op}: `{name}` must be finite ({expected}), got {value!r}.")
+  return jnp.asarray(array, jnp.float32)
+
+
+def check_xy(value, op: str, name: str, *, scalar_is_first: bool = False) -> tuple:
+  """``(a, b)``: a 2-sequence of real scalars or a shape-(2,) array, either possibly traced.
+
+  ``scalar_is_first``: a lone scalar ``s`` means ``(s, 0)`` (torchvision's ``shear``).
+  """
+  expected = "an (x, y) pair of real numbers"
+  if isinstance(value, (jax.Array, np.ndarray)):
+    if value.ndim == 0 and scalar_is_first:
+      return value, 0.0
+    if value.shape != (2,):
+      raise ValueError(f"{op}: `{name}` must be {expected}, got an array of shape {value.shape}.")
+    if not _checks.is_traced(value) and not np.all(np.isfinite(np.asarray(value, np.float64))):
+      raise ValueError(f"{op}: `{name}` must be finite, got {value!r}.")
+    return value[0], value[1]
+  if scalar_is_first and isinstance(value, numbers.Real) and not isinstance(value, bool):
+    return value, 0.0
+  if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+    raise TypeError(f"{op}: `{name}` must be {expected}, got {value!r}.")
+  if len(value) != 2:
+    raise ValueError(f"{op}: `{name}` must be {expected}, got {value!r} ({len(value)} items).")
+  return tuple(value)
+
+
+def check_warp_image(image, op: str, *, interpolation, fill):
+  """An image to warp (HWC, float) and its sampling arguments: ``(image, interpolation, fill
+  as float32)``."""
+  image = check_image(image, op, keyed=False)
+  interpolation = check_interpolation(interpolation, op)
+  return image, interpolation, check_fill(fill, op, channels=image.shape[-1])
+
+
+def check_policy_image(image, op: str, *, interpolation, fill):
+  """An augmentation policy's image (HWC RGB, float or uint8) and its sampling arguments:
+  ``(image, interpolation, fill as float32)``."""
+  image = check_image(image, op, uint8=True)
+  check_rgb(image, op)
+  checked = check_fill(fill, op, channels=image.shape[-1])  # its type and finiteness first
+  check_unit_scale(fill, op, "fill", image=image)
+  interpolation = check_interpolation(interpolation, op)
+  return image, interpolation, checked
+
+
+def check_probability(value, op: str, name: str = "probability") -> None:
+  """A probability in [0, 1] when concrete (a traced one: `nan_if_bad_probability`)."""
+  _checks.check_interval(value, op, name, lo=0.0, hi=1.0)
 
 
 def nan_if_bad_probability(p, out):
@@ -288,18 +386,20 @@ def nan_if_bad_probability(p, out):
 
 
 def nan_if_bad_magnitude(value, out, *, lo: float = -math.inf, hi: float = math.inf,
-                         open_interval: bool = False):
+                         lo_open: bool = False, hi_open: bool = False):
   """``out``, or all NaN where a traced scalar ``value`` is not finite or lies outside the range.
 
   The runtime half of the checks on a magnitude (concrete ones raise at trace time): [lo, hi],
-  or (lo, hi) with ``open_interval``. Concrete values pass ``out`` through unchanged.
+  without an end where ``lo_open`` or ``hi_open`` says so. Concrete values pass ``out``
+  through unchanged.
   """
   if not _checks.is_traced(value) or not jnp.issubdtype(out.dtype, jnp.floating):
     return out  # concrete (checked already), or a uint8 image, which has no NaN
   v = jax.lax.stop_gradient(jnp.asarray(value))
-  inside = (v > lo) & (v < hi) if open_interval else (v >= lo) & (v <= hi)
+  inside = (v > lo if lo_open else v >= lo) & (v < hi if hi_open else v <= hi)
   return _checks.nan_unless(jnp.isfinite(v) & inside, out)
 
 
 def maybe_clip(image, clip: bool):
+  """``image`` clamped to [0, 1] where ``clip`` (a checked bool)."""
   return jnp.clip(image, 0.0, 1.0) if clip else image

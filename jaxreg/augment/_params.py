@@ -16,8 +16,8 @@ from typing import Any
 import jax
 
 # op -> its draw, and parameter class -> its application; filled by the op modules.
-_DRAWS: dict[Callable, Callable] = {}
-_APPLIES: dict[type, Callable] = {}
+DRAWS: dict[Callable, Callable] = {}
+APPLIES: dict[type, Callable] = {}
 
 
 def pytree_dataclass(cls: type) -> type:
@@ -99,8 +99,8 @@ class FlipParams:
 
 def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:
   """Declares ``op == apply_fn(draw_fn(key, image, ...), image)`` for `draw` and `apply`."""
-  _DRAWS[op] = draw_fn
-  _APPLIES[params_cls] = apply_fn
+  DRAWS[op] = draw_fn
+  APPLIES[params_cls] = apply_fn
 
 
 def draw(op: Callable) -> Callable[..., Any]:
@@ -135,9 +135,9 @@ def draw(op: Callable) -> Callable[..., Any]:
     True
   """
   try:
-    return _DRAWS[op]
+    return DRAWS[op]
   except (KeyError, TypeError):
-    names = ", ".join(sorted(fn.__name__ for fn in _DRAWS))
+    names = ", ".join(sorted(fn.__name__ for fn in DRAWS))
     raise TypeError(f"draw: `op` must be a random op of jaxreg.augment with explicit "
                     f"parameters ({names}), got {op!r}.") from None
 
@@ -172,9 +172,9 @@ def apply(params: Any, image: jax.typing.ArrayLike) -> jax.Array:
     Array([[[3., 4., 5.],
             [0., 1., 2.]]], dtype=float32)
   """
-  apply_fn = _APPLIES.get(type(params))
+  apply_fn = APPLIES.get(type(params))
   if apply_fn is None:
-    names = ", ".join(sorted(cls.__name__ for cls in _APPLIES))
+    names = ", ".join(sorted(cls.__name__ for cls in APPLIES))
     raise TypeError(f"apply: `params` must be a parameter set of jaxreg.augment ({names}), "
                     f"got {type(params).__name__}.")
   return apply_fn(params, image)

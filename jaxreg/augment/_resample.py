@@ -7,7 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxreg.augment._color_space import compute_dtype, nearest_level
+from jaxreg.augment._dtypes import compute_dtype, nearest_level
 
 
 def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, valid):
@@ -70,12 +70,10 @@ def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_
 
   if image.dtype == jnp.uint8:
     # Columns first: rows first, XLA:CPU writes a uint8 batch in a transposed layout and
-    # copies it back (JAX 0.10.2); float batches are faster rows first. The same sums, in
-    # another order. Then the nearest level.
+    # copies it back; float batches are faster rows first. The same sums, in another order.
+    # Then the nearest level. Design: docs/design/augmentation_backends.md#uint8-batches-on-the-cpu.
     return nearest_level(by_rows(by_columns(x)))
   return by_columns(by_rows(x)).astype(image.dtype)
-
-
 
 
 def resize_shorter(image, length: int):

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
-from jaxreg.augment._image_checks import check_has_pixels, check_image, check_scales, pair
+from jaxreg.augment._image_checks import check_has_pixels, check_image, check_scales, check_size
 from jaxreg.augment._resample import resize_shorter, shorter_side_resized
+
+Views = Literal["ten", "five", "center"]
+VIEWS = get_args(Views)
 
 
 def _static_crop(image, top: int, left: int, h: int, w: int):
   return image[top:top + h, left:left + w]
 
 
-def _check_fits(image, h, w, op):
+def _check_fits(image, op: str, *, size: tuple[int, int]) -> None:
+  h, w = size
   if h > image.shape[0] or w > image.shape[1]:
     raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the image {image.shape[:2]}.")
 
@@ -53,8 +57,8 @@ def center_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.A
   """
   op = "center_crop"
   image = check_image(image, op, keyed=False)
-  h, w = pair(size, op, "size")
-  _check_fits(image, h, w, op)
+  h, w = check_size(size, op, "size")
+  _check_fits(image, op, size=(h, w))
   return _static_crop(image, *_center_offsets(*image.shape[:2], h, w), h, w)
 
 
@@ -86,8 +90,8 @@ def five_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Arr
 
 def _five_crop(image, size, op):
   image = check_image(image, op, keyed=False)
-  h, w = pair(size, op, "size")
-  _check_fits(image, h, w, op)
+  h, w = check_size(size, op, "size")
+  _check_fits(image, op, size=(h, w))
   height, width = image.shape[:2]
   corners = [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w),
              _center_offsets(height, width, h, w)]
@@ -127,9 +131,8 @@ def ten_crop(image: jax.typing.ArrayLike, size: int | Sequence[int]) -> jax.Arra
   return jnp.concatenate([_five_crop(image, size, op), _five_crop(jnp.flip(image, 1), size, op)])
 
 
-
 def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.ArrayLike, *,
-                       size: int | Sequence[int], crops: Literal["ten", "five", "center"] = "ten",
+                       size: int | Sequence[int], crops: Views = "ten",
                        scales: Sequence[int] | None = None) -> Any:
   """Test-time augmentation: averages a model's outputs over crops (and scales).
 
@@ -172,10 +175,9 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
     raise TypeError(f"{op}: `apply_fn` must be callable, got {apply_fn!r}.")
   images = check_image(images, op, batch=True)
   check_has_pixels(images, op, "images")
+  crops = _checks.check_choice(crops, op, "crops", choices=VIEWS)
   views = {"ten": ten_crop, "five": five_crop, "center": lambda im, s: center_crop(im, s)[None]}
-  if crops not in views:
-    raise ValueError(f"{op}: `crops` must be 'ten', 'five' or 'center', got {crops!r}.")
-  h, w = pair(size, op, "size")
+  h, w = check_size(size, op, "size")
   # Checked up front: an empty tuple would skip the loop and return None, not an average.
   scales = (None,) if scales is None else check_scales(scales, op)
   height, width = images.shape[1:3]
@@ -196,7 +198,7 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
     stacked = jax.vmap(lambda im: views[crops](im, (h, w)))(resized)  # (N, V, h, w, C)
     n, v = stacked.shape[:2]
     outputs = apply_fn(stacked.reshape((n * v, *stacked.shape[2:])))
-    _check_batch_first(outputs, n * v, op)
+    _check_batch_first(outputs, op, rows=n * v)
     _checks.check_floating_outputs(outputs, op)
     summed = jax.tree.map(lambda o, n=n, v=v: o.reshape((n, v, *o.shape[1:])).sum(1), outputs)
     total = summed if total is None else jax.tree.map(jnp.add, total, summed)
@@ -204,7 +206,7 @@ def multi_crop_predict(apply_fn: Callable[[jax.Array], Any], images: jax.typing.
   return jax.tree.map(lambda t: t / count, total)
 
 
-def _check_batch_first(outputs, rows: int, op: str) -> None:
+def _check_batch_first(outputs, op: str, *, rows: int) -> None:
   """Every output leaf must have one entry per view on axis 0, to average them per image."""
   for path, leaf in jax.tree_util.tree_flatten_with_path(outputs)[0]:
     shape = jnp.shape(leaf)

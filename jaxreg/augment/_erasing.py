@@ -1,0 +1,93 @@
+"""Random erasing (cutout): a random box of the image filled with a value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxreg import _checks
+from jaxreg.augment._crop import sample_box
+from jaxreg.augment._dtypes import from_float
+from jaxreg.augment._image_checks import (
+  check_box_ratio,
+  check_box_scale,
+  check_image,
+  check_image_operand,
+  check_probability,
+  check_unit_scale,
+  nan_if_bad_probability,
+)
+
+
+def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: float = 0.5,
+                   scale: Sequence[float] = (0.02, 0.33), ratio: Sequence[float] = (0.3, 3.3),
+                   value: jax.typing.ArrayLike | Sequence[float] = 0.0) -> jax.Array:
+  """Random erasing / cutout: with ``probability``, fills a random box with ``value``.
+
+  The box is drawn as torchvision's ``RandomErasing`` draws it: an area fraction uniform in
+  ``scale``, an aspect ratio height / width log-uniform in ``ratio`` (so ``ratio=(0.3, 1.0)``
+  erases wide boxes), sides rounded, and 10 tries for a box strictly inside the image
+  (``h < H`` and ``w < W``: a box never spans a whole side); if none fits, nothing is erased.
+  Note that `random_resized_crop` reads its ``ratio`` as width / height, as torchvision's
+  ``RandomResizedCrop`` does.
+
+  Args:
+    key: a PRNG key.
+    image: HWC float or uint8 image. One with no pixels is returned as it is.
+    probability: chance of erasing, in [0, 1]. A traced probability outside [0, 1] (or NaN)
+      cannot be checked at trace time and gives an all-NaN float image, never a silent clamp
+      (uint8 has no NaN: there it erases always above 1, never below 0 or at NaN).
+    scale: ``(lo, hi)``, range of the erased area fraction, ``0 <= lo <= hi <= 1`` and
+      ``hi > 0``.
+    ratio: ``(lo, hi)``, range of the box aspect ratio height / width, ``0 < lo <= hi``.
+    value: fill value, finite (0 by default): a scalar, a per-channel ``(C,)`` tuple, list or
+      array (torchvision's tuple ``value``, e.g. the ImageNet means ``(0.485, 0.456, 0.406)``),
+      or any array that broadcasts to the image's shape without enlarging it (``(H, W, C)``
+      noise, say). Concrete values are checked elementwise; a traced value for shape only.
+      On a uint8 image the value keeps the [0, 1] scale and fills with its nearest level
+      (``0.5`` fills 128); a concrete value outside [0, 1] raises there (levels such as 128
+      are not taken).
+
+  Returns:
+    The image with at most one box filled, in its dtype.
+
+  Raises:
+    ValueError: invalid ranges or probability, ranges that are not pairs, a ``value`` with a
+      NaN or infinite entry or that does not broadcast to the image's shape, or outside [0, 1]
+      on a uint8 image; a non-HWC image.
+    TypeError: an image neither floating point nor uint8, bad key, ``scale``/``ratio`` not
+      pairs of numbers, a non-real ``value``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> out = jr.augment.random_erasing(jax.random.key(0), jnp.ones((32, 32, 3)),
+    ...                                 probability=1.0)
+    >>> bool((out == 0).any())
+    True
+
+  References:
+    Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; DeVries & Taylor, "Improved
+    Regularization of Convolutional Neural Networks with Cutout", 2017.
+  """
+  op = "random_erasing"
+  image = check_image(image, op, uint8=True)
+  check_probability(probability, op)
+  scale, ratio = check_box_scale(scale, op), check_box_ratio(ratio, op)
+  value = check_image_operand(value, op, "value", shape=image.shape)
+  check_unit_scale(value, op, "value", image=image)
+  key = _checks.as_key(key, op)
+  k_apply, k_box = jax.random.split(key)
+  height, width = image.shape[:2]
+  # torchvision's erasing rules: ratio h / w, strictly inside, no fallback box.
+  top, left, box_h, box_w, found = sample_box(k_box, height, width, scale, ratio,
+                                              rule="erasing")
+  apply = jax.random.bernoulli(k_apply, probability) & found
+  rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
+  inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
+    value = from_float(jnp.asarray(value, jnp.float32), jnp.uint8)
+  erased = jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
+  return nan_if_bad_probability(probability, erased)
