@@ -61,7 +61,6 @@ def random_crop(key: jax.Array, image: jax.typing.ArrayLike, size: int | Sequenc
     >>> jr.augment.random_crop(jax.random.key(0), jnp.ones((32, 32, 3)), 32, padding=4).shape
     (32, 32, 3)
   """
-  image = check_image(image, "random_crop", uint8=True)
   return _apply_crop(_draw_crop(key, image, size, padding=padding, pad_mode=pad_mode), image)
 
 
@@ -145,7 +144,6 @@ def random_flip_left_right(key: jax.Array, image: jax.typing.ArrayLike, *,
     >>> jr.augment.random_flip_left_right(jax.random.key(0), image, probability=1.0)[0, 0]
     Array([3., 4., 5.], dtype=float32)
   """
-  image = check_image(image, "random_flip_left_right", uint8=True)
   return _apply_flip(_draw_flip_left_right(key, image, probability=probability), image)
 
 
@@ -173,7 +171,6 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
     >>> jr.augment.random_flip_up_down(jax.random.key(0), image, probability=1.0)[0, 0]
     Array([3., 4., 5.], dtype=float32)
   """
-  image = check_image(image, "random_flip_up_down", uint8=True)
   return _apply_flip(_draw_flip_up_down(key, image, probability=probability), image)
 
 
@@ -277,7 +274,6 @@ def random_resized_crop(key: jax.Array, image: jax.typing.ArrayLike,
   References:
     Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
   """
-  image = check_image(image, "random_resized_crop", uint8=True)
   params = _draw_resized_crop(key, image, size, scale=scale, ratio=ratio, antialias=antialias)
   return _apply_resized_crop(params, image)
 
@@ -348,7 +344,6 @@ def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
     He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (Sec. 3.4), after
     Simonyan & Zisserman 2015.
   """
-  image = check_image(image, "random_scale_crop", uint8=True)
   params = _draw_scale_crop(key, image, size, scales=scales, antialias=antialias)
   return _apply_resized_crop(params, image)
 
