@@ -50,7 +50,7 @@ def _ops():
       "autocontrast": (A.autocontrast, None, "autocontrast", None, None),
       "posterize (bits 4)": (A.posterize, 4, "posterize", None, None),
       "solarize (0.5)": (A.solarize, 0.5, "solarize", "solarize", "Solarization"),
-      "sharpness (1.5)": (A.adjust_sharpness, 1.5, "adjust_sharpness", None, None),
+      "sharpness (1.5)": (A.enhance_sharpness, 1.5, "adjust_sharpness", None, None),
       "gaussian blur (9x9, 1.5)": (functools.partial(A.gaussian_blur, kernel_size=9), 1.5,
                                    "gaussian_blur", "gaussian_blur", "GaussianBlur"),
       "enhance_brightness (1.5)": (A.enhance_brightness, 1.5, "adjust_brightness", None, None),

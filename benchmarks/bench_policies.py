@@ -54,7 +54,7 @@ OPS = {
     "Brightness": lambda x: A.enhance_brightness(x, 1.99),
     "Color": lambda x: A.enhance_color(x, 1.99),
     "Contrast": lambda x: A.enhance_contrast(x, 1.99),
-    "Sharpness": lambda x: A.adjust_sharpness(x, 1.99),
+    "Sharpness": lambda x: A.enhance_sharpness(x, 1.99),
     "Posterize": lambda x: A.posterize(x, 2),
     "Solarize": lambda x: A.solarize(x, 0.5),
     "AutoContrast": A.autocontrast,

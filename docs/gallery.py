@@ -238,8 +238,8 @@ GALLERY = [
     ("posterize", [(f"{b} bits", lambda k, im, _, b=b: A.posterize(im, b)) for b in (6, 4, 2)]),
     ("equalize", [("", lambda k, im, _: A.equalize(im))]),
     ("autocontrast", [("", lambda k, im, _: A.autocontrast(im))]),
-    ("adjust_sharpness", [
-        (f"factor {f}", lambda k, im, _, f=f: A.adjust_sharpness(im, f)) for f in (0.0, 2.0, 4.0)
+    ("enhance_sharpness", [
+        (f"factor {f}", lambda k, im, _, f=f: A.enhance_sharpness(im, f)) for f in (0.0, 2.0, 4.0)
     ]),
     ("gaussian_blur", [
         (f"kernel {n}, sigma {s}", lambda k, im, _, n=n, s=s: A.gaussian_blur(im, n, s))

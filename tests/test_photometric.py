@@ -316,7 +316,7 @@ ENHANCERS = [
     (A.enhance_brightness, ImageEnhance.Brightness),
     (A.enhance_contrast, ImageEnhance.Contrast),
     (A.enhance_color, ImageEnhance.Color),
-    (A.adjust_sharpness, ImageEnhance.Sharpness),
+    (A.enhance_sharpness, ImageEnhance.Sharpness),
 ]
 
 
@@ -335,7 +335,7 @@ def test_enhancers_equal_pillow_within_one_level(ours, enhancer, u8):
 
 def test_sharpness_keeps_the_border_and_smooths_the_interior():
   x = jnp.asarray(RNG.uniform(0.2, 0.8, (6, 7, 3)), jnp.float32)
-  out = np.asarray(A.adjust_sharpness(x, 0.0), np.float64)
+  out = np.asarray(A.enhance_sharpness(x, 0.0), np.float64)
   ref = np.asarray(x, np.float64)
   kernel = np.ones((3, 3))
   kernel[1, 1] = 5
@@ -347,7 +347,7 @@ def test_sharpness_keeps_the_border_and_smooths_the_interior():
   border[1:-1, 1:-1] = False
   np.testing.assert_allclose(out[border], ref[border], atol=1e-6)
   tiny = jnp.asarray(RNG.uniform(size=(2, 5, 3)), jnp.float32)
-  np.testing.assert_allclose(A.adjust_sharpness(tiny, 2.0), tiny, atol=1e-6)
+  np.testing.assert_allclose(A.enhance_sharpness(tiny, 2.0), tiny, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,7 +433,7 @@ WITH_MAGNITUDE = [
     (A.solarize, [0.0, 0.3, 0.5, 1.0]),
     (A.solarize_add, [0.0, 0.2, -0.3, 0.5]),
     (A.posterize, [0, 1, 4, 8]),
-    (A.adjust_sharpness, [0.0, 0.5, 1.0, 1.9]),
+    (A.enhance_sharpness, [0.0, 0.5, 1.0, 1.9]),
     (A.enhance_brightness, [0.0, 0.5, 1.0, 1.9]),
     (A.enhance_contrast, [0.0, 0.5, 1.0, 1.9]),
     (A.enhance_color, [0.0, 0.5, 1.0, 1.9]),
@@ -500,7 +500,7 @@ def test_gradients_of_the_differentiable_ops():
   x = jnp.asarray(RNG.uniform(0.3, 0.6, (5, 6, 3)), jnp.float32)
   x = x.at[0, 0].set(0.2).at[-1, -1].set(0.7)  # unique extremes for autocontrast
   ops = [A.invert, A.autocontrast, A.grayscale,
-         lambda v: A.adjust_sharpness(v, 1.4),
+         lambda v: A.enhance_sharpness(v, 1.4),
          lambda v: A.enhance_brightness(v, 1.2),
          lambda v: A.enhance_contrast(v, 1.3),
          lambda v: A.enhance_color(v, 0.6),
@@ -511,7 +511,7 @@ def test_gradients_of_the_differentiable_ops():
   away = jnp.where(x < 0.45, x - 0.1, x + 0.1)
   for op in (lambda v: A.solarize(v, 0.45), lambda v: A.solarize_add(v, 0.1, threshold=0.45)):
     check_grads(op, (away,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
-  for op in (lambda f: A.enhance_contrast(x, f), lambda f: A.adjust_sharpness(x, f),
+  for op in (lambda f: A.enhance_contrast(x, f), lambda f: A.enhance_sharpness(x, f),
              lambda s: A.gaussian_blur(x, 5, s)):
     check_grads(op, (1.3,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
 
@@ -556,8 +556,8 @@ GRAY = jnp.zeros((8, 8, 1))
     (lambda: A.enhance_contrast(GRAY, 1.0), ValueError, "enhance_contrast: `image` must be RGB"),
     (lambda: A.enhance_brightness(X, -0.5), ValueError,
      "enhance_brightness: `factor` must be >= 0.0, got -0.5"),
-    (lambda: A.adjust_sharpness(X, jnp.ones(2)), ValueError,
-     "adjust_sharpness: `factor` must be a scalar"),
+    (lambda: A.enhance_sharpness(X, jnp.ones(2)), ValueError,
+     "enhance_sharpness: `factor` must be a scalar"),
     (lambda: A.enhance_color(X, None), TypeError, "enhance_color: `factor` must be a real"),
     (lambda: A.solarize(X, 1.5), ValueError, r"solarize: `threshold` must be in \[0.0, 1.0\]"),
     (lambda: A.solarize(X, float("nan")), ValueError, "solarize: `threshold` must be a finite"),
@@ -587,6 +587,6 @@ def test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu():
   # cache; the other ops stay vectorized.
   images = jnp.zeros((4, 8, 8, 3))
   for op, looped in ((A.equalize, True), (lambda x: A.gaussian_blur(x, 3, 1.0), True),
-                     (lambda x: A.adjust_sharpness(x, 1.5), False)):
+                     (lambda x: A.enhance_sharpness(x, 1.5), False)):
     hlo = jax.jit(jax.vmap(op)).lower(images).as_text()
     assert ("stablehlo.while" in hlo) == looped

@@ -461,7 +461,7 @@ PUBLIC = {
     "Brightness": lambda x, v: A.enhance_brightness(x, 1 + v),
     "Color": lambda x, v: A.enhance_color(x, 1 + v),
     "Contrast": lambda x, v: A.enhance_contrast(x, 1 + v),
-    "Sharpness": lambda x, v: A.adjust_sharpness(x, 1 + v),
+    "Sharpness": lambda x, v: A.enhance_sharpness(x, 1 + v),
     "Posterize": lambda x, v: A.posterize(x, int(v)),
     "Solarize": lambda x, v: A.solarize(x, v),
     "AutoContrast": lambda x, v: A.autocontrast(x),

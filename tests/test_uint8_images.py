@@ -92,7 +92,7 @@ ARGS = {
     "random_brightness": (0.1,), "random_contrast": (0.5, 1.5), "random_hue": (0.1,),
     "random_saturation": (0.5, 1.5), "adjust_hue": (0.1,), "adjust_saturation": (0.5,),
     "enhance_brightness": (0.5,), "enhance_color": (0.5,), "enhance_contrast": (0.5,),
-    "adjust_sharpness": (0.5,), "gaussian_blur": (3, 1.0), "solarize_add": (0.1,),
+    "enhance_sharpness": (0.5,), "gaussian_blur": (3, 1.0), "solarize_add": (0.1,),
     "rotate": (10.0,), "shear_x": (0.1,), "shear_y": (0.1,), "translate_x": (1.0,),
     "translate_y": (1.0,), "center_crop": (4,), "five_crop": (4,), "ten_crop": (4,),
     "mixup": (jnp.eye(8),), "cutmix": (jnp.eye(8),),

@@ -54,10 +54,10 @@ from jaxreg.augment._levels import solarize_add as solarize_add
 
 # isort: split
 # Pillow-style enhancers and greyscale
-from jaxreg.augment._enhance import adjust_sharpness as adjust_sharpness
 from jaxreg.augment._enhance import enhance_brightness as enhance_brightness
 from jaxreg.augment._enhance import enhance_color as enhance_color
 from jaxreg.augment._enhance import enhance_contrast as enhance_contrast
+from jaxreg.augment._enhance import enhance_sharpness as enhance_sharpness
 from jaxreg.augment._enhance import grayscale as grayscale
 from jaxreg.augment._enhance import random_grayscale as random_grayscale
 
@@ -109,7 +109,6 @@ __all__ = [
     "ResizedCropParams",
     "adjust_hue",
     "adjust_saturation",
-    "adjust_sharpness",
     "affine",
     "apply",
     "aug_mix",
@@ -125,6 +124,7 @@ __all__ = [
     "enhance_brightness",
     "enhance_color",
     "enhance_contrast",
+    "enhance_sharpness",
     "equalize",
     "five_crop",
     "gaussian_blur",

@@ -246,7 +246,7 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
   return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
 
 
-def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
+def enhance_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
   """Pillow's ``ImageEnhance.Sharpness`` and torchvision's ``adjust_sharpness``.
 
   Blends with the image smoothed by Pillow's 3x3 ``SMOOTH`` filter (weights 1, centre 5, over
@@ -269,10 +269,10 @@ def adjust_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
     >>> image = jnp.zeros((3, 3, 1)).at[1, 1].set(1.0)
-    >>> jr.augment.adjust_sharpness(image, 0.0)[1, 1, 0] * 13
+    >>> jr.augment.enhance_sharpness(image, 0.0)[1, 1, 0] * 13
     Array(5., dtype=float32)
   """
-  op = "adjust_sharpness"
+  op = "enhance_sharpness"
   image = check_image(image, op, keyed=False)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)

@@ -22,10 +22,10 @@ from jax import lax
 from jaxreg import _backend, _checks
 from jaxreg.augment._dtypes import from_float, to_float
 from jaxreg.augment._enhance import (
-  adjust_sharpness,
   enhance_brightness,
   enhance_color,
   enhance_contrast,
+  enhance_sharpness,
 )
 from jaxreg.augment._image_checks import Interpolation, check_policy_image, nan_if_bad_magnitude
 from jaxreg.augment._levels import autocontrast, equalize, invert, posterize, solarize
@@ -69,7 +69,7 @@ _PHOTOMETRIC = (
     lambda x, a: enhance_brightness(x, a[0]),
     lambda x, a: enhance_color(x, a[0]),
     lambda x, a: enhance_contrast(x, a[0]),
-    lambda x, a: adjust_sharpness(x, a[0]),
+    lambda x, a: enhance_sharpness(x, a[0]),
     lambda x, a: posterize(x, a[1]),
     lambda x, a: solarize(x, a[2]),
     lambda x, a: autocontrast(x),
