@@ -32,6 +32,10 @@ OPS = {
     "random_scale_crop": functools.partial(A.random_scale_crop, size=(8, 8), scales=(12, 20)),
     "random_flip_left_right": A.random_flip_left_right,
     "random_flip_up_down": functools.partial(A.random_flip_up_down, probability=0.7),
+    "rand_augment": functools.partial(A.rand_augment, num_ops=3, magnitude_std=2.0),
+    "trivial_augment_wide": A.trivial_augment_wide,
+    "auto_augment": functools.partial(A.auto_augment, policy="svhn", fill=(0.2, 0.4, 0.6)),
+    "aug_mix": functools.partial(A.aug_mix, width=2, depth=2, interpolation="nearest"),
 }
 
 
@@ -47,13 +51,19 @@ def _images(dtype, n=3):
   return jnp.round(x * 255).astype(jnp.uint8) if dtype == jnp.uint8 else x.astype(dtype)
 
 
-# float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip).
-CASES = [(name, jnp.float32) for name in sorted(OPS)] + [
-    (name, jnp.uint8) for name in ("random_crop", "random_resized_crop", "random_flip_up_down")]
+# float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip,
+# a policy). The batched check (True) for every way of applying: auto_augment applies through
+# the policies' batched path that rand_augment and trivial_augment_wide check; aug_mix has its
+# own test below.
+CASES = [(name, jnp.float32, name != "auto_augment")
+         for name in sorted(OPS) if name != "aug_mix"] + [
+    (name, jnp.uint8, True) for name in ("random_crop", "random_resized_crop",
+                                         "random_flip_up_down", "trivial_augment_wide")]
 
 
-@pytest.mark.parametrize(("name", "dtype"), CASES, ids=lambda v: getattr(v, "__name__", v))
-def test_op_is_apply_of_draw_bit_for_bit(name, dtype):
+@pytest.mark.parametrize(("name", "dtype", "batch"), CASES,
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_op_is_apply_of_draw_bit_for_bit(name, dtype, batch):
   # Eager on one image, and a batch: the jitted batched op against the batched draw applied
   # by a jitted vmap (one parameter set per example, a leading axis on every leaf).
   fn, draw_fn = _op_and_draw(name)
@@ -61,7 +71,9 @@ def test_op_is_apply_of_draw_bit_for_bit(name, dtype):
   with reuse_keys():
     pairs = [(fn(KEY, images[0]), A.apply(draw_fn(KEY, images[0]), images[0]))]
     params = A.batched(draw_fn)(KEY, images)
-    pairs.append((jax.jit(A.batched(fn))(KEY, images), jax.jit(jax.vmap(A.apply))(params, images)))
+    if batch:
+      pairs.append((jax.jit(A.batched(fn))(KEY, images),
+                    jax.jit(jax.vmap(A.apply))(params, images)))
   for want, got in pairs:
     assert got.dtype == want.dtype == images.dtype
     np.testing.assert_array_equal(got, want)
@@ -159,6 +171,84 @@ def test_apply_is_differentiable_in_the_image():
                              atol=1e-6)
   grad = jax.jit(jax.grad(lambda x: jnp.sum(w * fn(x))))(image)
   np.testing.assert_allclose(jnp.vdot(grad, t), jnp.vdot(w, fn(t)), rtol=1e-5)
+
+
+# What a policy slot means, by op name: the public op at that magnitude.
+def _policy_op(name, x, v, fill):
+  warp = {"interpolation": "nearest", "fill": fill}
+  return {
+      "Identity": lambda: x,
+      "ShearX": lambda: A.shear_x(x, v, **warp),
+      "ShearY": lambda: A.shear_y(x, v, **warp),
+      "TranslateX": lambda: A.translate_x(x, v, **warp),
+      "TranslateY": lambda: A.translate_y(x, v, **warp),
+      "Rotate": lambda: A.rotate(x, v, **warp),
+      "Brightness": lambda: A.enhance_brightness(x, 1 + v),
+      "Color": lambda: A.enhance_color(x, 1 + v),
+      "Contrast": lambda: A.enhance_contrast(x, 1 + v),
+      "Sharpness": lambda: A.enhance_sharpness(x, 1 + v),
+      "Posterize": lambda: A.posterize(x, int(v)),
+      "Solarize": lambda: A.solarize(x, v),
+      "AutoContrast": lambda: A.autocontrast(x),
+      "Equalize": lambda: A.equalize(x),
+      "Invert": lambda: A.invert(x),
+  }[name]()
+
+
+def test_policy_parameters_name_each_op_and_its_magnitude():
+  # One slot per op of the vocabulary, vmapped over the 15 sets (the CPU's per-example loop),
+  # each against the public op that its name and magnitude stand for. Tolerance: the
+  # geometric ops' sampling positions, float32 rounding of the same inverse matrix.
+  image = _images(jnp.float32)[0]
+  fill = jnp.array([0.25, 0.5, 1.0])
+  names = A.PolicyParams.OPS
+  values = np.array([0, 0.3, -0.2, 3, -4, 30, 0.5, -0.6, 0.4, 0.9, 3, 0.45, 0, 0, 0], np.float32)
+  assert len(names) == len(values) == 15
+  params = A.PolicyParams(ops=jnp.arange(15, dtype=jnp.int32)[:, None],
+                          magnitudes=jnp.asarray(values)[:, None],
+                          fill=jnp.broadcast_to(fill, (15, 3)), interpolation="nearest",
+                          image_size=(H, W))
+  out = jax.jit(jax.vmap(A.apply, in_axes=(0, None)))(params, image)
+  for i, (name, v) in enumerate(zip(names, values, strict=True)):
+    np.testing.assert_allclose(out[i], _policy_op(name, image, float(v), fill), atol=1e-6,
+                               err_msg=name)
+  # A drawn set names its ops: every slot's op is one of the policy's vocabulary.
+  drawn = A.batched(A.draw(A.auto_augment))(jax.random.key(11), _images(jnp.float32, n=8),
+                                             policy="svhn")
+  assert drawn.ops.shape == drawn.magnitudes.shape == (8, 2)
+  assert set(np.asarray(names)[drawn.ops].ravel()) <= set(names) - {"Brightness"}
+
+
+def test_aug_mix_parameters_are_weights_of_policy_chains():
+  # aug_mix == apply(draw) bit for bit, and apply is image_weight * image + sum_i
+  # chain_weights[i] * chain_i: each chain read back through the same set with one-hot weights,
+  # the mix recomputed in float64.
+  image = _images(jnp.float32)[0]
+  fn, draw_fn = _op_and_draw("aug_mix")
+  with reuse_keys():
+    params = draw_fn(KEY, image)
+    np.testing.assert_array_equal(A.apply(params, image), fn(KEY, image))
+  assert params.ops.shape == params.magnitudes.shape == (2, 2)
+  weights = np.append(np.float64(params.image_weight), np.asarray(params.chain_weights))
+  np.testing.assert_allclose(weights.sum(), 1.0, rtol=1e-6)
+  assert (weights >= 0).all()
+  chains = [A.apply(dataclasses.replace(params, image_weight=jnp.zeros(()),
+                                        chain_weights=jnp.eye(2)[i]), image) for i in range(2)]
+  want = weights[0] * np.float64(image) + sum(
+      w * np.float64(c) for w, c in zip(weights[1:], chains, strict=True))
+  np.testing.assert_allclose(A.apply(params, image), want, atol=1e-6)
+
+
+def test_policy_parameters_from_a_traced_nan_magnitude_turn_the_image_nan():
+  image = _images(jnp.float32)[0]
+  draw = jax.jit(lambda m: A.draw(A.rand_augment)(jax.random.key(13), image, magnitude=m))
+  bad = draw(jnp.nan)
+  assert not np.isfinite(np.asarray(bad.magnitudes)).any()
+  assert np.isnan(np.asarray(A.apply(bad, image))).all()
+  assert np.isfinite(np.asarray(A.apply(draw(5.0), image))).all()
+  with pytest.raises(ValueError, match=r"apply: `image` must be 12x14, the size its "
+                                       r"PolicyParams was drawn for, got 10x14"):
+    A.apply(bad, image[:10])
 
 
 def test_parameter_sets_round_trip_through_numpy_and_tree_map():

@@ -14,9 +14,10 @@ Conventions (checked; other ranks and dtypes raise):
   random part (offsets, scales) only moves a sampling box.
 * Colour ops take ``clip``: True clamps the result to [0, 1].
 * Explicit parameters: ``draw(op)(key, image, ...)`` returns what a random op draws (a pytree:
-  `CropParams`, `ResizedCropParams`, `FlipParams`) and ``apply(params, image)`` applies it, so
-  that ``op(key, image, ...) == apply(draw(op)(key, image, ...), image)``: log it, replay it,
-  or apply the same crop and flip to a second image.
+  `CropParams`, `ResizedCropParams`, `FlipParams`, `PolicyParams`, `AugMixParams`) and
+  ``apply(params, image)`` applies it, so that ``op(key, image, ...) == apply(draw(op)(key,
+  image, ...), image)``: log it (which ops a policy drew), replay it, or apply the same crop
+  and flip to a second image.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -37,8 +38,10 @@ from jaxreg.augment._geometric import translate_y as translate_y
 
 # isort: split
 # Explicit parameters: draw what a random op draws, apply it
+from jaxreg.augment._params import AugMixParams as AugMixParams
 from jaxreg.augment._params import CropParams as CropParams
 from jaxreg.augment._params import FlipParams as FlipParams
+from jaxreg.augment._params import PolicyParams as PolicyParams
 from jaxreg.augment._params import ResizedCropParams as ResizedCropParams
 from jaxreg.augment._params import apply as apply
 from jaxreg.augment._params import draw as draw
@@ -104,8 +107,10 @@ from jaxreg.augment._compose import batched as batched
 from jaxreg.augment._compose import compose as compose
 
 __all__ = [
+    "AugMixParams",
     "CropParams",
     "FlipParams",
+    "PolicyParams",
     "ResizedCropParams",
     "adjust_hue",
     "adjust_saturation",

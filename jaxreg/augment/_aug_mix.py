@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from jaxreg import _checks
 from jaxreg.augment._dtypes import from_float, to_float
 from jaxreg.augment._image_checks import Interpolation, check_policy_image
-from jaxreg.augment._policies import apply
+from jaxreg.augment._params import AugMixParams, register
+from jaxreg.augment._policies import apply, check_drawn_image
 from jaxreg.augment._policy_space import AUG_MIX, AUG_MIX_ALL, AUG_MIX_BINS, draw_aug_mix, table
 
 
@@ -67,6 +68,13 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
     Hendrycks et al., "AugMix: A Simple Data Processing Method to Improve Robustness and
     Uncertainty", ICLR 2020.
   """
+  params = _draw_aug_mix(key, image, severity=severity, width=width, depth=depth, alpha=alpha,
+                         all_ops=all_ops, interpolation=interpolation, fill=fill)
+  return _apply_aug_mix(params, image)
+
+
+def _draw_aug_mix(key, image, *, severity=3, width=3, depth=-1, alpha=1.0, all_ops=True,
+                  interpolation="bilinear", fill=0.0) -> AugMixParams:
   op = "aug_mix"
   image, interpolation, fill = check_policy_image(image, op, interpolation=interpolation,
                                                   fill=fill)
@@ -84,12 +92,21 @@ def aug_mix(key: jax.Array, image: jax.typing.ArrayLike, *, severity: int = 3, w
   key = _checks.as_key(key, op)
   tab = table(AUG_MIX_ALL if all_ops else AUG_MIX, *image.shape[:2], AUG_MIX_BINS)
   ops, values, w_image, w_chains = draw_aug_mix(key, tab, width, depth, severity, alpha)
+  return AugMixParams(ops=ops, magnitudes=values, image_weight=w_image, chain_weights=w_chains,
+                      fill=fill, interpolation=interpolation, image_size=image.shape[:2])
+
+
+def _apply_aug_mix(params: AugMixParams, image):
+  image = check_drawn_image(params, image, "apply")
   # A uint8 image: the chains and the mix in float, rounded to levels once, at the end.
   x = to_float(image)
-  chains = apply(x if image.dtype == jnp.uint8 else image, ops, values, fill, interpolation)
-  mixed = w_image.astype(x.dtype) * x + jnp.tensordot(
-      w_chains.astype(x.dtype), chains.astype(x.dtype), axes=1)
+  chains = apply(x if image.dtype == jnp.uint8 else image, params.ops, params.magnitudes,
+                 params.fill, params.interpolation)
+  mixed = params.image_weight.astype(x.dtype) * x + jnp.tensordot(
+      params.chain_weights.astype(x.dtype), chains.astype(x.dtype), axes=1)
   return from_float(mixed, image.dtype)
+
+
 
 
 def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
@@ -150,3 +167,6 @@ def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
   terms = jnp.exp(log_p) * (jnp.where(zero, 0.0, log_p) - log_mixture)
   kl = jnp.sum(jnp.where(zero, 0.0, terms), axis=-1)
   return jnp.mean(kl, axis=0)
+
+
+register(aug_mix, _draw_aug_mix, AugMixParams, _apply_aug_mix)

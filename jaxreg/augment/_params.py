@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
+
+from jaxreg.augment._policy_space import OPS
 
 # op -> its draw, and parameter class -> its application; filled by the op modules.
 DRAWS: dict[Callable, Callable] = {}
@@ -97,6 +99,67 @@ class FlipParams:
   axis: int = static(default=1)
 
 
+
+@pytree_dataclass
+class PolicyParams:
+  """What `rand_augment`, `trivial_augment_wide` or `auto_augment` drew: its ops, in turn.
+
+  Slot ``i`` applies op ``OPS[ops[i]]`` at signed magnitude ``magnitudes[i]``, each to the
+  previous slot's output. The magnitudes are in the op's own unit (docs/policies.md has the
+  tables): a shear factor (ShearX/Y), pixels (TranslateX/Y, whole), degrees counter-clockwise
+  (Rotate), ``v`` for Pillow's enhancement factor ``1 + v`` (Brightness, Color, Contrast,
+  Sharpness), bits kept (Posterize), a threshold on the [0, 1] scale (Solarize), and 0 for ops
+  without one. ``np.asarray(PolicyParams.OPS)[params.ops]`` names the ops, batched too.
+
+  Attributes:
+    ops: int32 array ``(slots,)``, indices into `PolicyParams.OPS`: RandAugment draws
+      ``num_ops`` slots, TrivialAugmentWide one, AutoAugment two (Identity where a step did not
+      fire).
+    magnitudes: float32 array ``(slots,)``, each slot's signed magnitude. A non-finite one (a
+      traced NaN ``magnitude`` of `rand_augment`) makes a float image all NaN when applied.
+    fill: float32 scalar or ``(C,)`` array, the value of pixels moved in from outside the
+      image, on the [0, 1] scale for a uint8 image too.
+    interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops (static).
+    image_size: ``(height, width)`` of the image the set was drawn for: the translations'
+      pixels and the rotation's centre are this image's (static).
+  """
+
+  OPS: ClassVar[tuple[str, ...]] = OPS
+
+  ops: jax.Array
+  magnitudes: jax.Array
+  fill: jax.Array
+  interpolation: str = static()
+  image_size: tuple[int, int] = static()
+
+
+@pytree_dataclass
+class AugMixParams:
+  """What `aug_mix` drew: ``width`` chains of ops and the weights mixing them with the image.
+
+  The result is ``image_weight * image + sum_i chain_weights[i] * chain_i``, where chain ``i``
+  applies ``ops[i, j]`` at ``magnitudes[i, j]`` in turn, from the image, as a `PolicyParams`
+  slot does (Identity for the steps past a chain's drawn depth).
+
+  Attributes:
+    ops: int32 array ``(width, depth)``, indices into `PolicyParams.OPS`.
+    magnitudes: float32 array ``(width, depth)``, signed, in each op's unit (`PolicyParams`).
+    image_weight: float32 scalar, ``1 - m`` with ``m ~ Beta(alpha, alpha)``.
+    chain_weights: float32 array ``(width,)``, ``m`` times a Dirichlet(alpha) draw.
+    fill: float32 scalar or ``(C,)`` array, as in `PolicyParams`.
+    interpolation: ``"nearest"`` or ``"bilinear"`` (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static).
+  """
+
+  ops: jax.Array
+  magnitudes: jax.Array
+  image_weight: jax.Array
+  chain_weights: jax.Array
+  fill: jax.Array
+  interpolation: str = static()
+  image_size: tuple[int, int] = static()
+
+
 def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:
   """Declares ``op == apply_fn(draw_fn(key, image, ...), image)`` for `draw` and `apply`."""
   DRAWS[op] = draw_fn
@@ -115,7 +178,8 @@ def draw(op: Callable) -> Callable[..., Any]:
   Args:
     op: a random op of ``jaxreg.augment`` with explicit parameters: `random_crop`,
       `random_resized_crop`, `random_scale_crop`, `random_flip_left_right`,
-      `random_flip_up_down`.
+      `random_flip_up_down`, `rand_augment`, `trivial_augment_wide`, `auto_augment`,
+      `aug_mix`.
 
   Returns:
     ``draw_fn(key, image, *args, **kwargs) -> params``, with ``op``'s signature.
@@ -151,8 +215,8 @@ def apply(params: Any, image: jax.typing.ArrayLike) -> jax.Array:
   of parameter sets applies to a batch of images, example by example.
 
   Args:
-    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`), or
-      one built by hand with the same fields.
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
+      `PolicyParams`, `AugMixParams`), or one built by hand with the same fields.
     image: an HWC float or uint8 image, as the op that drew ``params`` takes.
 
   Returns:

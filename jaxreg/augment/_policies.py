@@ -27,8 +27,9 @@ from jaxreg.augment._enhance import (
   enhance_contrast,
   enhance_sharpness,
 )
-from jaxreg.augment._image_checks import Interpolation, check_policy_image, nan_if_bad_magnitude
+from jaxreg.augment._image_checks import Interpolation, check_policy_image
 from jaxreg.augment._levels import autocontrast, equalize, invert, posterize, solarize
+from jaxreg.augment._params import PolicyParams, register
 from jaxreg.augment._policy_space import (
   AUTO_AUGMENT,
   AUTO_AUGMENT_BINS,
@@ -147,7 +148,10 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
 
   def on_levels(fn):
     if image.dtype != jnp.uint8:
-      return fn
+      # A non-finite magnitude (a traced NaN `magnitude`, a hand-built set): all NaN, as the
+      # public ops give, where a warp would fill the image. Per example, inside the loop.
+      return lambda image, values, *a, **k: _checks.nan_unless(
+          jnp.isfinite(values).all(), fn(image, values, *a, **k))
     return lambda image, *a, **k: from_float(fn(to_float(image), *a, **k), jnp.uint8)
 
   looped = on_levels(functools.partial(switched, interpolation=interpolation))
@@ -230,6 +234,15 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
     Cubuk et al., "RandAugment: Practical automated data augmentation with a reduced search
     space", CVPR Workshops 2020.
   """
+  params = _draw_rand_augment(key, image, num_ops=num_ops, magnitude=magnitude,
+                              num_magnitude_bins=num_magnitude_bins,
+                              magnitude_std=magnitude_std, interpolation=interpolation,
+                              fill=fill)
+  return _apply_policy(params, image)
+
+
+def _draw_rand_augment(key, image, *, num_ops=2, magnitude=9, num_magnitude_bins=31,
+                       magnitude_std=0.0, interpolation="nearest", fill=0.0) -> PolicyParams:
   op = "rand_augment"
   image, interpolation, fill = check_policy_image(image, op, interpolation=interpolation,
                                                   fill=fill)
@@ -244,14 +257,13 @@ def rand_augment(key: jax.Array, image: jax.typing.ArrayLike, *, num_ops: int = 
     raise ValueError(f"{op}: `magnitude_std` must be >= 0 (math.inf: uniform bins), got "
                      f"{magnitude_std!r}.")
   key = _checks.as_key(key, op)
-  if num_ops == 0:
-    return image
   tab = table(RAND_AUGMENT, *image.shape[:2], num_bins)
   ops, values = draw_rand_augment(key, tab, num_ops, magnitude, num_bins, std)
-  out = apply(image, ops[None], values[None], fill, interpolation)[0]
-  # A traced NaN or infinite magnitude: all NaN, as the public ops give (`warp` would fill
-  # the image instead). Finite ones out of range are clipped, as documented.
-  return nan_if_bad_magnitude(magnitude, out)
+  # A traced NaN or infinite magnitude: non-finite magnitudes, which apply turns into an all
+  # NaN image. Finite ones out of range are clipped, as documented.
+  values = jnp.where(jnp.isfinite(jnp.asarray(magnitude, jnp.float32)), values, jnp.nan)
+  return PolicyParams(ops=ops, magnitudes=values, fill=fill, interpolation=interpolation,
+                      image_size=image.shape[:2])
 
 
 def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -296,6 +308,13 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
     Müller & Hutter, "TrivialAugment: Tuning-free Yet State-of-the-Art Data Augmentation",
     ICCV 2021.
   """
+  params = _draw_trivial_augment_wide(key, image, num_magnitude_bins=num_magnitude_bins,
+                                      interpolation=interpolation, fill=fill)
+  return _apply_policy(params, image)
+
+
+def _draw_trivial_augment_wide(key, image, *, num_magnitude_bins=31, interpolation="nearest",
+                               fill=0.0) -> PolicyParams:
   op = "trivial_augment_wide"
   image, interpolation, fill = check_policy_image(image, op, interpolation=interpolation,
                                                   fill=fill)
@@ -303,7 +322,8 @@ def trivial_augment_wide(key: jax.Array, image: jax.typing.ArrayLike, *,
   key = _checks.as_key(key, op)
   tab = table(TRIVIAL_AUGMENT_WIDE, *image.shape[:2], num_bins)
   ops, values = draw_trivial_augment_wide(key, tab, num_bins)
-  return apply(image, ops[None], values[None], fill, interpolation)[0]
+  return PolicyParams(ops=ops, magnitudes=values, fill=fill, interpolation=interpolation,
+                      image_size=image.shape[:2])
 
 
 def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
@@ -347,6 +367,13 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
   References:
     Cubuk et al., "AutoAugment: Learning Augmentation Strategies from Data", CVPR 2019.
   """
+  params = _draw_auto_augment(key, image, policy=policy, interpolation=interpolation,
+                              fill=fill)
+  return _apply_policy(params, image)
+
+
+def _draw_auto_augment(key, image, *, policy="imagenet", interpolation="nearest",
+                       fill=0.0) -> PolicyParams:
   op = "auto_augment"
   image, interpolation, fill = check_policy_image(image, op, interpolation=interpolation,
                                                   fill=fill)
@@ -354,4 +381,30 @@ def auto_augment(key: jax.Array, image: jax.typing.ArrayLike, *,
   key = _checks.as_key(key, op)
   tab = table(AUTO_AUGMENT, *image.shape[:2], AUTO_AUGMENT_BINS)
   ops, values = draw_auto_augment(key, tab, policy)
-  return apply(image, ops[None], values[None], fill, interpolation)[0]
+  return PolicyParams(ops=ops, magnitudes=values, fill=fill, interpolation=interpolation,
+                      image_size=image.shape[:2])
+
+
+def check_drawn_image(params, image, op: str):
+  """The image a policy's parameter set applies to: checked as the policy checks it, and of
+  the size the set was drawn for (its translations and rotation centre are that image's)."""
+  image, _, _ = check_policy_image(image, op, interpolation=params.interpolation,
+                                   fill=params.fill)
+  if tuple(image.shape[:2]) != tuple(params.image_size):
+    raise ValueError(f"{op}: `image` must be {params.image_size[0]}x{params.image_size[1]}, "
+                     f"the size its {type(params).__name__} was drawn for, got "
+                     f"{image.shape[0]}x{image.shape[1]}.")
+  return image
+
+
+def _apply_policy(params: PolicyParams, image):
+  image = check_drawn_image(params, image, "apply")
+  if params.ops.shape[-1] == 0:
+    return image
+  return apply(image, params.ops[None], params.magnitudes[None], params.fill,
+               params.interpolation)[0]
+
+
+register(rand_augment, _draw_rand_augment, PolicyParams, _apply_policy)
+register(trivial_augment_wide, _draw_trivial_augment_wide, PolicyParams, _apply_policy)
+register(auto_augment, _draw_auto_augment, PolicyParams, _apply_policy)
