@@ -76,6 +76,13 @@ def temp_bytes(jitted: Callable, *args) -> int:
   return int(jitted.lower(*args).compile().memory_analysis().temp_size_in_bytes)
 
 
+def bytes_accessed(jitted: Callable, *args) -> int:
+  """The bytes XLA's cost analysis counts for one call of ``jitted`` (compiled, not run)."""
+  cost = jitted.lower(*args).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return int(cost["bytes accessed"])
+
+
 def torch_threads(fn: Callable[[], object]) -> int:
   """1 or torch's default thread count, whichever runs ``fn`` faster (best of 3); kept set.
 

@@ -155,12 +155,22 @@ def recipe_rows(smoke: bool) -> list[dict]:
   augment = timm_recipe.make_augment(size=size)
   key = jax.random.key(4)
   shape = f"{n}x{side}x{side}x3 -> {size}"
+  # What `compose` saves by running the resized crop and the flip as one resampling: the
+  # per-image part's bytes, compiled, against the same ops with the flip behind a lambda.
+  flip_apart = A.compose(functools.partial(A.random_resized_crop, size=size),
+                         lambda k, x: A.random_flip_left_right(k, x), A.trivial_augment_wide,
+                         functools.partial(A.random_erasing, probability=0.25))
+  fused, apart = (H.bytes_accessed(jax.jit(A.batched(fn)), key, inputs["uint8"])
+                  for fn in (timm_recipe.per_image(size=size), flip_apart))
+  rows = [H.row("recipe's per-image part, bytes: crop and flip as one resampling", shape,
+                "uint8", None, None, fused / apart, f"{fused:,} vs {apart:,} bytes accessed",
+                anchor_name="the flip as a pass of its own", key="recipe_bytes_fused",
+                bytes=fused, anchor_bytes=apart)]
   try:
     theirs, threads = torchvision_recipe(levels, size, 1000)
   except ImportError:
-    return [H.row("timm recipe vs torchvision: not installed", shape, "uint8", None, None,
-                  None, key="recipe_missing")]
-  rows = []
+    return [*rows, H.row("timm recipe vs torchvision: not installed", shape, "uint8", None,
+                         None, None, key="recipe_missing")]
   for dtype, images in inputs.items():
     mine, anchor, ratio = H.median_ratio(lambda x=images: augment(key, x, labels), theirs,
                                          rounds=3 if smoke else 7)

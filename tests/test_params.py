@@ -251,6 +251,25 @@ def test_policy_parameters_from_a_traced_nan_magnitude_turn_the_image_nan():
     A.apply(bad, image[:10])
 
 
+@pytest.mark.parametrize(("dtype", "crop"), [
+    (jnp.uint8, functools.partial(A.random_resized_crop, size=(6, 8))),
+    (jnp.float32, functools.partial(A.random_scale_crop, size=8, scales=(12, 16)))],
+    ids=["uint8-random_resized_crop", "float32-random_scale_crop"])
+def test_compose_runs_a_resized_crop_and_a_flip_as_one_resampling_bit_for_bit(dtype, crop):
+  # compose mirrors the crop's columns where the flip fires; a flip behind a lambda is not
+  # recognised, so it runs the two ops one after the other: the reference. With probability
+  # 0 the same keys give the same crops unflipped: some examples must differ from those.
+  images = _images(dtype, n=6)
+  flip = functools.partial(A.random_flip_left_right, probability=0.5)
+  with reuse_keys():
+    got, never = (jax.jit(A.batched(A.compose(crop, f)))(KEY, images) for f in (
+        flip, functools.partial(A.random_flip_left_right, probability=0.0)))
+    want = jax.jit(A.batched(A.compose(crop, lambda k, x: flip(k, x))))(KEY, images)
+  np.testing.assert_array_equal(got, want)
+  assert got.dtype == dtype
+  assert 0 < int((got != never).any(axis=(1, 2, 3)).sum()) < 6
+
+
 def test_parameter_sets_round_trip_through_numpy_and_tree_map():
   image = _images(jnp.float32)[0]
   params = A.batched(A.draw(A.random_resized_crop))(KEY, _images(jnp.float32), (6, 8))

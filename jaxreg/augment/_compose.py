@@ -9,7 +9,14 @@ import jax
 from jax import lax
 
 from jaxreg import _checks
+from jaxreg.augment._crop import (
+  apply_resized_crop_and_flip,
+  random_flip_left_right,
+  random_resized_crop,
+  random_scale_crop,
+)
 from jaxreg.augment._image_checks import check_image
+from jaxreg.augment._params import DRAWS
 
 
 def batched(fn: Callable[..., jax.Array], *, sequential: bool = False) -> Callable[..., jax.Array]:
@@ -70,6 +77,10 @@ def compose(*fns: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable:
 
   Args:
     *fns: transforms taking ``(key, image)``; bind other arguments with `functools.partial`.
+      A `random_resized_crop` or `random_scale_crop` directly followed by
+      `random_flip_left_right` runs as one resampling with mirrored columns: the same result,
+      bit for bit, without the flip's pass over the image (design:
+      docs/design/augmentation_backends.md#a-resized-crop-then-a-flip).
 
   Returns:
     ``pipeline(key, image)``; wrap it in `batched` for NHWC batches and in `jax.jit` to compile
@@ -97,8 +108,37 @@ def compose(*fns: Callable[[jax.Array, jax.Array], jax.Array]) -> Callable:
 
   def pipeline(key, image):
     keys = jax.random.split(_checks.as_key(key, "compose"), len(fns))
-    for k, fn in zip(keys, fns, strict=True):
-      image = fn(k, image)
+    i = 0
+    while i < len(fns):
+      if i + 1 < len(fns) and _crop_then_mirror(fns[i], fns[i + 1]):
+        image = _resized_crop_and_flip(fns[i], fns[i + 1], keys[i], keys[i + 1], image)
+        i += 2
+      else:
+        image = fns[i](keys[i], image)
+        i += 1
     return image
 
   return pipeline
+
+
+# A resized crop then a left-right flip, the head of most training recipes, runs as one
+# resampling whose columns are mirrored where the flip fires: bit for bit the two ops' result,
+# one pass over the output fewer.
+# Design: docs/design/augmentation_backends.md#a-resized-crop-then-a-flip.
+def _unwrapped(fn):
+  if isinstance(fn, functools.partial):
+    return fn.func, fn.args, fn.keywords
+  return fn, (), {}
+
+
+def _crop_then_mirror(first, second) -> bool:
+  return (_unwrapped(first)[0] in (random_resized_crop, random_scale_crop)
+          and _unwrapped(second)[0] is random_flip_left_right)
+
+
+def _resized_crop_and_flip(crop, flip, k_crop, k_flip, image):
+  crop_op, crop_args, crop_kwargs = _unwrapped(crop)
+  flip_op, flip_args, flip_kwargs = _unwrapped(flip)
+  params = DRAWS[crop_op](k_crop, image, *crop_args, **crop_kwargs)
+  flipped = DRAWS[flip_op](k_flip, image, *flip_args, **flip_kwargs)
+  return apply_resized_crop_and_flip(params, flipped, image)

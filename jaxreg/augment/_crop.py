@@ -301,6 +301,18 @@ def _apply_resized_crop(params: ResizedCropParams, image):
                       crop_first=params.crop_first)
 
 
+def apply_resized_crop_and_flip(params: ResizedCropParams, flip: FlipParams, image):
+  """``apply(flip, apply(params, image))`` for a left-right ``flip``, as one resampling: the
+  box sampled with its columns mirrored where ``flip.flip`` (`resample_box`'s ``mirror``), bit
+  for bit the two steps' result without the flip's pass over the output."""
+  image = check_image(image, "apply(ResizedCropParams)", uint8=True)
+  check_has_pixels(image, "apply(ResizedCropParams)")
+  out = resample_box(image, params.top, params.left, params.height, params.width,
+                     check_size(params.size, "apply(ResizedCropParams)", "size"),
+                     params.antialias, crop_first=params.crop_first, mirror=flip.flip)
+  return nan_if_bad_probability(flip.probability, out)
+
+
 def random_scale_crop(key: jax.Array, image: jax.typing.ArrayLike,
                       size: int | Sequence[int], *,
                       scales: Sequence[int] = (224, 256, 384, 480, 640),

@@ -38,8 +38,13 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, v
   return indices, [w / total for w in weights]
 
 
-def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool):
+def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool,
+                 mirror=None):
   """Resamples the box (top, left, box_h, box_w) of ``image`` to ``size``, separably.
+
+  ``mirror`` (a bool scalar, traced or not; None: no flip) flips the output left-right: its
+  columns take the taps of the mirrored columns, in reverse order, so each output pixel is
+  computed as the unflipped one is, bit for bit, without a pass over the output.
 
   ``crop_first``: only pixels inside the box contribute (crop, then resize the crop: the box
   must then lie on whole pixels); otherwise pixels just outside the box blend in at its border,
@@ -57,6 +62,9 @@ def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_
     row_valid, col_valid = (0, height - 1), (0, width - 1)
   rows, row_w = _axis_taps(top, box_h, out_h, height, antialias, valid=row_valid)
   cols, col_w = _axis_taps(left, box_w, out_w, width, antialias, valid=col_valid)
+  if mirror is not None:
+    cols = [jnp.where(mirror, c[::-1], c) for c in cols]
+    col_w = [jnp.where(mirror, w[::-1], w) for w in col_w]
   # Half precision and uint8 are resampled in float32 and rounded once, at the end (uint8 on
   # its own levels: the weights are convex, so the result stays in [0, 255]).
   dtype = compute_dtype(image)
