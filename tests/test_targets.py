@@ -315,9 +315,13 @@ def _tv_targets(tv_tensors, torch, canvas):
 
 
 def _compare(params, mask, boxes, points, *, fill=0, keypoint_shift=(0.0, 0.0)):
+  # Boxes: the coordinates, and validity as SanitizeBoundingBoxes' defaults decide it (sides
+  # and area at least 1) for min_size=1.
+  _, _, tvf = _tv()
   np.testing.assert_array_equal(A.apply_to_mask(params, LABELS, fill=fill), mask.numpy())
-  np.testing.assert_allclose(A.apply_to_boxes(params, BOXES, min_size=0.0)[0], boxes.numpy(),
-                             atol=1e-4)
+  got, valid = A.apply_to_boxes(params, BOXES)
+  np.testing.assert_allclose(got, boxes.numpy(), atol=1e-4)
+  np.testing.assert_array_equal(valid, tvf.sanitize_bounding_boxes(boxes)[1].numpy())
   if points is not None:
     np.testing.assert_allclose(A.apply_to_keypoints(params, POINTS)[0] + np.array(
         keypoint_shift, np.float32), points.numpy(), atol=1e-4)
