@@ -137,8 +137,9 @@ def test_masks_of_a_size_drawn_for_and_bool_masks():
 
 @pytest.mark.parametrize("name", ["crop constant", "resized crop", "flip up-down"])
 def test_float_masks_are_resampled_as_the_image(name):
-  # A one-hot mask with a class axis: `apply`'s resampling, bit for bit (fill 0 is the image's
-  # zero padding); a resized crop blends classes at their boundaries, convexly.
+  # A one-hot mask with a class axis: the image's resampling, bit for bit `jax.jit(apply)` (the
+  # same arithmetic compiled; fill 0 is the image's zero padding); a resized crop blends
+  # classes at their boundaries, convexly.
   params = draw(name)
   one_hot = jax.nn.one_hot(LABELS % 3, 3)
   got = A.apply_to_mask(params, one_hot)

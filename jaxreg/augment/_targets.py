@@ -255,7 +255,7 @@ def _flip_points(params: FlipParams, op: str) -> PointMap:
 
 def _flip_mask(params: FlipParams, mask, fill, op: str):
   axis = _check_axis(params.axis, op)
-  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image, bit for bit
+  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image
     return nan_if_bad_probability(params.probability, _backend.flip(params.flip, mask, axis))
   return jnp.where(params.flip, jnp.flip(mask, axis), mask)
 
@@ -322,10 +322,11 @@ def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -
   the input pixel under each output pixel's centre: row ``floor(top + (i + 0.5) * height /
   size_h)`` and likewise for columns (a centre on a pixel boundary, or within 1/1024 pixel
   before it, takes the pixel below or to the right, as `warp_affine`'s nearest). Float masks
-  (soft or one-hot, one channel per class) are resampled as the image is, bit for bit
-  `apply` with ``fill=0``: a resized crop blends them with the image's bilinear
-  (antialiased) weights, so along class boundaries a one-hot mask becomes class
-  probabilities; to keep it one-hot, transform class ids and one-hot them after.
+  (soft or one-hot, one channel per class) are resampled as the image is (with ``fill=0``,
+  bit for bit ``jax.jit(apply)``, which runs the same arithmetic compiled): a resized crop
+  blends them with the image's bilinear (antialiased) weights, so along class boundaries a
+  one-hot mask becomes class probabilities; to keep it one-hot, transform class ids and
+  one-hot them after.
 
   Output pixels from outside the image (`random_crop`'s padding in ``"constant"`` mode) get
   ``fill``, e.g. an ignore index such as 255; ``"reflect"`` and ``"edge"`` padding copy
