@@ -243,32 +243,29 @@ def test_batched_draws_under_jit_and_vmap():
   valid = RNG.random((n, len(BOXES))) < 0.8
   boxes, masks, points = (np.broadcast_to(a, (n, *a.shape)) for a in (BOXES, LABELS, POINTS))
 
-  @jax.jit
-  def batch(params, boxes, valid, masks, points):
-    return (jax.vmap(A.apply_to_boxes)(params, boxes, valid=valid),
-            jax.vmap(lambda p, m: A.apply_to_mask(p, m, fill=255))(params, masks),
-            jax.vmap(A.apply_to_keypoints)(params, points, visible=valid))
+  @jax.jit  # one compilation for the three parameter classes
+  def batch(sets, boxes, valid, masks, points):
+    return [(jax.vmap(A.apply_to_boxes)(params, boxes, valid=valid),
+             jax.vmap(lambda p, m: A.apply_to_mask(p, m, fill=255))(params, masks),
+             jax.vmap(A.apply_to_keypoints)(params, points, visible=valid)) for params in sets]
 
-  resized = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(
-      draw("resized crop", seed) for seed in range(n)))
-  for op, kwargs in ((A.random_crop, {"size": 7, "padding": 2}),
-                     (A.random_resized_crop, None),
-                     (A.random_flip_left_right, {})):
-    params = resized if kwargs is None else A.batched(A.draw(op))(jax.random.key(0), images,
-                                                                  **kwargs)
-    (got_boxes, keep), got_masks, (got_points, visible) = batch(params, boxes, valid, masks,
-                                                                points)
+  sets = [A.batched(A.draw(A.random_crop))(jax.random.key(0), images, 7, padding=2),
+          jax.tree.map(lambda *leaves: jnp.stack(leaves), *(
+              draw("resized crop", seed) for seed in range(n))),
+          A.batched(A.draw(A.random_flip_left_right))(jax.random.key(1), images)]
+  for params, got in zip(sets, batch(sets, boxes, valid, masks, points), strict=True):
+    (got_boxes, keep), got_masks, (got_points, visible) = got
     for i in range(n):
       p = jax.tree.map(lambda leaf, i=i: leaf[i], params)
       want, want_keep = ref_boxes(p, BOXES, valid[i], 1.0)
       np.testing.assert_allclose(got_boxes[i], want, atol=1e-4)
       np.testing.assert_array_equal(keep[i], want_keep)
       np.testing.assert_array_equal(got_masks[i], ref_mask(p, LABELS, 255))
-      x, y, _ = ref_points(p, POINTS[:, 0], POINTS[:, 1])
+      x, y, (height, width) = ref_points(p, POINTS[:, 0], POINTS[:, 1])
       np.testing.assert_allclose(got_points[i], np.stack([x, y], -1), atol=1e-4)
-      assert bool((visible[i] <= valid[i]).all())
-    if op is A.random_flip_left_right:
-      assert len(set(np.asarray(params.flip).tolist())) == 2
+      inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+      np.testing.assert_array_equal(visible[i], valid[i] & inside)
+  assert len(set(np.asarray(sets[2].flip).tolist())) == 2
 
 
 def test_boxes_are_differentiable_in_boxes_and_parameters():
