@@ -57,6 +57,64 @@ def _drawn_box(key, image):
   return A.draw(A.random_resized_crop)(key, image, image.shape[0], scale=(0.2, 0.4))
 
 
+def _labels(image):
+  """A label map of the photograph: its brightness in four classes, shown as grey levels."""
+  return jnp.minimum(image.mean(-1) * 4, 3).astype(jnp.int32)
+
+
+def _grey_labels(labels):
+  return jnp.repeat((labels / 3.0)[..., None], 3, axis=-1)
+
+
+def _target_box(image):
+  side = image.shape[0]
+  return jnp.array([[0.2 * side, 0.25 * side, 0.65 * side, 0.75 * side]])
+
+
+def _target_points(image):
+  ticks = (jnp.arange(4) + 0.5) * image.shape[0] / 4
+  return jnp.stack(jnp.meshgrid(ticks, ticks), -1).reshape(-1, 2)
+
+
+def _pixel_centres(image):
+  """x and y of the pixel centres, shaped to broadcast against a leading axis of targets."""
+  return jnp.arange(image.shape[1]) + 0.5, jnp.arange(image.shape[0])[:, None] + 0.5
+
+
+@jax.jit
+def _outline(image, boxes, valid):
+  """``image`` with the border of each valid box in red."""
+  x, y = _pixel_centres(image)
+  x0, y0, x1, y1 = (boxes[:, i, None, None] for i in range(4))
+  width = max(1, image.shape[0] // 40)
+  inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+  inner = (x > x0 + width) & (x < x1 - width) & (y > y0 + width) & (y < y1 - width)
+  edge = (jnp.asarray(valid)[:, None, None] & inside & ~inner).any(0)
+  return jnp.where(edge[..., None], jnp.array([1.0, 0.0, 0.0]), image)
+
+
+@jax.jit
+def _dots(image, points, visible):
+  """``image`` with a yellow dot on each visible point."""
+  x, y = _pixel_centres(image)
+  radius = max(1.5, image.shape[0] / 30)
+  dx, dy = x - points[:, 0, None, None], y - points[:, 1, None, None]
+  near = (jnp.asarray(visible)[:, None, None] & (dx**2 + dy**2 <= radius**2)).any(0)
+  return jnp.where(near[..., None], jnp.array([1.0, 1.0, 0.0]), image)
+
+
+def _flip(key, image):
+  return A.draw(A.random_flip_left_right)(key, image, probability=1.0)
+
+
+def _moved(draw_fn, apply_to, targets, mark):
+  """fn(key, image, other): the image under ``draw_fn``'s parameters, with its targets moved."""
+  def fn(key, image, _):
+    params = draw_fn(key, image)
+    return mark(A.apply(params, image), *apply_to(params, targets(image)))
+  return fn
+
+
 _DRAWS: dict = {}
 
 
@@ -102,6 +160,21 @@ GALLERY = [
         ("drawn box, on the image", lambda k, im, _: A.apply(_drawn_box(k, im), im)),
         ("the same box, on the partner", lambda k, im, other: A.apply(_drawn_box(k, im),
                                                                       other)),
+    ]),
+    ("apply_to_mask", [  # a label map moved with the image, nearest
+        ("labels (4 classes)", lambda k, im, _: _grey_labels(_labels(im))),
+        ("drawn box, on the image", lambda k, im, _: A.apply(_drawn_box(k, im), im)),
+        ("the same box, on the labels", lambda k, im, _: _grey_labels(A.apply_to_mask(
+            _drawn_box(k, im), _labels(im)))),
+    ]),
+    ("apply_to_boxes", [
+        ("a box", lambda k, im, _: _outline(im, _target_box(im), jnp.ones(1, bool))),
+        ("flipped, with its box", _moved(_flip, A.apply_to_boxes, _target_box, _outline)),
+    ]),
+    ("apply_to_keypoints", [
+        ("keypoints", lambda k, im, _: _dots(im, _target_points(im), jnp.ones(16, bool))),
+        ("drawn box, with them", _moved(_drawn_box, A.apply_to_keypoints, _target_points,
+                                        _dots)),
     ]),
     ("center_crop", [
         ("size 1/2", lambda k, im, _: A.center_crop(im, _side(im, 0.5))),

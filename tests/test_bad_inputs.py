@@ -298,6 +298,84 @@ def close_to(expected) -> Callable[[Any], bool]:
   return lambda out: bool(jnp.allclose(out, expected(), atol=1e-6))
 
 
+def target_rows() -> list[Row]:
+  """`apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints` on IMG's crop and flip."""
+  crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
+                      image_size=(6, 8))
+  unsized = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5))  # built by hand
+  labels = jnp.zeros((6, 8), jnp.uint8)
+  boxes = jnp.array([[0.0, 0.0, 4.0, 3.0], [1.0, 1.0, 2.0, 2.0]])
+  mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
+  return [
+      Row(mask, "params a dict", lambda: mask({"top": 0}, labels), raises(TypeError, "params",
+                                                                         "dict")),
+      Row(mask, "a float (H, W) label map", lambda: mask(crop, jnp.zeros((6, 8))),
+          raises(TypeError, "mask", "float32")),
+      Row(mask, "a complex mask", lambda: mask(crop, jnp.zeros((6, 8, 1), jnp.complex64)),
+          raises(TypeError, "mask", "complex64")),
+      Row(mask, "mask of another size than drawn", lambda: mask(crop, labels[:5]),
+          raises(ValueError, "mask", "(5, 8)")),
+      Row(mask, "mask of rank 4", lambda: mask(crop, labels[None, ..., None]),
+          raises(ValueError, "mask", "(1, 6, 8, 1)")),
+      Row(mask, "window larger than the padded mask", lambda: mask(A.CropParams(
+          top=jnp.array(0), left=jnp.array(0), size=(9, 9)), labels),
+          raises(ValueError, "size", "(9, 9)")),
+      Row(mask, "fill 256 for uint8", lambda: mask(crop, labels, fill=256),
+          raises(ValueError, "fill", "256")),
+      Row(mask, "fill 0.5 for an integer mask", lambda: mask(crop, labels, fill=0.5),
+          raises(TypeError, "fill", "0.5")),
+      Row(mask, "fill NaN", lambda: mask(crop, labels, fill=float("nan")),
+          raises(ValueError, "fill", "nan")),
+      Row(mask, "fill a string", lambda: mask(crop, labels, fill="ignore"),
+          raises(TypeError, "fill", "'ignore'")),
+      Row(mask, "a flip without image_size", lambda: mask(unsized, labels),
+          gives(equals(labels), "the mirrored mask: a mask has its own size")),
+      Row(mask, "an empty mask", lambda: mask(unsized, jnp.zeros((0, 8), jnp.int32)),
+          gives(lambda y: y.shape == (0, 8), "the empty mask")),
+      Row(box, "params a dict", lambda: box({"top": 0}, boxes), raises(TypeError, "params",
+                                                                      "dict")),
+      Row(box, "integer boxes", lambda: box(crop, boxes.astype(jnp.int32)),
+          raises(TypeError, "boxes", "int32")),
+      Row(box, "one box of shape (4,)", lambda: box(crop, boxes[0]),
+          raises(ValueError, "boxes", "(4,)")),
+      Row(box, "boxes of shape (2, 5)", lambda: box(crop, jnp.zeros((2, 5))),
+          raises(ValueError, "boxes", "(2, 5)")),
+      Row(box, "valid a float array", lambda: box(crop, boxes, valid=jnp.ones(2)),
+          raises(TypeError, "valid", "float32")),
+      Row(box, "valid for 3 boxes", lambda: box(crop, boxes, valid=jnp.ones(3, bool)),
+          raises(ValueError, "valid", "(3,)")),
+      Row(box, "min_size -1", lambda: box(crop, boxes, min_size=-1),
+          raises(ValueError, "min_size", "-1")),
+      Row(box, "min_size NaN", lambda: box(crop, boxes, min_size=float("nan")),
+          raises(ValueError, "min_size", "nan")),
+      Row(box, "a flip without image_size", lambda: box(unsized, boxes),
+          raises(ValueError, "image_size")),
+      Row(box, "no boxes", lambda: box(crop, jnp.zeros((0, 4))),
+          gives(lambda out: out[0].shape == (0, 4) and out[1].shape == (0,), "no boxes")),
+      Row(box, "a NaN box", lambda: box(crop, boxes.at[0, 0].set(jnp.nan)),
+          gives(lambda out: not bool(out[1][0]) and bool(out[1][1]), "that box invalid")),
+      Row(points, "params None", lambda: points(None, boxes[:, :2]),
+          raises(TypeError, "params", "NoneType")),
+      Row(points, "keypoints of shape (2, 3)", lambda: points(crop, boxes[:, :3]),
+          raises(ValueError, "keypoints", "(2, 3)")),
+      Row(points, "integer keypoints", lambda: points(crop, jnp.zeros((2, 2), jnp.int32)),
+          raises(TypeError, "keypoints", "int32")),
+      Row(points, "visible an int array", lambda: points(crop, boxes[:, :2],
+                                                         visible=jnp.ones(2, jnp.int32)),
+          raises(TypeError, "visible", "int32")),
+      Row(points, "visible for 3 keypoints", lambda: points(crop, boxes[:, :2],
+                                                            visible=jnp.ones(3, bool)),
+          raises(ValueError, "visible", "(3,)")),
+      Row(points, "a flip without image_size", lambda: points(unsized, boxes[:, :2]),
+          raises(ValueError, "image_size")),
+      Row(points, "traced probability 2.0, NaN", lambda: jax.vmap(lambda p: points(
+          A.FlipParams(flip=jnp.array(True), probability=p, image_size=(6, 8)),
+          boxes[:, :2]))(jnp.array([0.5, 2.0, jnp.nan])),
+          gives(lambda out: bool(out[1][0].all()) and not bool(out[1][1:].any())
+                and bool(jnp.isnan(out[0][1:]).all()), "NaN keypoints, invisible")),
+  ]
+
+
 def mix_rows(fn) -> list[Row]:
   return [
       Row(fn, "integer labels", lambda: fn(K(), NHWC, jnp.array([0, 1])),
@@ -1010,6 +1088,10 @@ ROWS: list[Row] = [
     Row(A.apply, "traced probability 2.0, -0.5, NaN", lambda: traced_values(
         lambda p: A.apply(A.FlipParams(flip=jnp.array(True), probability=p), IMG), 0.5, 2.0,
         -0.5, float("nan")), NAN_FOR_BAD),
+    Row(A.apply, "image of another size than drawn", lambda: A.apply(
+        A.draw(A.random_flip_left_right)(K(), IMG), IMG[:5]), raises(ValueError, "image",
+                                                                     "(5, 8, 3)")),
+    *target_rows(),
     Row(A.batched, "fn not callable", lambda: A.batched("crop"), raises(TypeError, "fn", "'crop'")),
     Row(A.batched, "sequential 'yes'", lambda: A.batched(A.random_flip_left_right,
                                                          sequential="yes"),

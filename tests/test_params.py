@@ -143,12 +143,13 @@ def test_flip_parameters_flip_as_numpy_does():
 
 
 def test_the_same_parameters_move_a_second_image_with_the_first():
-  # A label map stored as a float image: the crop and flip drawn on the photograph apply to it
-  # pixel for pixel (nearest-free ops: a window and a mirror copy values).
+  # A label map stored as a float image: the crop and flip drawn on the photograph (the flip on
+  # its crop) apply to it pixel for pixel (nearest-free ops: a window and a mirror copy values).
   image = _images(jnp.float32)[0]
   labels = jnp.broadcast_to(jnp.arange(H * W, dtype=jnp.float32).reshape(H, W, 1), (H, W, 3))
   crop = A.draw(A.random_crop)(jax.random.key(3), image, (8, 10), padding=2)
-  flip = A.draw(A.random_flip_left_right)(jax.random.key(4), image, probability=1.0)
+  flip = A.draw(A.random_flip_left_right)(jax.random.key(4), A.apply(crop, image),
+                                          probability=1.0)
   out = A.apply(flip, A.apply(crop, labels))
   top, left = int(crop.top) - 2, int(crop.left) - 2
   for i, j in ((0, 0), (3, 4), (7, 9)):
@@ -162,8 +163,9 @@ def test_apply_is_differentiable_in_the_image():
   # map applied to t, and grad is its transpose (<grad(w . f), t> = <w, f(t)>).
   image = _images(jnp.float32)[0]
   params = A.draw(A.random_resized_crop)(jax.random.key(5), image, (6, 8))
-  flip = A.draw(A.random_flip_up_down)(jax.random.key(6), image, probability=1.0)
-  crop = A.draw(A.random_crop)(jax.random.key(8), image, (8, 10), padding=2)
+  resized = jnp.zeros((6, 8, 3))  # each set drawn for the size it applies to
+  flip = A.draw(A.random_flip_up_down)(jax.random.key(6), resized, probability=1.0)
+  crop = A.draw(A.random_crop)(jax.random.key(8), resized, (8, 10), padding=2)
   fn = jax.jit(lambda x: A.apply(crop, A.apply(flip, A.apply(params, x))))
   t = jax.random.normal(jax.random.key(9), image.shape)
   w = jax.random.normal(jax.random.key(10), fn(image).shape)
@@ -246,8 +248,8 @@ def test_policy_parameters_from_a_traced_nan_magnitude_turn_the_image_nan():
   assert not np.isfinite(np.asarray(bad.magnitudes)).any()
   assert np.isnan(np.asarray(A.apply(bad, image))).all()
   assert np.isfinite(np.asarray(A.apply(draw(5.0), image))).all()
-  with pytest.raises(ValueError, match=r"apply: `image` must be 12x14, the size its "
-                                       r"PolicyParams was drawn for, got 10x14"):
+  with pytest.raises(ValueError, match=r"apply: `image` of shape \(10, 14, 3\) is 10x14, but "
+                                       r"the parameters were drawn for a 12x14 image"):
     A.apply(bad, image[:10])
 
 

@@ -17,7 +17,8 @@ Conventions (checked; other ranks and dtypes raise):
   `CropParams`, `ResizedCropParams`, `FlipParams`, `PolicyParams`, `AugMixParams`) and
   ``apply(params, image)`` applies it, so that ``op(key, image, ...) == apply(draw(op)(key,
   image, ...), image)``: log it (which ops a policy drew), replay it, or apply the same crop
-  and flip to a second image.
+  and flip to a second image. `apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints`
+  apply a geometric set to the image's label map, boxes and keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -37,7 +38,7 @@ from jaxreg.augment._geometric import translate_x as translate_x
 from jaxreg.augment._geometric import translate_y as translate_y
 
 # isort: split
-# Explicit parameters: draw what a random op draws, apply it
+# Explicit parameters: draw what a random op draws, apply it to the image and its targets
 from jaxreg.augment._params import AugMixParams as AugMixParams
 from jaxreg.augment._params import CropParams as CropParams
 from jaxreg.augment._params import FlipParams as FlipParams
@@ -45,6 +46,9 @@ from jaxreg.augment._params import PolicyParams as PolicyParams
 from jaxreg.augment._params import ResizedCropParams as ResizedCropParams
 from jaxreg.augment._params import apply as apply
 from jaxreg.augment._params import draw as draw
+from jaxreg.augment._targets import apply_to_boxes as apply_to_boxes
+from jaxreg.augment._targets import apply_to_keypoints as apply_to_keypoints
+from jaxreg.augment._targets import apply_to_mask as apply_to_mask
 
 # isort: split
 # Level ops (uint8 too)
@@ -116,6 +120,9 @@ __all__ = [
     "adjust_saturation",
     "affine",
     "apply",
+    "apply_to_boxes",
+    "apply_to_keypoints",
+    "apply_to_mask",
     "aug_mix",
     "aug_mix_consistency_loss",
     "auto_augment",

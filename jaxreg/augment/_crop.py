@@ -17,6 +17,7 @@ from jaxreg.augment._image_checks import (
   PadMode,
   check_box_ratio,
   check_box_scale,
+  check_drawn_size,
   check_has_pixels,
   check_image,
   check_padding,
@@ -78,6 +79,11 @@ def _check_crop(image, size, padding, pad_mode, op) -> tuple:
   return (h, w), (pad_h, pad_w), (height, width)
 
 
+def _image_size(image) -> tuple[int, int]:
+  """The (height, width) a parameter set records: static Python ints."""
+  return int(image.shape[0]), int(image.shape[1])
+
+
 def _draw_crop(key, image, size, *, padding=0, pad_mode="constant") -> CropParams:
   op = "random_crop"
   image = check_image(image, op, uint8=True)
@@ -85,12 +91,13 @@ def _draw_crop(key, image, size, *, padding=0, pad_mode="constant") -> CropParam
   k_y, k_x = jax.random.split(_checks.as_key(key, op))
   return CropParams(top=jax.random.randint(k_y, (), 0, height - h + 1),
                     left=jax.random.randint(k_x, (), 0, width - w + 1), size=(h, w),
-                    padding=padding, pad_mode=pad_mode)
+                    padding=padding, pad_mode=pad_mode, image_size=_image_size(image))
 
 
 def _apply_crop(params: CropParams, image):
   op = "apply(CropParams)"
   image = check_image(image, op, uint8=True)
+  check_drawn_size(image.shape, params.image_size, op)
   (h, w), (pad_h, pad_w), _ = _check_crop(image, params.size, params.padding, params.pad_mode,
                                           op)
   if pad_h or pad_w:
@@ -99,14 +106,16 @@ def _apply_crop(params: CropParams, image):
 
 
 def _draw_flip(op, axis, key, image, probability) -> FlipParams:
-  check_image(image, op, uint8=True)
+  image = check_image(image, op, uint8=True)
   check_probability(probability, op)
   flip = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  return FlipParams(flip=flip, probability=jnp.asarray(probability, jnp.float32), axis=axis)
+  return FlipParams(flip=flip, probability=jnp.asarray(probability, jnp.float32), axis=axis,
+                    image_size=_image_size(image))
 
 
 def _apply_flip(params: FlipParams, image):
   image = check_image(image, "apply(FlipParams)", uint8=True)
+  check_drawn_size(image.shape, params.image_size, "apply(FlipParams)")
   # On the CPU a gather (uint8: a loop over the examples), a select elsewhere
   flipped = _backend.flip(params.flip, image, params.axis)
   return nan_if_bad_probability(params.probability, flipped)
@@ -289,12 +298,13 @@ def _draw_resized_crop(key, image, size, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 /
   key = _checks.as_key(key, op)
   top, left, box_h, box_w, _ = sample_box(key, image.shape[0], image.shape[1], scale, ratio)
   return ResizedCropParams(top=top, left=left, height=box_h, width=box_w, size=out,
-                           antialias=antialias, crop_first=True)
+                           antialias=antialias, crop_first=True, image_size=_image_size(image))
 
 
 def _apply_resized_crop(params: ResizedCropParams, image):
   op = "apply(ResizedCropParams)"
   image = check_image(image, op, uint8=True)
+  check_drawn_size(image.shape, params.image_size, op)
   check_has_pixels(image, op)
   return resample_box(image, params.top, params.left, params.height, params.width,
                       check_size(params.size, op, "size"), params.antialias,
@@ -306,6 +316,7 @@ def apply_resized_crop_and_flip(params: ResizedCropParams, flip: FlipParams, ima
   box sampled with its columns mirrored where ``flip.flip`` (`resample_box`'s ``mirror``), bit
   for bit the two steps' result without the flip's pass over the output."""
   image = check_image(image, "apply(ResizedCropParams)", uint8=True)
+  check_drawn_size(image.shape, params.image_size, "apply(ResizedCropParams)")
   check_has_pixels(image, "apply(ResizedCropParams)")
   out = resample_box(image, params.top, params.left, params.height, params.width,
                      check_size(params.size, "apply(ResizedCropParams)", "size"),
@@ -386,7 +397,7 @@ def _draw_scale_crop(key, image, size, *, scales=(224, 256, 384, 480, 640),
   left = jnp.floor(jax.random.uniform(k_left) * (resized_w - out_w + 1))
   return ResizedCropParams(top=top / factor_h, left=left / factor_w, height=out_h / factor_h,
                            width=out_w / factor_w, size=(out_h, out_w), antialias=antialias,
-                           crop_first=False)
+                           crop_first=False, image_size=_image_size(image))
 
 
 register(random_crop, _draw_crop, CropParams, _apply_crop)

@@ -75,6 +75,15 @@ def check_has_pixels(image, op: str, name: str = "image") -> None:
                      "to crop or resample.")
 
 
+def check_drawn_size(shape: tuple[int, ...], image_size, op: str, name: str = "image") -> None:
+  """The (height, width) of an input of ``shape`` is the ``image_size`` a parameter set was
+  drawn for (None: a set built by hand, any size)."""
+  if image_size is not None and tuple(shape[:2]) != tuple(image_size):
+    raise ValueError(f"{op}: `{name}` of shape {tuple(shape)} is {shape[0]}x{shape[1]}, but the "
+                     f"parameters were drawn for a {image_size[0]}x{image_size[1]} image "
+                     f"(`image_size`={tuple(image_size)}); draw them on an input of this size.")
+
+
 def check_size(value, op: str, name: str) -> tuple[int, int]:
   """An int or (h, w) pair of positive ints, as a pair."""
   items = (value, value) if isinstance(value, (numbers.Integral, np.integer)) else value

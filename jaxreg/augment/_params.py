@@ -46,6 +46,9 @@ class CropParams:
     size: ``(height, width)`` of the window (static).
     padding: ``(pad_h, pad_w)`` added on each side before cropping (static).
     pad_mode: ``"constant"``, ``"reflect"`` or ``"edge"`` (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and the target functions check their input's size
+      against it; the window itself needs no image size.
   """
 
   top: jax.Array
@@ -53,6 +56,7 @@ class CropParams:
   size: tuple[int, int] = static()
   padding: tuple[int, int] = static(default=(0, 0))
   pad_mode: str = static(default="constant")
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -72,6 +76,9 @@ class ResizedCropParams:
     crop_first: only pixels inside the box contribute (`random_resized_crop`: crop, then
       resize); otherwise pixels just outside it blend in at its border, as when the whole
       image is resized and then cropped (`random_scale_crop`) (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and the target functions check their input's size
+      against it; the box itself needs no image size.
   """
 
   top: jax.Array
@@ -81,6 +88,7 @@ class ResizedCropParams:
   size: tuple[int, int] = static()
   antialias: bool = static(default=True)
   crop_first: bool = static(default=True)
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -92,11 +100,15 @@ class FlipParams:
     probability: float32 scalar, the chance it was drawn with; a value outside [0, 1] or NaN
       (possible only when traced) makes a float image all NaN, as the op does.
     axis: 1 mirrors left-right, 0 up-down (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and the target functions check their input's size
+      against it; boxes and keypoints need it (a flip maps x to ``width - x``).
   """
 
   flip: jax.Array
   probability: jax.Array
   axis: int = static(default=1)
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 
@@ -121,7 +133,8 @@ class PolicyParams:
       image, on the [0, 1] scale for a uint8 image too.
     interpolation: ``"nearest"`` or ``"bilinear"``, for the geometric ops (static).
     image_size: ``(height, width)`` of the image the set was drawn for: the translations'
-      pixels and the rotation's centre are this image's (static).
+      pixels and the rotation's centre are this image's (static); None for a set built by
+      hand, which applies to any size.
   """
 
   OPS: ClassVar[tuple[str, ...]] = OPS
@@ -130,7 +143,7 @@ class PolicyParams:
   magnitudes: jax.Array
   fill: jax.Array
   interpolation: str = static()
-  image_size: tuple[int, int] = static()
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -148,7 +161,8 @@ class AugMixParams:
     chain_weights: float32 array ``(width,)``, ``m`` times a Dirichlet(alpha) draw.
     fill: float32 scalar or ``(C,)`` array, as in `PolicyParams`.
     interpolation: ``"nearest"`` or ``"bilinear"`` (static).
-    image_size: ``(height, width)`` of the image the set was drawn for (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand.
   """
 
   ops: jax.Array
@@ -157,7 +171,7 @@ class AugMixParams:
   chain_weights: jax.Array
   fill: jax.Array
   interpolation: str = static()
-  image_size: tuple[int, int] = static()
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:

@@ -27,7 +27,7 @@ from jaxreg.augment._enhance import (
   enhance_contrast,
   enhance_sharpness,
 )
-from jaxreg.augment._image_checks import Interpolation, check_policy_image
+from jaxreg.augment._image_checks import Interpolation, check_drawn_size, check_policy_image
 from jaxreg.augment._levels import autocontrast, equalize, invert, posterize, solarize
 from jaxreg.augment._params import PolicyParams, register
 from jaxreg.augment._policy_space import (
@@ -390,10 +390,7 @@ def check_drawn_image(params, image, op: str):
   the size the set was drawn for (its translations and rotation centre are that image's)."""
   image, _, _ = check_policy_image(image, op, interpolation=params.interpolation,
                                    fill=params.fill)
-  if tuple(image.shape[:2]) != tuple(params.image_size):
-    raise ValueError(f"{op}: `image` must be {params.image_size[0]}x{params.image_size[1]}, "
-                     f"the size its {type(params).__name__} was drawn for, got "
-                     f"{image.shape[0]}x{image.shape[1]}.")
+  check_drawn_size(image.shape, params.image_size, op)
   return image
 
 

@@ -1,0 +1,464 @@
+"""Dense targets: the label maps, boxes and keypoints of an image, moved by its parameter set.
+
+A parameter set from `draw` moves the image's pixels; the functions here move what is drawn on
+the image with it. Each parameter class supplies two maps (`register_targets`):
+
+* a point map (`PointMap`): where an input point lands, ``(x, y) -> (x', y')`` in continuous
+  pixel coordinates, and the output canvas. Boxes and keypoints only go through it, so a
+  geometric op adds targets by supplying its map (an affine op: the inverse of its matrix).
+* a mask map: the label map resampled as the image is, nearest for integer labels.
+
+Coordinates are those of `warp_affine` (and torchvision's for boxes): an image of H rows and W
+columns covers ``[0, W] x [0, H]``, x along the width to the right, y down; pixel ``(i, j)`` is
+the square ``[j, j + 1) x [i, i + 1)``, its centre at ``(j + 0.5, i + 0.5)``. A box covering
+pixel column 0 has ``x0 = 0`` and ``x1 = 1``. Design: docs/design/targets.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxreg import _backend, _checks
+from jaxreg.augment._image_checks import (
+  PAD_MODES,
+  check_drawn_size,
+  check_padding,
+  check_size,
+  nan_if_bad_probability,
+)
+from jaxreg.augment._params import CropParams, FlipParams, ResizedCropParams
+from jaxreg.augment._resample import resample_box
+
+_F32 = jnp.float32
+# Pixels: the margin of `warp`'s nearest rule. A sample point on a pixel boundary, or this close
+# before it, takes the pixel to the right or below, whatever the float32 rounding.
+_TIE = 2.0**-10
+
+
+class PointMap(NamedTuple):
+  """Where a parameter set moves points, and the canvas they land on."""
+
+  # (x, y) -> (x', y'): input points to output points, arrays of one shape and dtype.
+  forward: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+  canvas: tuple[int, int]  # the output's (height, width)
+
+
+# parameter class -> (params, op) -> PointMap, and -> (params, mask, fill, op) -> mask
+POINT_MAPS: dict[type, Callable[[Any, str], PointMap]] = {}
+MASK_MAPS: dict[type, Callable[[Any, jax.Array, Any, str], jax.Array]] = {}
+
+
+def register_targets(params_cls: type, point_map: Callable, mask_map: Callable) -> None:
+  """Declares how a parameter class moves points and masks, for the ``apply_to_*`` functions."""
+  POINT_MAPS[params_cls] = point_map
+  MASK_MAPS[params_cls] = mask_map
+
+
+# --------------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------------
+
+
+def _lookup(table: dict, params, op: str) -> Callable:
+  fn = table.get(type(params))
+  if fn is None:
+    names = ", ".join(sorted(cls.__name__ for cls in table))
+    raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
+                    f"({names}), got {type(params).__name__}.")
+  return fn
+
+
+def _needed_image_size(params, op: str) -> tuple[int, int]:
+  size = params.image_size
+  if size is None:
+    raise ValueError(f"{op}: `params` ({type(params).__name__}) has no `image_size`, which a "
+                     f"flip of points needs (x goes to width - x): draw the set with `draw`, or "
+                     f"build it with image_size=(height, width) of the input image.")
+  if (not isinstance(size, tuple) or len(size) != 2
+      or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in size)):
+    raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= 0, got "
+                     f"{size!r}.")
+  return int(size[0]), int(size[1])
+
+
+def _check_axis(axis, op: str) -> int:
+  if axis not in (0, 1) or isinstance(axis, bool):
+    raise ValueError(f"{op}: `axis` of FlipParams must be 0 (up-down) or 1 (left-right), got "
+                     f"{axis!r}.")
+  return int(axis)
+
+
+def _check_points(value, op: str, name: str, columns: int, layout: str) -> jax.Array:
+  points = _checks.check_float_array(value, op, name)
+  if points.ndim != 2 or points.shape[1] != columns:
+    raise ValueError(f"{op}: `{name}` must have shape (K, {columns}) ({layout}), got shape "
+                     f"{points.shape}; for a batch use jax.vmap.")
+  return points
+
+
+def _check_flags(value, op: str, name: str, count: int, what: str) -> jax.Array:
+  if value is None:
+    return jnp.ones((count,), bool)
+  if isinstance(value, (str, bytes)):
+    raise TypeError(f"{op}: `{name}` must be a bool array (one flag per {what}), got {value!r}.")
+  flags = jnp.asarray(value)
+  if flags.dtype != jnp.bool_:
+    raise TypeError(f"{op}: `{name}` must be a bool array (one flag per {what}), got dtype "
+                    f"{flags.dtype}.")
+  if flags.shape != (count,):
+    raise ValueError(f"{op}: `{name}` must have shape ({count},), one flag per {what}, got "
+                     f"shape {flags.shape}.")
+  return flags
+
+
+def _check_mask(mask, params, op: str) -> jax.Array:
+  expected = "an integer, bool or floating-point array"
+  if mask is None or isinstance(mask, (str, bytes)):
+    raise TypeError(f"{op}: `mask` must be {expected}, got {mask!r}.")
+  mask = jnp.asarray(mask)
+  if mask.ndim not in (2, 3):
+    raise ValueError(f"{op}: `mask` must have shape (H, W) or (H, W, K) (a label map, or one "
+                     f"channel per class), got shape {mask.shape}; for a batch use jax.vmap.")
+  if jnp.issubdtype(mask.dtype, jnp.floating):
+    if mask.ndim == 2:
+      raise TypeError(f"{op}: `mask` of shape {mask.shape} is a label map, resampled nearest, "
+                      f"and must be integer or bool, got dtype {mask.dtype}. Cast class ids "
+                      f"with `mask.astype(jnp.int32)`, or give a soft or one-hot mask a class "
+                      f"axis, (H, W, K).")
+  elif not (jnp.issubdtype(mask.dtype, jnp.integer) or mask.dtype == jnp.bool_):
+    raise TypeError(f"{op}: `mask` must be {expected}, got dtype {mask.dtype}.")
+  check_drawn_size(mask.shape, params.image_size, op, "mask")
+  return mask
+
+
+def _check_fill(fill, dtype, op: str) -> float | int | bool:
+  """A concrete scalar the mask's dtype holds exactly: a whole number in range for integers."""
+  if _checks.is_traced(fill):
+    raise TypeError(f"{op}: `fill` must be a number known at trace time, got a traced value "
+                    f"{fill!r}.")
+  array = None if fill is None or isinstance(fill, (str, bytes)) else np.asarray(fill)
+  if array is None or not (array.dtype == jnp.bool_ or np.issubdtype(array.dtype, np.integer)
+                           or np.issubdtype(array.dtype, np.floating)):
+    raise TypeError(f"{op}: `fill` must be a real number, got {fill!r}.")
+  if array.ndim != 0:
+    raise ValueError(f"{op}: `fill` must be a scalar, got shape {array.shape}.")
+  value = array.item()
+  if not math.isfinite(value):
+    raise ValueError(f"{op}: `fill` must be a finite number, got {fill!r}.")
+  if jnp.issubdtype(dtype, jnp.floating):
+    return float(value)
+  if value != int(value):
+    raise TypeError(f"{op}: `fill` must be a whole number for a {dtype} mask (a label), got "
+                    f"{fill!r}.")
+  info = None if dtype == jnp.bool_ else jnp.iinfo(dtype)
+  lo, hi = (0, 1) if info is None else (int(info.min), int(info.max))
+  if not lo <= value <= hi:
+    raise ValueError(f"{op}: `fill` must be in [{lo}, {hi}] for a {dtype} mask, got {fill!r}.")
+  return bool(value) if dtype == jnp.bool_ else int(value)
+
+
+# --------------------------------------------------------------------------------------------
+# The maps of the crops and flips
+# --------------------------------------------------------------------------------------------
+
+
+def _crop_points(params: CropParams, op: str) -> PointMap:
+  # A window of the padded image: a shift by the padding minus the window's corner.
+  size = check_size(params.size, op, "size")
+  pad_h, pad_w = check_padding(params.padding, op)
+
+  def forward(x, y):
+    dx = pad_w - jnp.asarray(params.left).astype(x.dtype)
+    dy = pad_h - jnp.asarray(params.top).astype(y.dtype)
+    return x + dx, y + dy
+
+  return PointMap(forward, size)
+
+
+def _crop_mask(params: CropParams, mask, fill, op: str):
+  h, w = check_size(params.size, op, "size")
+  pad_h, pad_w = check_padding(params.padding, op)
+  mode = _checks.check_choice(params.pad_mode, op, "pad_mode", choices=PAD_MODES)
+  height, width = mask.shape[0] + 2 * pad_h, mask.shape[1] + 2 * pad_w
+  if h > height or w > width:
+    raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded mask "
+                     f"{(height, width)} (mask {mask.shape[:2]}, padding {(pad_h, pad_w)}).")
+  if (pad_h or pad_w) and mode != "constant" and 0 in mask.shape[:2]:
+    raise ValueError(f"{op}: `pad_mode`={mode!r} copies pixels of the mask, which has none "
+                     f"(shape {mask.shape}).")
+  if pad_h or pad_w:
+    widths = ((pad_h, pad_h), (pad_w, pad_w)) + ((0, 0),) * (mask.ndim - 2)
+    mask = (jnp.pad(mask, widths, constant_values=jnp.asarray(fill, mask.dtype))
+            if mode == "constant" else jnp.pad(mask, widths, mode=mode))
+  start = (params.top, params.left) + (0,) * (mask.ndim - 2)
+  return lax.dynamic_slice(mask, start, (h, w, *mask.shape[2:]))
+
+
+def _resized_crop_points(params: ResizedCropParams, op: str) -> PointMap:
+  # The box [left, left + width] x [top, top + height] stretched onto the output canvas.
+  out_h, out_w = check_size(params.size, op, "size")
+
+  def forward(x, y):
+    top, left, height, width = (jnp.asarray(v).astype(x.dtype) for v in (
+        params.top, params.left, params.height, params.width))
+    return (x - left) * (out_w / width), (y - top) * (out_h / height)
+
+  return PointMap(forward, (out_h, out_w))
+
+
+def _nearest(start, length, out: int, size: int):
+  """The input row (or column) under each output pixel's centre, and whether it is inside."""
+  step = jnp.asarray(length, _F32) / out
+  centres = jnp.asarray(start, _F32) + (jnp.arange(out, dtype=_F32) + 0.5) * step
+  index = jnp.floor(centres + _TIE)
+  inside = (index >= 0) & (index < size)
+  return jnp.where(inside, index, 0).astype(jnp.int32), inside
+
+
+def _resized_crop_mask(params: ResizedCropParams, mask, fill, op: str):
+  size = check_size(params.size, op, "size")
+  if 0 in mask.shape[:2]:
+    raise ValueError(f"{op}: `mask` has no pixels (shape {mask.shape}): there is nothing to "
+                     "resample.")
+  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image: `apply`'s resampling
+    return resample_box(mask, params.top, params.left, params.height, params.width, size,
+                        params.antialias, crop_first=params.crop_first)
+  rows, row_inside = _nearest(params.top, params.height, size[0], mask.shape[0])
+  cols, col_inside = _nearest(params.left, params.width, size[1], mask.shape[1])
+  inside = (row_inside[:, None] & col_inside[None, :]).reshape(size + (1,) * (mask.ndim - 2))
+  return jnp.where(inside, mask[rows][:, cols], jnp.asarray(fill, mask.dtype))
+
+
+def _flip_points(params: FlipParams, op: str) -> PointMap:
+  axis = _check_axis(params.axis, op)
+  height, width = _needed_image_size(params, op)
+
+  def forward(x, y):
+    if axis == 1:
+      x = jnp.where(params.flip, width - x, x)
+    else:
+      y = jnp.where(params.flip, height - y, y)
+    # A traced probability outside [0, 1]: NaN points, as the float image is NaN
+    return (nan_if_bad_probability(params.probability, x),
+            nan_if_bad_probability(params.probability, y))
+
+  return PointMap(forward, (height, width))
+
+
+def _flip_mask(params: FlipParams, mask, fill, op: str):
+  axis = _check_axis(params.axis, op)
+  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image
+    return nan_if_bad_probability(params.probability, _backend.flip(params.flip, mask, axis))
+  return jnp.where(params.flip, jnp.flip(mask, axis), mask)
+
+
+register_targets(CropParams, _crop_points, _crop_mask)
+register_targets(ResizedCropParams, _resized_crop_points, _resized_crop_mask)
+register_targets(FlipParams, _flip_points, _flip_mask)
+
+
+# --------------------------------------------------------------------------------------------
+# Boxes and keypoints through any point map, and the public functions
+# --------------------------------------------------------------------------------------------
+
+
+def map_boxes(point_map: PointMap, boxes, valid, min_size):
+  """`apply_to_boxes` on checked arguments: the box around each box's mapped corners."""
+  dtype = _checks.float32_or_wider(boxes.dtype)
+  x0, y0, x1, y1 = (boxes[:, i].astype(dtype) for i in range(4))
+  u, v = point_map.forward(jnp.stack([x0, x1, x0, x1]), jnp.stack([y0, y0, y1, y1]))
+  height, width = point_map.canvas
+  left, right = jnp.clip(u.min(0), 0, width), jnp.clip(u.max(0), 0, width)
+  top, bottom = jnp.clip(v.min(0), 0, height), jnp.clip(v.max(0), 0, height)
+  box_w, box_h = right - left, bottom - top
+  # NaN anywhere fails every comparison: such a box is invalid.
+  keep = (valid & (x0 <= x1) & (y0 <= y1) & (box_w > 0) & (box_h > 0) & (box_w >= min_size)
+          & (box_h >= min_size))
+  return jnp.stack([left, top, right, bottom], -1).astype(boxes.dtype), keep
+
+
+def map_keypoints(point_map: PointMap, keypoints, visible):
+  """`apply_to_keypoints` on checked arguments."""
+  dtype = _checks.float32_or_wider(keypoints.dtype)
+  u, v = point_map.forward(keypoints[:, 0].astype(dtype), keypoints[:, 1].astype(dtype))
+  height, width = point_map.canvas
+  inside = (u >= 0) & (u <= width) & (v >= 0) & (v <= height)  # False for NaN
+  return jnp.stack([u, v], -1).astype(keypoints.dtype), visible & inside
+
+
+# Each public function checks its arguments, then runs one compiled program per parameter class
+# and shape: called eagerly, a dozen small ops would otherwise each dispatch (and first compile)
+# on their own. Under an outer `jit` or `vmap` the program is inlined.
+
+
+@functools.partial(jax.jit, static_argnames=("fill", "op"))
+def _mask_kernel(params, mask, fill, op: str):
+  return MASK_MAPS[type(params)](params, mask, fill, op)
+
+
+@functools.partial(jax.jit, static_argnames=("op",))
+def _boxes_kernel(params, boxes, valid, min_size, op: str):
+  return map_boxes(POINT_MAPS[type(params)](params, op), boxes, valid, min_size)
+
+
+@functools.partial(jax.jit, static_argnames=("op",))
+def _keypoints_kernel(params, keypoints, visible, op: str):
+  return map_keypoints(POINT_MAPS[type(params)](params, op), keypoints, visible)
+
+
+def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -> jax.Array:
+  """Applies a parameter set from `draw` to a segmentation mask of the image.
+
+  Integer and bool masks are label maps: every output pixel holds a label of the input, never
+  a blend. A crop is a window and a flip a mirror copy, as for the image; a resized crop takes
+  the input pixel under each output pixel's centre: row ``floor(top + (i + 0.5) * height /
+  size_h)`` and likewise for columns (a centre on a pixel boundary, or within 1/1024 pixel
+  before it, takes the pixel below or to the right, as `warp_affine`'s nearest). Float masks
+  (soft or one-hot, one channel per class) are resampled as the image is (with ``fill=0``,
+  bit for bit ``jax.jit(apply)``, which runs the same arithmetic compiled): a resized crop
+  blends them with the image's bilinear (antialiased) weights, so along class boundaries a
+  one-hot mask becomes class probabilities; to keep it one-hot, transform class ids and
+  one-hot them after.
+
+  Output pixels from outside the image (`random_crop`'s padding in ``"constant"`` mode) get
+  ``fill``, e.g. an ignore index such as 255; ``"reflect"`` and ``"edge"`` padding copy
+  labels as they copy pixels, so the mask stays aligned with the image.
+
+  Args:
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`), or
+      one built by hand. Under `jax.vmap`, a batch of sets with a batch of masks.
+    mask: ``(H, W)`` or ``(H, W, K)``: an integer or bool label map (any channel count), or a
+      floating-point mask with a class axis; ``(H, W)`` is the size of the image ``params``
+      were drawn for.
+    fill: the value of pixels from outside the image, a real scalar known at trace time; for
+      an integer or bool mask, a whole number its dtype holds.
+
+  Returns:
+    The transformed mask: the output size of ``params``, ``mask``'s rank, channels and dtype.
+
+  Raises:
+    TypeError: ``params`` not a geometric parameter set; a ``mask`` neither integer, bool nor
+      floating point, or a floating-point ``(H, W)`` mask (a label map must be integer); a
+      ``fill`` not a real number, a fractional ``fill`` for an integer mask, a traced ``fill``.
+    ValueError: a ``mask`` not of rank 2 or 3, or of another height and width than
+      ``params.image_size``; a ``fill`` not finite or outside an integer dtype's range; a
+      window larger than the padded mask; a resized crop of a mask with no pixels.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> image, labels = jnp.zeros((4, 4, 3)), jnp.arange(16, dtype=jnp.uint8).reshape(4, 4)
+    >>> params = A.draw(A.random_crop)(jax.random.key(0), image, 4, padding=1)
+    >>> A.apply_to_mask(params, labels, fill=255).shape
+    (4, 4)
+    >>> flip = A.draw(A.random_flip_left_right)(jax.random.key(0), image, probability=1.0)
+    >>> A.apply_to_mask(flip, labels)[0]
+    Array([3, 2, 1, 0], dtype=uint8)
+  """
+  op = "apply_to_mask"
+  _lookup(MASK_MAPS, params, op)
+  mask = _check_mask(mask, params, op)
+  return _mask_kernel(params, mask, _check_fill(fill, mask.dtype, op), op)
+
+
+def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
+                   valid: jax.typing.ArrayLike | None = None,
+                   min_size: float = 1.0) -> tuple[jax.Array, jax.Array]:
+  """Applies a parameter set from `draw` to the image's bounding boxes.
+
+  Boxes are XYXY in pixels, torchvision's convention: ``(x0, y0, x1, y1)``, x along the width,
+  on pixel edges (a box covering pixel column 0 has ``x0 = 0``, ``x1 = 1``; the image spans
+  ``[0, W] x [0, H]``). Each box becomes the box around its four transformed corners, clamped
+  to the output canvas. Shapes are static: ``K`` is a fixed maximum, and ``valid`` says which
+  rows hold boxes. A box stays valid when it was valid, is ordered (``x0 <= x1``,
+  ``y0 <= y1``), and its clamped width and height are positive and at least ``min_size``: a
+  box cropped away, or cut to a sliver, becomes invalid; a NaN coordinate makes it invalid.
+  Invalid rows still hold their mapped, clamped coordinates.
+
+  With `random_crop`'s ``"reflect"`` or ``"edge"`` padding, a box follows its object; the
+  mirrored copies that padding shows are not boxed.
+
+  Args:
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`; a
+      flip needs its ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets
+      with a batch of boxes: ``jax.vmap(apply_to_boxes)(params, boxes, valid=valid)``.
+    boxes: ``(K, 4)`` floating-point XYXY boxes in input pixels.
+    valid: ``(K,)`` bool, which rows are boxes; None: all of them.
+    min_size: the smallest width and height, in output pixels, of a box kept valid; >= 0.
+
+  Returns:
+    ``(boxes, valid)``: the ``(K, 4)`` boxes in output pixels (``boxes``' dtype) and the
+    ``(K,)`` bool flags.
+
+  Raises:
+    TypeError: ``params`` not a geometric parameter set; non-float ``boxes``; a ``valid`` that
+      is not bool.
+    ValueError: ``boxes`` not of shape (K, 4); ``valid`` not of shape (K,); a ``min_size``
+      negative or not finite; a flip without ``image_size``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> image = jnp.zeros((10, 20, 3))
+    >>> flip = A.draw(A.random_flip_left_right)(jax.random.key(0), image, probability=1.0)
+    >>> boxes, valid = A.apply_to_boxes(flip, jnp.array([[0.0, 2.0, 5.0, 8.0]]))
+    >>> boxes, valid
+    (Array([[15.,  2., 20.,  8.]], dtype=float32), Array([ True], dtype=bool))
+  """
+  op = "apply_to_boxes"
+  _lookup(POINT_MAPS, params, op)
+  boxes = _check_points(boxes, op, "boxes", 4, "XYXY boxes, one per row")
+  valid = _check_flags(valid, op, "valid", boxes.shape[0], "box")
+  _checks.check_interval(min_size, op, "min_size", lo=0.0)
+  return _boxes_kernel(params, boxes, valid, min_size, op)
+
+
+def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
+                       visible: jax.typing.ArrayLike | None = None
+                       ) -> tuple[jax.Array, jax.Array]:
+  """Applies a parameter set from `draw` to the image's keypoints.
+
+  Keypoints are ``(x, y)`` in continuous pixel coordinates, the boxes' convention: the image
+  spans ``[0, W] x [0, H]`` and the centre of pixel ``(row i, column j)`` is
+  ``(j + 0.5, i + 0.5)`` (for keypoints given as pixel indices, add 0.5 before and subtract
+  it after). A keypoint that leaves the output canvas, the closed rectangle ``[0, W'] x
+  [0, H']``, loses its visibility; its coordinates are still mapped, never clamped.
+
+  Args:
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`; a
+      flip needs its ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets
+      with a batch of keypoints.
+    keypoints: ``(K, 2)`` floating-point ``(x, y)`` in input pixels.
+    visible: ``(K,)`` bool, which keypoints are visible (or present); None: all of them.
+
+  Returns:
+    ``(keypoints, visible)``: the ``(K, 2)`` keypoints in output pixels (``keypoints``' dtype)
+    and the ``(K,)`` bool flags, visible and inside the output canvas.
+
+  Raises:
+    TypeError: ``params`` not a geometric parameter set; non-float ``keypoints``; a
+      ``visible`` that is not bool.
+    ValueError: ``keypoints`` not of shape (K, 2); ``visible`` not of shape (K,); a flip
+      without ``image_size``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxreg as jr
+    >>> A = jr.augment
+    >>> window = A.CropParams(top=jnp.array(2), left=jnp.array(3), size=(6, 6))
+    >>> A.apply_to_keypoints(window, jnp.array([[5.0, 5.0], [0.5, 9.5]]))
+    (Array([[ 2. ,  3. ],
+           [-2.5,  7.5]], dtype=float32), Array([ True, False], dtype=bool))
+  """
+  op = "apply_to_keypoints"
+  _lookup(POINT_MAPS, params, op)
+  keypoints = _check_points(keypoints, op, "keypoints", 2, "(x, y) points, one per row")
+  visible = _check_flags(visible, op, "visible", keypoints.shape[0], "keypoint")
+  return _keypoints_kernel(params, keypoints, visible, op)
