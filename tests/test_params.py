@@ -53,8 +53,8 @@ def _images(dtype, n=3):
 
 # float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip,
 # a policy). The batched check (True) for every way of applying: auto_augment applies through
-# the policies' batched path that rand_augment and trivial_augment_wide check; aug_mix has its
-# own test below.
+# the policies' batched path that rand_augment and trivial_augment_wide check; aug_mix's is in
+# tests/test_policies.py, with what its parameters mean.
 CASES = [(name, jnp.float32, name != "auto_augment")
          for name in sorted(OPS) if name != "aug_mix"] + [
     (name, jnp.uint8, True) for name in ("random_crop", "random_resized_crop",
@@ -219,26 +219,6 @@ def test_policy_parameters_name_each_op_and_its_magnitude():
                                              policy="svhn")
   assert drawn.ops.shape == drawn.magnitudes.shape == (8, 2)
   assert set(np.asarray(names)[drawn.ops].ravel()) <= set(names) - {"Brightness"}
-
-
-def test_aug_mix_parameters_are_weights_of_policy_chains():
-  # aug_mix == apply(draw) bit for bit, and apply is image_weight * image + sum_i
-  # chain_weights[i] * chain_i: each chain read back through the same set with one-hot weights,
-  # the mix recomputed in float64.
-  image = _images(jnp.float32)[0]
-  fn, draw_fn = _op_and_draw("aug_mix")
-  with reuse_keys():
-    params = draw_fn(KEY, image)
-    np.testing.assert_array_equal(A.apply(params, image), fn(KEY, image))
-  assert params.ops.shape == params.magnitudes.shape == (2, 2)
-  weights = np.append(np.float64(params.image_weight), np.asarray(params.chain_weights))
-  np.testing.assert_allclose(weights.sum(), 1.0, rtol=1e-6)
-  assert (weights >= 0).all()
-  chains = [A.apply(dataclasses.replace(params, image_weight=jnp.zeros(()),
-                                        chain_weights=jnp.eye(2)[i]), image) for i in range(2)]
-  want = weights[0] * np.float64(image) + sum(
-      w * np.float64(c) for w, c in zip(weights[1:], chains, strict=True))
-  np.testing.assert_allclose(A.apply(params, image), want, atol=1e-6)
 
 
 def test_policy_parameters_from_a_traced_nan_magnitude_turn_the_image_nan():

@@ -515,15 +515,17 @@ def test_rand_augment_applies_its_draws_in_order(seed):
 
 
 def test_aug_mix_is_the_documented_mixture():
+  # The public parameters (draw) give the op bit for bit (apply), and mean what AugMixParams
+  # documents: the image and its chains of public ops, mixed by the drawn weights.
   key = jax.random.key(4)
-  tab = ps.table(ps.AUG_MIX_ALL, *IMAGE.shape[:2], ps.AUG_MIX_BINS)
   with reuse_keys():
-    ops, values, w_image, w_chains = ps.draw_aug_mix(key, tab, 4, -1, 3, 1.0)
-    got = jax.jit(functools.partial(A.aug_mix, width=4))(key, IMAGE)
-  chains = [np.asarray(_by_public_ops(IMAGE, o, v), np.float64) for o, v in zip(ops, values,
-                                                                                 strict=True)]
-  want = float(w_image) * np.asarray(IMAGE, np.float64) + sum(
-      float(w) * c for w, c in zip(w_chains, chains, strict=True))
+    params = A.draw(A.aug_mix)(key, IMAGE, width=2)
+    got = A.aug_mix(key, IMAGE, width=2)
+  np.testing.assert_array_equal(A.apply(params, IMAGE), got)
+  chains = [np.asarray(_by_public_ops(IMAGE, o, v), np.float64)
+            for o, v in zip(params.ops, params.magnitudes, strict=True)]
+  want = float(params.image_weight) * np.asarray(IMAGE, np.float64) + sum(
+      float(w) * c for w, c in zip(params.chain_weights, chains, strict=True))
   np.testing.assert_allclose(got, want, atol=1e-5)
   assert float(got.min()) >= 0
   assert float(got.max()) <= 1
