@@ -701,17 +701,26 @@ ROWS: list[Row] = [
     ]),
     Row(A.random_brightness, "traced max_delta", lambda: traced(
         lambda d: A.random_brightness(K(), IMG, d), 0.1), raises(TypeError, "max_delta", "traced")),
-    *random_color_rows(A.random_contrast, (0.5, 1.5), [
-        ("lower > upper", (1.5, 0.5), ValueError, "(lower, upper)", "(1.5, 0.5)"),
-        ("lower -1", (-1.0, 0.5), ValueError, "(lower, upper)", "-1.0"),
-        ("upper NaN", (0.5, float("nan")), ValueError, "(lower, upper)", "nan"),
+    *random_color_rows(A.random_contrast, ((0.5, 1.5),), [
+        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
+        ("factors lo -1", ((-1.0, 0.5),), ValueError, "factors", "-1.0"),
+        ("factors hi NaN", ((0.5, float("nan")),), ValueError, "factors", "nan"),
+        ("factors a number", (1.5,), TypeError, "factors", "1.5"),
+        ("factors of three", ((0.5, 1.0, 1.5),), ValueError, "factors", "(0.5, 1.0, 1.5)"),
+        ("factors a string", ("0.5",), TypeError, "factors", "'0.5'"),
+        ("factors of strings", (("0.5", "1.5"),), TypeError, "factors", "'0.5'"),
     ]),
-    *random_color_rows(A.random_saturation, (0.5, 1.5), [
-        ("lower > upper", (1.5, 0.5), ValueError, "(lower, upper)", "(1.5, 0.5)"),
-        ("upper inf", (0.5, float("inf")), ValueError, "(lower, upper)", "inf"),
+    Row(A.random_contrast, "traced factors", lambda: traced(
+        lambda lo: A.random_contrast(K(), IMG, (lo, 1.5)), 0.5),
+        raises(TypeError, "factors", "traced")),
+    *random_color_rows(A.random_saturation, ((0.5, 1.5),), [
+        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
+        ("factors hi inf", ((0.5, float("inf")),), ValueError, "factors", "inf"),
+        ("factors a number", (0.5,), TypeError, "factors", "0.5"),
+        ("factors of one", ([0.5],), ValueError, "factors", "[0.5]"),
     ]),
     Row(A.random_saturation, "not RGB", lambda: A.random_saturation(
-        K(), jnp.ones((4, 4, 1)), 0.5, 1.5), raises(ValueError, "image", "(4, 4, 1)")),
+        K(), jnp.ones((4, 4, 1)), (0.5, 1.5)), raises(ValueError, "image", "(4, 4, 1)")),
     *random_color_rows(A.random_hue, (0.1,), [
         ("max_delta 0.6", (0.6,), ValueError, "max_delta", "0.6"),
         ("max_delta NaN", (float("nan"),), ValueError, "max_delta", "nan"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,69 +169,76 @@ def scale_contrast(image, factor, axes=(-3, -2)):
   return (image - mean) * factor + mean
 
 
-def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float, *,
+def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, factors: Sequence[float], *,
                     clip: bool = False) -> jax.Array:
-  """Scales each channel's deviation from its mean by a factor from ``[lower, upper]``.
+  """Scales each channel's deviation from its mean by a factor drawn from ``factors``.
 
-  ``(x - mean) * factor + mean`` with the per-channel mean over H and W (tf.image's rule).
+  ``(x - mean) * factor + mean`` with the per-channel mean over H and W (tf.image's rule), the
+  factor uniform in ``[lo, hi)``.
 
   Args:
     key: a PRNG key.
     image: HWC float image.
-    lower: smallest factor, >= 0.
-    upper: largest factor, >= lower.
+    factors: ``(lo, hi)``, the range of the factor: two finite Python numbers (a tuple, list
+      or 1-D array) with ``0 <= lo <= hi``.
     clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: an invalid range; a non-HWC image.
-    TypeError: non-float image, bad key, non-bool ``clip``.
+    ValueError: ``factors`` of another length than 2, non-finite, or not ``0 <= lo <= hi``; a
+      non-HWC image.
+    TypeError: ``factors`` not a pair of numbers (or traced), non-float image, bad key,
+      non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> image = jnp.linspace(0, 1, 12).reshape(2, 2, 3)
-    >>> jr.augment.random_contrast(jax.random.key(0), image, 0.5, 1.5).shape
+    >>> jr.augment.random_contrast(jax.random.key(0), image, (0.5, 1.5)).shape
     (2, 2, 3)
   """
   op = "random_contrast"
   image = check_image(image, op)
-  lo, hi = check_range((lower, upper), op, "(lower, upper)", lo=0.0)
+  lo, hi = check_range(factors, op, "factors", lo=0.0)
   clip = _checks.check_bool(clip, op, "clip")
   dtype = compute_dtype(image)
   factor = uniform(_checks.as_key(key, op), lo, hi).astype(dtype)
   return maybe_clip(scale_contrast(image.astype(dtype), factor), clip).astype(image.dtype)
 
 
-def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float,
-                      *, clip: bool = False) -> jax.Array:
-  """Multiplies the HSV saturation by a factor from ``[lower, upper]`` (see `adjust_saturation`).
+def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, factors: Sequence[float], *,
+                      clip: bool = False) -> jax.Array:
+  """Multiplies the HSV saturation by a factor drawn from ``factors`` (see `adjust_saturation`).
+
+  The factor is uniform in ``[lo, hi)``.
 
   Args:
     key: a PRNG key.
     image: HWC RGB float image.
-    lower: smallest factor, >= 0.
-    upper: largest factor, >= lower.
+    factors: ``(lo, hi)``, the range of the factor: two finite Python numbers (a tuple, list
+      or 1-D array) with ``0 <= lo <= hi``.
     clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image.
 
   Raises:
-    ValueError: an invalid range; not an HWC RGB image.
-    TypeError: non-float image, bad key, non-bool ``clip``.
+    ValueError: ``factors`` of another length than 2, non-finite, or not ``0 <= lo <= hi``;
+      not an HWC RGB image.
+    TypeError: ``factors`` not a pair of numbers (or traced), non-float image, bad key,
+      non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> image = jnp.full((2, 2, 3), 0.5).at[..., 0].set(0.9)
-    >>> jr.augment.random_saturation(jax.random.key(0), image, 0.5, 1.5).shape
+    >>> jr.augment.random_saturation(jax.random.key(0), image, (0.5, 1.5)).shape
     (2, 2, 3)
   """
   op = "random_saturation"
   image = check_image(image, op)
   check_rgb(image, op)
-  lo, hi = check_range((lower, upper), op, "(lower, upper)", lo=0.0)
+  lo, hi = check_range(factors, op, "factors", lo=0.0)
   clip = _checks.check_bool(clip, op, "clip")
   return adjust_saturation(image, uniform(_checks.as_key(key, op), lo, hi), clip=clip)
 
