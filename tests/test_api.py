@@ -26,8 +26,9 @@ def test_all_is_complete_and_importable():
   for name in jr.augment.__all__:
     value = getattr(jr.augment, name)
     assert inspect.isfunction(value) or value in PARAMETER_SETS, name
-  assert {cls.__name__ for cls in PARAMETER_SETS} == {"CropParams", "FlipParams",
-                                                       "ResizedCropParams"}
+  assert {cls.__name__ for cls in PARAMETER_SETS} == {
+      "ColorJitterParams", "ColorParams", "CropParams", "CutmixParams", "ErasingParams",
+      "FlipParams", "GrayscaleParams", "MixupParams", "ResizedCropParams"}
   assert len(set(jr.__all__)) == len(jr.__all__)
 
 

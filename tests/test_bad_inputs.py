@@ -1019,6 +1019,40 @@ ROWS: list[Row] = [
     Row(A.apply, "traced probability 2.0, -0.5, NaN", lambda: traced_values(
         lambda p: A.apply(A.FlipParams(flip=jnp.array(True), probability=p), IMG), 0.5, 2.0,
         -0.5, float("nan")), NAN_FOR_BAD),
+    # apply(params, *inputs): exactly the inputs the op takes after its key
+    Row(A.apply, "a flip applied to two images", lambda: A.apply(A.FlipParams(
+        flip=jnp.array(True), probability=jnp.array(0.5)), IMG, IMG),
+        raises(TypeError, "inputs", "got 2")),
+    Row(A.apply, "mixup parameters without labels", lambda: A.apply(A.MixupParams(
+        perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6])), NHWC),
+        raises(TypeError, "inputs", "(images, labels)")),
+    Row(A.apply, "mixup parameters for a batch of 3", lambda: A.apply(A.MixupParams(
+        perm=jnp.array([2, 0, 1]), lam=jnp.ones(3)), NHWC, LABELS),
+        raises(ValueError, "perm", "(3,)")),
+    Row(A.apply, "cutmix parameters applied to one image", lambda: A.apply(A.CutmixParams(
+        perm=jnp.array([1, 0]), top=jnp.zeros(2), bottom=jnp.ones(2), left=jnp.zeros(2),
+        right=jnp.ones(2)), IMG, LABELS), raises(ValueError, "images", "(6, 8, 3)")),
+    Row(A.apply, "colour parameters of an unknown op", lambda: A.apply(A.ColorParams(
+        magnitude=jnp.array(0.1), op="sharpness"), IMG), raises(ValueError, "op", "'sharpness'")),
+    Row(A.apply, "colour jitter ops out of order", lambda: A.apply(A.ColorJitterParams(
+        order=jnp.array([0, 1]), brightness=jnp.array(0.1), contrast=jnp.array(1.0),
+        saturation=jnp.array(1.0), hue=jnp.array(0.1), used=("hue", "brightness")), IMG),
+        raises(ValueError, "used", "('hue', 'brightness')")),
+    Row(A.apply, "an erasing fill for a taller image", lambda: A.apply(A.ErasingParams(
+        top=jnp.array(0.0), left=jnp.array(0.0), height=jnp.array(2.0), width=jnp.array(2.0),
+        erase=jnp.array(True), probability=jnp.array(0.5), value=jnp.zeros((12, 8, 3))), IMG),
+        raises(ValueError, "value", "(12, 8, 3)")),
+    # a traced probability outside [0, 1]: NaN through draw and apply, as through the op
+    Row(A.apply, "drawn with a traced erasing probability 2.0, NaN", lambda: traced_values(
+        lambda p: A.apply(A.draw(A.random_erasing)(K(), IMG, probability=p), IMG), 0.5, 2.0,
+        float("nan")), NAN_FOR_BAD),
+    Row(A.apply, "drawn with a traced grayscale probability -0.5, NaN", lambda: traced_values(
+        lambda p: A.apply(A.draw(A.random_grayscale)(K(), IMG, probability=p), IMG), 0.5,
+        -0.5, float("nan")), NAN_FOR_BAD),
+    Row(A.random_contrast, "factors lo > hi, through draw", lambda: A.draw(A.random_contrast)(
+        K(), IMG, (1.5, 0.5)), raises(ValueError, "factors", "(1.5, 0.5)")),
+    Row(A.mixup, "labels for another batch, through draw", lambda: A.draw(A.mixup)(
+        K(), NHWC, jnp.ones((3, 2))), raises(ValueError, "labels", "(3, 2)")),
     Row(A.batched, "fn not callable", lambda: A.batched("crop"), raises(TypeError, "fn", "'crop'")),
     Row(A.batched, "sequential 'yes'", lambda: A.batched(A.random_flip_left_right,
                                                          sequential="yes"),
