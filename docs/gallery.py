@@ -213,11 +213,11 @@ GALLERY = [
     ]),
     ("random_contrast", [
         (f"(0.2, 1.8), key {i}", lambda k, im, _, i=i: A.random_contrast(
-            jax.random.fold_in(k, i), im, 0.2, 1.8, clip=True)) for i in range(3)
+            jax.random.fold_in(k, i), im, (0.2, 1.8), clip=True)) for i in range(3)
     ]),
     ("random_saturation", [
         (f"(0, 3), key {i}", lambda k, im, _, i=i: A.random_saturation(
-            jax.random.fold_in(k, i), im, 0.0, 3.0, clip=True)) for i in range(3)
+            jax.random.fold_in(k, i), im, (0.0, 3.0), clip=True)) for i in range(3)
     ]),
     ("random_hue", [
         (f"max_delta 0.5, key {i}", lambda k, im, _, i=i: A.random_hue(

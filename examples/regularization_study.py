@@ -355,7 +355,7 @@ def augment_image(key, image):
   pipeline = A.compose(
       functools.partial(A.random_crop, size=image.shape[:2], padding=1),
       functools.partial(A.random_brightness, max_delta=0.1, clip=True),
-      functools.partial(A.random_contrast, lower=0.8, upper=1.2, clip=True),
+      functools.partial(A.random_contrast, factors=(0.8, 1.2), clip=True),
   )
   return pipeline(key, image)
 

@@ -324,7 +324,7 @@ def test_brightness_and_contrast_formulas_and_clipping():
     assert abs(delta.flat[0]) <= 0.3
     clipped = A.random_brightness(key, image, 0.3, clip=True)
     np.testing.assert_allclose(clipped, np.clip(out, 0, 1), atol=1e-6)
-    out = np.asarray(A.random_contrast(key, image, 0.2, 1.8))
+    out = np.asarray(A.random_contrast(key, image, (0.2, 1.8)))
   mean = np_image.mean((0, 1), keepdims=True)
   factor = (out - mean) / (np_image - mean)
   np.testing.assert_allclose(factor, factor.flat[0], rtol=1e-3)
@@ -568,8 +568,8 @@ def test_uint8_batches_stay_row_major_on_the_cpu():
 def test_colour_ops_preserve_dtype(dtype):
   image = jax.random.uniform(jax.random.key(8), (4, 4, 3)).astype(dtype)
   k1, k2, k3, k4, k5 = jax.random.split(jax.random.key(9), 5)
-  for out in (A.random_brightness(k1, image, 0.1), A.random_contrast(k2, image, 0.5, 1.5),
-              A.random_saturation(k3, image, 0.5, 1.5), A.random_hue(k4, image, 0.1),
+  for out in (A.random_brightness(k1, image, 0.1), A.random_contrast(k2, image, (0.5, 1.5)),
+              A.random_saturation(k3, image, (0.5, 1.5)), A.random_hue(k4, image, 0.1),
               A.color_jitter(k5, image, brightness=0.1, saturation=0.2)):
     assert out.dtype == dtype
 
@@ -639,7 +639,7 @@ def test_half_precision_colour_ops_compute_in_float32(dtype):
   k1, k2, k3 = jax.random.split(jax.random.key(22), 3)
   ops = [lambda x: A.adjust_hue(x, 0.0), lambda x: A.adjust_hue(x, 0.2),
          lambda x: A.adjust_saturation(x, 0.6), lambda x: A.adjust_saturation(x, 1.3),
-         lambda x: A.random_brightness(k1, x, 0.3), lambda x: A.random_contrast(k2, x, 0.5, 1.5),
+         lambda x: A.random_brightness(k1, x, 0.3), lambda x: A.random_contrast(k2, x, (0.5, 1.5)),
          lambda x: A.color_jitter(k3, x, brightness=0.3, contrast=0.3, saturation=0.4,
                                   hue=0.1, clip=False)]
   with reuse_keys():
@@ -829,11 +829,11 @@ def test_bad_input():
   with pytest.raises(ValueError, match="smaller than the"):
     A.random_scale_crop(key, image, 8, scales=(4,))
   with pytest.raises(ValueError, match="lower <= upper"):
-    A.random_contrast(key, image, 1.5, 0.5)
+    A.random_contrast(key, image, (1.5, 0.5))
   with pytest.raises(ValueError, match="max_delta"):
     A.random_hue(key, image, 0.7)
   with pytest.raises(ValueError, match="RGB"):
-    A.random_saturation(key, jnp.ones((8, 8, 1)), 0.5, 1.5)
+    A.random_saturation(key, jnp.ones((8, 8, 1)), (0.5, 1.5))
   with pytest.raises(ValueError, match="NHWC"):
     A.batched(A.random_flip_left_right)(key, image)
   with pytest.raises(TypeError, match="floating-point"):
@@ -865,8 +865,8 @@ KEY_OPS = {
     "msc": lambda k, x, **kw: A.random_scale_crop(k, x, 3, **kw),
     "erase": lambda k, x, **kw: A.random_erasing(k, x, **kw),
     "brightness": lambda k, x, *a, **kw: A.random_brightness(k, x, *a, **kw),
-    "contrast": lambda k, x, **kw: A.random_contrast(k, x, 0.5, 1.5, **kw),
-    "saturation": lambda k, x, **kw: A.random_saturation(k, x, 0.5, 1.5, **kw),
+    "contrast": lambda k, x, **kw: A.random_contrast(k, x, (0.5, 1.5), **kw),
+    "saturation": lambda k, x, **kw: A.random_saturation(k, x, (0.5, 1.5), **kw),
     "hue": lambda k, x, *a, **kw: A.random_hue(k, x, *a, **kw),
     "jitter": lambda k, x, **kw: A.color_jitter(k, x, brightness=0.1, **kw),
     "mixup": lambda k, x, **kw: A.mixup(k, x[None], jnp.ones((1, 2)), **kw),
@@ -1113,8 +1113,8 @@ FLAG_CALLS = {
     "saturation clip": lambda k, x, f: A.adjust_saturation(x, 1.5, clip=f),
     "hue clip": lambda k, x, f: A.adjust_hue(x, 0.2, clip=f),
     "brightness clip": lambda k, x, f: A.random_brightness(k, x, 0.5, clip=f),
-    "contrast clip": lambda k, x, f: A.random_contrast(k, x, 0.5, 1.5, clip=f),
-    "random_saturation clip": lambda k, x, f: A.random_saturation(k, x, 0.5, 1.5, clip=f),
+    "contrast clip": lambda k, x, f: A.random_contrast(k, x, (0.5, 1.5), clip=f),
+    "random_saturation clip": lambda k, x, f: A.random_saturation(k, x, (0.5, 1.5), clip=f),
     "random_hue clip": lambda k, x, f: A.random_hue(k, x, 0.3, clip=f),
     "jitter clip": lambda k, x, f: A.color_jitter(k, x, brightness=0.5, clip=f),
     "jitter random_order": lambda k, x, f: A.color_jitter(k, x, brightness=0.5, hue=0.1,

@@ -779,17 +779,26 @@ ROWS: list[Row] = [
     ]),
     Row(A.random_brightness, "traced max_delta", lambda: traced(
         lambda d: A.random_brightness(K(), IMG, d), 0.1), raises(TypeError, "max_delta", "traced")),
-    *random_color_rows(A.random_contrast, (0.5, 1.5), [
-        ("lower > upper", (1.5, 0.5), ValueError, "(lower, upper)", "(1.5, 0.5)"),
-        ("lower -1", (-1.0, 0.5), ValueError, "(lower, upper)", "-1.0"),
-        ("upper NaN", (0.5, float("nan")), ValueError, "(lower, upper)", "nan"),
+    *random_color_rows(A.random_contrast, ((0.5, 1.5),), [
+        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
+        ("factors lo -1", ((-1.0, 0.5),), ValueError, "factors", "-1.0"),
+        ("factors hi NaN", ((0.5, float("nan")),), ValueError, "factors", "nan"),
+        ("factors a number", (1.5,), TypeError, "factors", "1.5"),
+        ("factors of three", ((0.5, 1.0, 1.5),), ValueError, "factors", "(0.5, 1.0, 1.5)"),
+        ("factors a string", ("0.5",), TypeError, "factors", "'0.5'"),
+        ("factors of strings", (("0.5", "1.5"),), TypeError, "factors", "'0.5'"),
     ]),
-    *random_color_rows(A.random_saturation, (0.5, 1.5), [
-        ("lower > upper", (1.5, 0.5), ValueError, "(lower, upper)", "(1.5, 0.5)"),
-        ("upper inf", (0.5, float("inf")), ValueError, "(lower, upper)", "inf"),
+    Row(A.random_contrast, "traced factors", lambda: traced(
+        lambda lo: A.random_contrast(K(), IMG, (lo, 1.5)), 0.5),
+        raises(TypeError, "factors", "traced")),
+    *random_color_rows(A.random_saturation, ((0.5, 1.5),), [
+        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
+        ("factors hi inf", ((0.5, float("inf")),), ValueError, "factors", "inf"),
+        ("factors a number", (0.5,), TypeError, "factors", "0.5"),
+        ("factors of one", ([0.5],), ValueError, "factors", "[0.5]"),
     ]),
     Row(A.random_saturation, "not RGB", lambda: A.random_saturation(
-        K(), jnp.ones((4, 4, 1)), 0.5, 1.5), raises(ValueError, "image", "(4, 4, 1)")),
+        K(), jnp.ones((4, 4, 1)), (0.5, 1.5)), raises(ValueError, "image", "(4, 4, 1)")),
     *random_color_rows(A.random_hue, (0.1,), [
         ("max_delta 0.6", (0.6,), ValueError, "max_delta", "0.6"),
         ("max_delta NaN", (float("nan"),), ValueError, "max_delta", "nan"),
@@ -1092,6 +1101,40 @@ ROWS: list[Row] = [
         A.draw(A.random_flip_left_right)(K(), IMG), IMG[:5]), raises(ValueError, "image",
                                                                      "(5, 8, 3)")),
     *target_rows(),
+    # apply(params, *inputs): exactly the inputs the op takes after its key
+    Row(A.apply, "a flip applied to two images", lambda: A.apply(A.FlipParams(
+        flip=jnp.array(True), probability=jnp.array(0.5)), IMG, IMG),
+        raises(TypeError, "inputs", "got 2")),
+    Row(A.apply, "mixup parameters without labels", lambda: A.apply(A.MixupParams(
+        perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6])), NHWC),
+        raises(TypeError, "inputs", "(images, labels)")),
+    Row(A.apply, "mixup parameters for a batch of 3", lambda: A.apply(A.MixupParams(
+        perm=jnp.array([2, 0, 1]), lam=jnp.ones(3)), NHWC, LABELS),
+        raises(ValueError, "perm", "(3,)")),
+    Row(A.apply, "cutmix parameters applied to one image", lambda: A.apply(A.CutmixParams(
+        perm=jnp.array([1, 0]), top=jnp.zeros(2), bottom=jnp.ones(2), left=jnp.zeros(2),
+        right=jnp.ones(2)), IMG, LABELS), raises(ValueError, "images", "(6, 8, 3)")),
+    Row(A.apply, "colour parameters of an unknown op", lambda: A.apply(A.ColorParams(
+        magnitude=jnp.array(0.1), op="sharpness"), IMG), raises(ValueError, "op", "'sharpness'")),
+    Row(A.apply, "colour jitter ops out of order", lambda: A.apply(A.ColorJitterParams(
+        order=jnp.array([0, 1]), brightness=jnp.array(0.1), contrast=jnp.array(1.0),
+        saturation=jnp.array(1.0), hue=jnp.array(0.1), used=("hue", "brightness")), IMG),
+        raises(ValueError, "used", "('hue', 'brightness')")),
+    Row(A.apply, "an erasing fill for a taller image", lambda: A.apply(A.ErasingParams(
+        top=jnp.array(0.0), left=jnp.array(0.0), height=jnp.array(2.0), width=jnp.array(2.0),
+        erase=jnp.array(True), probability=jnp.array(0.5), value=jnp.zeros((12, 8, 3))), IMG),
+        raises(ValueError, "value", "(12, 8, 3)")),
+    # a traced probability outside [0, 1]: NaN through draw and apply, as through the op
+    Row(A.apply, "drawn with a traced erasing probability 2.0, NaN", lambda: traced_values(
+        lambda p: A.apply(A.draw(A.random_erasing)(K(), IMG, probability=p), IMG), 0.5, 2.0,
+        float("nan")), NAN_FOR_BAD),
+    Row(A.apply, "drawn with a traced grayscale probability -0.5, NaN", lambda: traced_values(
+        lambda p: A.apply(A.draw(A.random_grayscale)(K(), IMG, probability=p), IMG), 0.5,
+        -0.5, float("nan")), NAN_FOR_BAD),
+    Row(A.random_contrast, "factors lo > hi, through draw", lambda: A.draw(A.random_contrast)(
+        K(), IMG, (1.5, 0.5)), raises(ValueError, "factors", "(1.5, 0.5)")),
+    Row(A.mixup, "labels for another batch, through draw", lambda: A.draw(A.mixup)(
+        K(), NHWC, jnp.ones((3, 2))), raises(ValueError, "labels", "(3, 2)")),
     Row(A.batched, "fn not callable", lambda: A.batched("crop"), raises(TypeError, "fn", "'crop'")),
     Row(A.batched, "sequential 'yes'", lambda: A.batched(A.random_flip_left_right,
                                                          sequential="yes"),

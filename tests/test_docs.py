@@ -91,8 +91,8 @@ def test_gallery_shows_every_augment_op():
 
   shown = {name for name, _ in _gallery().GALLERY}
   # a loss on logits, and what `draw` returns (the `apply` row shows them at work)
-  not_image_ops = {"aug_mix_consistency_loss", "draw", *(
-      name for name in jr.augment.__all__ if name.endswith("Params"))}
+  not_image_ops = {"aug_mix_consistency_loss", "draw"} | {
+      name for name in jr.augment.__all__ if name.endswith("Params")}
   missing = set(jr.augment.__all__) - shown - not_image_ops
   assert not missing, f"add a row for {sorted(missing)} to GALLERY in docs/gallery.py"
 

@@ -1,11 +1,13 @@
-"""Explicit parameters: ``op(key, image) == apply(draw(op)(key, image), image)``, bit for bit.
+"""Explicit parameters: ``op(key, *inputs) == apply(draw(op)(key, *inputs), *inputs)``, bit for bit.
 
-Every op with explicit parameters, eager and batched under `jit`, on float32 and uint8 images;
-the parameters against independent references of what they mean (NumPy slicing and flipping,
-`jax.image.resize` of the box); the same parameters applied to a second image; derivatives
-through `apply`; and round trips of a parameter set through NumPy.
+Every op with explicit parameters, eager and batched (or, for the mixes, jitted), on float32
+images and on uint8 where the op takes them; the parameters against independent references of
+what they mean (NumPy slicing and flipping, `jax.image.resize` of the box, float64 colour
+formulas and `colorsys`, the mixes' blends and pasted boxes); the same parameters applied to a
+second image; derivatives through `apply`; and round trips of a parameter set through NumPy.
 """
 
+import colorsys
 import dataclasses
 import functools
 
@@ -36,11 +38,28 @@ OPS = {
     "trivial_augment_wide": A.trivial_augment_wide,
     "auto_augment": functools.partial(A.auto_augment, policy="svhn", fill=(0.2, 0.4, 0.6)),
     "aug_mix": functools.partial(A.aug_mix, width=2, depth=2, interpolation="nearest"),
+    "random_brightness": functools.partial(A.random_brightness, max_delta=0.3, clip=True),
+    "random_contrast": functools.partial(A.random_contrast, factors=(0.5, 1.5)),
+    "random_saturation": functools.partial(A.random_saturation, factors=(0.2, 1.8), clip=True),
+    "random_hue": functools.partial(A.random_hue, max_delta=0.3),
+    "random_grayscale": functools.partial(A.random_grayscale, probability=0.5),
+    "color_jitter": functools.partial(A.color_jitter, brightness=0.3, contrast=0.3,
+                                      saturation=0.3, hue=0.1),
+    "color_jitter fixed order": functools.partial(A.color_jitter, brightness=0.3, hue=0.1,
+                                                  random_order=False),
+    "random_erasing": functools.partial(A.random_erasing, probability=0.8,
+                                        value=(0.1, 0.5, 0.9)),
 }
+# The batch ops: fn(key, images, labels) -> (images, labels).
+MIX_OPS = {
+    "mixup": functools.partial(A.mixup, alpha=0.4),
+    "cutmix": A.cutmix,
+}
+LABELS = jax.nn.one_hot(jnp.array([0, 1, 2]), 3)
 
 
 def _op_and_draw(name):
-  fn = OPS[name]
+  fn = {**OPS, **MIX_OPS}[name]
   op = fn.func if isinstance(fn, functools.partial) else fn
   kwargs = fn.keywords if isinstance(fn, functools.partial) else {}
   return fn, functools.partial(A.draw(op), **kwargs)
@@ -52,20 +71,22 @@ def _images(dtype, n=3):
 
 
 # float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip,
-# a policy). The batched check (True) for every way of applying: auto_augment applies through
-# the policies' batched path that rand_augment and trivial_augment_wide check; aug_mix's is in
-# tests/test_policies.py, with what its parameters mean.
+# a policy, a filled box). The batched check (True) for every way of applying: auto_augment
+# applies through the policies' batched path that rand_augment and trivial_augment_wide check;
+# aug_mix's is in tests/test_policies.py, with what its parameters mean.
 CASES = [(name, jnp.float32, name != "auto_augment")
          for name in sorted(OPS) if name != "aug_mix"] + [
     (name, jnp.uint8, True) for name in ("random_crop", "random_resized_crop",
-                                         "random_flip_up_down", "trivial_augment_wide")]
+                                         "random_flip_up_down", "trivial_augment_wide",
+                                         "random_erasing")]
 
 
 @pytest.mark.parametrize(("name", "dtype", "batch"), CASES,
                          ids=lambda v: getattr(v, "__name__", v))
 def test_op_is_apply_of_draw_bit_for_bit(name, dtype, batch):
   # Eager on one image, and a batch: the jitted batched op against the batched draw applied
-  # by a jitted vmap (one parameter set per example, a leading axis on every leaf).
+  # by a jitted vmap (one parameter set per example, a leading axis on every leaf), compiled
+  # apart (one program would share their common computations).
   fn, draw_fn = _op_and_draw(name)
   images = _images(dtype)
   with reuse_keys():
@@ -80,6 +101,22 @@ def test_op_is_apply_of_draw_bit_for_bit(name, dtype, batch):
   leaves = jax.tree.leaves(params)
   assert leaves
   assert all(leaf.shape[0] == images.shape[0] for leaf in leaves)
+
+
+@pytest.mark.parametrize("name", sorted(MIX_OPS))
+def test_mix_is_apply_of_draw_bit_for_bit(name):
+  # apply(params, images, labels) returns (images, labels), as the op; eager and under jit.
+  fn, draw_fn = _op_and_draw(name)
+  images = _images(jnp.float32)
+  with reuse_keys():
+    eager = (fn(KEY, images, LABELS), A.apply(draw_fn(KEY, images, LABELS), images, LABELS))
+    # compiled apart: one program would share the two sides' common computations
+    jitted = (jax.jit(lambda key: fn(key, images, LABELS))(KEY),
+              jax.jit(lambda p: A.apply(p, images, LABELS))(draw_fn(KEY, images, LABELS)))
+  for want, got in (eager, jitted):
+    for w, g in zip(want, got, strict=True):
+      assert g.dtype == w.dtype
+      np.testing.assert_array_equal(g, w)
 
 
 def test_crop_parameters_are_the_window_of_the_padded_image():
@@ -140,6 +177,128 @@ def test_flip_parameters_flip_as_numpy_does():
         np.testing.assert_array_equal(A.apply(params, image), want)
         flips.setdefault(axis, set()).add(bool(params.flip))
   assert flips == {0: {False, True}, 1: {False, True}}  # 8 keys draw both outcomes
+
+
+def _hsv_map(image, fn):
+  """``fn(h, s, v) -> (h, s, v)`` on every pixel of a float64 HWC image, by `colorsys`."""
+  pixels = [colorsys.hsv_to_rgb(*fn(*colorsys.rgb_to_hsv(*p))) for p in image.reshape(-1, 3)]
+  return np.asarray(pixels).reshape(image.shape)
+
+
+def _colour_reference(image, op, value):
+  """tf.image's colour ops in float64: an offset, a factor about each channel's mean, the HSV
+  saturation times a factor (capped at 1), the hue turned by ``value`` turns."""
+  if op == "brightness":
+    return image + value
+  if op == "contrast":
+    mean = image.mean(axis=(0, 1), keepdims=True)
+    return (image - mean) * value + mean
+  if op == "saturation":
+    return _hsv_map(image, lambda h, s, v: (h, min(s * value, 1.0), v))
+  return _hsv_map(image, lambda h, s, v: ((h + value) % 1.0, s, v))
+
+
+def test_colour_parameters_are_the_magnitude_of_tf_image_formulas():
+  image = _images(jnp.float32)[0]
+  ref = np.asarray(image, np.float64)
+  cases = ((A.random_brightness, "brightness", (0.3,), (-0.3, 0.3)),
+           (A.random_contrast, "contrast", ((0.5, 1.5),), (0.5, 1.5)),
+           (A.random_saturation, "saturation", ((0.2, 1.8),), (0.2, 1.8)),
+           (A.random_hue, "hue", (0.3,), (-0.3, 0.3)))
+  for seed, (op, name, args, (lo, hi)) in enumerate(cases):
+    params = A.draw(op)(jax.random.key(seed), image, *args)
+    assert (params.op, params.clip) == (name, False)
+    assert params.magnitude.shape == ()
+    assert lo <= float(params.magnitude) <= hi
+    np.testing.assert_allclose(A.apply(params, image),
+                               _colour_reference(ref, name, float(params.magnitude)), atol=2e-6)
+
+
+def test_grayscale_parameters_convert_to_the_luma():
+  image = _images(jnp.float32)[0]
+  luma = np.asarray(image, np.float64) @ np.array([0.299, 0.587, 0.114])
+  seen = set()
+  for seed in range(6):
+    params = A.draw(A.random_grayscale)(jax.random.key(seed), image, probability=0.5)
+    want = np.repeat(luma[..., None], 3, axis=-1) if bool(params.convert) else image
+    np.testing.assert_allclose(A.apply(params, image), want, atol=1e-6)
+    seen.add(bool(params.convert))
+  assert seen == {False, True}  # 6 keys draw both outcomes
+
+
+def test_color_jitter_parameters_are_the_ops_in_their_drawn_order():
+  # Each op in float64 (`_colour_reference`), in the order `used[order[p]]`, clamped after each.
+  image = _images(jnp.float32)[0]
+  orders = set()
+  for seed in range(3):
+    params = A.draw(A.color_jitter)(jax.random.key(seed), image, brightness=0.3, contrast=0.3,
+                                    saturation=0.3, hue=0.1)
+    assert params.used == ("brightness", "contrast", "saturation", "hue")
+    assert sorted(np.asarray(params.order).tolist()) == [0, 1, 2, 3]
+    assert params.order.dtype == jnp.int32
+    want = np.asarray(image, np.float64)
+    for position in np.asarray(params.order):
+      name = params.used[position]
+      want = np.clip(_colour_reference(want, name, float(getattr(params, name))), 0, 1)
+    np.testing.assert_allclose(A.apply(params, image), want, atol=1e-5)
+    orders.add(tuple(np.asarray(params.order).tolist()))
+  assert len(orders) > 1
+  fixed = A.draw(A.color_jitter)(jax.random.key(13), image, hue=0.1, random_order=False)
+  assert (fixed.used, fixed.random_order) == (("hue",), False)
+  np.testing.assert_array_equal(fixed.order, [0])
+
+
+def test_erasing_parameters_are_a_filled_numpy_slice():
+  for dtype, fill in ((jnp.float32, (0.1, 0.5, 0.9)), (jnp.uint8, (26, 128, 230))):
+    image = _images(dtype)[0]
+    erased = 0
+    for seed in range(4):
+      params = A.draw(A.random_erasing)(jax.random.key(seed), image, probability=0.8,
+                                        value=(0.1, 0.5, 0.9))
+      top, left, h, w = (int(v) for v in (params.top, params.left, params.height, params.width))
+      if bool(params.erase):  # torchvision's rule: strictly smaller than the image
+        assert 0 <= top <= top + h <= H
+        assert 0 <= left <= left + w <= W
+        assert h < H
+        assert w < W
+      want = np.array(image)
+      if bool(params.erase):
+        want[top:top + h, left:left + w] = np.asarray(fill, want.dtype)
+        erased += 1
+      np.testing.assert_array_equal(A.apply(params, image), want)
+    assert erased
+
+
+def test_mixup_parameters_blend_each_example_with_its_partner():
+  images = _images(jnp.float32)
+  params = A.draw(A.mixup)(jax.random.key(11), images, LABELS, alpha=0.4)
+  perm, lam = np.asarray(params.perm), np.asarray(params.lam, np.float64)
+  assert sorted(perm.tolist()) == [0, 1, 2]
+  assert ((lam >= 0) & (lam <= 1)).all()
+  x, y = np.asarray(images, np.float64), np.asarray(LABELS, np.float64)
+  mixed_x, mixed_y = A.apply(params, images, LABELS)
+  np.testing.assert_allclose(mixed_x, lam[:, None, None, None] * x + (
+      1 - lam[:, None, None, None]) * x[perm], atol=1e-6)
+  np.testing.assert_allclose(mixed_y, lam[:, None] * y + (1 - lam[:, None]) * y[perm], atol=1e-6)
+
+
+def test_cutmix_parameters_paste_the_partner_box_and_weigh_labels_by_its_area():
+  images = _images(jnp.float32)
+  params = A.draw(A.cutmix)(jax.random.key(12), images, LABELS)
+  perm = np.asarray(params.perm)
+  assert sorted(perm.tolist()) == [0, 1, 2]
+  mixed_x, mixed_y = A.apply(params, images, LABELS)
+  x, y = np.asarray(images), np.asarray(LABELS, np.float64)
+  for i in range(3):
+    top, bottom, left, right = (int(getattr(params, edge)[i])
+                                for edge in ("top", "bottom", "left", "right"))
+    assert 0 <= top <= bottom <= H
+    assert 0 <= left <= right <= W
+    want = x[i].copy()
+    want[top:bottom, left:right] = x[perm[i]][top:bottom, left:right]
+    np.testing.assert_array_equal(mixed_x[i], want)
+    area = (bottom - top) * (right - left) / (H * W)
+    np.testing.assert_allclose(mixed_y[i], (1 - area) * y[i] + area * y[perm[i]], atol=1e-6)
 
 
 def test_the_same_parameters_move_a_second_image_with_the_first():
@@ -269,7 +428,7 @@ def test_parameter_sets_round_trip_through_numpy_and_tree_map():
 def test_draw_lists_exactly_the_ops_it_knows():
   from jaxreg.augment import _params
 
-  documented = {name for name in OPS if " " not in name}
+  documented = {name for name in {**OPS, **MIX_OPS} if " " not in name}
   assert {fn.__name__ for fn in _params.DRAWS} == documented
   doc = A.draw.__doc__
   for name in documented:

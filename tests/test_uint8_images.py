@@ -89,8 +89,8 @@ def test_other_integer_images_are_refused_with_the_dtype(dtype):
 
 # Arguments that make each public op run on an 8x8 image (keyed ops take a key first).
 ARGS = {
-    "random_brightness": (0.1,), "random_contrast": (0.5, 1.5), "random_hue": (0.1,),
-    "random_saturation": (0.5, 1.5), "adjust_hue": (0.1,), "adjust_saturation": (0.5,),
+    "random_brightness": (0.1,), "random_contrast": ((0.5, 1.5),), "random_hue": (0.1,),
+    "random_saturation": ((0.5, 1.5),), "adjust_hue": (0.1,), "adjust_saturation": (0.5,),
     "enhance_brightness": (0.5,), "enhance_color": (0.5,), "enhance_contrast": (0.5,),
     "enhance_sharpness": (0.5,), "gaussian_blur": (3, 1.0), "solarize_add": (0.1,),
     "rotate": (10.0,), "shear_x": (0.1,), "shear_y": (0.1,), "translate_x": (1.0,),

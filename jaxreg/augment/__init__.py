@@ -13,12 +13,16 @@ Conventions (checked; other ranks and dtypes raise):
 * Output shapes are static under `jit`: crops and resizes have a fixed output ``size``, and the
   random part (offsets, scales) only moves a sampling box.
 * Colour ops take ``clip``: True clamps the result to [0, 1].
-* Explicit parameters: ``draw(op)(key, image, ...)`` returns what a random op draws (a pytree:
-  `CropParams`, `ResizedCropParams`, `FlipParams`, `PolicyParams`, `AugMixParams`) and
-  ``apply(params, image)`` applies it, so that ``op(key, image, ...) == apply(draw(op)(key,
-  image, ...), image)``: log it (which ops a policy drew), replay it, or apply the same crop
-  and flip to a second image. `apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints`
-  apply a geometric set to the image's label map, boxes and keypoints.
+* Explicit parameters: ``draw(op)(key, *inputs, ...)`` returns what a random op draws (a
+  pytree: `CropParams`, `ResizedCropParams`, `FlipParams` for the crops and flips;
+  `ColorParams`, `GrayscaleParams`, `ColorJitterParams` for the colour ops; `ErasingParams`;
+  `MixupParams`, `CutmixParams` for the mixes; `PolicyParams`, `AugMixParams` for the
+  policies) and ``apply(params, *inputs)`` applies it to what the op takes after its key (an
+  image; a batch and its labels for the mixes), so that ``op(key, *inputs, ...) ==
+  apply(draw(op)(key, *inputs, ...), *inputs)``: log it (which ops a policy drew), replay it,
+  or apply the same crop, flip or box to a second image. `apply_to_mask`, `apply_to_boxes`
+  and `apply_to_keypoints` apply a geometric set to the image's label map, boxes and
+  keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -40,8 +44,14 @@ from jaxreg.augment._geometric import translate_y as translate_y
 # isort: split
 # Explicit parameters: draw what a random op draws, apply it to the image and its targets
 from jaxreg.augment._params import AugMixParams as AugMixParams
+from jaxreg.augment._params import ColorJitterParams as ColorJitterParams
+from jaxreg.augment._params import ColorParams as ColorParams
 from jaxreg.augment._params import CropParams as CropParams
+from jaxreg.augment._params import CutmixParams as CutmixParams
+from jaxreg.augment._params import ErasingParams as ErasingParams
 from jaxreg.augment._params import FlipParams as FlipParams
+from jaxreg.augment._params import GrayscaleParams as GrayscaleParams
+from jaxreg.augment._params import MixupParams as MixupParams
 from jaxreg.augment._params import PolicyParams as PolicyParams
 from jaxreg.augment._params import ResizedCropParams as ResizedCropParams
 from jaxreg.augment._params import apply as apply
@@ -112,8 +122,14 @@ from jaxreg.augment._compose import compose as compose
 
 __all__ = [
     "AugMixParams",
+    "ColorJitterParams",
+    "ColorParams",
     "CropParams",
+    "CutmixParams",
+    "ErasingParams",
     "FlipParams",
+    "GrayscaleParams",
+    "MixupParams",
     "PolicyParams",
     "ResizedCropParams",
     "adjust_hue",

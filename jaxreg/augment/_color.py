@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +19,9 @@ from jaxreg.augment._image_checks import (
   check_strength,
   maybe_clip,
 )
+from jaxreg.augment._params import ColorParams, register
+
+COLOR_OPS = ("brightness", "contrast", "saturation", "hue")  # the values of ColorParams.op
 
 
 def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -151,13 +156,7 @@ def random_brightness(key: jax.Array, image: jax.typing.ArrayLike, max_delta: fl
     >>> bool(jnp.all(jnp.abs(out - 0.5) <= 0.2))
     True
   """
-  op = "random_brightness"
-  image = check_image(image, op)
-  max_delta = check_strength(max_delta, op, "max_delta")
-  clip = _checks.check_bool(clip, op, "clip")
-  dtype = compute_dtype(image)
-  delta = uniform(_checks.as_key(key, op), -max_delta, max_delta).astype(dtype)
-  return maybe_clip(image.astype(dtype) + delta, clip).astype(image.dtype)
+  return _apply_color(_draw_brightness(key, image, max_delta, clip=clip), image)
 
 
 def scale_contrast(image, factor, axes=(-3, -2)):
@@ -167,71 +166,67 @@ def scale_contrast(image, factor, axes=(-3, -2)):
   return (image - mean) * factor + mean
 
 
-def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float, *,
+def random_contrast(key: jax.Array, image: jax.typing.ArrayLike, factors: Sequence[float], *,
                     clip: bool = False) -> jax.Array:
-  """Scales each channel's deviation from its mean by a factor from ``[lower, upper]``.
+  """Scales each channel's deviation from its mean by a factor drawn from ``factors``.
 
-  ``(x - mean) * factor + mean`` with the per-channel mean over H and W (tf.image's rule).
+  ``(x - mean) * factor + mean`` with the per-channel mean over H and W (tf.image's rule), the
+  factor uniform in ``[lo, hi)``.
 
   Args:
     key: a PRNG key.
     image: HWC float image.
-    lower: smallest factor, >= 0.
-    upper: largest factor, >= lower.
+    factors: ``(lo, hi)``, the range of the factor: two finite Python numbers (a tuple, list
+      or 1-D array) with ``0 <= lo <= hi``.
     clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image, same dtype (half precision is computed in float32).
 
   Raises:
-    ValueError: an invalid range; a non-HWC image.
-    TypeError: non-float image, bad key, non-bool ``clip``.
+    ValueError: ``factors`` of another length than 2, non-finite, or not ``0 <= lo <= hi``; a
+      non-HWC image.
+    TypeError: ``factors`` not a pair of numbers (or traced), non-float image, bad key,
+      non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> image = jnp.linspace(0, 1, 12).reshape(2, 2, 3)
-    >>> jr.augment.random_contrast(jax.random.key(0), image, 0.5, 1.5).shape
+    >>> jr.augment.random_contrast(jax.random.key(0), image, (0.5, 1.5)).shape
     (2, 2, 3)
   """
-  op = "random_contrast"
-  image = check_image(image, op)
-  lo, hi = check_range((lower, upper), op, "(lower, upper)", lo=0.0)
-  clip = _checks.check_bool(clip, op, "clip")
-  dtype = compute_dtype(image)
-  factor = uniform(_checks.as_key(key, op), lo, hi).astype(dtype)
-  return maybe_clip(scale_contrast(image.astype(dtype), factor), clip).astype(image.dtype)
+  return _apply_color(_draw_contrast(key, image, factors, clip=clip), image)
 
 
-def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, lower: float, upper: float,
-                      *, clip: bool = False) -> jax.Array:
-  """Multiplies the HSV saturation by a factor from ``[lower, upper]`` (see `adjust_saturation`).
+def random_saturation(key: jax.Array, image: jax.typing.ArrayLike, factors: Sequence[float], *,
+                      clip: bool = False) -> jax.Array:
+  """Multiplies the HSV saturation by a factor drawn from ``factors`` (see `adjust_saturation`).
+
+  The factor is uniform in ``[lo, hi)``.
 
   Args:
     key: a PRNG key.
     image: HWC RGB float image.
-    lower: smallest factor, >= 0.
-    upper: largest factor, >= lower.
+    factors: ``(lo, hi)``, the range of the factor: two finite Python numbers (a tuple, list
+      or 1-D array) with ``0 <= lo <= hi``.
     clip: clamp the result to [0, 1] (a bool).
 
   Returns:
     The adjusted image.
 
   Raises:
-    ValueError: an invalid range; not an HWC RGB image.
-    TypeError: non-float image, bad key, non-bool ``clip``.
+    ValueError: ``factors`` of another length than 2, non-finite, or not ``0 <= lo <= hi``;
+      not an HWC RGB image.
+    TypeError: ``factors`` not a pair of numbers (or traced), non-float image, bad key,
+      non-bool ``clip``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
     >>> image = jnp.full((2, 2, 3), 0.5).at[..., 0].set(0.9)
-    >>> jr.augment.random_saturation(jax.random.key(0), image, 0.5, 1.5).shape
+    >>> jr.augment.random_saturation(jax.random.key(0), image, (0.5, 1.5)).shape
     (2, 2, 3)
   """
-  op = "random_saturation"
-  image = check_image(image, op)
-  check_rgb(image, op)
-  lo, hi = check_range((lower, upper), op, "(lower, upper)", lo=0.0)
-  clip = _checks.check_bool(clip, op, "clip")
-  return adjust_saturation(image, uniform(_checks.as_key(key, op), lo, hi), clip=clip)
+  return _apply_color(_draw_saturation(key, image, factors, clip=clip), image)
 
 
 def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
@@ -257,9 +252,62 @@ def random_hue(key: jax.Array, image: jax.typing.ArrayLike, max_delta: float, *,
     >>> jr.augment.random_hue(jax.random.key(0), image, 0.1).shape
     (2, 2, 3)
   """
-  op = "random_hue"
-  image = check_image(image, op)
-  check_rgb(image, op)
-  max_delta = check_strength(max_delta, op, "max_delta", hi=0.5)
+  return _apply_color(_draw_hue(key, image, max_delta, clip=clip), image)
+
+
+def _draw_color(op, kind, key, lo, hi, clip) -> ColorParams:
+  """The checks every colour op ends with (``clip``, then the key) and its one uniform draw."""
   clip = _checks.check_bool(clip, op, "clip")
-  return adjust_hue(image, uniform(_checks.as_key(key, op), -max_delta, max_delta), clip=clip)
+  return ColorParams(magnitude=uniform(_checks.as_key(key, op), lo, hi), op=kind, clip=clip)
+
+
+def _draw_brightness(key, image, max_delta, *, clip=False) -> ColorParams:
+  op = "random_brightness"
+  check_image(image, op)
+  max_delta = check_strength(max_delta, op, "max_delta")
+  return _draw_color(op, "brightness", key, -max_delta, max_delta, clip)
+
+
+def _draw_contrast(key, image, factors, *, clip=False) -> ColorParams:
+  op = "random_contrast"
+  check_image(image, op)
+  lo, hi = check_range(factors, op, "factors", lo=0.0)
+  return _draw_color(op, "contrast", key, lo, hi, clip)
+
+
+def _draw_saturation(key, image, factors, *, clip=False) -> ColorParams:
+  op = "random_saturation"
+  check_rgb(check_image(image, op), op)
+  lo, hi = check_range(factors, op, "factors", lo=0.0)
+  return _draw_color(op, "saturation", key, lo, hi, clip)
+
+
+def _draw_hue(key, image, max_delta, *, clip=False) -> ColorParams:
+  op = "random_hue"
+  check_rgb(check_image(image, op), op)
+  max_delta = check_strength(max_delta, op, "max_delta", hi=0.5)
+  return _draw_color(op, "hue", key, -max_delta, max_delta, clip)
+
+
+def _apply_color(params: ColorParams, image):
+  op = "apply(ColorParams)"
+  image = check_image(image, op)
+  kind = _checks.check_choice(params.op, op, "op", choices=COLOR_OPS)
+  clip = _checks.check_bool(params.clip, op, "clip")
+  if jnp.ndim(params.magnitude) != 0:
+    raise ValueError(f"{op}: `magnitude` must be a scalar, got shape "
+                     f"{jnp.shape(params.magnitude)}.")
+  if kind in ("saturation", "hue"):
+    check_rgb(image, op)
+    adjust = adjust_saturation if kind == "saturation" else adjust_hue
+    return adjust(image, params.magnitude, clip=clip)
+  dtype = compute_dtype(image)
+  x, magnitude = image.astype(dtype), jnp.asarray(params.magnitude, dtype)
+  out = x + magnitude if kind == "brightness" else scale_contrast(x, magnitude)
+  return maybe_clip(out, clip).astype(image.dtype)
+
+
+register(random_brightness, _draw_brightness, ColorParams, _apply_color)
+register(random_contrast, _draw_contrast, ColorParams, _apply_color)
+register(random_saturation, _draw_saturation, ColorParams, _apply_color)
+register(random_hue, _draw_hue, ColorParams, _apply_color)

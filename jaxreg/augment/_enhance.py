@@ -24,6 +24,7 @@ from jaxreg.augment._image_checks import (
   nan_if_bad_magnitude,
   nan_if_bad_probability,
 )
+from jaxreg.augment._params import GrayscaleParams, register
 
 # ITU-R 601-2 luma, the weights of Pillow's RGB -> "L" conversion (torchvision rounds the red
 # weight to 0.2989).
@@ -142,12 +143,23 @@ def random_grayscale(key: jax.Array, image: jax.typing.ArrayLike, *,
     >>> out.shape
     (2, 2, 3)
   """
+  return _apply_grayscale(_draw_grayscale(key, image, probability=probability), image)
+
+
+def _draw_grayscale(key, image, *, probability=0.1) -> GrayscaleParams:
   op = "random_grayscale"
-  image = check_image(image, op)
-  check_rgb(image, op)
+  check_rgb(check_image(image, op), op)
   check_probability(probability, op)
   convert = jax.random.bernoulli(_checks.as_key(key, op), probability)
-  return nan_if_bad_probability(probability, jnp.where(convert, grayscale(image), image))
+  return GrayscaleParams(convert=convert, probability=jnp.asarray(probability, jnp.float32))
+
+
+def _apply_grayscale(params: GrayscaleParams, image):
+  op = "apply(GrayscaleParams)"
+  image = check_image(image, op)
+  check_rgb(image, op)
+  converted = jnp.where(params.convert, grayscale(image), image)
+  return nan_if_bad_probability(params.probability, converted)
 
 
 def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> jax.Array:
@@ -276,3 +288,6 @@ def enhance_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike)
   image = check_image(image, op, keyed=False)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)
+
+
+register(random_grayscale, _draw_grayscale, GrayscaleParams, _apply_grayscale)

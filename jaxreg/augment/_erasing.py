@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._crop import sample_box
@@ -19,6 +20,7 @@ from jaxreg.augment._image_checks import (
   check_unit_scale,
   nan_if_bad_probability,
 )
+from jaxreg.augment._params import ErasingParams, register
 
 
 def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: float = 0.5,
@@ -71,6 +73,13 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
     Zhong et al., "Random Erasing Data Augmentation", AAAI 2020; DeVries & Taylor, "Improved
     Regularization of Convolutional Neural Networks with Cutout", 2017.
   """
+  params = _draw_erasing(key, image, probability=probability, scale=scale, ratio=ratio,
+                         value=value)
+  return _apply_erasing(params, image)
+
+
+def _draw_erasing(key, image, *, probability=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3),
+                  value=0.0) -> ErasingParams:
   op = "random_erasing"
   image = check_image(image, op, uint8=True)
   check_probability(probability, op)
@@ -83,11 +92,36 @@ def random_erasing(key: jax.Array, image: jax.typing.ArrayLike, *, probability: 
   # torchvision's erasing rules: ratio h / w, strictly inside, no fallback box.
   top, left, box_h, box_w, found = sample_box(k_box, height, width, scale, ratio,
                                               rule="erasing")
-  apply = jax.random.bernoulli(k_apply, probability) & found
+  erase = jax.random.bernoulli(k_apply, probability) & found
+  # The fill as the op converts it: to a float image's dtype; float32 for a uint8 image, which
+  # takes its nearest level in `_apply_erasing`.
+  fill_dtype = jnp.float32 if image.dtype == jnp.uint8 else image.dtype
+  return ErasingParams(top=top, left=left, height=box_h, width=box_w, erase=erase,
+                       probability=jnp.asarray(probability, jnp.float32),
+                       value=jnp.asarray(value, fill_dtype))
+
+
+def _apply_erasing(params: ErasingParams, image):
+  op = "apply(ErasingParams)"
+  image = check_image(image, op, uint8=True)
+  value = jnp.asarray(params.value)
+  try:
+    fits = np.broadcast_shapes(value.shape, image.shape) == image.shape
+  except ValueError:
+    fits = False
+  if not fits:
+    raise ValueError(f"{op}: `value` must broadcast to the image's shape {image.shape} without "
+                     f"enlarging it, got shape {value.shape}.")
+  height, width = image.shape[:2]
   rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
   cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
-  inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  top, left = params.top, params.left
+  inside = ((rows >= top) & (rows < top + params.height) & (cols >= left)
+            & (cols < left + params.width))
   if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
-    value = from_float(jnp.asarray(value, jnp.float32), jnp.uint8)
-  erased = jnp.where(apply & inside, jnp.asarray(value, image.dtype), image)
-  return nan_if_bad_probability(probability, erased)
+    value = from_float(value.astype(jnp.float32), jnp.uint8)
+  erased = jnp.where(params.erase & inside, value.astype(image.dtype), image)
+  return nan_if_bad_probability(params.probability, erased)
+
+
+register(random_erasing, _draw_erasing, ErasingParams, _apply_erasing)

@@ -101,8 +101,8 @@ def check_range(value, op: str, name: str, *, lo: float = -math.inf,
                 hi: float = math.inf) -> tuple[float, float]:
   """A (lower, upper) pair of finite Python numbers with ``lo <= lower <= upper <= hi``.
 
-  ``value`` is a sequence or a 1-D array of two numbers; ``name`` is what the user passed
-  (``scale``, or ``(lower, upper)`` for two arguments), and the messages show the pair.
+  ``value`` is a sequence or a 1-D array of two numbers; ``name`` is the argument's
+  (``scale``, ``factors``), and the messages show the pair.
   """
   # A 0-d array is an ndarray but has no len(): rejected here with the argument's name.
   if (isinstance(value, (str, bytes))

@@ -23,6 +23,7 @@ from jaxreg.augment._color_space import (
 )
 from jaxreg.augment._dtypes import compute_dtype
 from jaxreg.augment._image_checks import check_image, check_rgb, check_strength, maybe_clip
+from jaxreg.augment._params import ColorJitterParams, register
 
 
 def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: float = 0.0,
@@ -69,9 +70,18 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
     >>> bool((out >= 0).all() & (out <= 1).all())
     True
   """
+  params = _draw_jitter(key, image, brightness=brightness, contrast=contrast,
+                        saturation=saturation, hue=hue, clip=clip, random_order=random_order)
+  return _apply_jitter(params, image)
+
+
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")  # ColorJitterParams.used
+
+
+def _draw_jitter(key, image, *, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0,
+                 clip=True, random_order=True) -> ColorJitterParams:
   op = "color_jitter"
-  image = check_image(image, op)
-  check_rgb(image, op)
+  check_rgb(check_image(image, op), op)
   brightness, contrast, saturation = (
       check_strength(value, op, name) for name, value in (
           ("brightness", brightness), ("contrast", contrast), ("saturation", saturation)))
@@ -80,15 +90,38 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   random_order = _checks.check_bool(random_order, op, "random_order")
   key = _checks.as_key(key, op)
   k_order, k_b, k_c, k_s, k_h = jax.random.split(key, 5)
-  draws = (uniform(k_b, -brightness, brightness),
-           uniform(k_c, max(0.0, 1 - contrast), 1 + contrast),
-           uniform(k_s, max(0.0, 1 - saturation), 1 + saturation),
-           uniform(k_h, -hue, hue))
-  used = tuple(i for i, strength in enumerate((brightness, contrast, saturation, hue)) if strength)
+  used = tuple(name for name, strength in zip(
+      JITTER_OPS, (brightness, contrast, saturation, hue), strict=True) if strength)
+  if random_order and used:
+    order = jax.random.permutation(k_order, len(used)).astype(jnp.int32)
+  else:
+    order = jnp.arange(len(used), dtype=jnp.int32)
+  return ColorJitterParams(
+      order=order, brightness=uniform(k_b, -brightness, brightness),
+      contrast=uniform(k_c, max(0.0, 1 - contrast), 1 + contrast),
+      saturation=uniform(k_s, max(0.0, 1 - saturation), 1 + saturation),
+      hue=uniform(k_h, -hue, hue), used=used, clip=clip, random_order=random_order)
+
+
+def _apply_jitter(params: ColorJitterParams, image):
+  op = "apply(ColorJitterParams)"
+  image = check_image(image, op)
+  check_rgb(image, op)
+  if not isinstance(params.used, tuple) or params.used != tuple(
+      name for name in JITTER_OPS if name in params.used):
+    raise ValueError(f"{op}: `used` must be a tuple of distinct ops of {JITTER_OPS}, in that "
+                     f"order, got {params.used!r}.")
+  used = tuple(i for i, name in enumerate(JITTER_OPS) if name in params.used)
+  clip = _checks.check_bool(params.clip, op, "clip")
+  random_order = _checks.check_bool(params.random_order, op, "random_order")
+  if jnp.shape(params.order) != (len(used),):
+    raise ValueError(f"{op}: `order` must have shape ({len(used)},), one position per op in "
+                     f"`used`, got {jnp.shape(params.order)}.")
   if not used:
     return image
-  order = jax.random.permutation(k_order, len(used)) if random_order else None
+  draws = (params.brightness, params.contrast, params.saturation, params.hue)
   compute = image.astype(compute_dtype(image))
+  order = params.order if random_order else None
   return _jitter(compute, draws, used, clip, order).astype(image.dtype)
 
 
@@ -268,3 +301,6 @@ def _jitter(image, draws, used, clip, order=None):
 
   drawn = () if order is None else (order,)
   return _backend.loop_on_cpu(on_planes, vectorized, differentiable=2)(image, draws, *drawn)
+
+
+register(color_jitter, _draw_jitter, ColorJitterParams, _apply_jitter)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from jaxreg import _checks
 from jaxreg.augment._image_checks import check_image, check_strength
+from jaxreg.augment._params import CutmixParams, MixupParams, register
 
 
 def _check_batch_and_labels(images, op: str, *, labels):
@@ -17,6 +18,16 @@ def _check_batch_and_labels(images, op: str, *, labels):
                      f"N = {images.shape[0]}, got {labels.shape}. Convert integer labels with "
                      "jax.nn.one_hot(labels, num_classes).")
   return images, labels
+
+
+def _check_per_example(params, fields: tuple[str, ...], n: int, op: str) -> None:
+  """One entry per example of the batch in each of ``params``' ``fields``: a permutation of
+  another batch would index past its end (JAX clamps such indices silently)."""
+  for name in fields:
+    shape = jnp.shape(getattr(params, name))
+    if shape != (n,):
+      raise ValueError(f"{op}: `{name}` must have one entry per example, shape ({n},) for this "
+                       f"batch, got {shape}.")
 
 
 def mixup(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, *,
@@ -50,13 +61,24 @@ def mixup(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Array
   References:
     Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018.
   """
+  return _apply_mixup(_draw_mixup(key, images, labels, alpha=alpha), images, labels)
+
+
+def _draw_mixup(key, images, labels, *, alpha=0.2) -> MixupParams:
   op = "mixup"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_strength(alpha, op, "alpha", lo_open=True)
   k_perm, k_lam = jax.random.split(_checks.as_key(key, op))
   n = images.shape[0]
-  perm = jax.random.permutation(k_perm, n)
-  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  return MixupParams(perm=jax.random.permutation(k_perm, n),
+                     lam=jax.random.beta(k_lam, alpha, alpha, (n,)))
+
+
+def _apply_mixup(params: MixupParams, images, labels):
+  op = "apply(MixupParams)"
+  images, labels = _check_batch_and_labels(images, op, labels=labels)
+  _check_per_example(params, ("perm", "lam"), images.shape[0], op)
+  perm, lam = params.perm, params.lam
   lam_x = lam.astype(images.dtype)[:, None, None, None]
   lam_y = lam.astype(labels.dtype)[:, None]
   return (lam_x * images + (1 - lam_x) * images[perm],
@@ -98,6 +120,10 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
     Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable
     Features", ICCV 2019.
   """
+  return _apply_cutmix(_draw_cutmix(key, images, labels, alpha=alpha), images, labels)
+
+
+def _draw_cutmix(key, images, labels, *, alpha=1.0) -> CutmixParams:
   op = "cutmix"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_strength(alpha, op, "alpha", lo_open=True)
@@ -109,10 +135,19 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
   half_h, half_w = jnp.round(cut * height) / 2, jnp.round(cut * width) / 2
   cy = jax.random.uniform(k_y, (n,)) * height
   cx = jax.random.uniform(k_x, (n,)) * width
-  top, bottom = jnp.clip(jnp.round(cy - half_h), 0, height), jnp.clip(jnp.round(cy + half_h),
-                                                                       0, height)
-  left, right = jnp.clip(jnp.round(cx - half_w), 0, width), jnp.clip(jnp.round(cx + half_w),
-                                                                     0, width)
+  return CutmixParams(perm=perm, top=jnp.clip(jnp.round(cy - half_h), 0, height),
+                      bottom=jnp.clip(jnp.round(cy + half_h), 0, height),
+                      left=jnp.clip(jnp.round(cx - half_w), 0, width),
+                      right=jnp.clip(jnp.round(cx + half_w), 0, width))
+
+
+def _apply_cutmix(params: CutmixParams, images, labels):
+  op = "apply(CutmixParams)"
+  images, labels = _check_batch_and_labels(images, op, labels=labels)
+  _check_per_example(params, ("perm", "top", "bottom", "left", "right"), images.shape[0], op)
+  _, height, width, _ = images.shape
+  top, bottom, left, right = params.top, params.bottom, params.left, params.right
+  perm = params.perm
   rows = jnp.arange(height, dtype=jnp.float32)[None, :, None, None]
   cols = jnp.arange(width, dtype=jnp.float32)[None, None, :, None]
   b = lambda v: v[:, None, None, None]  # noqa: E731
@@ -121,3 +156,7 @@ def cutmix(key: jax.Array, images: jax.typing.ArrayLike, labels: jax.typing.Arra
   # max(.., 1): an image with no pixels has nothing pasted (area 0), not 0 / 0.
   area = ((bottom - top) * (right - left) / max(height * width, 1)).astype(labels.dtype)[:, None]
   return mixed, (1 - area) * labels + area * labels[perm]
+
+
+register(mixup, _draw_mixup, MixupParams, _apply_mixup)
+register(cutmix, _draw_cutmix, CutmixParams, _apply_cutmix)

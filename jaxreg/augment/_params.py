@@ -1,10 +1,11 @@
 """Explicit parameters: what a random op draws, as a pytree, and the deterministic op applying it.
 
-Every random op with explicit parameters is ``apply(draw(op)(key, image, ...), image)``: the
-draw holds all of its randomness, the application none. A parameter set is a frozen dataclass
-registered as a pytree: its arrays (offsets, flags, magnitudes) are leaves, so a set can be
-vmapped, jitted, logged, saved and replayed; its configuration (output size, axis, modes) is
-static metadata. Design: docs/design/parameters.md.
+Every random op with explicit parameters is ``apply(draw(op)(key, *inputs, ...), *inputs)``:
+the draw holds all of its checks and randomness, the application none of the randomness. A
+parameter set is a frozen dataclass registered as a pytree: its arrays (offsets, flags,
+magnitudes, permutations) are leaves, so a set can be vmapped, jitted, logged, saved and
+replayed; its configuration (output size, axis, modes, which ops) is static metadata.
+Design: docs/design/parameters.md.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import jax
 
 from jaxreg.augment._policy_space import OPS
 
-# op -> its draw, and parameter class -> its application; filled by the op modules.
+# op -> its draw, parameter class -> its application and the names of the inputs it takes
+# after the parameters; filled by the op modules.
 DRAWS: dict[Callable, Callable] = {}
 APPLIES: dict[type, Callable] = {}
+INPUTS: dict[type, tuple[str, ...]] = {}
 
 
 def pytree_dataclass(cls: type) -> type:
@@ -174,14 +177,148 @@ class AugMixParams:
   image_size: tuple[int, int] | None = static(default=None)
 
 
+@pytree_dataclass
+class ColorParams:
+  """One tf.image colour step: `random_brightness`, `random_contrast`, `random_saturation`,
+  `random_hue`.
+
+  Attributes:
+    magnitude: float scalar (float32; the default float dtype under ``jax_enable_x64``), the
+      drawn value: with ``op="brightness"`` the offset added to every pixel, ``"contrast"``
+      the factor scaling each channel's deviation from its mean over the image, ``"saturation"``
+      the factor of the HSV saturation (`adjust_saturation`), ``"hue"`` the shift of the hue in
+      turns (`adjust_hue`).
+    op: ``"brightness"``, ``"contrast"``, ``"saturation"`` or ``"hue"`` (static).
+    clip: clamp the result to [0, 1] (static).
+  """
+
+  magnitude: jax.Array
+  op: str = static()
+  clip: bool = static(default=False)
+
+
+@pytree_dataclass
+class GrayscaleParams:
+  """`random_grayscale`'s draw: the image becomes its 3-channel `grayscale`, or stays.
+
+  Attributes:
+    convert: bool scalar, whether the image is converted.
+    probability: float32 scalar, the chance it was drawn with; a value outside [0, 1] or NaN
+      (possible only when traced) makes the image all NaN, as the op does.
+  """
+
+  convert: jax.Array
+  probability: jax.Array
+
+
+@pytree_dataclass
+class ColorJitterParams:
+  """`color_jitter`'s four draws and the order of the ops that run.
+
+  The ops that run are ``used``, the op at position ``p`` being ``used[order[p]]``, each
+  followed by a clamp to [0, 1] where ``clip``.
+
+  Attributes:
+    order: int32 array of shape ``(len(used),)``, a permutation of ``range(len(used))``: the
+      index in ``used`` of the op at each position. With ``random_order`` False it is
+      ``arange(len(used))``, the fixed order, which `apply` runs whatever ``order`` holds.
+    brightness: float scalar, the offset added to every pixel.
+    contrast: float scalar, the factor scaling each channel's deviation from its mean.
+    saturation: float scalar, the factor of the HSV saturation (`adjust_saturation`).
+    hue: float scalar, the shift of the hue in turns (`adjust_hue`). The four draws are float32
+      (the default float dtype under ``jax_enable_x64``); an op not in ``used`` ignores its own.
+    used: the ops with a non-zero strength, in the order ``"brightness"``, ``"contrast"``,
+      ``"saturation"``, ``"hue"`` (static; empty: the image is returned as it is).
+    clip: clamp to [0, 1] after each op (static).
+    random_order: whether ``order`` was drawn (static).
+  """
+
+  order: jax.Array
+  brightness: jax.Array
+  contrast: jax.Array
+  saturation: jax.Array
+  hue: jax.Array
+  used: tuple[str, ...] = static()
+  clip: bool = static(default=True)
+  random_order: bool = static(default=True)
+
+
+@pytree_dataclass
+class ErasingParams:
+  """`random_erasing`'s box, whether it is filled, and the fill.
+
+  Where ``erase``, the pixels in rows ``top <= i < top + height`` and columns
+  ``left <= j < left + width`` take ``value``.
+
+  Attributes:
+    top: float32 scalar, the box's first row (a whole number).
+    left: float32 scalar, its first column (a whole number).
+    height: float32 scalar, its number of rows (a whole number; 0 is an empty box).
+    width: float32 scalar, its number of columns (a whole number).
+    erase: bool scalar, whether the box is filled: the Bernoulli draw, and a box found.
+    probability: float32 scalar, the chance it was drawn with; a value outside [0, 1] or NaN
+      (possible only when traced) makes a float image all NaN, as the op does.
+    value: the fill on the [0, 1] scale, an array that broadcasts to the image's shape (``()``,
+      ``(C,)``, ``(H, W, C)``...): in the image's dtype for a float image, float32 for a uint8
+      one (which takes its nearest level).
+  """
+
+  top: jax.Array
+  left: jax.Array
+  height: jax.Array
+  width: jax.Array
+  erase: jax.Array
+  probability: jax.Array
+  value: jax.Array
+
+
+@pytree_dataclass
+class MixupParams:
+  """`mixup`'s partners and weights: example ``i`` becomes ``lam[i] x[i] + (1 - lam[i])
+  x[perm[i]]``, its labels likewise.
+
+  Attributes:
+    perm: int32 array of shape ``(N,)``, a permutation of the batch: example ``i``'s partner.
+    lam: float array of shape ``(N,)`` (float32; the default float dtype under
+      ``jax_enable_x64``), each example's weight, drawn from ``Beta(alpha, alpha)``.
+  """
+
+  perm: jax.Array
+  lam: jax.Array
+
+
+@pytree_dataclass
+class CutmixParams:
+  """`cutmix`'s partners and boxes: example ``i`` takes rows ``top[i] <= r < bottom[i]`` and
+  columns ``left[i] <= c < right[i]`` from example ``perm[i]``; its labels become
+  ``(1 - a) y[i] + a y[perm[i]]``, ``a`` the box's area over the image's.
+
+  Attributes:
+    perm: int32 array of shape ``(N,)``, a permutation of the batch: example ``i``'s partner.
+    top: float32 array of shape ``(N,)``, each box's first row, a whole number in [0, H].
+    bottom: float32 array of shape ``(N,)``, the row after its last, in [top, H].
+    left: float32 array of shape ``(N,)``, its first column, a whole number in [0, W].
+    right: float32 array of shape ``(N,)``, the column after its last, in [left, W].
+  """
+
+  perm: jax.Array
+  top: jax.Array
+  bottom: jax.Array
+  left: jax.Array
+  right: jax.Array
+
+
 def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:
-  """Declares ``op == apply_fn(draw_fn(key, image, ...), image)`` for `draw` and `apply`."""
+  """Declares ``op == apply_fn(draw_fn(key, *inputs, ...), *inputs)`` for `draw` and `apply`;
+  the inputs are ``apply_fn``'s positional arguments after the parameters."""
   DRAWS[op] = draw_fn
   APPLIES[params_cls] = apply_fn
+  code = apply_fn.__code__
+  INPUTS[params_cls] = code.co_varnames[1:code.co_argcount]
 
 
 def draw(op: Callable) -> Callable[..., Any]:
-  """The drawing half of a random op: ``draw(op)(key, image, ...)`` returns its parameters.
+  """The drawing half of a random op: ``draw(op)(key, *inputs, ...)`` returns its parameters.
 
   ``draw(op)`` takes exactly the arguments of ``op`` and returns the parameter set that ``op``
   would draw with the same key, checking the arguments as ``op`` does; `apply` then gives
@@ -190,13 +327,17 @@ def draw(op: Callable) -> Callable[..., Any]:
   an augmentation, or to apply the same geometry to a second image.
 
   Args:
-    op: a random op of ``jaxreg.augment`` with explicit parameters: `random_crop`,
-      `random_resized_crop`, `random_scale_crop`, `random_flip_left_right`,
-      `random_flip_up_down`, `rand_augment`, `trivial_augment_wide`, `auto_augment`,
-      `aug_mix`.
+    op: a random op of ``jaxreg.augment`` with explicit parameters: `random_crop`
+      (`CropParams`); `random_resized_crop`, `random_scale_crop` (`ResizedCropParams`);
+      `random_flip_left_right`, `random_flip_up_down` (`FlipParams`); `random_brightness`,
+      `random_contrast`, `random_saturation`, `random_hue` (`ColorParams`);
+      `random_grayscale` (`GrayscaleParams`); `color_jitter` (`ColorJitterParams`);
+      `random_erasing` (`ErasingParams`); `mixup` (`MixupParams`); `cutmix` (`CutmixParams`);
+      `rand_augment`, `trivial_augment_wide`, `auto_augment` (`PolicyParams`); `aug_mix`
+      (`AugMixParams`).
 
   Returns:
-    ``draw_fn(key, image, *args, **kwargs) -> params``, with ``op``'s signature.
+    ``draw_fn(key, *inputs, *args, **kwargs) -> params``, with ``op``'s signature.
 
   Raises:
     TypeError: ``op`` is not one of those ops.
@@ -220,27 +361,34 @@ def draw(op: Callable) -> Callable[..., Any]:
                     f"parameters ({names}), got {op!r}.") from None
 
 
-def apply(params: Any, image: jax.typing.ArrayLike) -> jax.Array:
-  """Applies a parameter set from `draw` to an image: deterministic, no key.
+def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
+  """Applies a parameter set from `draw` to what its op takes after the key: no key, no draw.
 
-  ``apply(draw(op)(key, image, ...), image)`` is ``op(key, image, ...)`` bit for bit. The
-  image may be another one of the same height and width (a second view, a label map given as
-  a float or uint8 image): the same crop, flip or box applies to it. Under `jax.vmap` a batch
-  of parameter sets applies to a batch of images, example by example.
+  ``apply(draw(op)(key, *inputs, ...), *inputs)`` is ``op(key, *inputs, ...)`` bit for bit:
+  ``inputs`` are the arrays ``op`` takes after its key (an image; for `mixup` and `cutmix` a
+  batch and its labels), and ``apply`` returns what ``op`` returns. The image may be another
+  one of the same height and width (a second view, a label map given as a float or uint8
+  image): the same crop, flip, box or colour change applies to it. Under `jax.vmap` a batch of
+  parameter sets applies to a batch of images, example by example.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
-      `PolicyParams`, `AugMixParams`), or one built by hand with the same fields.
-    image: an HWC float or uint8 image, as the op that drew ``params`` takes.
+      `ColorParams`, `GrayscaleParams`, `ColorJitterParams`, `ErasingParams`, `MixupParams`,
+      `CutmixParams`, `PolicyParams`, `AugMixParams`), or one built by hand with the same
+      fields.
+    *inputs: the op's arrays after its key: an HWC image (float, or uint8 where the op that
+      drew ``params`` takes it); ``images, labels`` (an NHWC float batch and its
+      ``(N, classes)`` labels) for `MixupParams` and `CutmixParams`.
 
   Returns:
-    The transformed image, as the op returns it.
+    What the op returns: the transformed image; ``(mixed_images, mixed_labels)`` for the mixes.
 
   Raises:
-    TypeError: ``params`` is not a parameter set of ``jaxreg.augment``; the checks of the op
-      that applies it (image dtype).
+    TypeError: ``params`` is not a parameter set of ``jaxreg.augment``; a number of inputs
+      other than its op takes; the checks of the op that applies it (image dtype).
     ValueError: the checks of the op that applies it (an image of another size than the
-      parameters were drawn for, where that matters).
+      parameters were drawn for, where that matters; a batch of another size than the
+      permutation's).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -249,10 +397,22 @@ def apply(params: Any, image: jax.typing.ArrayLike) -> jax.Array:
     >>> A.apply(A.FlipParams(flip=jnp.array(True), probability=jnp.array(1.0), axis=1), image)
     Array([[[3., 4., 5.],
             [0., 1., 2.]]], dtype=float32)
+    >>> images, labels = jnp.ones((4, 8, 8, 3)), jax.nn.one_hot(jnp.arange(4) % 2, 2)
+    >>> params = A.draw(A.mixup)(jax.random.key(0), images, labels, alpha=0.4)
+    >>> params.perm.shape, params.lam.shape
+    ((4,), (4,))
+    >>> x, y = A.apply(params, images, labels)  # mixup(key, images, labels, alpha=0.4)
+    >>> x.shape, y.shape
+    ((4, 8, 8, 3), (4, 2))
   """
-  apply_fn = APPLIES.get(type(params))
+  cls = type(params)
+  apply_fn = APPLIES.get(cls)
   if apply_fn is None:
-    names = ", ".join(sorted(cls.__name__ for cls in APPLIES))
+    names = ", ".join(sorted(known.__name__ for known in APPLIES))
     raise TypeError(f"apply: `params` must be a parameter set of jaxreg.augment ({names}), "
-                    f"got {type(params).__name__}.")
-  return apply_fn(params, image)
+                    f"got {cls.__name__}.")
+  names = INPUTS[cls]
+  if len(inputs) != len(names):
+    raise TypeError(f"apply: `inputs` for a {cls.__name__} are ({', '.join(names)}): "
+                    f"{len(names)} after `params`, got {len(inputs)}.")
+  return apply_fn(params, *inputs)
