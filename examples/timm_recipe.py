@@ -30,29 +30,33 @@ def per_image(*, size: int = 224, erasing: float = 0.25):
 
   Random resized crop to ``size`` -> horizontal flip -> TrivialAugmentWide -> random erasing
   (probability ``erasing``). On a uint8 image (as decoded) it runs on uint8, as torchvision's
-  does, and returns uint8.
+  does, and returns uint8. `compose` runs the crop and the flip as one resampling.
   """
-  return A.compose(
-      functools.partial(A.random_resized_crop, size=size),
-      A.random_flip_left_right,
-      A.trivial_augment_wide,
-      functools.partial(A.random_erasing, probability=erasing),
-  )
+  return A.compose(_geometry_and_policy(size), functools.partial(A.random_erasing,
+                                                                 probability=erasing))
+
+
+def _geometry_and_policy(size: int):
+  return A.compose(functools.partial(A.random_resized_crop, size=size),
+                   A.random_flip_left_right, A.trivial_augment_wide)
 
 
 def mix_batch(key, images, labels, *, num_classes: int = 1000, smoothing: float = 0.1,
-              mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, switch_prob: float = 0.5):
+              mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
+              erasing: A.ErasingParams | None = None):
   """``(images, targets)``: the recipe's batch part, after `per_image`.
 
   Labels smoothed by `optax.smooth_labels`, then cutmix (probability ``switch_prob``) or mixup
   of the whole batch. uint8 images become float32 in [0, 1] inside each branch, so the
-  conversion fuses into the mixing.
+  conversion fuses into the mixing. ``erasing``: per-example `random_erasing` parameters
+  (from ``batched(draw(random_erasing))``), applied in the same pass, before the mixing.
   """
   k_switch, k_mix = jax.random.split(key)
   targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
 
   def as_float():
-    return images.astype(jnp.float32) / 255 if images.dtype == jnp.uint8 else images
+    x = images.astype(jnp.float32) / 255 if images.dtype == jnp.uint8 else images
+    return x if erasing is None else jax.vmap(A.apply)(erasing, x)
 
   return jax.lax.cond(
       jax.random.bernoulli(k_switch, switch_prob),
@@ -71,15 +75,20 @@ def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float =
   part runs on uint8 as torchvision's does (a quarter of the bytes), and the batch becomes
   float for the mixing.
   """
-  recipe = A.batched(per_image(size=size, erasing=erasing))
+  # The erasing is drawn per image and applied in the batch part's float conversion, where it
+  # fuses with the mixing instead of being a pass over the batch of its own: draw, then apply
+  # where it is cheapest.
+  recipe = A.batched(_geometry_and_policy(size))
+  draw_erasing = A.batched(functools.partial(A.draw(A.random_erasing), probability=erasing))
   mix = functools.partial(mix_batch, num_classes=num_classes, smoothing=smoothing,
                           mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha,
                           switch_prob=switch_prob)
 
   @jax.jit
   def augment(key, images, labels):
-    k_images, k_batch = jax.random.split(key)
-    return mix(k_batch, recipe(k_images, images), labels)
+    k_images, k_erasing, k_batch = jax.random.split(key, 3)
+    images = recipe(k_images, images)
+    return mix(k_batch, images, labels, erasing=draw_erasing(k_erasing, images))
 
   return augment
 
