@@ -64,7 +64,9 @@ def _ops():
 
 # The ops that also take uint8 images (uint8 in, uint8 out): timed on them too, against the
 # same torchvision loop, the like-for-like comparison.
-UINT8 = ("equalize", "autocontrast", "posterize (bits 4)", "solarize (0.5)", "invert")
+UINT8 = ("equalize", "autocontrast", "posterize (bits 4)", "solarize (0.5)", "invert",
+         "sharpness (1.5)", "enhance_brightness (1.5)", "enhance_contrast (1.5)",
+         "enhance_color (1.5)")
 
 
 def _jaxreg_fn(op, magnitude, n):

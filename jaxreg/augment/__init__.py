@@ -4,9 +4,10 @@ Conventions (checked; other ranks and dtypes raise):
 
 * An image is a float array in HWC layout with values in [0, 1]; a batch is NHWC. The crops
   (`random_resized_crop`, `random_scale_crop`, `random_crop`), the flips, `random_erasing`,
-  `batched`, the four policies and the ops defined on levels (`invert`, `solarize`,
-  `posterize`, `equalize`, `autocontrast`) also take uint8 images and return uint8; their
-  magnitudes, fills and values stay on the [0, 1] scale.
+  `batched`, the four policies, the ops defined on levels (`invert`, `solarize`,
+  `posterize`, `equalize`, `autocontrast`) and Pillow's enhancers (`enhance_brightness`,
+  `enhance_color`, `enhance_contrast`, `enhance_sharpness`) also take uint8 images and return
+  uint8; their magnitudes, fills and values stay on the [0, 1] scale.
 * Per-image random transforms take the PRNG ``key`` first: ``fn(key, image, ...)``.
   `batched` applies any of them to a batch with an independent key per example (``vmap`` over
   ``jax.random.split(key, N)``), so every example gets its own crop, flip and colours.

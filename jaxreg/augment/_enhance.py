@@ -3,7 +3,9 @@
 Blends, ``clip(f x + (1 - f) degenerate(x), 0, 1)``, as torchvision's ``_blend`` and Pillow's
 ``ImageEnhance``: brightness (black), contrast (the mean grey level), colour (the greyscale
 image), sharpness (the 3x3 ``SMOOTH``-filtered image, borders kept); and the ITU-R 601-2 luma.
-Float HWC images in [0, 1]. Every factor may be traced (one per example under `vmap`). A
+Float HWC images in [0, 1]; the enhancers also take uint8 images, computed in float32 on
+``q / 255`` and rounded to the nearest level once (Pillow and torchvision truncate, so their
+levels are at most one lower). Every factor may be traced (one per example under `vmap`). A
 concrete factor out of its range raises; a traced one that is NaN, infinite or negative at run
 time makes the whole output NaN. Design: docs/design/photometric.md.
 """
@@ -14,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
-from jaxreg.augment._dtypes import pixel_op
+from jaxreg.augment._dtypes import from_float, pixel_op, to_float
 from jaxreg.augment._filters import smooth
 from jaxreg.augment._image_checks import (
   check_image,
@@ -61,22 +63,29 @@ def _grayscale(x, *, channels):
   return jnp.broadcast_to(_gray(x), (*x.shape[:-1], channels))
 
 
-@pixel_op
+def _enhancer(blend):
+  """An enhancer's jitted op: float images in their compute dtype, uint8 images on ``q / 255``
+  in float32, rounded to the nearest level once."""
+  on_levels = lambda q, factor: from_float(blend(to_float(q), factor), jnp.uint8)  # noqa: E731
+  return pixel_op(blend, uint8=on_levels)
+
+
+@_enhancer
 def _sharpness(x, factor):
   return _blend(x, smooth(x), factor)
 
 
-@pixel_op
+@_enhancer
 def _brightness(x, factor):
   return _blend(x, jnp.zeros((), x.dtype), factor)
 
 
-@pixel_op
+@_enhancer
 def _contrast(x, factor):
   return _blend(x, _mean_gray(x), factor)
 
 
-@pixel_op
+@_enhancer
 def _color(x, factor):
   return _blend(x, _gray(x), factor)
 
@@ -169,16 +178,19 @@ def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike
   ``clip(f x, 0, 1)``. Not `random_brightness`, which adds an offset (tf.image's rule).
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float image (any number of channels), or uint8 (computed on ``q / 255``,
+      rounded to the nearest level).
     factor: a scalar >= 0; may be traced (one per example under `vmap`).
 
   Returns:
-    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    The image, same shape and dtype (half precision and uint8 are computed in float32 and
+    rounded once; a traced bad ``factor`` cannot make a uint8 image NaN: it gives what the
+    float result rounds to).
     Differentiable in the image and ``factor`` (except where clamped).
 
   Raises:
     ValueError: a negative or non-scalar ``factor``; not an HWC image.
-    TypeError: not floating point; a non-real ``factor``.
+    TypeError: neither floating point nor uint8; a non-real ``factor``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -186,7 +198,7 @@ def enhance_brightness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike
     Array([[[0.3, 0.6, 1. ]]], dtype=float32)
   """
   op = "enhance_brightness"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _brightness(image, factor), lo=0.0)
 
@@ -200,17 +212,20 @@ def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
   `random_contrast`, which scales each channel around its own mean (tf.image's rule).
 
   Args:
-    image: HWC RGB float image.
+    image: HWC RGB float image, or uint8 (computed on ``q / 255``,
+      rounded to the nearest level).
     factor: a scalar >= 0; may be traced (one per example under `vmap`). 0 gives a uniform grey
       image.
 
   Returns:
-    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    The image, same shape and dtype (half precision and uint8 are computed in float32 and
+    rounded once; a traced bad ``factor`` cannot make a uint8 image NaN: it gives what the
+    float result rounds to).
     Differentiable in the image and ``factor`` (except where clamped).
 
   Raises:
     ValueError: a negative or non-scalar ``factor``; not an HWC RGB image.
-    TypeError: not floating point; a non-real ``factor``.
+    TypeError: neither floating point nor uint8; a non-real ``factor``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -219,7 +234,7 @@ def enhance_contrast(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) 
     Array([0.25, 0.75], dtype=float32)
   """
   op = "enhance_contrast"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   check_rgb(image, op)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _contrast(image, factor), lo=0.0)
@@ -234,17 +249,20 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
   largest channel, here it gives the luma.
 
   Args:
-    image: HWC RGB float image.
+    image: HWC RGB float image, or uint8 (computed on ``q / 255``,
+      rounded to the nearest level).
     factor: a scalar >= 0; may be traced (one per example under `vmap`). 0 gives the greyscale
       image, 1 the original.
 
   Returns:
-    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    The image, same shape and dtype (half precision and uint8 are computed in float32 and
+    rounded once; a traced bad ``factor`` cannot make a uint8 image NaN: it gives what the
+    float result rounds to).
     Differentiable in the image and ``factor`` (except where clamped).
 
   Raises:
     ValueError: a negative or non-scalar ``factor``; not an HWC RGB image.
-    TypeError: not floating point; a non-real ``factor``.
+    TypeError: neither floating point nor uint8; a non-real ``factor``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -252,7 +270,7 @@ def enhance_color(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike) -> 
     Array([[[0.299, 0.299, 0.299]]], dtype=float32)
   """
   op = "enhance_color"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   check_rgb(image, op)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _color(image, factor), lo=0.0)
@@ -267,16 +285,19 @@ def enhance_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike)
   of 2 pixels or less) is returned clamped.
 
   Args:
-    image: HWC float image (any number of channels).
+    image: HWC float image (any number of channels), or uint8 (computed on ``q / 255``,
+      rounded to the nearest level).
     factor: a scalar >= 0; may be traced (one per example under `vmap`).
 
   Returns:
-    The image, same shape and dtype (half precision is computed in float32 and rounded once).
+    The image, same shape and dtype (half precision and uint8 are computed in float32 and
+    rounded once; a traced bad ``factor`` cannot make a uint8 image NaN: it gives what the
+    float result rounds to).
     Differentiable in the image and ``factor`` (except where clamped).
 
   Raises:
     ValueError: a negative or non-scalar ``factor``; not an HWC image.
-    TypeError: not floating point; a non-real ``factor``.
+    TypeError: neither floating point nor uint8; a non-real ``factor``.
 
   Example:
     >>> import jax.numpy as jnp, jaxreg as jr
@@ -285,7 +306,7 @@ def enhance_sharpness(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike)
     Array(5., dtype=float32)
   """
   op = "enhance_sharpness"
-  image = check_image(image, op, keyed=False)
+  image = check_image(image, op, keyed=False, uint8=True)
   check_magnitude(factor, op, "factor", lo=0.0)
   return nan_if_bad_magnitude(factor, _sharpness(image, factor), lo=0.0)
 
