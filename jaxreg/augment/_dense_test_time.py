@@ -1,10 +1,10 @@
-"""Dense test-time marginalization: a model's prediction maps over flips, scales and sliding
-windows, each mapped back to the input's pixels and averaged.
+"""Dense test-time marginalization: prediction maps over flips, scales and windows, averaged.
 
-A view of an image is a chain of parameter sets (a resized crop, a flip); its prediction map is
-taken to cover the view's canvas, and `invert_prediction` samples it at the input's pixel
-centres through the chain's point maps (those of `apply_to_boxes`), with a weight saying which
-input pixels the view covers. `dense_predict` builds the views of flip and multi-scale test-time
+A model's prediction map on each view of an image goes back to the input's pixels before it is
+averaged. A view is a chain of parameter sets (a resized crop, a flip); its map is taken to
+cover the view's canvas, and `invert_prediction` samples it at the input's pixel centres
+through the chain's point maps (those of `apply_to_boxes`), with a weight saying which input
+pixels the view covers. `dense_predict` builds the views of flip and multi-scale test-time
 augmentation and of sliding-window inference, runs the model, and takes the weighted mean (and
 variance) over views. Design: docs/design/dense_test_time.md.
 """
@@ -139,16 +139,18 @@ def invert_prediction(params: Any, prediction: jax.typing.ArrayLike
   ``F.interpolate(align_corners=False)``'s convention, so a stride-4 output of ``size / 4``
   lines up). Each input pixel centre is moved into the view by the parameter sets' point maps
   (those of `apply_to_keypoints`), and the map is sampled there bilinearly, edges clamped, as
-  mmsegmentation and ttach resize logits: un-flipped, un-cropped, resized to the input's
-  pixels. The weight is 1 where the centre lands on the view's canvas (its closed rectangle,
-  with 1/1024 of a canvas pixel to spare) and 0 elsewhere, where the map is 0: the weighted
-  mean over views is ``sum(weight * map) / sum(weight)``, what `dense_predict` computes.
+  mmsegmentation resizes logits back (and ttach's ``Scale(interpolation="bilinear")``):
+  un-flipped, un-cropped, resized to the input's pixels. The weight is 1 where the centre
+  lands on the view's canvas (its closed rectangle, with 1/1024 of a canvas pixel to spare) and
+  0 elsewhere, where the map is 0: the weighted mean over views is
+  ``sum(weight * map) / sum(weight)``, what `dense_predict` computes.
 
   A crop's canvas is its window (padding pixels cover no input pixel); a resized crop's is its
-  box stretched to ``size``; a flip's the whole image. Where the view shrinks the input by
-  more than the map's resolution restores, the map is sampled at each pixel centre, not
-  averaged over the pixel. Under `jax.vmap`, a batch of parameter sets (from
-  ``batched(draw(op))``) with a batch of maps: ``jax.vmap(invert_prediction)(params, maps)``.
+  box stretched to ``size``; a flip's the whole image. Where the map is finer than the input's
+  pixels (a view that enlarges the input more than the model's output stride reduces it), the
+  map is sampled at each pixel centre, not averaged over the pixel. Under `jax.vmap`, a batch
+  of parameter sets (from ``batched(draw(op))``) with a batch of maps:
+  ``jax.vmap(invert_prediction)(params, maps)``.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`),
@@ -227,7 +229,8 @@ def _check_factors(value, op: str) -> tuple[float, ...]:
 
 
 def _scaled_size(height: int, width: int, factor: float) -> tuple[int, int]:
-  """The whole-pixel size of an image resized by ``factor``, rounded half up (mmcv's rescale)."""
+  """The whole-pixel size of an image resized by ``factor``, halves rounded up (mmcv's
+  ``imrescale``)."""
   return math.floor(height * factor + 0.5), math.floor(width * factor + 0.5)
 
 
