@@ -170,6 +170,7 @@ def test_flip_equivariant_model_gains_nothing_from_flips_or_windows():
   np.testing.assert_allclose(var, 0.0, atol=1e-12)
 
 
+@jax.jit
 def window_mean(batch):
   return jnp.broadcast_to(batch.mean((1, 2), keepdims=True), batch.shape)
 
