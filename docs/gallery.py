@@ -57,6 +57,16 @@ def _drawn_box(key, image):
   return A.draw(A.random_resized_crop)(key, image, image.shape[0], scale=(0.2, 0.4))
 
 
+def _window_mean(batch):
+  """A "model" that sees only its window: the window's mean colour everywhere in it."""
+  return jnp.broadcast_to(batch.mean((1, 2), keepdims=True), batch.shape)
+
+
+def _mapped_back(params, image):
+  mapped, weight = A.invert_prediction(params, A.apply(params, image))
+  return mapped * weight
+
+
 def _labels(image):
   """A label map of the photograph: its brightness in four classes, shown as grey levels."""
   return jnp.minimum(image.mean(-1) * 4, 3).astype(jnp.int32)
@@ -196,6 +206,20 @@ GALLERY = [
         ("5 views, 2 scales", lambda k, im, _: A.multi_crop_predict(
             lambda views: views, im[None], size=_side(im, 0.6), crops="five",
             scales=(im.shape[0], int(im.shape[0] * 1.5)))[0]),
+    ]),
+    ("dense_predict", [  # an identity "model": what the views' way back does to the image
+        ("mean over 2 scales x flip", lambda k, im, _: A.dense_predict(
+            lambda views: views, im[None], scale_factors=(0.5, 1.5))[0]),
+        ("their spread (std x 4)", lambda k, im, _: jnp.clip(4 * jnp.sqrt(A.dense_predict(
+            lambda views: views, im[None], scale_factors=(0.5, 1.5),
+            return_variance=True)[1][0]), 0, 1)),
+        ("windows 1/2 every 1/4, their means", lambda k, im, _: A.dense_predict(
+            _window_mean, im[None], flip=False, size=_side(im, 0.5),
+            stride=_side(im, 0.25))[0]),
+    ]),
+    ("invert_prediction", [  # the drawn box's view, mapped back where it came from
+        ("drawn box, on the image", lambda k, im, _: A.apply(_drawn_box(k, im), im)),
+        ("mapped back, times its weight", lambda k, im, _: _mapped_back(_drawn_box(k, im), im)),
     ]),
     ("rgb_to_hsv", [
         (f"{name} as grey", lambda k, im, _, c=c: _grey(c)(A.rgb_to_hsv(im)))

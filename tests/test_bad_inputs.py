@@ -294,6 +294,86 @@ def policy_rows(fn) -> list[Row]:
   ]
 
 
+def dense_test_time_rows() -> list[Row]:
+  """`dense_predict` on NHWC with an identity model; `invert_prediction` of IMG's crop."""
+  dense, invert = A.dense_predict, A.invert_prediction
+  ident = lambda b: b  # noqa: E731
+  crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
+                      image_size=(6, 8))
+  flip = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5), image_size=(4, 5))
+  pred = jnp.ones((4, 5, 2))
+  return [
+      Row(dense, "apply_fn not callable", lambda: dense(None, NHWC),
+          raises(TypeError, "apply_fn", "None")),
+      Row(dense, "apply_fn returning class ids", lambda: dense(
+          lambda b: jnp.argmax(b, -1)[..., None], NHWC), raises(TypeError, "apply_fn", "int32")),
+      Row(dense, "apply_fn returning (N, K) logits", lambda: dense(
+          lambda b: b.mean((1, 2)), NHWC), raises(ValueError, "apply_fn", "(4, 3)")),
+      Row(dense, "apply_fn reducing the batch", lambda: dense(lambda b: b[:1], NHWC),
+          raises(ValueError, "apply_fn", "(1, 6, 6, 3)")),
+      Row(dense, "apply_fn returning a dict", lambda: dense(lambda b: {"seg": b}, NHWC),
+          raises(TypeError, "apply_fn", "dict")),
+      Row(dense, "one image, not a batch", lambda: dense(ident, IMG),
+          raises(ValueError, "images", "(6, 8, 3)")),
+      Row(dense, "integer images", lambda: dense(ident, NHWC.astype(jnp.uint8)),
+          raises(TypeError, "images", "uint8")),
+      Row(dense, "images with no pixels", lambda: dense(ident, jnp.zeros((2, 0, 6, 3))),
+          raises(ValueError, "images", "(2, 0, 6, 3)")),
+      Row(dense, "scale_factors empty", lambda: dense(ident, NHWC, scale_factors=()),
+          raises(ValueError, "scale_factors", "()")),
+      Row(dense, "a scale factor 0", lambda: dense(ident, NHWC, scale_factors=(1.0, 0.0)),
+          raises(ValueError, "scale_factors", "0.0")),
+      Row(dense, "a scale factor NaN", lambda: dense(ident, NHWC, scale_factors=[float("nan")]),
+          raises(ValueError, "scale_factors", "nan")),
+      Row(dense, "a scale factor leaving no pixels", lambda: dense(
+          ident, NHWC, scale_factors=(0.05,)), raises(ValueError, "scale_factors", "0x0")),
+      Row(dense, "scale_factors a bare number", lambda: dense(ident, NHWC, scale_factors=2.0),
+          raises(TypeError, "scale_factors", "2.0")),
+      Row(dense, "a scale factor a string", lambda: dense(ident, NHWC, scale_factors=("1",)),
+          raises(TypeError, "scale_factors", "'1'")),
+      Row(dense, "traced scale_factors", lambda: traced(
+          lambda s: dense(ident, NHWC, scale_factors=s), jnp.ones(2)),
+          raises(TypeError, "scale_factors", "traced")),
+      Row(dense, "size larger than the scaled images", lambda: dense(
+          ident, NHWC, scale_factors=(1.0, 0.5), size=4), raises(ValueError, "size", "3x3")),
+      Row(dense, "size 0", lambda: dense(ident, NHWC, size=0), raises(ValueError, "size", "0")),
+      Row(dense, "stride 0", lambda: dense(ident, NHWC, size=4, stride=(1, 0)),
+          raises(ValueError, "stride", "0")),
+      Row(dense, "stride a float", lambda: dense(ident, NHWC, size=4, stride=1.5),
+          raises(TypeError, "stride", "1.5")),
+      Row(dense, "stride without size", lambda: dense(ident, NHWC, stride=2),
+          raises(ValueError, "stride", "2")),
+      Row(dense, "flip 'yes'", lambda: dense(ident, NHWC, flip="yes"),
+          raises(TypeError, "flip", "'yes'")),
+      Row(dense, "return_variance None", lambda: dense(ident, NHWC, return_variance=None),
+          raises(TypeError, "return_variance", "None")),
+      Row(dense, "an empty batch", lambda: dense(ident, jnp.zeros((0, 4, 4, 3))),
+          gives(lambda y: y.shape == (0, 4, 4, 3), "an empty batch")),
+      Row(invert, "params a dict", lambda: invert({"top": 0}, pred),
+          raises(TypeError, "params", "dict")),
+      Row(invert, "params a policy's set", lambda: invert(A.PolicyParams(
+          ops=jnp.zeros(1, jnp.int32), magnitudes=jnp.zeros(1), fill=jnp.zeros(()),
+          interpolation="nearest", image_size=(6, 8)), pred),
+          raises(TypeError, "params", "PolicyParams")),
+      Row(invert, "an empty chain", lambda: invert((), pred), raises(ValueError, "params", "()")),
+      Row(invert, "a set without image_size", lambda: invert(A.CropParams(
+          top=jnp.array(0), left=jnp.array(0), size=(4, 5)), pred),
+          raises(ValueError, "image_size")),
+      Row(invert, "sets that do not chain", lambda: invert((crop, A.FlipParams(
+          flip=jnp.array(True), probability=jnp.array(0.5), image_size=(5, 4))), pred),
+          raises(ValueError, "params", "5x4")),
+      Row(invert, "integer prediction", lambda: invert(crop, jnp.ones((4, 5, 2), jnp.int32)),
+          raises(TypeError, "prediction", "int32")),
+      Row(invert, "a batch of maps", lambda: invert(crop, pred[None]),
+          raises(ValueError, "prediction", "(1, 4, 5, 2)")),
+      Row(invert, "a map with no pixels", lambda: invert(crop, jnp.zeros((0, 5, 2))),
+          raises(ValueError, "prediction", "(0, 5, 2)")),
+      Row(invert, "traced flip probability 2.0, -0.5, NaN", lambda: traced_values(
+          lambda p: invert((crop, dataclasses.replace(flip, probability=p)), pred),
+          0.5, 2.0, -0.5, jnp.nan), NAN_FOR_BAD),
+  ]
+
+
 def close_to(expected) -> Callable[[Any], bool]:
   return lambda out: bool(jnp.allclose(out, expected(), atol=1e-6))
 
@@ -1183,6 +1263,7 @@ ROWS: list[Row] = [
         raises(ValueError, "images", "(2, 0, 6, 3)")),
     Row(A.multi_crop_predict, "one image, not a batch", lambda: A.multi_crop_predict(
         lambda b: b.mean((1, 2)), IMG, size=4), raises(ValueError, "images", "(6, 8, 3)")),
+    *dense_test_time_rows(),
 ]
 
 

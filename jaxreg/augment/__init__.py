@@ -26,7 +26,9 @@ Conventions (checked; other ranks and dtypes raise):
   keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
-views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
+views) and `multi_crop_predict`, which averages a model's outputs over crops and scales;
+`dense_predict` averages prediction maps over flips, scales and sliding windows, each mapped back
+to the input's pixels by `invert_prediction`.
 """
 
 # Geometry and resampling: crops and flips, affine warps
@@ -117,6 +119,11 @@ from jaxreg.augment._test_time import multi_crop_predict as multi_crop_predict
 from jaxreg.augment._test_time import ten_crop as ten_crop
 
 # isort: split
+# Test-time marginalization of dense predictions
+from jaxreg.augment._dense_test_time import dense_predict as dense_predict
+from jaxreg.augment._dense_test_time import invert_prediction as invert_prediction
+
+# isort: split
 # Batching and composition
 from jaxreg.augment._compose import batched as batched
 from jaxreg.augment._compose import compose as compose
@@ -149,6 +156,7 @@ __all__ = [
     "color_jitter",
     "compose",
     "cutmix",
+    "dense_predict",
     "draw",
     "enhance_brightness",
     "enhance_color",
@@ -160,6 +168,7 @@ __all__ = [
     "grayscale",
     "hsv_to_rgb",
     "invert",
+    "invert_prediction",
     "mixup",
     "multi_crop_predict",
     "posterize",
