@@ -101,7 +101,7 @@ for step in range(150):
     print(f"step {step:3d}: loss {losses[-1]:.3f}")
 accuracy = (predict(model, x_test).argmax(-1) == y_test).mean()
 print(f"test accuracy: {float(accuracy):.3f}")
-print("running mean of the first 4 features:", np.asarray(model.norm.mean[...])[:4].round(3))
+print("running mean of the first 4 features:", np.asarray(model.norm.mean[...])[:4].round(3) + 0.0)
 
 # %%
 # The test path
