@@ -117,8 +117,8 @@ ax_loss.plot(losses)
 ax_loss.set(xlabel="step", ylabel="training loss (with dropout)")
 ax_boundary.contourf(grid[..., 0], grid[..., 1], probs[:, 1].reshape(100, 100),
                      levels=20, cmap="RdBu_r", alpha=0.6)
-ax_boundary.scatter(x_test[:, 0], x_test[:, 1], c=y_test, cmap="RdBu_r", s=10,
-                    edgecolors="w", linewidths=0.4)
+ax_boundary.scatter(x_test[:, 0], x_test[:, 1], c=y_test, cmap="bwr", s=10,
+                    edgecolors="k", linewidths=0.3)
 ax_boundary.set(title="test path: P(class 1)", xticks=[], yticks=[])
 fig.tight_layout()
 plt.show()

@@ -111,8 +111,9 @@ ax_loss.plot(losses, lw=0.8)
 ax_loss.set(xlabel="step", ylabel="training loss", title="one curve per seed")
 for seed in range(SEEDS):
   ax = fig.add_subplot(2, 6, 3 + seed + 2 * (seed // 4))
-  ax.contourf(xs, ys, grid_probs[seed, :, 1].reshape(xs.shape), levels=10, cmap="RdBu_r")
-  ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, cmap="RdBu_r", s=6, edgecolors="w",
+  ax.contourf(xs, ys, grid_probs[seed, :, 1].reshape(xs.shape), levels=10, cmap="RdBu_r",
+              alpha=0.6)
+  ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, cmap="bwr", s=8, edgecolors="k",
              linewidths=0.3)
   ax.set(xticks=[], yticks=[], title=f"seed {seed}")
 fig.tight_layout()
