@@ -1,8 +1,11 @@
 """The documentation site: it builds strictly, every public name has a reference page, every
-code block of every page runs, and the augmentation gallery renders every op."""
+code block of every page runs, every example of the examples gallery runs in the build, and the
+augmentation gallery renders every op."""
 
 import importlib
 import os
+import re
+import runpy
 import subprocess
 import sys
 
@@ -12,6 +15,8 @@ from markdown_blocks import FAST_COMPILE, ROOT, SUBPROCESS_TIMEOUT_S, python_blo
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if p.name != "README.md" and "_build" not in p.parts)
 CODE_PAGES = [p for p in PAGES if python_blocks(p)]
+GALLERY_CONF = runpy.run_path(str(DOCS / "conf.py"))["sphinx_gallery_conf"]
+EXAMPLES = sorted((DOCS / GALLERY_CONF["examples_dirs"]).glob("*.py"))
 
 
 def public_entries() -> set[str]:
@@ -23,10 +28,13 @@ def public_entries() -> set[str]:
 
 def test_sphinx_build_is_strict_and_documents_every_public_name(tmp_path):
   out = tmp_path / "html"
+  # The build compiles only the examples gallery's programs, which no other test runs: writing
+  # them to the suite's shared compilation cache (tests/conftest.py) would only cost time.
+  env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
   result = subprocess.run(
       [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
-       str(out)], capture_output=True, text=True, cwd=ROOT, timeout=SUBPROCESS_TIMEOUT_S,
-       check=False)
+       str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
+      timeout=SUBPROCESS_TIMEOUT_S, check=False)
   assert result.returncode == 0, (
       "the docs build has warnings (install the docs extra: pip install -e '.[test]'):\n"
       + result.stdout[-3000:] + result.stderr[-5000:])
@@ -40,13 +48,33 @@ def test_sphinx_build_is_strict_and_documents_every_public_name(tmp_path):
   batch_norm = (out / "api" / "_autosummary" / "jaxreg.batch_norm.html").read_text()
   assert "_modules/jaxreg/_batch_norm.html" in batch_norm
   assert "https://docs.jax.dev/en/latest/_autosummary/jax.custom_vjp.html" in batch_norm
+  # The examples gallery: the build ran every example (its page shows what it printed and its
+  # figures) and the gallery's front page links to it.
+  gallery = out / GALLERY_CONF["gallery_dirs"]
+  front = (gallery / "index.html").read_text()
+  for example in EXAMPLES:
+    page = gallery / f"{example.stem}.html"
+    assert page.exists(), example.name
+    assert f"{example.stem}.html" in front, f"the gallery's front page omits {example.name}"
+    html = page.read_text()
+    assert "sphx-glr-script-out" in html or f"sphx_glr_{example.stem}_001.png" in html, (
+        f"{example.name} has no output on its page: it did not run")
+
+
+def test_every_example_runs_in_the_build_and_an_error_fails_it():
+  """Every script of docs/examples/ runs at each build (sphinx-gallery shows a script that does
+  not match `filename_pattern` without running it), also when it has not changed, and an
+  example that raises stops the build."""
+  assert len(EXAMPLES) >= 5
+  not_run = [p.name for p in EXAMPLES if not re.search(GALLERY_CONF["filename_pattern"], str(p))]
+  assert not not_run, f"name these plot_*.py, or the build shows them without running: {not_run}"
+  assert GALLERY_CONF["abort_on_example_error"] is True
+  assert GALLERY_CONF["run_stale_examples"] is True
 
 
 def test_intersphinx_reads_no_network():
   """Every intersphinx inventory is a file in docs/_inventories/ that lists the names the
   reference links to (docs/make_inventories.py writes them from the installed packages)."""
-  import runpy
-
   from sphinx.util.inventory import InventoryFile
 
   mapping = runpy.run_path(str(DOCS / "conf.py"))["intersphinx_mapping"]
