@@ -27,7 +27,8 @@ def test_all_is_complete_and_importable():
     value = getattr(jr.augment, name)
     assert inspect.isfunction(value) or value in PARAMETER_SETS, name
   assert {cls.__name__ for cls in PARAMETER_SETS} == {
-      "AugMixParams", "CropParams", "FlipParams", "PolicyParams", "ResizedCropParams"}
+      "AffineParams", "AugMixParams", "CropParams", "FlipParams", "PolicyParams",
+      "ResizedCropParams"}
   assert len(set(jr.__all__)) == len(jr.__all__)
 
 

@@ -1065,13 +1065,17 @@ ROWS: list[Row] = [
     *mix_rows(A.cutmix),
     Row(A.draw, "op a string", lambda: A.draw("random_crop"),
         raises(TypeError, "op", "'random_crop'")),
-    Row(A.draw, "op a deterministic op", lambda: A.draw(A.rotate), raises(TypeError, "op",
-                                                                         "rotate")),
+    Row(A.draw, "op without parameters", lambda: A.draw(A.invert), raises(TypeError, "op",
+                                                                         "invert")),
     Row(A.draw, "op a parameter set", lambda: A.draw(A.FlipParams), raises(TypeError, "op",
                                                                            "FlipParams")),
     # draw(op) checks its arguments as the op does, and its errors name the op
     Row(A.random_crop, "size larger than the image, through draw", lambda: A.draw(
         A.random_crop)(K(), IMG, 10), raises(ValueError, "size", "(10, 10)")),
+    Row(A.rotate, "angle NaN, through draw", lambda: A.draw(A.rotate)(IMG, float("nan")),
+        raises(ValueError, "angle", "nan")),
+    Row(A.translate_y, "a key first, through draw (it takes none)", lambda: A.draw(
+        A.translate_y)(K(), IMG), raises(TypeError, "image", "key")),
     Row(A.apply, "params a dict", lambda: A.apply({"top": 0, "left": 0}, IMG),
         raises(TypeError, "params", "dict")),
     Row(A.apply, "params None", lambda: A.apply(None, IMG), raises(TypeError, "params",
@@ -1088,6 +1092,12 @@ ROWS: list[Row] = [
     Row(A.apply, "traced probability 2.0, -0.5, NaN", lambda: traced_values(
         lambda p: A.apply(A.FlipParams(flip=jnp.array(True), probability=p), IMG), 0.5, 2.0,
         -0.5, float("nan")), NAN_FOR_BAD),
+    Row(A.apply, "an affine matrix of shape (3, 3)", lambda: A.apply(A.AffineParams(
+        matrix=jnp.eye(3), fill=jnp.zeros(()), interpolation="nearest"), IMG),
+        raises(ValueError, "matrix", "(3, 3)")),
+    Row(A.apply, "traced angle NaN and inf, through draw(rotate)", lambda: traced_values(
+        lambda a: A.apply(A.draw(A.rotate)(IMG, a), IMG), 30.0, float("nan"), float("inf")),
+        NAN_FOR_BAD),
     Row(A.apply, "image of another size than drawn", lambda: A.apply(
         A.draw(A.random_flip_left_right)(K(), IMG), IMG[:5]), raises(ValueError, "image",
                                                                      "(5, 8, 3)")),

@@ -17,8 +17,10 @@ Conventions (checked; other ranks and dtypes raise):
   `CropParams`, `ResizedCropParams`, `FlipParams`, `PolicyParams`, `AugMixParams`) and
   ``apply(params, image)`` applies it, so that ``op(key, image, ...) == apply(draw(op)(key,
   image, ...), image)``: log it (which ops a policy drew), replay it, or apply the same crop
-  and flip to a second image. `apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints`
-  apply a geometric set to the image's label map, boxes and keypoints.
+  and flip to a second image. The deterministic geometric ops (`affine`, `rotate`, the shears
+  and translations) have a draw without a key, ``draw(op)(image, ...)``, which returns their
+  matrix (`AffineParams`). `apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints` apply a
+  crop or flip set to the image's label map, boxes and keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -39,6 +41,7 @@ from jaxreg.augment._geometric import translate_y as translate_y
 
 # isort: split
 # Explicit parameters: draw what a random op draws, apply it to the image and its targets
+from jaxreg.augment._params import AffineParams as AffineParams
 from jaxreg.augment._params import AugMixParams as AugMixParams
 from jaxreg.augment._params import CropParams as CropParams
 from jaxreg.augment._params import FlipParams as FlipParams
@@ -111,6 +114,7 @@ from jaxreg.augment._compose import batched as batched
 from jaxreg.augment._compose import compose as compose
 
 __all__ = [
+    "AffineParams",
     "AugMixParams",
     "CropParams",
     "FlipParams",
