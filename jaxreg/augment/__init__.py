@@ -20,7 +20,7 @@ Conventions (checked; other ranks and dtypes raise):
   and flip to a second image. The deterministic geometric ops (`affine`, `rotate`, the shears
   and translations) have a draw without a key, ``draw(op)(image, ...)``, which returns their
   matrix (`AffineParams`). `apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints` apply a
-  crop or flip set to the image's label map, boxes and keypoints.
+  geometric set or a policy's to the image's label map, boxes and keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales.
@@ -52,6 +52,10 @@ from jaxreg.augment._params import draw as draw
 from jaxreg.augment._targets import apply_to_boxes as apply_to_boxes
 from jaxreg.augment._targets import apply_to_keypoints as apply_to_keypoints
 from jaxreg.augment._targets import apply_to_mask as apply_to_mask
+
+# isort: split
+# Each geometric parameter class's maps for the targets (registered on import)
+from jaxreg.augment import _target_maps  # noqa: F401
 
 # isort: split
 # Level ops (uint8 too)
