@@ -27,8 +27,9 @@ def test_all_is_complete_and_importable():
     value = getattr(jr.augment, name)
     assert inspect.isfunction(value) or value in PARAMETER_SETS, name
   assert {cls.__name__ for cls in PARAMETER_SETS} == {
-      "AugMixParams", "ColorJitterParams", "ColorParams", "CropParams", "CutmixParams",
-      "ErasingParams", "FlipParams", "GrayscaleParams", "MixupParams", "PolicyParams",
+      "AffineParams", "AugMixParams", "ColorJitterParams", "ColorParams", "CropParams",
+      "CutmixParams", "ErasingParams", "FlipParams", "GrayscaleParams", "MixupParams",
+      "PolicyParams",
       "ResizedCropParams"}
   assert len(set(jr.__all__)) == len(jr.__all__)
 

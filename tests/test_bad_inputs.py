@@ -379,14 +379,40 @@ def close_to(expected) -> Callable[[Any], bool]:
 
 
 def target_rows() -> list[Row]:
-  """`apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints` on IMG's crop and flip."""
+  """`apply_to_mask`, `apply_to_boxes` and `apply_to_keypoints` on IMG's crop, flip, warps and
+  policies."""
   crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
                       image_size=(6, 8))
   unsized = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5))  # built by hand
   labels = jnp.zeros((6, 8), jnp.uint8)
   boxes = jnp.array([[0.0, 0.0, 4.0, 3.0], [1.0, 1.0, 2.0, 2.0]])
   mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
+  mix = A.AugMixParams(ops=jnp.ones((1, 1), jnp.int32), magnitudes=jnp.zeros((1, 1)),
+                       image_weight=jnp.array(0.5), chain_weights=jnp.array([0.5]),
+                       fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
+  turn = A.AffineParams(matrix=jnp.array([[0.0, -1.0, 7.0], [1.0, 0.0, -1.0]]),
+                        fill=jnp.zeros(()), interpolation="nearest")  # built by hand: no size
+  policy = A.PolicyParams(ops=jnp.array([1, 5]), magnitudes=jnp.array([0.1, 20.0]),
+                          fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
   return [
+      *[Row(fn, "an AugMixParams", lambda fn=fn, target=target: fn(mix, target),
+            raises(TypeError, "params", "AugMixParams")) for fn, target in (
+          (mask, labels), (box, boxes), (points, boxes[:, :2]))],
+      Row(box, "an affine set without image_size", lambda: box(turn, boxes),
+          raises(ValueError, "image_size")),
+      Row(mask, "an affine set without image_size", lambda: mask(turn, labels),
+          gives(lambda y: y.shape == (6, 8), "the warped mask: a mask has its own size")),
+      Row(points, "an affine matrix of shape (2, 2)", lambda: points(dataclasses.replace(
+          turn, matrix=jnp.eye(2), image_size=(6, 8)), boxes[:, :2]),
+          raises(ValueError, "matrix", "(2, 2)")),
+      Row(box, "a policy with 3 magnitudes for 2 ops", lambda: box(dataclasses.replace(
+          policy, magnitudes=jnp.zeros(3)), boxes), raises(ValueError, "params", "(3,)")),
+      Row(mask, "a policy with float ops", lambda: mask(dataclasses.replace(
+          policy, ops=jnp.array([1.0, 5.0])), labels), raises(TypeError, "params", "float32")),
+      # What a bad traced magnitude draws (policies' NaN magnitudes: tests/test_targets.py)
+      Row(box, "an affine set with a NaN matrix", lambda: box(dataclasses.replace(
+          turn, matrix=jnp.full((2, 3), jnp.nan), image_size=(6, 8)), boxes),
+          gives(lambda out: not bool(out[1].any()), "every box invalid")),
       Row(mask, "params a dict", lambda: mask({"top": 0}, labels), raises(TypeError, "params",
                                                                          "dict")),
       Row(mask, "a float (H, W) label map", lambda: mask(crop, jnp.zeros((6, 8))),
@@ -1154,13 +1180,17 @@ ROWS: list[Row] = [
     *mix_rows(A.cutmix),
     Row(A.draw, "op a string", lambda: A.draw("random_crop"),
         raises(TypeError, "op", "'random_crop'")),
-    Row(A.draw, "op a deterministic op", lambda: A.draw(A.rotate), raises(TypeError, "op",
-                                                                         "rotate")),
+    Row(A.draw, "op without parameters", lambda: A.draw(A.invert), raises(TypeError, "op",
+                                                                         "invert")),
     Row(A.draw, "op a parameter set", lambda: A.draw(A.FlipParams), raises(TypeError, "op",
                                                                            "FlipParams")),
     # draw(op) checks its arguments as the op does, and its errors name the op
     Row(A.random_crop, "size larger than the image, through draw", lambda: A.draw(
         A.random_crop)(K(), IMG, 10), raises(ValueError, "size", "(10, 10)")),
+    Row(A.rotate, "angle NaN, through draw", lambda: A.draw(A.rotate)(IMG, float("nan")),
+        raises(ValueError, "angle", "nan")),
+    Row(A.translate_y, "a key first, through draw (it takes none)", lambda: A.draw(
+        A.translate_y)(K(), IMG), raises(TypeError, "image", "key")),
     Row(A.apply, "params a dict", lambda: A.apply({"top": 0, "left": 0}, IMG),
         raises(TypeError, "params", "dict")),
     Row(A.apply, "params None", lambda: A.apply(None, IMG), raises(TypeError, "params",
@@ -1177,6 +1207,12 @@ ROWS: list[Row] = [
     Row(A.apply, "traced probability 2.0, -0.5, NaN", lambda: traced_values(
         lambda p: A.apply(A.FlipParams(flip=jnp.array(True), probability=p), IMG), 0.5, 2.0,
         -0.5, float("nan")), NAN_FOR_BAD),
+    Row(A.apply, "an affine matrix of shape (3, 3)", lambda: A.apply(A.AffineParams(
+        matrix=jnp.eye(3), fill=jnp.zeros(()), interpolation="nearest"), IMG),
+        raises(ValueError, "matrix", "(3, 3)")),
+    Row(A.apply, "traced angle NaN and inf, through draw(rotate)", lambda: traced_values(
+        lambda a: A.apply(A.draw(A.rotate)(IMG, a), IMG), 30.0, float("nan"), float("inf")),
+        NAN_FOR_BAD),
     Row(A.apply, "image of another size than drawn", lambda: A.apply(
         A.draw(A.random_flip_left_right)(K(), IMG), IMG[:5]), raises(ValueError, "image",
                                                                      "(5, 8, 3)")),

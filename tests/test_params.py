@@ -1,10 +1,11 @@
 """Explicit parameters: ``op(key, *inputs) == apply(draw(op)(key, *inputs), *inputs)``, bit for bit.
 
 Every op with explicit parameters, eager and batched (or, for the mixes, jitted), on float32
-images and on uint8 where the op takes them; the parameters against independent references of
-what they mean (NumPy slicing and flipping, `jax.image.resize` of the box, float64 colour
-formulas and `colorsys`, the mixes' blends and pasted boxes); the same parameters applied to a
-second image; derivatives through `apply`; and round trips of a parameter set through NumPy.
+images and on uint8 where the op takes them (the deterministic affine ops, whose draw takes no
+key, with one magnitude per example); the parameters against independent references of what
+they mean (NumPy slicing and flipping, `jax.image.resize` of the box, float64 colour formulas
+and `colorsys`, the mixes' blends and pasted boxes); the same parameters applied to a second
+image; derivatives through `apply`; and round trips of a parameter set through NumPy.
 """
 
 import colorsys
@@ -425,15 +426,63 @@ def test_parameter_sets_round_trip_through_numpy_and_tree_map():
     params.top = 0
 
 
+# The deterministic affine ops: op -> its positional and keyword arguments at magnitude m.
+AFFINE_OPS = {
+    "affine": (A.affine, lambda m: ((), {"angle": m, "translate": (m / 8, -1.5), "scale": 1.25,
+                                         "shear": (m / 3, 4.0), "interpolation": "bilinear",
+                                         "fill": (0.2, 0.4, 0.6)})),
+    "rotate": (A.rotate, lambda m: ((m,), {"center": (3.0, 4.5)})),
+    "shear_x": (A.shear_x, lambda m: ((m / 50,), {"interpolation": "bilinear"})),
+    "shear_y": (A.shear_y, lambda m: ((-m / 40,), {"fill": 0.5})),
+    "translate_x": (A.translate_x, lambda m: ((m / 7,), {})),
+    "translate_y": (A.translate_y, lambda m: ((-m / 9,), {})),
+}
+
+
+def test_affine_ops_are_apply_of_draw_bit_for_bit():
+  # The deterministic geometric ops draw no key: draw(op)(image, ...) holds their matrix, and
+  # apply gives the op bit for bit, eager at a concrete magnitude and under jit(vmap) with one
+  # magnitude per example, where a NaN one turns its example NaN in both (one compilation).
+  images = _images(jnp.float32)
+
+  def direct(op, arguments):
+    return lambda x, m: op(x, *arguments(m)[0], **arguments(m)[1])
+
+  def drawn(op, arguments):
+    return lambda x, m: A.draw(op)(x, *arguments(m)[0], **arguments(m)[1])
+
+  @jax.jit
+  def batch(images, magnitudes):
+    out = {}
+    for name, (op, arguments) in AFFINE_OPS.items():
+      params = jax.vmap(drawn(op, arguments))(images, magnitudes)
+      out[name] = (jax.vmap(direct(op, arguments))(images, magnitudes),
+                   jax.vmap(A.apply)(params, images), params)
+    return out
+
+  for want, got, params in batch(images, jnp.array([17.0, -33.0, jnp.nan])).values():
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(np.asarray(got[:2])).all()
+    assert np.isnan(np.asarray(got[2])).all()
+    assert params.matrix.shape == (3, 2, 3)
+    assert params.image_size == (H, W)
+  for op, arguments in AFFINE_OPS.values():
+    params = drawn(op, arguments)(images[0], 23.0)
+    assert isinstance(params, A.AffineParams)
+    assert params.matrix.dtype == jnp.float32
+    np.testing.assert_array_equal(A.apply(params, images[0]),
+                                  direct(op, arguments)(images[0], 23.0))
+
+
 def test_draw_lists_exactly_the_ops_it_knows():
   from jaxreg.augment import _params
 
-  documented = {name for name in {**OPS, **MIX_OPS} if " " not in name}
+  documented = {name for name in {**OPS, **MIX_OPS} if " " not in name} | set(AFFINE_OPS)
   assert {fn.__name__ for fn in _params.DRAWS} == documented
   doc = A.draw.__doc__
   for name in documented:
     assert f"`{name}`" in doc
-  with pytest.raises(TypeError, match="draw: `op` must be a random op"):
-    A.draw(A.rotate)
+  with pytest.raises(TypeError, match=r"draw: `op` must be an op of jaxreg\.augment with"):
+    A.draw(A.invert)
   with pytest.raises(TypeError, match="apply: `params` must be a parameter set"):
     A.apply({"top": 0}, _images(jnp.float32)[0])

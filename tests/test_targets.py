@@ -1,13 +1,16 @@
-"""Dense targets: label maps, boxes and keypoints moved by the crop and flip parameter sets.
+"""Dense targets: label maps, boxes and keypoints moved by the geometric parameter sets.
 
 References: NumPy windows and mirrors of the masks, the nearest rule written in float64, the
-box and keypoint maps written in float64 from what each parameter set means, the property that
-a box moves as the mask of its pixels does, and, where it is installed, torchvision.transforms.v2
-with tv_tensors (`Mask`, `BoundingBoxes`, `KeyPoints`) given the same parameters.
+box and keypoint maps written in float64 from what each parameter set means (for the affine
+ops, torchvision's parametrization of the forward map), the property that a box moves as the
+mask of its pixels does, a policy as its geometric slots' own sets in turn, and, where it is
+installed, torchvision.transforms.v2 with tv_tensors (`Mask`, `BoundingBoxes`, `KeyPoints`)
+given the same parameters.
 """
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -72,9 +75,9 @@ def ref_points(params, x, y):
   return x, y, params.image_size
 
 
-def ref_boxes(params, boxes, valid, min_size):
+def ref_boxes(params, boxes, valid, min_size, points=ref_points):
   b = np.asarray(boxes, np.float64)
-  xs, ys, (height, width) = ref_points(params, b[:, [0, 2, 0, 2]], b[:, [1, 1, 3, 3]])
+  xs, ys, (height, width) = points(params, b[:, [0, 2, 0, 2]], b[:, [1, 1, 3, 3]])
   out = np.stack([np.clip(xs.min(1), 0, width), np.clip(ys.min(1), 0, height),
                   np.clip(xs.max(1), 0, width), np.clip(ys.max(1), 0, height)], -1)
   w, h = out[:, 2] - out[:, 0], out[:, 3] - out[:, 1]
@@ -292,6 +295,233 @@ def test_boxes_are_differentiable_in_boxes_and_parameters():
 
 
 # --------------------------------------------------------------------------------------------
+# Affine sets: the deterministic geometric ops' matrices
+# --------------------------------------------------------------------------------------------
+
+
+def ref_affine(angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0), center=None):
+  """torchvision's forward map ``T C R(angle) S(scale) SHy(sy) SHx(sx) C^-1`` in float64, the
+  angle clockwise on screen: (x, y) -> (x', y')."""
+  cx, cy = (W / 2, H / 2) if center is None else center
+  a, sx, sy = (math.radians(v) for v in (angle, *shear))
+  linear = scale * (np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+                    @ np.array([[1.0, 0.0], [-math.tan(sy), 1.0]])
+                    @ np.array([[1.0, -math.tan(sx)], [0.0, 1.0]]))
+
+  def forward(x, y):
+    dx, dy = x - cx, y - cy
+    return (cx + translate[0] + linear[0, 0] * dx + linear[0, 1] * dy,
+            cy + translate[1] + linear[1, 0] * dx + linear[1, 1] * dy)
+
+  return forward
+
+
+# Each op with its arguments and its forward map (rotate turns counter-clockwise: affine's
+# -angle; the shears are about the corner (0, 0); translations are whole pixels, truncated).
+AFFINE = {
+    "rotate": (A.rotate, (23.7,), {}, ref_affine(angle=-23.7)),
+    "rotate about a point": (A.rotate, (-61.0,), {"center": (3.0, 2.5)},
+                             ref_affine(angle=61.0, center=(3.0, 2.5))),
+    "rotate a quarter turn": (A.rotate, (90.0,), {}, ref_affine(angle=-90.0)),
+    "affine": (A.affine, (), {"angle": -31.3, "translate": (1.5, -2.25), "scale": 1.2,
+                              "shear": (7.0, -5.0)},
+               ref_affine(angle=-31.3, translate=(1.5, -2.25), scale=1.2, shear=(7.0, -5.0))),
+    "shear_x": (A.shear_x, (0.23,), {}, lambda x, y: (x - 0.23 * y, y)),
+    "shear_y": (A.shear_y, (-0.37,), {}, lambda x, y: (x, y + 0.37 * x)),
+    "translate_x": (A.translate_x, (3.7,), {}, lambda x, y: (x + 3.0, y)),
+    "translate_y": (A.translate_y, (-2.0,), {}, lambda x, y: (x, y - 2.0)),
+}
+
+
+@functools.cache
+def affine_set(name):
+  op, args, kwargs, _ = AFFINE[name]
+  return A.draw(op)(IMAGE, *args, **kwargs)
+
+
+def ref_warped_mask(forward, mask, fill):
+  """The input pixel under each output pixel's centre, through the inverse of the float64
+  forward map (``floor(u + 1/1024)``: the nearest rule's margin), or ``fill`` outside."""
+  x0, y0 = forward(0.0, 0.0)
+  linear = np.array([np.subtract(forward(1.0, 0.0), (x0, y0)),
+                     np.subtract(forward(0.0, 1.0), (x0, y0))]).T
+  xs, ys = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)
+  u, v = np.einsum("ij,jhw->ihw", np.linalg.inv(linear), np.stack([xs - x0, ys - y0]))
+  cols, rows = np.floor(u + 2.0**-10).astype(int), np.floor(v + 2.0**-10).astype(int)
+  inside = (cols >= 0) & (cols < W) & (rows >= 0) & (rows < H)
+  return np.where(inside, mask[np.clip(rows, 0, H - 1), np.clip(cols, 0, W - 1)], fill)
+
+
+@pytest.mark.parametrize("name", sorted(AFFINE))
+def test_affine_sets_against_float64_maps(name):
+  # Boxes and keypoints through torchvision's forward map in float64 (no half-pixel shift: the
+  # matrix maps continuous coordinates, pixel centres at +0.5, as `warp` samples them); a
+  # uint8 label map by the nearest rule at each output pixel centre. Tolerance: float32
+  # rounding of the matrix and its inverse.
+  params, forward = affine_set(name), AFFINE[name][3]
+  assert params.image_size == (H, W)
+
+  def points(_, x, y):
+    return (*forward(x, y), (H, W))
+
+  valid = np.array([True, True, True, False, True])
+  for min_size in (0.0, 1.0):
+    boxes, keep = A.apply_to_boxes(params, BOXES, valid=valid, min_size=min_size)
+    want, want_keep = ref_boxes(params, BOXES, valid, min_size, points)
+    np.testing.assert_allclose(boxes, want, atol=1e-4)
+    np.testing.assert_array_equal(keep, want_keep)
+  moved, visible = A.apply_to_keypoints(params, POINTS, visible=valid)
+  x, y, _ = points(None, POINTS[:, 0].astype(np.float64), POINTS[:, 1].astype(np.float64))
+  np.testing.assert_allclose(moved, np.stack([x, y], -1), atol=1e-4)
+  np.testing.assert_array_equal(visible, valid & (x >= 0) & (x <= W) & (y >= 0) & (y <= H))
+  np.testing.assert_array_equal(A.apply_to_mask(params, LABELS, fill=255),
+                                ref_warped_mask(forward, LABELS, 255))
+
+
+@pytest.mark.parametrize("name", sorted(AFFINE))
+def test_an_affine_box_holds_the_warped_mask_of_its_pixels(name):
+  # The warped mask of a whole-pixel box is the output pixels whose centre maps into the box:
+  # centres inside the turned box, whose box is the box of its turned corners. So the box of
+  # the warped mask lies inside the box of the turned corners grown by half a pixel (a pixel
+  # reaches half a pixel past its centre; 1/100 more for the nearest rule's 1/1024-pixel
+  # margin). A translation or a quarter turn moves pixels onto pixels: the two are equal. The
+  # other inclusion does not hold: a turned corner is a wedge that may hold no pixel centre.
+  params = affine_set(name)
+  boxes = np.array([[1, 1, 4, 3], [3, 2, 10, 8], [0, 5, 11, 9], [6, 0, 8, 2], [5, 4, 6, 5]],
+                   np.float32)
+  got, keep = A.apply_to_boxes(params, boxes)
+  exact = name.startswith("translate") or name == "rotate a quarter turn"
+  for box, out, kept in zip(boxes.astype(int), np.asarray(got), np.asarray(keep), strict=True):
+    mask = np.zeros((H, W), np.uint8)
+    mask[box[1]:box[3], box[0]:box[2]] = 1
+    rows, cols = np.nonzero(np.asarray(A.apply_to_mask(params, mask)) == 1)
+    if not rows.size:
+      continue
+    from_mask = np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+    assert kept
+    if exact:
+      np.testing.assert_array_equal(from_mask, out)
+    else:
+      assert (from_mask[:2] >= out[:2] - 0.51).all(), (from_mask, out)
+      assert (from_mask[2:] <= out[2:] + 0.51).all(), (from_mask, out)
+
+
+def test_float_masks_are_warped_as_the_image():
+  # A one-hot mask through a bilinear set: `jax.jit(apply)` bit for bit (fill 0), convex
+  # blends of the classes inside the image, 0 where the warp has no sample.
+  params = A.draw(A.affine)(IMAGE, angle=20.0, scale=0.9, interpolation="bilinear")
+  one_hot = jax.nn.one_hot(LABELS % 3, 3)
+  got = A.apply_to_mask(params, one_hot)
+  np.testing.assert_array_equal(got, jax.jit(A.apply)(params, one_hot))
+  total = np.asarray(got.sum(-1))
+  assert np.isclose(total, 1.0, atol=1e-6).any()
+  assert (total == 0).any()
+  assert np.isclose(total, 1.0, atol=1e-6)[total > 0].all()
+
+
+# --------------------------------------------------------------------------------------------
+# Policies: their geometric slots in turn
+# --------------------------------------------------------------------------------------------
+
+# Each geometric slot's forward map at magnitude v (torchvision's `_apply_op`): the shears about
+# the corner (0, 0), translations by v whole pixels, rotations counter-clockwise about the centre.
+SLOT_MAPS = {
+    "ShearX": lambda v: lambda x, y: (x - v * y, y),
+    "ShearY": lambda v: lambda x, y: (x, y - v * x),
+    "TranslateX": lambda v: lambda x, y: (x + v, y),
+    "TranslateY": lambda v: lambda x, y: (x, y + v),
+    "Rotate": lambda v: ref_affine(angle=-v),
+}
+# Boxes with positive sides (a box of zero width inside the canvas, cut by nothing, would keep
+# its zero width between slots).
+POLICY_BOXES = np.array([[0.0, 0.0, W, H], [2.5, 1.0, 7.0, 6.5], [6.0, 4.0, 10.5, 9.0],
+                         [1.0, 7.0, 3.0, 8.0], [7.5, 0.5, 10.0, 3.0]], np.float32)
+
+
+def ref_slots(params, valid, min_size=1.0):
+  """One example's boxes, keypoints and uint8 label map (fill 255) through its geometric slots
+  in turn, in float64: each slot boxes the mapped corners, cuts away a box that left the
+  canvas and clamps the rest; a keypoint stays visible while inside every slot's canvas."""
+  b = POLICY_BOXES.astype(np.float64)
+  keep = valid.copy()
+  x, y = POINTS[:, 0].astype(np.float64), POINTS[:, 1].astype(np.float64)
+  visible, mask = valid.copy(), LABELS
+  names = np.asarray(A.PolicyParams.OPS)[np.asarray(params.ops)]
+  for name, value in zip(names, np.asarray(params.magnitudes, np.float64), strict=True):
+    if name not in SLOT_MAPS:
+      continue
+    forward = SLOT_MAPS[name](value)
+    xs, ys = forward(b[:, [0, 2, 0, 2]], b[:, [1, 1, 3, 3]])
+    keep &= (xs.min(1) < W) & (xs.max(1) > 0) & (ys.min(1) < H) & (ys.max(1) > 0)
+    b = np.stack([np.clip(xs.min(1), 0, W), np.clip(ys.min(1), 0, H),
+                  np.clip(xs.max(1), 0, W), np.clip(ys.max(1), 0, H)], -1)
+    x, y = forward(x, y)
+    visible &= (x >= 0) & (x <= W) & (y >= 0) & (y <= H)
+    mask = ref_warped_mask(forward, mask, 255)
+  keep &= ((b[:, 2:] - b[:, :2]) >= min_size).all(1)
+  return b, keep, np.stack([x, y], -1), visible, mask
+
+
+@jax.jit
+def policy_targets(params, valid, one_hot=None):
+  n = valid.shape[0]
+  boxes, points, masks = (jnp.broadcast_to(a, (n, *a.shape)) for a in (
+      POLICY_BOXES, POINTS, LABELS))
+  return (*jax.vmap(A.apply_to_boxes)(params, boxes, valid=valid),
+          *jax.vmap(A.apply_to_keypoints)(params, points, visible=valid),
+          jax.vmap(lambda p, m: A.apply_to_mask(p, m, fill=255))(params, masks),
+          None if one_hot is None else jax.vmap(A.apply_to_mask, (0, None))(params, one_hot))
+
+
+def test_policy_targets_are_its_geometric_slots_in_turn():
+  # Hand-built sets of two slots: every geometric op, photometric slots before and after one,
+  # a box pushed off the canvas and back (cut away: the image there is fill; a chain of
+  # torchvision's ops keeps it), NaN magnitudes (the last). Under jit(vmap), against the
+  # float64 slot maps in turn: boxes, keypoints, label maps; a one-hot mask warps as the
+  # label map does; NaN magnitudes make every box invalid, every keypoint NaN and invisible,
+  # the float mask NaN.
+  names = [["Rotate", "Brightness"], ["ShearX", "ShearY"], ["Identity", "TranslateY"],
+           ["TranslateX", "TranslateX"], ["Solarize", "Rotate"], ["ShearY", "TranslateX"]]
+  values = [[17.0, 0.5], [0.21, -0.33], [0.0, -2.0], [9.0, -9.0], [0.4, -41.0], [np.nan] * 2]
+  params = A.PolicyParams(ops=jnp.asarray(np.vectorize(A.PolicyParams.OPS.index)(names),
+                                          jnp.int32),
+                          magnitudes=jnp.asarray(values, jnp.float32), fill=jnp.zeros(6),
+                          interpolation="nearest", image_size=(H, W))
+  valid = RNG.random((6, len(POLICY_BOXES))) < 0.8
+  valid[:, 1] = True
+  *got, soft = policy_targets(params, valid, jax.nn.one_hot(LABELS, 200))
+  assert not bool(got[1][3, 1])  # cut away
+  for i in range(5):
+    for g, want in zip(got, ref_slots(jax.tree.map(lambda leaf, i=i: leaf[i], params),
+                                      valid[i]), strict=True):
+      np.testing.assert_allclose(g[i], want, atol=1e-4)
+    np.testing.assert_array_equal(soft[i], jax.nn.one_hot(got[4][i], 200))
+  assert not np.asarray(got[1][5]).any()
+  assert not np.asarray(got[3][5]).any()
+  assert np.isnan(np.asarray(got[2][5])).all()
+  assert np.isnan(np.asarray(soft[5])).all()
+
+
+def test_drawn_policies_move_targets_eager_and_under_jit_and_vmap():
+  # `batched(draw(trivial_augment_wide))`: a batch of sets, applied to a batch of boxes,
+  # keypoints and masks under jit(vmap), against the float64 slot maps; one example eagerly.
+  images = jnp.zeros((6, H, W, 3))
+  params = jax.jit(A.batched(A.draw(A.trivial_augment_wide)))(jax.random.key(3), images)
+  names = np.asarray(A.PolicyParams.OPS)[np.asarray(params.ops[:, 0])]
+  assert np.isin(names, list(SLOT_MAPS)).sum() >= 3  # this key draws geometric ops
+  valid = RNG.random((6, len(POLICY_BOXES))) < 0.8
+  got = policy_targets(params, valid)[:5]
+  for i in range(6):
+    for g, want in zip(got, ref_slots(jax.tree.map(lambda leaf, i=i: leaf[i], params),
+                                      valid[i]), strict=True):
+      np.testing.assert_allclose(g[i], want, atol=1e-4, err_msg=names[i])
+  first = jax.tree.map(lambda leaf: leaf[0], params)
+  boxes, keep = A.apply_to_boxes(first, POLICY_BOXES, valid=valid[0])
+  np.testing.assert_allclose(boxes, got[0][0], atol=1e-6)
+  np.testing.assert_array_equal(keep, got[1][0])
+
+
+# --------------------------------------------------------------------------------------------
 # torchvision.transforms.v2 with tv_tensors (where torch is installed)
 # --------------------------------------------------------------------------------------------
 
@@ -393,3 +623,97 @@ def test_flips_agree_with_torchvision():
                             ("flip up-down", tvf.vertical_flip, (0.0, -1.0))):
     out = [flip(t) if t is not None else None for t in _tv_targets(tv_tensors, torch, (H, W))]
     _compare(draw(name), *out, keypoint_shift=shift)
+
+
+def _tv_affine(tvf, name):
+  """torchvision's call for each case of AFFINE (its AutoAugment's for the shears and
+  translations: `_apply_op`), fill 255 for masks."""
+  op, args, kwargs, _ = AFFINE[name]
+  if op is A.rotate:
+    return lambda t: tvf.rotate(t, args[0], center=list(kwargs.get("center", ())) or None,
+                                fill=255)
+  if op is A.affine:
+    return lambda t: tvf.affine(t, angle=kwargs["angle"], translate=list(kwargs["translate"]),
+                                scale=kwargs["scale"], shear=list(kwargs["shear"]), fill=255)
+  v = args[0]
+  shear = {A.shear_x: [math.degrees(math.atan(v)), 0.0],
+           A.shear_y: [0.0, math.degrees(math.atan(v))]}.get(op, [0.0, 0.0])
+  translate = {A.translate_x: [int(v), 0], A.translate_y: [0, int(v)]}.get(op, [0, 0])
+  center = [0, 0] if op in (A.shear_x, A.shear_y) else None
+  return lambda t: tvf.affine(t, angle=0.0, translate=translate, scale=1.0, shear=shear,
+                              center=center, fill=255)
+
+
+@pytest.mark.parametrize("name", sorted(AFFINE))
+def test_affine_ops_agree_with_torchvision(name):
+  # tvf.affine and tvf.rotate with the same parameters: boxes and keypoints (continuous
+  # coordinates in both, unlike torchvision's keypoint flips) to 1e-4 pixels, validity as
+  # sanitize_bounding_boxes decides it, masks equal (these parameters put no sample point on
+  # a pixel boundary: see the next test).
+  torch, tv_tensors, tvf = _tv()
+  out = [_tv_affine(tvf, name)(t) if t is not None else None
+         for t in _tv_targets(tv_tensors, torch, (H, W))]
+  _compare(affine_set(name), *out, fill=255)
+
+
+def test_masks_at_sample_ties_differ_from_torchvision():
+  # Half a pixel to the right: every output pixel centre samples a boundary between two
+  # input pixels. jaxreg's nearest takes the pixel to the right, so the label map comes back
+  # unchanged; torchvision's tensor kernel (grid_sample) rounds half to even, so it doubles
+  # every even column and drops the odd ones.
+  torch, tv_tensors, tvf = _tv()
+  params = A.draw(A.affine)(IMAGE, translate=(0.5, 0.0))
+  np.testing.assert_array_equal(A.apply_to_mask(params, LABELS, fill=255), LABELS)
+  theirs = tvf.affine(tv_tensors.Mask(torch.from_numpy(LABELS)), angle=0.0,
+                      translate=[0.5, 0.0], scale=1.0, shear=[0.0, 0.0], fill=255).numpy()
+  np.testing.assert_array_equal(theirs, LABELS[:, np.arange(W) // 2 * 2])
+
+
+def test_policy_slots_agree_with_torchvision():
+  # torchvision.transforms.v2's policies refuse boxes, masks and keypoints (TypeError); its
+  # own op for each slot (`_apply_op`: tvf.affine, tvf.rotate), chained on tv_tensors, moves
+  # them as PolicyParams does: a drawn TrivialAugmentWide batch and two-slot sets.
+  torch, tv_tensors, tvf = _tv()
+  from torchvision.transforms import v2
+
+  with pytest.raises(TypeError, match="BoundingBoxes"):
+    v2.TrivialAugmentWide()(torch.zeros(3, H, W, dtype=torch.uint8),
+                            _tv_targets(tv_tensors, torch, (H, W))[1])
+  drawn = jax.jit(A.batched(A.draw(A.trivial_augment_wide)))(jax.random.key(3),
+                                                              jnp.zeros((6, H, W, 3)))
+  names = [["ShearX", "ShearY"], ["Solarize", "Rotate"], ["Rotate", "TranslateY"]]
+  values = [[0.21, -0.33], [0.4, -41.0], [17.0, 3.0]]
+  sets = [jax.tree.map(lambda leaf, i=i: leaf[i], drawn) for i in range(6)]
+  sets += [A.PolicyParams(ops=jnp.asarray([A.PolicyParams.OPS.index(n) for n in row]),
+                          magnitudes=jnp.asarray(v, jnp.float32), fill=jnp.zeros(()),
+                          interpolation="nearest", image_size=(H, W))
+           for row, v in zip(names, values, strict=True)]
+  boxes = BOXES[:4]  # positive sides: torchvision keeps a zero-width box's clamped edge
+  for params in sets:
+    mask, tv_boxes, points = (tv_tensors.Mask(torch.from_numpy(LABELS)),
+                              tv_tensors.BoundingBoxes(torch.from_numpy(boxes), format="XYXY",
+                                                       canvas_size=(H, W)),
+                              _tv_targets(tv_tensors, torch, (H, W))[2])
+    for op, v in zip(np.asarray(A.PolicyParams.OPS)[np.asarray(params.ops)],
+                     np.asarray(params.magnitudes).tolist(), strict=True):
+      step = {"ShearX": lambda t, v=v: tvf.affine(t, angle=0.0, translate=[0, 0], scale=1.0,
+                                                  shear=[math.degrees(math.atan(v)), 0.0],
+                                                  center=[0, 0], fill=255),
+              "ShearY": lambda t, v=v: tvf.affine(t, angle=0.0, translate=[0, 0], scale=1.0,
+                                                  shear=[0.0, math.degrees(math.atan(v))],
+                                                  center=[0, 0], fill=255),
+              "TranslateX": lambda t, v=v: tvf.affine(t, angle=0.0, translate=[int(v), 0],
+                                                      scale=1.0, shear=[0.0, 0.0], fill=255),
+              "TranslateY": lambda t, v=v: tvf.affine(t, angle=0.0, translate=[0, int(v)],
+                                                      scale=1.0, shear=[0.0, 0.0], fill=255),
+              "Rotate": lambda t, v=v: tvf.rotate(t, v, fill=255)}.get(op)
+      if step is not None:
+        mask, tv_boxes = step(mask), step(tv_boxes)
+        points = step(points) if points is not None else None
+    np.testing.assert_array_equal(A.apply_to_mask(params, LABELS, fill=255), mask.numpy())
+    got, valid = A.apply_to_boxes(params, boxes)
+    np.testing.assert_allclose(got, tv_boxes.numpy(), atol=1e-4)
+    np.testing.assert_array_equal(valid, tvf.sanitize_bounding_boxes(tv_boxes)[1].numpy())
+    if points is not None:
+      np.testing.assert_allclose(A.apply_to_keypoints(params, POINTS)[0], points.numpy(),
+                                 atol=1e-4)

@@ -21,9 +21,11 @@ Conventions (checked; other ranks and dtypes raise):
   policies) and ``apply(params, *inputs)`` applies it to what the op takes after its key (an
   image; a batch and its labels for the mixes), so that ``op(key, *inputs, ...) ==
   apply(draw(op)(key, *inputs, ...), *inputs)``: log it (which ops a policy drew), replay it,
-  or apply the same crop, flip or box to a second image. `apply_to_mask`, `apply_to_boxes`
-  and `apply_to_keypoints` apply a geometric set to the image's label map, boxes and
-  keypoints.
+  or apply the same crop, flip or box to a second image. The deterministic geometric ops
+  (`affine`, `rotate`, the shears and translations) have a draw without a key,
+  ``draw(op)(image, ...)``, which returns their matrix (`AffineParams`). `apply_to_mask`,
+  `apply_to_boxes` and `apply_to_keypoints` apply a geometric set or a policy's to the image's
+  label map, boxes and keypoints.
 
 At test time the randomness is marginalized: `center_crop`, `five_crop`, `ten_crop` (ResNet's 10
 views) and `multi_crop_predict`, which averages a model's outputs over crops and scales;
@@ -46,6 +48,7 @@ from jaxreg.augment._geometric import translate_y as translate_y
 
 # isort: split
 # Explicit parameters: draw what a random op draws, apply it to the image and its targets
+from jaxreg.augment._params import AffineParams as AffineParams
 from jaxreg.augment._params import AugMixParams as AugMixParams
 from jaxreg.augment._params import ColorJitterParams as ColorJitterParams
 from jaxreg.augment._params import ColorParams as ColorParams
@@ -62,6 +65,10 @@ from jaxreg.augment._params import draw as draw
 from jaxreg.augment._targets import apply_to_boxes as apply_to_boxes
 from jaxreg.augment._targets import apply_to_keypoints as apply_to_keypoints
 from jaxreg.augment._targets import apply_to_mask as apply_to_mask
+
+# isort: split
+# Each geometric parameter class's maps for the targets (registered on import)
+from jaxreg.augment import _target_maps  # noqa: F401
 
 # isort: split
 # Level ops (uint8 too)
@@ -129,6 +136,7 @@ from jaxreg.augment._compose import batched as batched
 from jaxreg.augment._compose import compose as compose
 
 __all__ = [
+    "AffineParams",
     "AugMixParams",
     "ColorJitterParams",
     "ColorParams",

@@ -1,12 +1,14 @@
 """Geometric ops with torchvision's parameters: affine, rotate, shear_x/y and translate_x/y.
 
 Each is an inverse matrix and one resampling (`jaxreg.augment._warp`, whose docstring gives
-the coordinates and the sampling rules). Design: docs/design/geometric.md.
+the coordinates and the sampling rules), written as ``apply(draw(op)(image, ...), image)``:
+the draw, which takes no key, checks the arguments and computes the matrix (`AffineParams`),
+the application warps. Design: docs/design/geometric.md, docs/design/parameters.md.
 
 Magnitudes (``angle``, ``translate``, ``scale``, ``shear``, ``pixels``, ``factor``) may be traced.
 A concrete one that is not finite or out of range raises; a traced one that is NaN, infinite or
-out of range at run time makes the whole output NaN (a NaN sample point would otherwise
-silently give the fill).
+out of range at run time makes the matrix NaN, and so the whole output NaN (a NaN sample point
+would otherwise silently give the fill).
 
 Signs (torchvision's):
 
@@ -32,12 +34,16 @@ import jax.numpy as jnp
 from jaxreg import _checks
 from jaxreg.augment._image_checks import (
   Interpolation,
+  check_drawn_size,
   check_warp_image,
   check_xy,
   nan_if_bad_magnitude,
 )
+from jaxreg.augment._params import AffineParams, register
 from jaxreg.augment._warp import (
   affine_inverse_matrix,
+  check_matrix,
+  nan_unless_finite,
   rotate_matrix,
   shear_matrix,
   translate_matrix,
@@ -87,6 +93,25 @@ def _check_center(center, op: str) -> tuple[float, float] | None:
 def _whole_pixels(pixels, op: str) -> jax.Array:
   # Python's int(): toward zero, as torchvision's policies pass translate=[int(magnitude), 0].
   return jnp.trunc(_float32_magnitude(pixels, op, "pixels"))
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters: the matrix each op warps through, and its application
+# --------------------------------------------------------------------------------------------
+
+
+def _params(image, matrix, interpolation: str, fill) -> AffineParams:
+  return AffineParams(matrix=matrix, fill=fill, interpolation=interpolation,
+                      image_size=(int(image.shape[0]), int(image.shape[1])))
+
+
+def _apply_affine(params: AffineParams, image):
+  op = "apply(AffineParams)"
+  image, interpolation, fill = check_warp_image(image, op, interpolation=params.interpolation,
+                                                fill=params.fill)
+  check_drawn_size(image.shape, params.image_size, op)
+  matrix = check_matrix(params.matrix, op)
+  return nan_unless_finite(matrix, warp(image, matrix, interpolation, fill))
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,6 +173,13 @@ def affine(image: jax.typing.ArrayLike, *, angle: jax.typing.ArrayLike = 0.0,
            [0., 0., 0.],
            [0., 1., 0.]], dtype=float32)
   """
+  params = _draw_affine(image, angle=angle, translate=translate, scale=scale, shear=shear,
+                        center=center, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_affine(image, *, angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0),
+                 center=None, interpolation="nearest", fill=0.0) -> AffineParams:
   op = "affine"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
@@ -159,13 +191,12 @@ def affine(image: jax.typing.ArrayLike, *, angle: jax.typing.ArrayLike = 0.0,
   height, width = image.shape[:2]
   matrix = affine_inverse_matrix(height, width, angle=angle, translate=(tx, ty), scale=scale,
                                  shear=(sx, sy), center=center)
-  out = warp(image, matrix, interpolation, fill)
   for value in (angle, tx, ty):
-    out = nan_if_bad_magnitude(value, out)
-  out = nan_if_bad_magnitude(scale, out, lo=0.0, lo_open=True)
+    matrix = nan_if_bad_magnitude(value, matrix)
+  matrix = nan_if_bad_magnitude(scale, matrix, lo=0.0, lo_open=True)
   for value in (sx, sy):
-    out = nan_if_bad_magnitude(value, out, lo=-90.0, hi=90.0, lo_open=True, hi_open=True)
-  return out
+    matrix = nan_if_bad_magnitude(value, matrix, lo=-90.0, hi=90.0, lo_open=True, hi_open=True)
+  return _params(image, matrix, interpolation, fill)
 
 
 def rotate(image: jax.typing.ArrayLike, angle: jax.typing.ArrayLike, *,
@@ -201,13 +232,19 @@ def rotate(image: jax.typing.ArrayLike, angle: jax.typing.ArrayLike, *,
            [0., 0., 0.],
            [0., 0., 0.]], dtype=float32)
   """
+  params = _draw_rotate(image, angle, center=center, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_rotate(image, angle, *, center=None, interpolation="nearest",
+                 fill=0.0) -> AffineParams:
   op = "rotate"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
   angle = _float32_magnitude(angle, op, "angle")
   center = _check_center(center, op)
-  out = warp(image, rotate_matrix(*image.shape[:2], angle, center), interpolation, fill)
-  return nan_if_bad_magnitude(angle, out)
+  matrix = nan_if_bad_magnitude(angle, rotate_matrix(*image.shape[:2], angle, center))
+  return _params(image, matrix, interpolation, fill)
 
 
 def translate_x(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
@@ -238,12 +275,17 @@ def translate_x(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
     >>> jr.augment.translate_x(jnp.arange(1.0, 5.0).reshape(1, 4, 1), 1.9)[..., 0]
     Array([[0., 1., 2., 3.]], dtype=float32)
   """
+  params = _draw_translate_x(image, pixels, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_translate_x(image, pixels, *, interpolation="nearest", fill=0.0) -> AffineParams:
   op = "translate_x"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
   shift = _whole_pixels(pixels, op)
-  out = warp(image, translate_matrix(*image.shape[:2], shift, 0.0), interpolation, fill)
-  return nan_if_bad_magnitude(shift, out)
+  matrix = nan_if_bad_magnitude(shift, translate_matrix(*image.shape[:2], shift, 0.0))
+  return _params(image, matrix, interpolation, fill)
 
 
 def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
@@ -273,12 +315,17 @@ def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
     >>> jr.augment.translate_y(jnp.arange(1.0, 4.0).reshape(3, 1, 1), -1)[..., 0, 0]
     Array([2., 3., 0.], dtype=float32)
   """
+  params = _draw_translate_y(image, pixels, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_translate_y(image, pixels, *, interpolation="nearest", fill=0.0) -> AffineParams:
   op = "translate_y"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
   shift = _whole_pixels(pixels, op)
-  out = warp(image, translate_matrix(*image.shape[:2], 0.0, shift), interpolation, fill)
-  return nan_if_bad_magnitude(shift, out)
+  matrix = nan_if_bad_magnitude(shift, translate_matrix(*image.shape[:2], 0.0, shift))
+  return _params(image, matrix, interpolation, fill)
 
 
 def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -313,12 +360,17 @@ def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
     Array([[1., 2., 3., 4.],
            [2., 3., 4., 0.]], dtype=float32)
   """
+  params = _draw_shear_x(image, factor, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_shear_x(image, factor, *, interpolation="nearest", fill=0.0) -> AffineParams:
   op = "shear_x"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
   factor = _float32_magnitude(factor, op, "factor")
-  out = warp(image, shear_matrix(*image.shape[:2], factor, 0.0), interpolation, fill)
-  return nan_if_bad_magnitude(factor, out)
+  matrix = nan_if_bad_magnitude(factor, shear_matrix(*image.shape[:2], factor, 0.0))
+  return _params(image, matrix, interpolation, fill)
 
 
 def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -354,9 +406,22 @@ def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
            [3., 4.],
            [4., 0.]], dtype=float32)
   """
+  params = _draw_shear_y(image, factor, interpolation=interpolation, fill=fill)
+  return _apply_affine(params, image)
+
+
+def _draw_shear_y(image, factor, *, interpolation="nearest", fill=0.0) -> AffineParams:
   op = "shear_y"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
   factor = _float32_magnitude(factor, op, "factor")
-  out = warp(image, shear_matrix(*image.shape[:2], 0.0, factor), interpolation, fill)
-  return nan_if_bad_magnitude(factor, out)
+  matrix = nan_if_bad_magnitude(factor, shear_matrix(*image.shape[:2], 0.0, factor))
+  return _params(image, matrix, interpolation, fill)
+
+
+register(affine, _draw_affine, AffineParams, _apply_affine)
+register(rotate, _draw_rotate, AffineParams, _apply_affine)
+register(shear_x, _draw_shear_x, AffineParams, _apply_affine)
+register(shear_y, _draw_shear_y, AffineParams, _apply_affine)
+register(translate_x, _draw_translate_x, AffineParams, _apply_affine)
+register(translate_y, _draw_translate_y, AffineParams, _apply_affine)

@@ -1,11 +1,13 @@
 """Explicit parameters: what a random op draws, as a pytree, and the deterministic op applying it.
 
 Every random op with explicit parameters is ``apply(draw(op)(key, *inputs, ...), *inputs)``:
-the draw holds all of its checks and randomness, the application none of the randomness. A
-parameter set is a frozen dataclass registered as a pytree: its arrays (offsets, flags,
-magnitudes, permutations) are leaves, so a set can be vmapped, jitted, logged, saved and
-replayed; its configuration (output size, axis, modes, which ops) is static metadata.
-Design: docs/design/parameters.md.
+the draw holds all of its checks and randomness, the application none of the randomness. The
+deterministic geometric ops are ``apply(draw(op)(image, ...), image)``: their draw, with no
+key, computes the matrix they warp through (`AffineParams`), which then moves masks, boxes and
+keypoints too. A parameter set is a frozen dataclass registered as a pytree: its arrays
+(offsets, flags, magnitudes, permutations) are leaves, so a set can be vmapped, jitted,
+logged, saved and replayed; its configuration (output size, axis, modes, which ops) is static
+metadata. Design: docs/design/parameters.md.
 """
 
 from __future__ import annotations
@@ -308,6 +310,34 @@ class CutmixParams:
   right: jax.Array
 
 
+@pytree_dataclass
+class AffineParams:
+  """What `affine`, `rotate`, `shear_x`, `shear_y`, `translate_x` or `translate_y` applies.
+
+  These ops draw nothing: ``draw(op)(image, ...)`` takes the op's own arguments (no key) and
+  returns the one matrix the op resamples through, so that the same warp moves a second image,
+  a mask, boxes and keypoints. The matrix is the inverse map, output point to input point:
+  output pixel ``(i, j)`` shows the input at ``matrix @ (j + 0.5, i + 0.5, 1)``, in continuous
+  pixel coordinates (the image spans ``[0, W] x [0, H]``; `warp_affine`'s convention). Points
+  move by its inverse, the forward map.
+
+  Attributes:
+    matrix: float32 array ``(2, 3)``, the inverse matrix. A traced magnitude that is not
+      finite or out of range when drawn makes it all NaN, and a non-finite matrix makes a
+      float image all NaN when applied, as the op does.
+    fill: float32 scalar or ``(C,)`` array, the value of pixels from outside the image.
+    interpolation: ``"nearest"`` or ``"bilinear"`` (static).
+    image_size: ``(height, width)`` of the image the set was drawn for (static): the rotation
+      centre is this image's; None for a set built by hand, which applies to any size (boxes
+      and keypoints need it: it is the output canvas).
+  """
+
+  matrix: jax.Array
+  fill: jax.Array
+  interpolation: str = static()
+  image_size: tuple[int, int] | None = static(default=None)
+
+
 def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callable) -> None:
   """Declares ``op == apply_fn(draw_fn(key, *inputs, ...), *inputs)`` for `draw` and `apply`;
   the inputs are ``apply_fn``'s positional arguments after the parameters."""
@@ -318,26 +348,32 @@ def register(op: Callable, draw_fn: Callable, params_cls: type, apply_fn: Callab
 
 
 def draw(op: Callable) -> Callable[..., Any]:
-  """The drawing half of a random op: ``draw(op)(key, *inputs, ...)`` returns its parameters.
+  """The drawing half of an op: ``draw(op)(key, *inputs, ...)`` returns its parameters.
 
   ``draw(op)`` takes exactly the arguments of ``op`` and returns the parameter set that ``op``
   would draw with the same key, checking the arguments as ``op`` does; `apply` then gives
   ``op``'s output bit for bit. Batched with `batched` (or `jax.vmap`), each example draws its
   own set, a pytree with a leading batch axis. Use it to log what each example drew, to replay
-  an augmentation, or to apply the same geometry to a second image.
+  an augmentation, or to apply the same geometry to a second image, a mask, boxes or keypoints.
+
+  The deterministic geometric ops take no key, so neither does their draw:
+  ``draw(rotate)(image, angle, ...)`` returns an `AffineParams`, the matrix ``rotate``
+  resamples through; under `jax.vmap` each example has its own magnitude and matrix.
 
   Args:
-    op: a random op of ``jaxreg.augment`` with explicit parameters: `random_crop`
+    op: an op of ``jaxreg.augment`` with explicit parameters: `random_crop`
       (`CropParams`); `random_resized_crop`, `random_scale_crop` (`ResizedCropParams`);
       `random_flip_left_right`, `random_flip_up_down` (`FlipParams`); `random_brightness`,
       `random_contrast`, `random_saturation`, `random_hue` (`ColorParams`);
       `random_grayscale` (`GrayscaleParams`); `color_jitter` (`ColorJitterParams`);
       `random_erasing` (`ErasingParams`); `mixup` (`MixupParams`); `cutmix` (`CutmixParams`);
       `rand_augment`, `trivial_augment_wide`, `auto_augment` (`PolicyParams`); `aug_mix`
-      (`AugMixParams`).
+      (`AugMixParams`); and the deterministic `affine`, `rotate`, `shear_x`, `shear_y`,
+      `translate_x`, `translate_y` (`AffineParams`).
 
   Returns:
-    ``draw_fn(key, *inputs, *args, **kwargs) -> params``, with ``op``'s signature.
+    ``draw_fn(key, *inputs, *args, **kwargs) -> params``, with ``op``'s signature (for the
+    deterministic ops, ``draw_fn(image, *args, **kwargs)``).
 
   Raises:
     TypeError: ``op`` is not one of those ops.
@@ -352,13 +388,16 @@ def draw(op: Callable) -> Callable[..., Any]:
     >>> out = A.apply(params, image)
     >>> bool((out == A.random_crop(jax.random.key(0), image, 28, padding=2)).all())
     True
+    >>> turn = A.draw(A.rotate)(image, 30.0)
+    >>> turn.matrix.shape, bool((A.apply(turn, image) == A.rotate(image, 30.0)).all())
+    ((2, 3), True)
   """
   try:
     return DRAWS[op]
   except (KeyError, TypeError):
     names = ", ".join(sorted(fn.__name__ for fn in DRAWS))
-    raise TypeError(f"draw: `op` must be a random op of jaxreg.augment with explicit "
-                    f"parameters ({names}), got {op!r}.") from None
+    raise TypeError(f"draw: `op` must be an op of jaxreg.augment with explicit parameters "
+                    f"({names}), got {op!r}.") from None
 
 
 def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
@@ -366,16 +405,17 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
 
   ``apply(draw(op)(key, *inputs, ...), *inputs)`` is ``op(key, *inputs, ...)`` bit for bit:
   ``inputs`` are the arrays ``op`` takes after its key (an image; for `mixup` and `cutmix` a
-  batch and its labels), and ``apply`` returns what ``op`` returns. The image may be another
-  one of the same height and width (a second view, a label map given as a float or uint8
-  image): the same crop, flip, box or colour change applies to it. Under `jax.vmap` a batch of
+  batch and its labels), and ``apply`` returns what ``op`` returns (for a deterministic op,
+  ``apply(draw(op)(image, ...), image)`` is ``op(image, ...)``). The image may be another one
+  of the same height and width (a second view, a label map given as a float or uint8 image):
+  the same crop, flip, box, warp or colour change applies to it. Under `jax.vmap` a batch of
   parameter sets applies to a batch of images, example by example.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
       `ColorParams`, `GrayscaleParams`, `ColorJitterParams`, `ErasingParams`, `MixupParams`,
-      `CutmixParams`, `PolicyParams`, `AugMixParams`), or one built by hand with the same
-      fields.
+      `CutmixParams`, `PolicyParams`, `AugMixParams`, `AffineParams`), or one built by hand
+      with the same fields.
     *inputs: the op's arrays after its key: an HWC image (float, or uint8 where the op that
       drew ``params`` takes it); ``images, labels`` (an NHWC float batch and its
       ``(N, classes)`` labels) for `MixupParams` and `CutmixParams`.
@@ -388,7 +428,7 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
       other than its op takes; the checks of the op that applies it (image dtype).
     ValueError: the checks of the op that applies it (an image of another size than the
       parameters were drawn for, where that matters; a batch of another size than the
-      permutation's).
+      permutation's); an `AffineParams` matrix not of shape (2, 3).
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr

@@ -65,6 +65,15 @@ _MATRICES = (
     lambda h, w, v: rotate_matrix(h, w, v),
 )
 _FIRST_PHOTOMETRIC = OPS.index("Brightness")
+
+
+def slot_matrix(op, value, height: int, width: int) -> jax.Array:
+  """The (2, 3) inverse matrix of a slot: its geometric op's at ``value``, the identity for
+  Identity and the photometric ops; ``op`` and ``value`` may be traced."""
+  geometric = jnp.where(op <= GEOMETRIC[-1], op, IDENTITY)
+  return jnp.stack([m(height, width, value) for m in _MATRICES])[geometric]
+
+
 # The photometric ops (OPS order, Brightness to Invert), given `_photometric_arguments`.
 _PHOTOMETRIC = (
     lambda x, a: enhance_brightness(x, a[0]),
@@ -125,9 +134,7 @@ def selected(image, values, fill, ops, *, interpolation, select=True):
   for chain_ops, chain_values in zip(ops, values, strict=True):
     x = image
     for op, value in zip(chain_ops, chain_values, strict=True):
-      geometric = jnp.where(op <= GEOMETRIC[-1], op, IDENTITY)
-      matrix = jnp.stack([m(height, width, value) for m in _MATRICES])[geometric]
-      warped = warp(x, matrix, interpolation, fill)
+      warped = warp(x, slot_matrix(op, value, height, width), interpolation, fill)
       arguments = _photometric_arguments(op, value)
       which = jnp.maximum(op - _FIRST_PHOTOMETRIC + 1, 0)
       x = lax.select_n(which, warped, *(f(x, arguments) for f in _PHOTOMETRIC))

@@ -1,12 +1,16 @@
 """Dense targets: the label maps, boxes and keypoints of an image, moved by its parameter set.
 
 A parameter set from `draw` moves the image's pixels; the functions here move what is drawn on
-the image with it. Each parameter class supplies two maps (`register_targets`):
+the image with it. Each parameter class supplies two maps (`register_targets`; every class's
+are in `jaxreg.augment._target_maps`):
 
 * a point map (`PointMap`): where an input point lands, ``(x, y) -> (x', y')`` in continuous
   pixel coordinates, and the output canvas. Boxes and keypoints only go through it, so a
-  geometric op adds targets by supplying its map (an affine op: the inverse of its matrix).
+  geometric op adds targets by supplying its map (an affine op: the inverse of its matrix; a
+  policy: one map per slot, in turn).
 * a mask map: the label map resampled as the image is, nearest for integer labels.
+
+`AugMixParams` has neither: it blends differently warped copies of the image.
 
 Coordinates are those of `warp_affine` (and torchvision's for boxes): an image of H rows and W
 columns covers ``[0, W] x [0, H]``, x along the width to the right, y down; pixel ``(i, j)`` is
@@ -24,34 +28,29 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from jaxreg import _backend, _checks
-from jaxreg.augment._image_checks import (
-  PAD_MODES,
-  check_drawn_size,
-  check_padding,
-  check_size,
-  nan_if_bad_probability,
-)
-from jaxreg.augment._params import CropParams, FlipParams, ResizedCropParams
-from jaxreg.augment._resample import resample_box
-
-_F32 = jnp.float32
-# Pixels: the margin of `warp`'s nearest rule. A sample point on a pixel boundary, or this close
-# before it, takes the pixel to the right or below, whatever the float32 rounding.
-_TIE = 2.0**-10
+from jaxreg import _checks
+from jaxreg.augment._image_checks import check_drawn_size
+from jaxreg.augment._params import AugMixParams
 
 
 class PointMap(NamedTuple):
-  """Where a parameter set moves points, and the canvas they land on."""
+  """Where a parameter set moves points, and the canvas they land on.
+
+  A parameter class whose warps run in turn (a policy's slots) gives one per step, a list:
+  each step maps its points, boxes it and clamps it to its canvas, as chaining the steps'
+  own sets would.
+  """
 
   # (x, y) -> (x', y'): input points to output points, arrays of one shape and dtype.
   forward: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
   canvas: tuple[int, int]  # the output's (height, width)
+  # Whether the step moves anything: False for a policy's photometric slot (traced under vmap).
+  active: jax.Array | bool = True
 
 
-# parameter class -> (params, op) -> PointMap, and -> (params, mask, fill, op) -> mask
+# parameter class -> (params, op) -> PointMap (or a list, one per step), and
+# -> (params, mask, fill, op) -> mask
 POINT_MAPS: dict[type, Callable[[Any, str], PointMap]] = {}
 MASK_MAPS: dict[type, Callable[[Any, jax.Array, Any, str], jax.Array]] = {}
 
@@ -69,6 +68,11 @@ def register_targets(params_cls: type, point_map: Callable, mask_map: Callable) 
 
 def _lookup(table: dict, params, op: str) -> Callable:
   fn = table.get(type(params))
+  if isinstance(params, AugMixParams):
+    raise TypeError(f"{op}: `params` is an AugMixParams, which blends the image with chains of "
+                    f"differently warped copies of it: no one geometry moves a mask, boxes or "
+                    f"keypoints with the mixed image. Move them with the geometric sets drawn "
+                    f"before the mix (a crop, a flip, a policy's PolicyParams).")
   if fn is None:
     names = ", ".join(sorted(cls.__name__ for cls in table))
     raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
@@ -76,24 +80,19 @@ def _lookup(table: dict, params, op: str) -> Callable:
   return fn
 
 
-def _needed_image_size(params, op: str) -> tuple[int, int]:
+def needed_image_size(params, op: str, why: str) -> tuple[int, int]:
+  """``params.image_size``, which moving points needs (``why``: what for), checked."""
   size = params.image_size
   if size is None:
-    raise ValueError(f"{op}: `params` ({type(params).__name__}) has no `image_size`, which a "
-                     f"flip of points needs (x goes to width - x): draw the set with `draw`, or "
-                     f"build it with image_size=(height, width) of the input image.")
+    raise ValueError(f"{op}: `params` ({type(params).__name__}) has no `image_size`, which "
+                     f"{why}: draw the set with `draw`, or build it with "
+                     f"image_size=(height, width) of the input image.")
   if (not isinstance(size, tuple) or len(size) != 2
       or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in size)):
     raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= 0, got "
                      f"{size!r}.")
   return int(size[0]), int(size[1])
 
-
-def _check_axis(axis, op: str) -> int:
-  if axis not in (0, 1) or isinstance(axis, bool):
-    raise ValueError(f"{op}: `axis` of FlipParams must be 0 (up-down) or 1 (left-right), got "
-                     f"{axis!r}.")
-  return int(axis)
 
 
 def _check_points(value, op: str, name: str, columns: int, layout: str) -> jax.Array:
@@ -166,132 +165,55 @@ def _check_fill(fill, dtype, op: str) -> float | int | bool:
 
 
 # --------------------------------------------------------------------------------------------
-# The maps of the crops and flips
-# --------------------------------------------------------------------------------------------
-
-
-def _crop_points(params: CropParams, op: str) -> PointMap:
-  # A window of the padded image: a shift by the padding minus the window's corner.
-  size = check_size(params.size, op, "size")
-  pad_h, pad_w = check_padding(params.padding, op)
-
-  def forward(x, y):
-    dx = pad_w - jnp.asarray(params.left).astype(x.dtype)
-    dy = pad_h - jnp.asarray(params.top).astype(y.dtype)
-    return x + dx, y + dy
-
-  return PointMap(forward, size)
-
-
-def _crop_mask(params: CropParams, mask, fill, op: str):
-  h, w = check_size(params.size, op, "size")
-  pad_h, pad_w = check_padding(params.padding, op)
-  mode = _checks.check_choice(params.pad_mode, op, "pad_mode", choices=PAD_MODES)
-  height, width = mask.shape[0] + 2 * pad_h, mask.shape[1] + 2 * pad_w
-  if h > height or w > width:
-    raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded mask "
-                     f"{(height, width)} (mask {mask.shape[:2]}, padding {(pad_h, pad_w)}).")
-  if (pad_h or pad_w) and mode != "constant" and 0 in mask.shape[:2]:
-    raise ValueError(f"{op}: `pad_mode`={mode!r} copies pixels of the mask, which has none "
-                     f"(shape {mask.shape}).")
-  if pad_h or pad_w:
-    widths = ((pad_h, pad_h), (pad_w, pad_w)) + ((0, 0),) * (mask.ndim - 2)
-    mask = (jnp.pad(mask, widths, constant_values=jnp.asarray(fill, mask.dtype))
-            if mode == "constant" else jnp.pad(mask, widths, mode=mode))
-  start = (params.top, params.left) + (0,) * (mask.ndim - 2)
-  return lax.dynamic_slice(mask, start, (h, w, *mask.shape[2:]))
-
-
-def _resized_crop_points(params: ResizedCropParams, op: str) -> PointMap:
-  # The box [left, left + width] x [top, top + height] stretched onto the output canvas.
-  out_h, out_w = check_size(params.size, op, "size")
-
-  def forward(x, y):
-    top, left, height, width = (jnp.asarray(v).astype(x.dtype) for v in (
-        params.top, params.left, params.height, params.width))
-    return (x - left) * (out_w / width), (y - top) * (out_h / height)
-
-  return PointMap(forward, (out_h, out_w))
-
-
-def _nearest(start, length, out: int, size: int):
-  """The input row (or column) under each output pixel's centre, and whether it is inside."""
-  step = jnp.asarray(length, _F32) / out
-  centres = jnp.asarray(start, _F32) + (jnp.arange(out, dtype=_F32) + 0.5) * step
-  index = jnp.floor(centres + _TIE)
-  inside = (index >= 0) & (index < size)
-  return jnp.where(inside, index, 0).astype(jnp.int32), inside
-
-
-def _resized_crop_mask(params: ResizedCropParams, mask, fill, op: str):
-  size = check_size(params.size, op, "size")
-  if 0 in mask.shape[:2]:
-    raise ValueError(f"{op}: `mask` has no pixels (shape {mask.shape}): there is nothing to "
-                     "resample.")
-  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image: `apply`'s resampling
-    return resample_box(mask, params.top, params.left, params.height, params.width, size,
-                        params.antialias, crop_first=params.crop_first)
-  rows, row_inside = _nearest(params.top, params.height, size[0], mask.shape[0])
-  cols, col_inside = _nearest(params.left, params.width, size[1], mask.shape[1])
-  inside = (row_inside[:, None] & col_inside[None, :]).reshape(size + (1,) * (mask.ndim - 2))
-  return jnp.where(inside, mask[rows][:, cols], jnp.asarray(fill, mask.dtype))
-
-
-def _flip_points(params: FlipParams, op: str) -> PointMap:
-  axis = _check_axis(params.axis, op)
-  height, width = _needed_image_size(params, op)
-
-  def forward(x, y):
-    if axis == 1:
-      x = jnp.where(params.flip, width - x, x)
-    else:
-      y = jnp.where(params.flip, height - y, y)
-    # A traced probability outside [0, 1]: NaN points, as the float image is NaN
-    return (nan_if_bad_probability(params.probability, x),
-            nan_if_bad_probability(params.probability, y))
-
-  return PointMap(forward, (height, width))
-
-
-def _flip_mask(params: FlipParams, mask, fill, op: str):
-  axis = _check_axis(params.axis, op)
-  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image
-    return nan_if_bad_probability(params.probability, _backend.flip(params.flip, mask, axis))
-  return jnp.where(params.flip, jnp.flip(mask, axis), mask)
-
-
-register_targets(CropParams, _crop_points, _crop_mask)
-register_targets(ResizedCropParams, _resized_crop_points, _resized_crop_mask)
-register_targets(FlipParams, _flip_points, _flip_mask)
-
-
-# --------------------------------------------------------------------------------------------
 # Boxes and keypoints through any point map, and the public functions
 # --------------------------------------------------------------------------------------------
 
 
-def map_boxes(point_map: PointMap, boxes, valid, min_size):
-  """`apply_to_boxes` on checked arguments: the box around each box's mapped corners."""
+def _steps(point_map) -> list[PointMap]:
+  return [point_map] if isinstance(point_map, PointMap) else list(point_map)
+
+
+def _select(active, new, old):
+  return new if active is True else jnp.where(active, new, old)
+
+
+def map_boxes(point_map, boxes, valid, min_size):
+  """`apply_to_boxes` on checked arguments: the box around each box's mapped corners, clamped,
+  step by step. A step that moves a box off its canvas cuts it away for good (a later one
+  must not bring a clamped edge back): the box is invalid."""
   dtype = _checks.float32_or_wider(boxes.dtype)
   x0, y0, x1, y1 = (boxes[:, i].astype(dtype) for i in range(4))
-  u, v = point_map.forward(jnp.stack([x0, x1, x0, x1]), jnp.stack([y0, y0, y1, y1]))
-  height, width = point_map.canvas
-  left, right = jnp.clip(u.min(0), 0, width), jnp.clip(u.max(0), 0, width)
-  top, bottom = jnp.clip(v.min(0), 0, height), jnp.clip(v.max(0), 0, height)
+  keep = valid & (x0 <= x1) & (y0 <= y1)
+  left, top, right, bottom = x0, y0, x1, y1
+  for step in _steps(point_map):
+    u, v = step.forward(jnp.stack([left, right, left, right]),
+                        jnp.stack([top, top, bottom, bottom]))
+    height, width = step.canvas
+    lo_u, hi_u, lo_v, hi_v = u.min(0), u.max(0), v.min(0), v.max(0)
+    # NaN anywhere fails every comparison: such a box is invalid.
+    overlaps = (lo_u < width) & (hi_u > 0) & (lo_v < height) & (hi_v > 0)
+    keep = keep & (overlaps | ~jnp.asarray(step.active))
+    left, right = (_select(step.active, jnp.clip(e, 0, width), old)
+                   for e, old in ((lo_u, left), (hi_u, right)))
+    top, bottom = (_select(step.active, jnp.clip(e, 0, height), old)
+                   for e, old in ((lo_v, top), (hi_v, bottom)))
   box_w, box_h = right - left, bottom - top
-  # NaN anywhere fails every comparison: such a box is invalid.
-  keep = (valid & (x0 <= x1) & (y0 <= y1) & (box_w > 0) & (box_h > 0) & (box_w >= min_size)
-          & (box_h >= min_size))
+  keep = keep & (box_w > 0) & (box_h > 0) & (box_w >= min_size) & (box_h >= min_size)
   return jnp.stack([left, top, right, bottom], -1).astype(boxes.dtype), keep
 
 
-def map_keypoints(point_map: PointMap, keypoints, visible):
-  """`apply_to_keypoints` on checked arguments."""
+def map_keypoints(point_map, keypoints, visible):
+  """`apply_to_keypoints` on checked arguments: mapped step by step, visible while inside
+  every step's canvas."""
   dtype = _checks.float32_or_wider(keypoints.dtype)
-  u, v = point_map.forward(keypoints[:, 0].astype(dtype), keypoints[:, 1].astype(dtype))
-  height, width = point_map.canvas
-  inside = (u >= 0) & (u <= width) & (v >= 0) & (v <= height)  # False for NaN
-  return jnp.stack([u, v], -1).astype(keypoints.dtype), visible & inside
+  u, v = keypoints[:, 0].astype(dtype), keypoints[:, 1].astype(dtype)
+  for step in _steps(point_map):
+    new_u, new_v = step.forward(u, v)
+    height, width = step.canvas
+    inside = (new_u >= 0) & (new_u <= width) & (new_v >= 0) & (new_v <= height)  # not NaN
+    visible = visible & (inside | ~jnp.asarray(step.active))
+    u, v = _select(step.active, new_u, u), _select(step.active, new_v, v)
+  return jnp.stack([u, v], -1).astype(keypoints.dtype), visible
 
 
 # Each public function checks its arguments, then runs one compiled program per parameter class
@@ -318,23 +240,28 @@ def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -
   """Applies a parameter set from `draw` to a segmentation mask of the image.
 
   Integer and bool masks are label maps: every output pixel holds a label of the input, never
-  a blend. A crop is a window and a flip a mirror copy, as for the image; a resized crop takes
-  the input pixel under each output pixel's centre: row ``floor(top + (i + 0.5) * height /
-  size_h)`` and likewise for columns (a centre on a pixel boundary, or within 1/1024 pixel
-  before it, takes the pixel below or to the right, as `warp_affine`'s nearest). Float masks
-  (soft or one-hot, one channel per class) are resampled as the image is (with ``fill=0``,
-  bit for bit ``jax.jit(apply)``, which runs the same arithmetic compiled): a resized crop
-  blends them with the image's bilinear (antialiased) weights, so along class boundaries a
-  one-hot mask becomes class probabilities; to keep it one-hot, transform class ids and
-  one-hot them after.
+  a blend. A crop is a window and a flip a mirror copy, as for the image; a resized crop, an
+  affine warp and each geometric slot of a policy take the input pixel under each output
+  pixel's centre (for a resized crop row ``floor(top + (i + 0.5) * height / size_h)`` and
+  likewise for columns; for a warp `warp_affine`'s ``"nearest"``, whatever the set's
+  interpolation): a centre on a pixel boundary, or within 1/1024 pixel before it, takes the
+  pixel below or to the right. A policy's photometric slots leave the mask as it is. Float
+  masks (soft or one-hot, one channel per class) are resampled as the image is (with
+  ``fill=0``, bit for bit ``jax.jit(apply)`` for the crops, flips and affine warps, which runs
+  the same arithmetic compiled): a resized crop, or a warp with ``"bilinear"`` interpolation,
+  blends them with the image's weights, so along class boundaries a one-hot mask becomes
+  class probabilities; to keep it one-hot, transform class ids and one-hot them after.
 
-  Output pixels from outside the image (`random_crop`'s padding in ``"constant"`` mode) get
-  ``fill``, e.g. an ignore index such as 255; ``"reflect"`` and ``"edge"`` padding copy
-  labels as they copy pixels, so the mask stays aligned with the image.
+  Output pixels from outside the image (`random_crop`'s padding in ``"constant"`` mode, the
+  corners a rotation uncovers) get ``fill``, e.g. an ignore index such as 255; ``"reflect"``
+  and ``"edge"`` padding copy labels as they copy pixels, so the mask stays aligned with the
+  image. A set whose warp the image turns NaN (a bad traced magnitude) turns a float mask NaN
+  too; an integer mask, which has no NaN, gets ``fill`` where the warp has no sample.
 
   Args:
-    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`), or
-      one built by hand. Under `jax.vmap`, a batch of sets with a batch of masks.
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
+      `AffineParams`, `PolicyParams`), or one built by hand. Under `jax.vmap`, a batch of sets
+      with a batch of masks.
     mask: ``(H, W)`` or ``(H, W, K)``: an integer or bool label map (any channel count), or a
       floating-point mask with a class axis; ``(H, W)`` is the size of the image ``params``
       were drawn for.
@@ -345,12 +272,16 @@ def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -
     The transformed mask: the output size of ``params``, ``mask``'s rank, channels and dtype.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set; a ``mask`` neither integer, bool nor
-      floating point, or a floating-point ``(H, W)`` mask (a label map must be integer); a
-      ``fill`` not a real number, a fractional ``fill`` for an integer mask, a traced ``fill``.
+    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (it blends
+      differently warped copies of the image, which no one map of the mask follows); a
+      ``mask`` neither integer, bool nor floating point, or a floating-point ``(H, W)`` mask
+      (a label map must be integer); a ``fill`` not a real number, a fractional ``fill`` for
+      an integer mask, a traced ``fill``.
     ValueError: a ``mask`` not of rank 2 or 3, or of another height and width than
       ``params.image_size``; a ``fill`` not finite or outside an integer dtype's range; a
-      window larger than the padded mask; a resized crop of a mask with no pixels.
+      window larger than the padded mask; a resized crop of a mask with no pixels; an affine
+      matrix not of shape (2, 3); a policy's ``ops`` and ``magnitudes`` not of one shape
+      ``(slots,)``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -377,19 +308,24 @@ def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
   Boxes are XYXY in pixels, torchvision's convention: ``(x0, y0, x1, y1)``, x along the width,
   on pixel edges (a box covering pixel column 0 has ``x0 = 0``, ``x1 = 1``; the image spans
   ``[0, W] x [0, H]``). Each box becomes the box around its four transformed corners, clamped
-  to the output canvas. Shapes are static: ``K`` is a fixed maximum, and ``valid`` says which
-  rows hold boxes. A box stays valid when it was valid, is ordered (``x0 <= x1``,
-  ``y0 <= y1``), and its clamped width and height are positive and at least ``min_size``: a
-  box cropped away, or cut to a sliver, becomes invalid; a NaN coordinate makes it invalid.
+  to the output canvas (torchvision's rule; for a rotation or a shear this box holds the
+  turned box, and is larger than it). A policy moves boxes slot by slot, as chaining its
+  geometric slots' own sets would: each slot boxes the mapped corners and clamps the box, and
+  a slot that moves a box off the canvas cuts it away for good. Shapes are static: ``K`` is a
+  fixed maximum, and ``valid`` says which rows hold boxes. A box stays valid when it was
+  valid, is ordered (``x0 <= x1``, ``y0 <= y1``), and its clamped width and height are
+  positive and at least ``min_size``: a box cropped away, or cut to a sliver, becomes
+  invalid; a NaN coordinate (or a set whose warp the image turns NaN) makes it invalid.
   Invalid rows still hold their mapped, clamped coordinates.
 
   With `random_crop`'s ``"reflect"`` or ``"edge"`` padding, a box follows its object; the
   mirrored copies that padding shows are not boxed.
 
   Args:
-    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`; a
-      flip needs its ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets
-      with a batch of boxes: ``jax.vmap(apply_to_boxes)(params, boxes, valid=valid)``.
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
+      `AffineParams`, `PolicyParams`; a flip, an affine set and a policy need their
+      ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets with a batch of
+      boxes: ``jax.vmap(apply_to_boxes)(params, boxes, valid=valid)``.
     boxes: ``(K, 4)`` floating-point XYXY boxes in input pixels.
     valid: ``(K,)`` bool, which rows are boxes; None: all of them.
     min_size: the smallest width and height, in output pixels, of a box kept valid; >= 0.
@@ -399,10 +335,12 @@ def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
     ``(K,)`` bool flags.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set; non-float ``boxes``; a ``valid`` that
-      is not bool.
+    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (no one map
+      moves the boxes of its blend of differently warped copies); non-float ``boxes``; a
+      ``valid`` that is not bool.
     ValueError: ``boxes`` not of shape (K, 4); ``valid`` not of shape (K,); a ``min_size``
-      negative or not finite; a flip without ``image_size``.
+      negative or not finite; a flip, affine set or policy without ``image_size``; an affine
+      matrix not of shape (2, 3); a policy's ``ops`` and ``magnitudes`` not of one shape.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -412,6 +350,9 @@ def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
     >>> boxes, valid = A.apply_to_boxes(flip, jnp.array([[0.0, 2.0, 5.0, 8.0]]))
     >>> boxes, valid
     (Array([[15.,  2., 20.,  8.]], dtype=float32), Array([ True], dtype=bool))
+    >>> turn = A.draw(A.rotate)(image, 90.0)  # counter-clockwise about (10, 5)
+    >>> A.apply_to_boxes(turn, jnp.array([[10.0, 5.0, 14.0, 6.0]]))[0]
+    Array([[10.,  1., 11.,  5.]], dtype=float32)
   """
   op = "apply_to_boxes"
   _lookup(POINT_MAPS, params, op)
@@ -430,12 +371,15 @@ def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
   spans ``[0, W] x [0, H]`` and the centre of pixel ``(row i, column j)`` is
   ``(j + 0.5, i + 0.5)`` (for keypoints given as pixel indices, add 0.5 before and subtract
   it after). A keypoint that leaves the output canvas, the closed rectangle ``[0, W'] x
-  [0, H']``, loses its visibility; its coordinates are still mapped, never clamped.
+  [0, H']``, loses its visibility; its coordinates are still mapped, never clamped. A policy
+  maps keypoints slot by slot; one that leaves the canvas at any slot, where the image loses
+  its pixel, stays invisible.
 
   Args:
-    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`; a
-      flip needs its ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets
-      with a batch of keypoints.
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
+      `AffineParams`, `PolicyParams`; a flip, an affine set and a policy need their
+      ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets with a batch of
+      keypoints.
     keypoints: ``(K, 2)`` floating-point ``(x, y)`` in input pixels.
     visible: ``(K,)`` bool, which keypoints are visible (or present); None: all of them.
 
@@ -444,10 +388,12 @@ def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
     and the ``(K,)`` bool flags, visible and inside the output canvas.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set; non-float ``keypoints``; a
-      ``visible`` that is not bool.
-    ValueError: ``keypoints`` not of shape (K, 2); ``visible`` not of shape (K,); a flip
-      without ``image_size``.
+    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (no one map
+      moves the keypoints of its blend of differently warped copies); non-float
+      ``keypoints``; a ``visible`` that is not bool.
+    ValueError: ``keypoints`` not of shape (K, 2); ``visible`` not of shape (K,); a flip,
+      affine set or policy without ``image_size``; an affine matrix not of shape (2, 3); a
+      policy's ``ops`` and ``magnitudes`` not of one shape.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxreg import _checks
 from jaxreg.augment._dtypes import compute_dtype
 from jaxreg.augment._image_checks import Interpolation, check_warp_image, check_xy
 
@@ -196,6 +197,24 @@ def warp_affine(image: jax.typing.ArrayLike, matrix: jax.typing.ArrayLike, *,
   op = "warp_affine"
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
+  return warp(image, check_matrix(matrix, op), interpolation, fill)
+
+
+def check_matrix(matrix, op: str) -> jax.Array:
+  """A (2, 3) inverse matrix, as float32 (concrete or traced)."""
   if jnp.shape(matrix) != (2, 3):
     raise ValueError(f"{op}: `matrix` must have shape (2, 3), got {jnp.shape(matrix)}.")
-  return warp(image, jnp.asarray(matrix, _F32), interpolation, fill)
+  return jnp.asarray(matrix, _F32)
+
+
+def nan_unless_finite(matrix, out):
+  """``out``, or all NaN where ``matrix`` is not finite (a float ``out``; others pass).
+
+  A bad traced magnitude makes its op's matrix NaN when drawn; this turns the warp of it NaN,
+  as the op does, where the warp alone would give the fill. A concrete matrix is checked now.
+  """
+  if not jnp.issubdtype(out.dtype, jnp.floating):
+    return out
+  if not _checks.is_traced(matrix):
+    return out if bool(jnp.isfinite(matrix).all()) else jnp.full_like(out, jnp.nan)
+  return _checks.nan_unless(jnp.isfinite(matrix).all(), out)
