@@ -590,8 +590,8 @@ GRAY = jnp.zeros((8, 8, 1))
      "invert: `image` must be a floating-point or uint8 array, got dtype int32"),
     (lambda: A.posterize(np.zeros((8, 8, 3), np.uint16), 2), TypeError,
      "posterize: `image` must be a floating-point or uint8 array, got dtype uint16"),
-    (lambda: A.enhance_brightness(jnp.zeros((8, 8, 3), jnp.uint8), 1.0), TypeError,
-     "enhance_brightness: `image` must be a floating-point array, got dtype uint8"),
+    (lambda: A.enhance_brightness(jnp.zeros((8, 8, 3), jnp.int16), 1.0), TypeError,
+     "enhance_brightness: `image` must be a floating-point or uint8 array, got dtype int16"),
     (lambda: A.equalize(jnp.zeros((8, 8), jnp.uint8)), ValueError,
      "equalize: `image` must have 3 dim"),
 ])

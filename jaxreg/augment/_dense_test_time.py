@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxreg import _checks
 from jaxreg.augment._image_checks import check_has_pixels, check_image, check_size
-from jaxreg.augment._params import FlipParams, ResizedCropParams
+from jaxreg.augment._params import FlipParams, PolicyParams, ResizedCropParams
 from jaxreg.augment._resample import resample_box
 from jaxreg.augment._targets import POINT_MAPS
 
@@ -39,12 +39,15 @@ _EDGE = 2.0**-10
 def _as_chain(params, op: str) -> tuple:
   """``params`` as a non-empty tuple of geometric parameter sets."""
   chain = tuple(params) if isinstance(params, (tuple, list)) else (params,)
-  names = ", ".join(sorted(cls.__name__ for cls in POINT_MAPS))
+  # A policy's set moves points slot by slot (several maps, each clamped to its canvas), not
+  # through one map that a prediction could be read back through.
+  invertible = [cls for cls in POINT_MAPS if cls is not PolicyParams]
+  names = ", ".join(sorted(cls.__name__ for cls in invertible))
   if not chain:
     raise ValueError(f"{op}: `params` must be a parameter set or a non-empty sequence of them "
                      f"({names}), got {params!r}.")
   for step in chain:
-    if type(step) not in POINT_MAPS:
+    if type(step) not in invertible:
       raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
                       f"({names}) or a sequence of them, got {type(step).__name__}.")
   return chain
