@@ -406,7 +406,6 @@ def test_color_jitter_derivatives_are_those_of_the_recipe(random_order):
     expected = jax.grad(recipe)(images)
     expected_jvp = jax.jvp(recipe, (images,), (weights,))
     assert np.abs(expected).max() > 0.1
-    np.testing.assert_allclose(jax.grad(loss)(images), expected, atol=2e-5)
     np.testing.assert_allclose(jax.jit(jax.grad(loss))(images), expected, atol=2e-5)
     np.testing.assert_allclose(jax.jvp(loss, (images,), (weights,)), expected_jvp, rtol=1e-5)
     one = jax.grad(lambda x: jnp.sum(weights[0] * jitter(keys[0], x)))(images[0])  # unbatched

@@ -45,7 +45,8 @@ OPS = {
     "rand_augment bilinear": functools.partial(A.rand_augment, interpolation="bilinear"),
     "trivial_augment_wide": A.trivial_augment_wide,
     "auto_augment": A.auto_augment,
-    "aug_mix": functools.partial(A.aug_mix, width=2, depth=1),
+    # nearest: the bilinear warp's derivatives are rand_augment bilinear's row
+    "aug_mix": functools.partial(A.aug_mix, width=2, depth=1, interpolation="nearest"),
     "random_crop": functools.partial(A.random_crop, size=6, padding=1),
     "random_resized_crop": functools.partial(A.random_resized_crop, size=6),
     "random_scale_crop": functools.partial(A.random_scale_crop, size=6, scales=(8, 12)),
