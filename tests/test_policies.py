@@ -536,8 +536,9 @@ POLICIES = {
     "trivial_augment_wide": A.trivial_augment_wide,
     "auto_augment": A.auto_augment,
     "auto_augment svhn": functools.partial(A.auto_augment, policy="svhn"),
-    # two chains of one op: the default width and random depth are the tests' above
-    "aug_mix": functools.partial(A.aug_mix, width=2, depth=1),
+    # two chains of one op, warped nearest: the default width, random depth and bilinear warp
+    # are the tests' above
+    "aug_mix": functools.partial(A.aug_mix, width=2, depth=1, interpolation="nearest"),
 }
 
 
@@ -609,7 +610,8 @@ def _vectorized(policy, key, image):
 def test_policies_keep_half_precision_and_range():
   # Every op (rand_augment draws from all but Invert) and AugMix's mixing, in bfloat16.
   image = IMAGE.astype(jnp.bfloat16)
-  for policy in (functools.partial(A.rand_augment, num_ops=3, magnitude=20), A.aug_mix):
+  for policy in (functools.partial(A.rand_augment, num_ops=3, magnitude=20),
+                 functools.partial(A.aug_mix, width=2, depth=1)):
     with reuse_keys():
       out = jax.jit(A.batched(policy))(jax.random.key(3), jnp.stack([image] * 6))
     assert out.dtype == jnp.bfloat16
