@@ -291,6 +291,8 @@ def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
     drawn = jnp.clip(drawn, 0, num_bins - 1)
     return op_magnitude(tab, index, drawn, _sign(k_sign))
 
+  if num_ops == 0:  # no draw: a split into 0 keys trips key-reuse checking on older JAX
+    return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
   return jax.vmap(one)(jax.random.split(key, num_ops))
 
 
