@@ -24,7 +24,7 @@ from jaxreg import _checks
 from jaxreg.augment._image_checks import check_has_pixels, check_image, check_size
 from jaxreg.augment._params import FlipParams, PolicyParams, ResizedCropParams
 from jaxreg.augment._resample import resample_box
-from jaxreg.augment._targets import POINT_MAPS
+from jaxreg.augment._targets import POINT_MAPS, needed_image_size
 
 # Canvas pixels: a point this close outside a canvas edge still counts as on the canvas, so that
 # windows which touch exactly on a pixel centre both cover it, whatever the float32 rounding.
@@ -55,16 +55,8 @@ def _as_chain(params, op: str) -> tuple:
 
 def _frame(chain, op: str) -> tuple[int, int]:
   """The input's (height, width): the first set's ``image_size``; later sets must chain."""
-  size = chain[0].image_size
-  if size is None:
-    raise ValueError(f"{op}: `params` ({type(chain[0]).__name__}) has no `image_size`, the size "
-                     f"of the input frame to map the prediction back to: draw the set with "
-                     f"`draw`, or build it with image_size=(height, width).")
-  if (not isinstance(size, tuple) or len(size) != 2
-      or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in size)):
-    raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= 1, got "
-                     f"{size!r}.")
-  canvas = (int(size[0]), int(size[1]))
+  frame = canvas = needed_image_size(chain[0], op,
+                                     "is the input frame to map the prediction back to", lo=1)
   for i, step in enumerate(chain):
     if i and step.image_size is not None and tuple(step.image_size) != canvas:
       raise ValueError(f"{op}: `params`[{i}] ({type(step).__name__}) was drawn for a "
@@ -72,7 +64,7 @@ def _frame(chain, op: str) -> tuple[int, int]:
                        f"outputs {canvas[0]}x{canvas[1]}: give the sets in the order they were "
                        f"applied.")
     canvas = POINT_MAPS[type(step)](step, op).canvas
-  return int(size[0]), int(size[1])
+  return frame
 
 
 def _check_prediction(prediction, op: str) -> jax.Array:

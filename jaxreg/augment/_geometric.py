@@ -279,13 +279,22 @@ def translate_x(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
   return _apply_affine(params, image)
 
 
-def _draw_translate_x(image, pixels, *, interpolation="nearest", fill=0.0) -> AffineParams:
-  op = "translate_x"
+def _draw_along(op, y, image, magnitude, interpolation, fill) -> AffineParams:
+  """A translation or a shear along x (``y`` False) or y: its checks and its matrix, with
+  the magnitude in the axis's slot and 0 in the other's."""
   image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
                                                 fill=fill)
-  shift = _whole_pixels(pixels, op)
-  matrix = nan_if_bad_magnitude(shift, translate_matrix(*image.shape[:2], shift, 0.0))
+  if op.startswith("translate"):
+    value, matrix_fn = _whole_pixels(magnitude, op), translate_matrix
+  else:
+    value, matrix_fn = _float32_magnitude(magnitude, op, "factor"), shear_matrix
+  along = (0.0, value) if y else (value, 0.0)
+  matrix = nan_if_bad_magnitude(value, matrix_fn(*image.shape[:2], *along))
   return _params(image, matrix, interpolation, fill)
+
+
+def _draw_translate_x(image, pixels, *, interpolation="nearest", fill=0.0) -> AffineParams:
+  return _draw_along("translate_x", False, image, pixels, interpolation, fill)
 
 
 def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
@@ -320,12 +329,7 @@ def translate_y(image: jax.typing.ArrayLike, pixels: jax.typing.ArrayLike, *,
 
 
 def _draw_translate_y(image, pixels, *, interpolation="nearest", fill=0.0) -> AffineParams:
-  op = "translate_y"
-  image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
-                                                fill=fill)
-  shift = _whole_pixels(pixels, op)
-  matrix = nan_if_bad_magnitude(shift, translate_matrix(*image.shape[:2], 0.0, shift))
-  return _params(image, matrix, interpolation, fill)
+  return _draw_along("translate_y", True, image, pixels, interpolation, fill)
 
 
 def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -365,12 +369,7 @@ def shear_x(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
 
 
 def _draw_shear_x(image, factor, *, interpolation="nearest", fill=0.0) -> AffineParams:
-  op = "shear_x"
-  image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
-                                                fill=fill)
-  factor = _float32_magnitude(factor, op, "factor")
-  matrix = nan_if_bad_magnitude(factor, shear_matrix(*image.shape[:2], factor, 0.0))
-  return _params(image, matrix, interpolation, fill)
+  return _draw_along("shear_x", False, image, factor, interpolation, fill)
 
 
 def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
@@ -411,12 +410,7 @@ def shear_y(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike, *,
 
 
 def _draw_shear_y(image, factor, *, interpolation="nearest", fill=0.0) -> AffineParams:
-  op = "shear_y"
-  image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
-                                                fill=fill)
-  factor = _float32_magnitude(factor, op, "factor")
-  matrix = nan_if_bad_magnitude(factor, shear_matrix(*image.shape[:2], 0.0, factor))
-  return _params(image, matrix, interpolation, fill)
+  return _draw_along("shear_y", True, image, factor, interpolation, fill)
 
 
 register(affine, _draw_affine, AffineParams, _apply_affine)

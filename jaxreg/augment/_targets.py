@@ -80,16 +80,17 @@ def _lookup(table: dict, params, op: str) -> Callable:
   return fn
 
 
-def needed_image_size(params, op: str, why: str) -> tuple[int, int]:
-  """``params.image_size``, which moving points needs (``why``: what for), checked."""
+def needed_image_size(params, op: str, why: str, *, lo: int = 0) -> tuple[int, int]:
+  """``params.image_size``, which moving points needs (``why``: what for), checked: a pair of
+  ints >= ``lo``."""
   size = params.image_size
   if size is None:
     raise ValueError(f"{op}: `params` ({type(params).__name__}) has no `image_size`, which "
                      f"{why}: draw the set with `draw`, or build it with "
                      f"image_size=(height, width) of the input image.")
   if (not isinstance(size, tuple) or len(size) != 2
-      or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in size)):
-    raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= 0, got "
+      or not all(isinstance(s, (int, np.integer)) and s >= lo for s in size)):
+    raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= {lo}, got "
                      f"{size!r}.")
   return int(size[0]), int(size[1])
 
