@@ -7,7 +7,7 @@ one of the two per batch with probability 1/2 each, as timm's ``Mixup(mixup_alph
 cutmix_alpha=1.0, switch_prob=0.5, label_smoothing=0.1)`` does (it smooths before mixing).
 
     python examples/timm_recipe.py            # 128 uint8 images of 256x256, images per second
-    python examples/timm_recipe.py --smoke    # 8 images of 64x64 -> 48
+    python examples/timm_recipe.py --smoke    # 4 images of 64x64 -> 48
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def make_augment(*, size: int = 224, num_classes: int = 1000, smoothing: float =
 
 def main(argv=None) -> float:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--smoke", action="store_true", help="8 images of 64x64, cropped to 48")
+  parser.add_argument("--smoke", action="store_true", help="4 images of 64x64, cropped to 48")
   args = parser.parse_args(argv)
-  n, side, size = (8, 64, 48) if args.smoke else (128, 256, 224)
+  n, side, size = (4, 64, 48) if args.smoke else (128, 256, 224)
   k_images, k_labels, key = jax.random.split(jax.random.key(0), 3)
   images = jax.random.randint(k_images, (n, side, side, 3), 0, 256).astype(jnp.uint8)
   labels = jax.random.randint(k_labels, (n,), 0, 1000)

@@ -166,7 +166,7 @@ def test_random_resized_crop_resizes_the_drawn_crop(antialias):
   from outside it, even where the image has a sharp edge right at the box border."""
   height, width, size = 24, 32, (10, 14)
   scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
-  keys = jax.random.split(jax.random.key(1), 8)
+  keys = jax.random.split(jax.random.key(1), 4)
   images, refs, boxes = [], [], []
   with reuse_keys():  # the reference draws the same boxes from the same keys
     for i, key in enumerate(keys):
@@ -388,10 +388,11 @@ def test_color_jitter_applies_the_drawn_order_and_factors(random_order):
     A.color_jitter(jax.random.key(0), image, brightness=0.1, random_order=1)
 
 
-@pytest.mark.parametrize("random_order", [True, False])
-def test_color_jitter_derivatives_are_those_of_the_recipe(random_order):
+def test_color_jitter_derivatives_are_those_of_the_recipe():
   """Batched on a CPU the jitter runs as a loop with its own derivative rule: reverse and
-  forward mode must still equal plain autodiff of the op-by-op recipe."""
+  forward mode must still equal plain autodiff of the op-by-op recipe. In the fixed order;
+  the random order's derivatives are test_composition.py's float64 finite-difference row."""
+  random_order = False
   images = jax.random.uniform(jax.random.key(13), (3, 5, 4, 3))
   weights = jax.random.normal(jax.random.key(14), images.shape)
   strengths = (0.3, 0.5, 0.6, 0.2)

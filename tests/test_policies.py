@@ -841,39 +841,56 @@ def test_consistency_loss_bad_input():
 
 
 @pytest.mark.standard_promotion  # example code, written for JAX's default promotion
-def test_timm_recipe_example():
+def test_timm_recipe_mixes_smoothed_targets():
+  # The batch part alone, each branch forced: every target mixes two smoothed one-hots, so every
+  # class keeps the smoothing floor, at most two rise above it, and the example's own class
+  # keeps its share. Mixup blends the whole image; cutmix pastes a box of pixels unchanged.
   from examples import timm_recipe
 
   classes, smoothing = 10, 0.1
-  images = jax.random.uniform(jax.random.key(1), (8, 32, 32, 3))
+  images = jax.random.uniform(jax.random.key(1), (8, 12, 12, 3))
   labels = jnp.arange(8) % classes
   floor = smoothing / classes  # optax.smooth_labels: (1 - a) y + a / classes
-  results, augments = [], {}
-  for switch_prob in (0.0, 1.0):  # always mixup, always cutmix
-    augment = augments[switch_prob] = timm_recipe.make_augment(
-        size=24, num_classes=classes, switch_prob=switch_prob)
-    with reuse_keys():
-      out, targets = augment(jax.random.key(2), images, labels)
-    assert out.shape == (8, 24, 24, 3)
-    assert targets.shape == (8, classes)
-    assert float(out.min()) >= 0
-    assert float(out.max()) <= 1
+  mix = jax.jit(functools.partial(timm_recipe.mix_batch, num_classes=classes,
+                                  smoothing=smoothing), static_argnames="switch_prob")
+  outs = {}
+  for switch_prob, name in ((0.0, "mixup"), (1.0, "cutmix")):
+    _, targets = outs[name] = mix(jax.random.key(2), images, labels, switch_prob=switch_prob)
     targets = np.asarray(targets, np.float64)
     np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
-    # Each target mixes two smoothed one-hots: every class keeps the smoothing floor, at most
-    # two rise above it, and the example's own class keeps its share.
     assert targets.min() >= floor - 1e-7
     assert ((targets > floor + 1e-6).sum(1) <= 2).all()
     assert (targets[np.arange(8), np.asarray(labels)] > floor).sum() >= 4
-    results.append(out)
-  assert not np.allclose(results[0], results[1])
-  # Decoded uint8 images: the per-image part on levels, float32 out, the same mixing draws.
+  kept = np.isclose(np.asarray(outs["cutmix"][0]), np.asarray(images)).all(-1)
+  assert 0 < kept.mean() < 1  # some pixels pasted, some kept
+  # Mixup blends whole images: an example is changed everywhere, or nowhere where the random
+  # pairing gave it itself.
+  same = np.isclose(np.asarray(outs["mixup"][0]), np.asarray(images)).all(-1).mean((1, 2))
+  assert set(same.tolist()) <= {0.0, 1.0}, same
+  assert (same == 0).any(), same
+
+
+@pytest.mark.standard_promotion  # example code, written for JAX's default promotion
+def test_timm_recipe_example():
+  # The whole recipe at the shapes of the example's --smoke run (and the benchmarks' smoke run),
+  # so the uint8 program compiled here is the one they load from the suite's compilation cache.
+  from examples import timm_recipe
+
+  n, side, size, classes = 4, 64, 48, 1000
+  images = jax.random.uniform(jax.random.key(1), (n, side, side, 3))
+  labels = jax.random.randint(jax.random.key(3), (n,), 0, classes)
+  augment = timm_recipe.make_augment(size=size)
   levels = jnp.round(images * 255).astype(jnp.uint8)
-  augment = augments[1.0]  # compiled for float images above
   with reuse_keys():
-    out_u8, targets_u8 = augment(jax.random.key(2), levels, labels)
     out_f, targets_f = augment(jax.random.key(2), levels.astype(jnp.float32) / 255, labels)
+    # Decoded uint8 images: the per-image part on levels, float32 out, the same mixing draws.
+    out_u8, targets_u8 = augment(jax.random.key(2), levels, labels)
+  assert out_f.shape == out_u8.shape == (n, size, size, 3)
+  assert targets_f.shape == (n, classes)
   assert out_u8.dtype == jnp.float32
+  assert float(out_f.min()) >= 0
+  assert float(out_f.max()) <= 1
+  np.testing.assert_allclose(np.asarray(targets_f, np.float64).sum(1), 1.0, rtol=1e-6)
   np.testing.assert_allclose(targets_u8, targets_f, atol=1e-7)
   # Rounded to levels after each per-image op: within a few levels of the float pipeline on
   # most pixels (posterize and equalize can move a pixel across a step).
