@@ -263,6 +263,9 @@ class ErasingParams:
     value: the fill on the [0, 1] scale, an array that broadcasts to the image's shape (``()``,
       ``(C,)``, ``(H, W, C)``...): in the image's dtype for a float image, float32 for a uint8
       one (which takes its nearest level).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and the target functions check their input's size
+      against it: the box is in that image's pixels.
   """
 
   top: jax.Array
@@ -272,6 +275,7 @@ class ErasingParams:
   erase: jax.Array
   probability: jax.Array
   value: jax.Array
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -301,6 +305,9 @@ class CutmixParams:
     bottom: float32 array of shape ``(N,)``, the row after its last, in [top, H].
     left: float32 array of shape ``(N,)``, its first column, a whole number in [0, W].
     right: float32 array of shape ``(N,)``, the column after its last, in [left, W].
+    image_size: ``(height, width)`` of the images the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and `apply_to_mask` check their input's size
+      against it: the boxes are in those images' pixels.
   """
 
   perm: jax.Array
@@ -308,6 +315,7 @@ class CutmixParams:
   bottom: jax.Array
   left: jax.Array
   right: jax.Array
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
