@@ -558,6 +558,43 @@ def target_rule_rows() -> list[Row]:
   ]
 
 
+def chain_rows() -> list[Row]:
+  """A tuple of sets, applied in turn: `apply` and the target functions."""
+  mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
+  crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
+                      image_size=(6, 8))
+  resized = A.ResizedCropParams(top=jnp.array(0.0), left=jnp.array(1.0), height=jnp.array(4.0),
+                                width=jnp.array(5.0), size=(4, 5), image_size=(6, 8))
+  flip = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5), image_size=(6, 8))
+  mix = A.MixupParams(perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6]))
+  aug_mix = A.AugMixParams(ops=jnp.ones((1, 1), jnp.int32), magnitudes=jnp.zeros((1, 1)),
+                           image_weight=jnp.array(0.5), chain_weights=jnp.array([0.5]),
+                           fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
+  labels, boxes = jnp.zeros((6, 8), jnp.uint8), jnp.array([[0.0, 0.0, 4.0, 3.0]])
+  return [
+      Row(mask, "an empty chain", lambda: mask((), labels), raises(ValueError, "params", "()")),
+      Row(mask, "a chain holding a MixupParams", lambda: mask((flip, mix), labels),
+          raises(TypeError, "params", "MixupParams")),
+      Row(mask, "a nested chain", lambda: mask(((crop,),), labels),
+          raises(TypeError, "params", "tuple")),
+      Row(mask, "a chain's flip drawn for the crop's input", lambda: mask((crop, flip), labels),
+          raises(ValueError, "params", "4x5")),
+      Row(box, "a chain's flip drawn for the crop's input", lambda: box((crop, flip), boxes),
+          raises(ValueError, "params", "4x5")),
+      Row(points, "a chain holding an AugMixParams", lambda: points((flip, aug_mix),
+                                                                    boxes[:, :2]),
+          raises(TypeError, "params", "AugMixParams")),
+      Row(A.apply, "an empty chain", lambda: A.apply((), IMG), raises(ValueError, "params", "()")),
+      Row(A.apply, "a chain holding mixup parameters", lambda: A.apply((flip, mix), IMG),
+          raises(TypeError, "params", "MixupParams")),
+      Row(A.apply, "a chain applied to images and labels", lambda: A.apply((flip,), NHWC,
+                                                                           LABELS),
+          raises(TypeError, "inputs", "got 2")),
+      Row(A.apply, "a chain's flip drawn for the resized crop's input", lambda: A.apply(
+          (resized, flip), IMG), raises(ValueError, "params", "4x5")),
+  ]
+
+
 def mix_rows(fn) -> list[Row]:
   return [
       Row(fn, "integer labels", lambda: fn(K(), NHWC, jnp.array([0, 1])),
@@ -1294,6 +1331,7 @@ ROWS: list[Row] = [
                                                                      "(5, 8, 3)")),
     *target_rows(),
     *target_rule_rows(),
+    *chain_rows(),
     # apply(params, *inputs): exactly the inputs the op takes after its key
     Row(A.apply, "a flip applied to two images", lambda: A.apply(A.FlipParams(
         flip=jnp.array(True), probability=jnp.array(0.5)), IMG, IMG),

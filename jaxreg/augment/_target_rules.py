@@ -40,7 +40,7 @@ from jaxreg.augment._params import (
   GrayscaleParams,
   MixupParams,
 )
-from jaxreg.augment._targets import TargetRules, check_mask, check_mask_values, register_rules
+from jaxreg.augment._target_base import TargetRules, check_mask, check_mask_values, register_rules
 
 # --------------------------------------------------------------------------------------------
 # Targets left as they are: the colour sets, and erasing unless asked
@@ -179,11 +179,11 @@ register_rules(CutmixParams, TargetRules(
                            f"clipped to {_PASTED_BOX}"),
     "which pastes a box of its partner into each image, " + _two_images(
         "keypoints", "CutMix", f"the example's own beside its partner's "
-                               f"(`keypoints[params.perm]`) inside {_PASTED_BOX}")))
+                               f"(`keypoints[params.perm]`) inside {_PASTED_BOX}"), batch=True))
 register_rules(MixupParams, TargetRules(_mixup_mask, *(
     "which blends each image with its partner, " + _two_images(
         what, "MixUp", f"the example's own and its partner's (`{what}[params.perm]`), "
                        f"weighted by `params.lam` and `1 - params.lam`")
-    for what in ("boxes", "keypoints"))))
+    for what in ("boxes", "keypoints")), batch=True))
 register_rules(AugMixParams, TargetRules(*(_AUGMIX.format(what=what) for what in (
     "a mask", "boxes", "keypoints"))))
