@@ -49,6 +49,7 @@ from benchmarks import (
     bench_photometric,
     bench_policies,
     bench_study,
+    bench_targets,
 )
 
 FAMILIES = {
@@ -59,6 +60,7 @@ FAMILIES = {
     "geometric": bench_geometric.run,
     "photometric": bench_photometric.run,
     "policies": bench_policies.run,
+    "targets": bench_targets.run,
     "study": bench_study.run,
     "parallel": bench_parallel.run,
     "grain": bench_grain.run,

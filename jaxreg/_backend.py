@@ -10,7 +10,8 @@ The workarounds, who uses them, and the test that pins each:
 
 * `cpu_barrier`: batch norm's forward and backward (`jaxreg/_batch_norm_core.py`);
   tests/test_batchnorm.py::test_cpu_step_writes_no_full_size_intermediate.
-* `flip`: the random flips (`jaxreg/augment/_crop.py`);
+* `flip`: the random flips (`jaxreg/augment/_crop.py`) and the flips of label maps
+  (`jaxreg/augment/_target_maps.py`);
   tests/test_augment.py::test_flip_is_a_gather_on_the_cpu and, for uint8 batches,
   tests/test_augment.py::test_uint8_batches_stay_row_major_on_the_cpu.
 * `loop_on_cpu`: under `vmap`, `color_jitter` (`jaxreg/augment/_jitter.py`), the augmentation

@@ -483,6 +483,119 @@ def target_rows() -> list[Row]:
   ]
 
 
+def target_rule_rows() -> list[Row]:
+  """The target functions on the sets without a geometry: the mixes, erasing, a colour set."""
+  mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
+  cut = A.CutmixParams(perm=jnp.array([1, 0]), top=jnp.array([1.0, 0.0]),
+                       bottom=jnp.array([4.0, 6.0]), left=jnp.zeros(2),
+                       right=jnp.array([3.0, 8.0]), image_size=(6, 8))
+  mix = A.MixupParams(perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6]))
+  erasing = A.ErasingParams(top=jnp.array(1.0), left=jnp.array(2.0), height=jnp.array(2.0),
+                            width=jnp.array(3.0), erase=jnp.array(True),
+                            probability=jnp.array(0.5), value=jnp.zeros(()), image_size=(6, 8))
+  colour = A.ColorParams(magnitude=jnp.array(0.1), op="brightness")
+  labels, soft = jnp.zeros((2, 6, 8), jnp.uint8), jnp.full((2, 6, 8, 2), 0.5)
+  # The first box and point lie on the erased pixels, the second do not.
+  boxes = jnp.array([[2.0, 1.0, 5.0, 3.0], [0.0, 0.0, 8.0, 6.0]])
+
+  def bad_probability(fn, target, **kwargs):
+    return traced_values(lambda p: fn(dataclasses.replace(erasing, probability=p), target,
+                                      **kwargs), 0.5, 2.0, float("nan"))
+
+  hidden_then_nan = gives(lambda out: out[1][0].tolist() == [False, True]
+                          and not bool(out[1][1:].any()) and bool(jnp.isnan(out[0][1:]).all()),
+                          "the erased one hidden; NaN and no flags for a bad probability")
+  return [
+      Row(mask, "cutmix on one mask, not a batch", lambda: mask(cut, labels[0]),
+          raises(ValueError, "mask", "(6, 8)")),
+      Row(mask, "cutmix on a batch of 3", lambda: mask(cut, jnp.zeros((3, 6, 8), jnp.uint8)),
+          raises(ValueError, "perm", "(2,)")),
+      Row(mask, "cutmix masks of another size than drawn", lambda: mask(cut, labels[:, :5]),
+          raises(ValueError, "mask", "(5, 8)")),
+      Row(mask, "cutmix on a float mask without a class axis", lambda: mask(cut, soft[..., 0]),
+          raises(TypeError, "mask", "float32")),
+      Row(mask, "mixup on an integer label map", lambda: mask(mix, labels),
+          raises(TypeError, "mask", "uint8")),
+      Row(mask, "mixup on a batch of 3", lambda: mask(mix, jnp.zeros((3, 6, 8, 2))),
+          raises(ValueError, "perm", "(2,)")),
+      Row(mask, "mixup with fill a string", lambda: mask(mix, soft, fill="ignore"),
+          raises(TypeError, "fill", "'ignore'")),
+      *[Row(fn, f"a {params_cls}", lambda fn=fn, p=p: fn(p, boxes[:, :2 if fn is points else 4]),
+            raises(TypeError, "params", params_cls))
+        for fn in (box, points) for p, params_cls in ((cut, "CutmixParams"),
+                                                     (mix, "MixupParams"))],
+      Row(mask, "erased 256 for uint8", lambda: mask(erasing, labels[0], erased=256),
+          raises(ValueError, "erased", "256")),
+      Row(mask, "erased a string", lambda: mask(erasing, labels[0], erased="ignore"),
+          raises(TypeError, "erased", "'ignore'")),
+      Row(mask, "erased traced", lambda: traced(lambda e: mask(erasing, labels[0], erased=e), 3),
+          raises(TypeError, "erased", "traced")),
+      Row(mask, "erasing mask of another size than drawn", lambda: mask(erasing, labels[0, :5]),
+          raises(ValueError, "mask", "(5, 8)")),
+      Row(box, "hide_erased 'yes'", lambda: box(erasing, boxes, hide_erased="yes"),
+          raises(TypeError, "hide_erased", "'yes'")),
+      Row(points, "hide_erased an array", lambda: points(erasing, boxes[:, :2],
+                                                         hide_erased=jnp.array(True)),
+          raises(TypeError, "hide_erased")),
+      Row(mask, "erasing, traced probability 2.0, NaN, erased 0", lambda: bad_probability(
+          mask, soft[0], erased=0.0), NAN_FOR_BAD),
+      Row(mask, "erasing, traced probability 2.0, NaN, not asked", lambda: bad_probability(
+          mask, soft[0]), gives(lambda out: bool((out == 0.5).all()), "the mask as it is")),
+      Row(points, "erasing, traced probability 2.0, NaN, hide_erased", lambda: bad_probability(
+          points, boxes[:, :2], hide_erased=True), hidden_then_nan),
+      Row(box, "erasing, traced probability 2.0, NaN, hide_erased", lambda: bad_probability(
+          box, boxes, hide_erased=True), hidden_then_nan),
+      Row(mask, "a colour set on a float (H, W) mask", lambda: mask(colour, soft[0, ..., 0]),
+          raises(TypeError, "mask", "float32")),
+      Row(mask, "a colour set on a mask of rank 4", lambda: mask(colour, labels[None]),
+          raises(ValueError, "mask", "(1, 2, 6, 8)")),
+      Row(box, "a colour set with integer boxes", lambda: box(colour, boxes.astype(jnp.int32)),
+          raises(TypeError, "boxes", "int32")),
+      Row(A.apply, "cutmix images of another size than drawn", lambda: A.apply(cut, NHWC,
+                                                                               LABELS),
+          raises(ValueError, "images", "(6, 6, 3)")),
+      Row(A.apply, "erasing an image of another size than drawn", lambda: A.apply(
+          erasing, IMG[:5]), raises(ValueError, "image", "(5, 8, 3)")),
+  ]
+
+
+def chain_rows() -> list[Row]:
+  """A tuple of sets, applied in turn: `apply` and the target functions."""
+  mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
+  crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
+                      image_size=(6, 8))
+  resized = A.ResizedCropParams(top=jnp.array(0.0), left=jnp.array(1.0), height=jnp.array(4.0),
+                                width=jnp.array(5.0), size=(4, 5), image_size=(6, 8))
+  flip = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5), image_size=(6, 8))
+  mix = A.MixupParams(perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6]))
+  aug_mix = A.AugMixParams(ops=jnp.ones((1, 1), jnp.int32), magnitudes=jnp.zeros((1, 1)),
+                           image_weight=jnp.array(0.5), chain_weights=jnp.array([0.5]),
+                           fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
+  labels, boxes = jnp.zeros((6, 8), jnp.uint8), jnp.array([[0.0, 0.0, 4.0, 3.0]])
+  return [
+      Row(mask, "an empty chain", lambda: mask((), labels), raises(ValueError, "params", "()")),
+      Row(mask, "a chain holding a MixupParams", lambda: mask((flip, mix), labels),
+          raises(TypeError, "params", "MixupParams")),
+      Row(mask, "a nested chain", lambda: mask(((crop,),), labels),
+          raises(TypeError, "params", "tuple")),
+      Row(mask, "a chain's flip drawn for the crop's input", lambda: mask((crop, flip), labels),
+          raises(ValueError, "params", "4x5")),
+      Row(box, "a chain's flip drawn for the crop's input", lambda: box((crop, flip), boxes),
+          raises(ValueError, "params", "4x5")),
+      Row(points, "a chain holding an AugMixParams", lambda: points((flip, aug_mix),
+                                                                    boxes[:, :2]),
+          raises(TypeError, "params", "AugMixParams")),
+      Row(A.apply, "an empty chain", lambda: A.apply((), IMG), raises(ValueError, "params", "()")),
+      Row(A.apply, "a chain holding mixup parameters", lambda: A.apply((flip, mix), IMG),
+          raises(TypeError, "params", "MixupParams")),
+      Row(A.apply, "a chain applied to images and labels", lambda: A.apply((flip,), NHWC,
+                                                                           LABELS),
+          raises(TypeError, "inputs", "got 2")),
+      Row(A.apply, "a chain's flip drawn for the resized crop's input", lambda: A.apply(
+          (resized, flip), IMG), raises(ValueError, "params", "4x5")),
+  ]
+
+
 def mix_rows(fn) -> list[Row]:
   return [
       Row(fn, "integer labels", lambda: fn(K(), NHWC, jnp.array([0, 1])),
@@ -1218,6 +1331,8 @@ ROWS: list[Row] = [
         A.draw(A.random_flip_left_right)(K(), IMG), IMG[:5]), raises(ValueError, "image",
                                                                      "(5, 8, 3)")),
     *target_rows(),
+    *target_rule_rows(),
+    *chain_rows(),
     # apply(params, *inputs): exactly the inputs the op takes after its key
     Row(A.apply, "a flip applied to two images", lambda: A.apply(A.FlipParams(
         flip=jnp.array(True), probability=jnp.array(0.5)), IMG, IMG),

@@ -20,7 +20,8 @@ def test_quickstart_learns(capsys):
 # must print.
 SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_prox",
               "augment": "RRC+flip+jitter", "geometric": "rotate", "photometric": "equalize",
-              "policies": "trivial_augment_wide", "study": "seeds vmapped",
+              "policies": "trivial_augment_wide", "targets": "image + mask + boxes",
+              "study": "seeds vmapped",
               "parallel": "data-parallel step", "grain": "grain"}
 
 

@@ -717,3 +717,89 @@ def test_policy_slots_agree_with_torchvision():
     if points is not None:
       np.testing.assert_allclose(A.apply_to_keypoints(params, POINTS)[0], points.numpy(),
                                  atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# Chains: a tuple of sets, applied in turn
+# --------------------------------------------------------------------------------------------
+
+
+def chain_sets(n):
+  """``n`` examples' chain through every geometric class, a colour set and erasing, each built
+  for the output of the one before: a reflect-padded crop 9x11 -> 7x8, an up-down flip, a
+  two-slot policy, a rotation, a resized crop to 13x16 (boxes inside and across the border),
+  a left-right flip, erasing. Built by hand, as `batched(draw(...))` returns them."""
+  rng = np.random.default_rng(4)
+  flags = lambda: jnp.asarray(rng.random(n) < 0.6)  # noqa: E731
+  slots = [["Rotate"], ["TranslateY"], ["ShearX"], ["Solarize"]]
+  return (
+      A.CropParams(top=jnp.asarray(rng.integers(0, 4, n)), left=jnp.asarray(rng.integers(0, 7, n)),
+                   size=(7, 8), padding=(1, 3), pad_mode="reflect", image_size=(H, W)),
+      A.FlipParams(flip=flags(), probability=jnp.full(n, 0.5), axis=0, image_size=(7, 8)),
+      A.PolicyParams(ops=jnp.asarray([[A.PolicyParams.OPS.index(o) for o in row]
+                                      for row in slots[:n]]),
+                     magnitudes=jnp.asarray([[30.0], [2.0], [-0.3], [0.5]][:n], jnp.float32),
+                     fill=jnp.zeros(n), interpolation="nearest", image_size=(7, 8)),
+      A.ColorParams(magnitude=jnp.full(n, 0.1), op="brightness"),
+      A.AffineParams(matrix=jnp.asarray(rng.normal(0, 0.3, (n, 2, 3)) + np.array(
+          [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), jnp.float32), fill=jnp.zeros(n),
+                     interpolation="nearest", image_size=(7, 8)),
+      A.ResizedCropParams(top=jnp.asarray(rng.uniform(-1, 3, n), jnp.float32),
+                          left=jnp.asarray(rng.uniform(0, 3, n), jnp.float32),
+                          height=jnp.asarray(rng.uniform(3, 7, n), jnp.float32),
+                          width=jnp.asarray(rng.uniform(3, 6, n), jnp.float32),
+                          size=(13, 16), image_size=(7, 8)),
+      A.FlipParams(flip=flags(), probability=jnp.full(n, 0.5), axis=1, image_size=(13, 16)),
+      A.ErasingParams(top=jnp.full(n, 2.0), left=jnp.full(n, 5.0), height=jnp.full(n, 6.0),
+                      width=jnp.full(n, 4.0), erase=flags(), probability=jnp.full(n, 0.5),
+                      value=jnp.zeros(n), image_size=(13, 16)))
+
+
+@jax.jit
+def chain_targets(sets, masks, boxes, valid, points):
+  """The targets through the chain, and through its sets one call at a time, per example."""
+  def one(sets, mask, boxes, valid, points):
+    # Boxes and keypoints go through each set's own map in turn whatever the chain (compiling
+    # those maps is what costs here): the last three sets.
+    tail = sets[5:]
+    chain = (A.apply_to_mask(sets, mask, fill=255, erased=254),
+             A.apply_to_boxes(tail, boxes, valid=valid, hide_erased=True),
+             A.apply_to_keypoints(tail, points, visible=valid, hide_erased=True))
+    for params in sets:
+      mask = A.apply_to_mask(params, mask, fill=255, erased=254)
+    visible = valid
+    for params in tail:
+      boxes, valid = A.apply_to_boxes(params, boxes, valid=valid, hide_erased=True)
+      points, visible = A.apply_to_keypoints(params, points, visible=visible, hide_erased=True)
+    return chain, (mask, (boxes, valid), (points, visible))
+  return jax.vmap(one)(sets, masks, boxes, valid, points)
+
+
+def test_a_chain_moves_targets_as_its_sets_in_turn():
+  # The chain's label map is one gather through its sets' composed index maps; bit for bit
+  # the sets applied one call at a time, as are boxes and keypoints (under jit(vmap), four
+  # examples).
+  n = 4
+  sets = chain_sets(n)
+  masks = np.stack([LABELS, LABELS[::-1], LABELS[:, ::-1], 255 - LABELS])
+  valid = RNG.random((n, len(BOXES))) < 0.8
+  boxes, points = (np.broadcast_to(a, (n, *a.shape)) for a in (BOXES, POINTS))
+  chain, stepwise = chain_targets(sets, masks, boxes, valid, points)
+  for got, want in zip(jax.tree.leaves(chain), jax.tree.leaves(stepwise), strict=True):
+    np.testing.assert_array_equal(got, want)
+  assert chain[0].shape == (n, 13, 16)
+  assert (np.asarray(chain[0]) == 254).any()  # erased
+  assert 0 < (np.asarray(chain[0]) == 255).sum() < chain[0].size  # filled by the warps
+  # A uint8 image through the chain's crop, resized crop and left-right flip: `apply` in
+  # turn, the last two as one resampling, bit for bit.
+  image = jnp.asarray(RNG.integers(0, 256, (H, W, 3)), jnp.uint8)
+  crop = dataclasses.replace(sets[0], pad_mode="constant")
+  some = tuple(jax.tree.map(lambda leaf: leaf[1], params) for params in (crop, *sets[5:7]))
+
+  @jax.jit
+  def stepped(sets, image):
+    for params in sets:
+      image = A.apply(params, image)
+    return image
+
+  np.testing.assert_array_equal(jax.jit(A.apply)(some, image), stepped(some, image))

@@ -67,8 +67,12 @@ from jaxreg.augment._targets import apply_to_keypoints as apply_to_keypoints
 from jaxreg.augment._targets import apply_to_mask as apply_to_mask
 
 # isort: split
-# Each geometric parameter class's maps for the targets (registered on import)
-from jaxreg.augment import _target_maps  # noqa: F401
+# Each geometric parameter class's maps for the targets, and the other classes' rules
+# (registered on import)
+from jaxreg.augment import (
+    _target_maps,  # noqa: F401
+    _target_rules,  # noqa: F401
+)
 
 # isort: split
 # Level ops (uint8 too)

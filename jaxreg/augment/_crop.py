@@ -26,7 +26,7 @@ from jaxreg.augment._image_checks import (
   check_size,
   nan_if_bad_probability,
 )
-from jaxreg.augment._params import CropParams, FlipParams, ResizedCropParams, register
+from jaxreg.augment._params import PAIRS, CropParams, FlipParams, ResizedCropParams, register
 from jaxreg.augment._resample import resample_box, shorter_side_resized
 
 
@@ -400,6 +400,21 @@ def _draw_scale_crop(key, image, size, *, scales=(224, 256, 384, 480, 640),
                            crop_first=False, image_size=_image_size(image))
 
 
+def _fuse_resized_crop_and_flip(params: ResizedCropParams, flip: FlipParams, image):
+  """`apply` of the chain ``(params, flip)`` as one resampling, for a left-right flip drawn for
+  the crop's output; None otherwise."""
+  if flip.axis != 1:
+    return None
+  size = check_size(params.size, "apply", "size")
+  if flip.image_size is not None and tuple(flip.image_size) != size:
+    raise ValueError(f"apply: `params`' FlipParams was drawn for a {flip.image_size[0]}x"
+                     f"{flip.image_size[1]} image (`image_size`={tuple(flip.image_size)}), but "
+                     f"the chain brings it the crop's {size[0]}x{size[1]} output; draw each "
+                     f"set on the output of the one before.")
+  return apply_resized_crop_and_flip(params, flip, image)
+
+
+PAIRS[(ResizedCropParams, FlipParams)] = _fuse_resized_crop_and_flip
 register(random_crop, _draw_crop, CropParams, _apply_crop)
 register(random_resized_crop, _draw_resized_crop, ResizedCropParams, _apply_resized_crop)
 register(random_scale_crop, _draw_scale_crop, ResizedCropParams, _apply_resized_crop)

@@ -24,7 +24,7 @@ from jaxreg import _checks
 from jaxreg.augment._image_checks import check_has_pixels, check_image, check_size
 from jaxreg.augment._params import FlipParams, PolicyParams, ResizedCropParams
 from jaxreg.augment._resample import resample_box
-from jaxreg.augment._targets import POINT_MAPS, needed_image_size
+from jaxreg.augment._target_base import POINT_MAPS, needed_image_size
 
 # Canvas pixels: a point this close outside a canvas edge still counts as on the canvas, so that
 # windows which touch exactly on a pixel centre both cover it, whatever the float32 rounding.

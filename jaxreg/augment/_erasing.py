@@ -14,6 +14,7 @@ from jaxreg.augment._dtypes import from_float
 from jaxreg.augment._image_checks import (
   check_box_ratio,
   check_box_scale,
+  check_drawn_size,
   check_image,
   check_image_operand,
   check_probability,
@@ -98,12 +99,23 @@ def _draw_erasing(key, image, *, probability=0.5, scale=(0.02, 0.33), ratio=(0.3
   fill_dtype = jnp.float32 if image.dtype == jnp.uint8 else image.dtype
   return ErasingParams(top=top, left=left, height=box_h, width=box_w, erase=erase,
                        probability=jnp.asarray(probability, jnp.float32),
-                       value=jnp.asarray(value, fill_dtype))
+                       value=jnp.asarray(value, fill_dtype), image_size=(height, width))
+
+
+def erased_pixels(params: ErasingParams, height: int, width: int) -> jax.Array:
+  """``(H, W)`` bool: the pixels the set fills (none where it does not erase). The one rule for
+  the image and its mask (`apply_to_mask`), so a mask is marked exactly where its image is."""
+  rows = jnp.arange(height, dtype=jnp.float32)[:, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, :]
+  top, left = params.top, params.left
+  return (params.erase & (rows >= top) & (rows < top + params.height) & (cols >= left)
+          & (cols < left + params.width))
 
 
 def _apply_erasing(params: ErasingParams, image):
   op = "apply(ErasingParams)"
   image = check_image(image, op, uint8=True)
+  check_drawn_size(image.shape, params.image_size, op)
   value = jnp.asarray(params.value)
   try:
     fits = np.broadcast_shapes(value.shape, image.shape) == image.shape
@@ -112,16 +124,11 @@ def _apply_erasing(params: ErasingParams, image):
   if not fits:
     raise ValueError(f"{op}: `value` must broadcast to the image's shape {image.shape} without "
                      f"enlarging it, got shape {value.shape}.")
-  height, width = image.shape[:2]
-  rows = jnp.arange(height, dtype=jnp.float32)[:, None, None]
-  cols = jnp.arange(width, dtype=jnp.float32)[None, :, None]
-  top, left = params.top, params.left
-  inside = ((rows >= top) & (rows < top + params.height) & (cols >= left)
-            & (cols < left + params.width))
   if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
     value = from_float(value.astype(jnp.float32), jnp.uint8)
-  erased = jnp.where(params.erase & inside, value.astype(image.dtype), image)
-  return nan_if_bad_probability(params.probability, erased)
+  box = erased_pixels(params, *image.shape[:2])[..., None]
+  return nan_if_bad_probability(params.probability,
+                                jnp.where(box, value.astype(image.dtype), image))
 
 
 register(random_erasing, _draw_erasing, ErasingParams, _apply_erasing)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
-from jaxreg.augment._image_checks import check_image, check_strength
+from jaxreg.augment._image_checks import check_drawn_size, check_image, check_strength
 from jaxreg.augment._params import CutmixParams, MixupParams, register
 
 
@@ -20,7 +20,7 @@ def _check_batch_and_labels(images, op: str, *, labels):
   return images, labels
 
 
-def _check_per_example(params, fields: tuple[str, ...], n: int, op: str) -> None:
+def check_per_example(params, fields: tuple[str, ...], n: int, op: str) -> None:
   """One entry per example of the batch in each of ``params``' ``fields``: a permutation of
   another batch would index past its end (JAX clamps such indices silently)."""
   for name in fields:
@@ -77,7 +77,7 @@ def _draw_mixup(key, images, labels, *, alpha=0.2) -> MixupParams:
 def _apply_mixup(params: MixupParams, images, labels):
   op = "apply(MixupParams)"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
-  _check_per_example(params, ("perm", "lam"), images.shape[0], op)
+  check_per_example(params, ("perm", "lam"), images.shape[0], op)
   perm, lam = params.perm, params.lam
   lam_x = lam.astype(images.dtype)[:, None, None, None]
   lam_y = lam.astype(labels.dtype)[:, None]
@@ -138,21 +138,29 @@ def _draw_cutmix(key, images, labels, *, alpha=1.0) -> CutmixParams:
   return CutmixParams(perm=perm, top=jnp.clip(jnp.round(cy - half_h), 0, height),
                       bottom=jnp.clip(jnp.round(cy + half_h), 0, height),
                       left=jnp.clip(jnp.round(cx - half_w), 0, width),
-                      right=jnp.clip(jnp.round(cx + half_w), 0, width))
+                      right=jnp.clip(jnp.round(cx + half_w), 0, width),
+                      image_size=(height, width))
+
+
+def pasted(params: CutmixParams, height: int, width: int) -> jax.Array:
+  """``(N, H, W)`` bool: the pixels each example takes from its partner. The one rule for the
+  images and their masks (`apply_to_mask`), so a mask is pasted exactly where its image is."""
+  rows = jnp.arange(height, dtype=jnp.float32)[None, :, None]
+  cols = jnp.arange(width, dtype=jnp.float32)[None, None, :]
+  b = lambda v: jnp.asarray(v)[:, None, None]  # noqa: E731
+  return ((rows >= b(params.top)) & (rows < b(params.bottom)) & (cols >= b(params.left))
+          & (cols < b(params.right)))
 
 
 def _apply_cutmix(params: CutmixParams, images, labels):
   op = "apply(CutmixParams)"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
-  _check_per_example(params, ("perm", "top", "bottom", "left", "right"), images.shape[0], op)
+  check_per_example(params, ("perm", "top", "bottom", "left", "right"), images.shape[0], op)
+  check_drawn_size(images.shape[1:], params.image_size, op, "images")
   _, height, width, _ = images.shape
   top, bottom, left, right = params.top, params.bottom, params.left, params.right
   perm = params.perm
-  rows = jnp.arange(height, dtype=jnp.float32)[None, :, None, None]
-  cols = jnp.arange(width, dtype=jnp.float32)[None, None, :, None]
-  b = lambda v: v[:, None, None, None]  # noqa: E731
-  inside = (rows >= b(top)) & (rows < b(bottom)) & (cols >= b(left)) & (cols < b(right))
-  mixed = jnp.where(inside, images[perm], images)
+  mixed = jnp.where(pasted(params, height, width)[..., None], images[perm], images)
   # max(.., 1): an image with no pixels has nothing pasted (area 0), not 0 / 0.
   area = ((bottom - top) * (right - left) / max(height * width, 1)).astype(labels.dtype)[:, None]
   return mixed, (1 - area) * labels + area * labels[perm]

@@ -25,6 +25,8 @@ from jaxreg.augment._policy_space import OPS
 DRAWS: dict[Callable, Callable] = {}
 APPLIES: dict[type, Callable] = {}
 INPUTS: dict[type, tuple[str, ...]] = {}
+# (class, next class) -> fused(first, second, image): two sets of a chain in one pass, or None
+PAIRS: dict[tuple[type, type], Callable] = {}
 
 
 def pytree_dataclass(cls: type) -> type:
@@ -263,6 +265,9 @@ class ErasingParams:
     value: the fill on the [0, 1] scale, an array that broadcasts to the image's shape (``()``,
       ``(C,)``, ``(H, W, C)``...): in the image's dtype for a float image, float32 for a uint8
       one (which takes its nearest level).
+    image_size: ``(height, width)`` of the image the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and the target functions check their input's size
+      against it: the box is in that image's pixels.
   """
 
   top: jax.Array
@@ -272,6 +277,7 @@ class ErasingParams:
   erase: jax.Array
   probability: jax.Array
   value: jax.Array
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -301,6 +307,9 @@ class CutmixParams:
     bottom: float32 array of shape ``(N,)``, the row after its last, in [top, H].
     left: float32 array of shape ``(N,)``, its first column, a whole number in [0, W].
     right: float32 array of shape ``(N,)``, the column after its last, in [left, W].
+    image_size: ``(height, width)`` of the images the set was drawn for (static); None for a
+      set built by hand. When set, `apply` and `apply_to_mask` check their input's size
+      against it: the boxes are in those images' pixels.
   """
 
   perm: jax.Array
@@ -308,6 +317,7 @@ class CutmixParams:
   bottom: jax.Array
   left: jax.Array
   right: jax.Array
+  image_size: tuple[int, int] | None = static(default=None)
 
 
 @pytree_dataclass
@@ -411,11 +421,15 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
   the same crop, flip, box, warp or colour change applies to it. Under `jax.vmap` a batch of
   parameter sets applies to a batch of images, example by example.
 
+  A tuple of per-image sets, each drawn for the output of the one before, is a chain, applied
+  in turn (and to the targets by `apply_to_mask`...); a resized crop then a left-right flip
+  run as one resampling, as in `compose`: bit for bit, without the flip's pass.
+
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
       `ColorParams`, `GrayscaleParams`, `ColorJitterParams`, `ErasingParams`, `MixupParams`,
       `CutmixParams`, `PolicyParams`, `AugMixParams`, `AffineParams`), or one built by hand
-      with the same fields.
+      with the same fields; or a non-empty tuple of per-image sets (not the mixes).
     *inputs: the op's arrays after its key: an HWC image (float, or uint8 where the op that
       drew ``params`` takes it); ``images, labels`` (an NHWC float batch and its
       ``(N, classes)`` labels) for `MixupParams` and `CutmixParams`.
@@ -425,10 +439,11 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
 
   Raises:
     TypeError: ``params`` is not a parameter set of ``jaxreg.augment``; a number of inputs
-      other than its op takes; the checks of the op that applies it (image dtype).
+      other than its op takes; a chain holding a mix; the checks of the op that applies it
+      (image dtype).
     ValueError: the checks of the op that applies it (an image of another size than the
       parameters were drawn for, where that matters; a batch of another size than the
-      permutation's); an `AffineParams` matrix not of shape (2, 3).
+      permutation's); an `AffineParams` matrix not of shape (2, 3); an empty chain.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -444,7 +459,14 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
     >>> x, y = A.apply(params, images, labels)  # mixup(key, images, labels, alpha=0.4)
     >>> x.shape, y.shape
     ((4, 8, 8, 3), (4, 2))
+    >>> k_crop, k_flip = jax.random.split(jax.random.key(1))
+    >>> crop = A.draw(A.random_resized_crop)(k_crop, images[0], 6)
+    >>> flip = A.draw(A.random_flip_left_right)(k_flip, jnp.zeros((6, 6, 3)))
+    >>> A.apply((crop, flip), images[0]).shape  # the crop, then the flip, in one pass
+    (6, 6, 3)
   """
+  if isinstance(params, (tuple, list)):
+    return _apply_chain(tuple(params), inputs)
   cls = type(params)
   apply_fn = APPLIES.get(cls)
   if apply_fn is None:
@@ -456,3 +478,23 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
     raise TypeError(f"apply: `inputs` for a {cls.__name__} are ({', '.join(names)}): "
                     f"{len(names)} after `params`, got {len(inputs)}.")
   return apply_fn(params, *inputs)
+
+
+def _apply_chain(chain: tuple, inputs: tuple) -> jax.Array:
+  if not chain:
+    raise ValueError(f"apply: `params` is an empty chain, got {chain!r}; give one set, or a "
+                     f"tuple of sets applied in turn.")
+  for step in chain:
+    if INPUTS.get(type(step)) != ("image",):
+      raise TypeError(f"apply: `params` as a chain holds per-image sets of jaxreg.augment, got "
+                      f"a {type(step).__name__} in it; apply a mix to the batch on its own.")
+  if len(inputs) != 1:
+    raise TypeError(f"apply: `inputs` for a chain of sets are (image): 1 after `params`, got "
+                    f"{len(inputs)}.")
+  (image,), i = inputs, 0
+  while i < len(chain):
+    fuse = PAIRS.get(tuple(type(step) for step in chain[i:i + 2]))
+    fused = None if fuse is None else fuse(chain[i], chain[i + 1], image)
+    image = APPLIES[type(chain[i])](chain[i], image) if fused is None else fused
+    i += 1 if fused is None else 2
+  return image

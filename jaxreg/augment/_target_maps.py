@@ -15,6 +15,10 @@ pixel ``(i, j)`` is ``(j + 0.5, i + 0.5)``.
   geometric slot's inverse matrix (`slot_matrix`) inverted; photometric slots leave masks,
   boxes and keypoints as they are.
 
+Each class also registers an index map (`IndexMap`): for an output pixel's (row, column), the
+input pixel a label map takes, elementwise. A chain of sets composes them, so its label map is
+one gather of the input, equal to applying the sets in turn.
+
 `AugMixParams` has no maps: it blends differently warped copies of the image.
 """
 
@@ -42,8 +46,8 @@ from jaxreg.augment._params import (
 from jaxreg.augment._policies import slot_matrix
 from jaxreg.augment._policy_space import GEOMETRIC
 from jaxreg.augment._resample import resample_box
-from jaxreg.augment._targets import PointMap, needed_image_size, register_targets
-from jaxreg.augment._warp import check_matrix, nan_unless_finite, warp
+from jaxreg.augment._target_base import IndexMap, PointMap, needed_image_size, register_targets
+from jaxreg.augment._warp import check_matrix, nan_unless_finite, nearest_source, warp
 
 _F32 = jnp.float32
 # Pixels: the margin of `warp`'s nearest rule. A sample point on a pixel boundary, or this close
@@ -76,17 +80,23 @@ def _crop_points(params: CropParams, op: str) -> PointMap:
   return PointMap(forward, size)
 
 
-def _crop_mask(params: CropParams, mask, fill, op: str):
+def _check_crop(params: CropParams, shape, op: str):
+  """The window's size, the padding and the mode, checked against a mask of ``shape``."""
   h, w = check_size(params.size, op, "size")
   pad_h, pad_w = check_padding(params.padding, op)
   mode = _checks.check_choice(params.pad_mode, op, "pad_mode", choices=PAD_MODES)
-  height, width = mask.shape[0] + 2 * pad_h, mask.shape[1] + 2 * pad_w
+  height, width = shape[0] + 2 * pad_h, shape[1] + 2 * pad_w
   if h > height or w > width:
     raise ValueError(f"{op}: crop `size` {(h, w)} is larger than the padded mask "
-                     f"{(height, width)} (mask {mask.shape[:2]}, padding {(pad_h, pad_w)}).")
-  if (pad_h or pad_w) and mode != "constant" and 0 in mask.shape[:2]:
+                     f"{(height, width)} (mask {tuple(shape[:2])}, padding {(pad_h, pad_w)}).")
+  if (pad_h or pad_w) and mode != "constant" and 0 in shape[:2]:
     raise ValueError(f"{op}: `pad_mode`={mode!r} copies pixels of the mask, which has none "
-                     f"(shape {mask.shape}).")
+                     f"(shape {tuple(shape)}).")
+  return (h, w), (pad_h, pad_w), mode
+
+
+def _crop_mask(params: CropParams, mask, fill, op: str):
+  (h, w), (pad_h, pad_w), mode = _check_crop(params, mask.shape, op)
   if pad_h or pad_w:
     widths = ((pad_h, pad_h), (pad_w, pad_w)) + ((0, 0),) * (mask.ndim - 2)
     mask = (jnp.pad(mask, widths, constant_values=jnp.asarray(fill, mask.dtype))
@@ -107,10 +117,39 @@ def _resized_crop_points(params: ResizedCropParams, op: str) -> PointMap:
   return PointMap(forward, (out_h, out_w))
 
 
-def _nearest(start, length, out: int, size: int):
-  """The input row (or column) under each output pixel's centre, and whether it is inside."""
+def _padded_index(index, pad: int, size: int, mode: str):
+  """Input row (or column) ``index`` of a mask padded by ``pad`` in ``mode``, as `jnp.pad`
+  fills it, and whether it is a pixel of the mask (not the constant fill)."""
+  index = index - pad
+  if mode == "edge":
+    return jnp.clip(index, 0, size - 1), True
+  if mode == "reflect":  # mirrored about the edge pixels: period 2 (size - 1)
+    period = max(2 * (size - 1), 1)
+    folded = jnp.mod(index, period)
+    return jnp.where(folded < size, folded, period - folded), True
+  return index, (index >= 0) & (index < size)
+
+
+def _crop_index(params: CropParams, shape, op: str) -> IndexMap:
+  size, (pad_h, pad_w), mode = _check_crop(params, shape, op)
+  # `lax.dynamic_slice` keeps the window inside the padded mask: a corner past it is clamped.
+  top = jnp.clip(params.top, 0, shape[0] + 2 * pad_h - size[0])
+  left = jnp.clip(params.left, 0, shape[1] + 2 * pad_w - size[1])
+
+  def source(rows, cols):
+    rows, row_inside = _padded_index(rows + top, pad_h, shape[0], mode)
+    cols, col_inside = _padded_index(cols + left, pad_w, shape[1], mode)
+    return rows, cols, row_inside & col_inside
+
+  return IndexMap(source, size)
+
+
+def _nearest(start, length, out: int, size: int, index=None):
+  """The input row (or column) under each output pixel's centre (of those in ``index``, or of
+  all ``out``), and whether it is inside."""
   step = jnp.asarray(length, _F32) / out
-  centres = jnp.asarray(start, _F32) + (jnp.arange(out, dtype=_F32) + 0.5) * step
+  index = jnp.arange(out) if index is None else index
+  centres = jnp.asarray(start, _F32) + (index.astype(_F32) + 0.5) * step
   index = jnp.floor(centres + _TIE)
   inside = (index >= 0) & (index < size)
   return jnp.where(inside, index, 0).astype(jnp.int32), inside
@@ -128,6 +167,17 @@ def _resized_crop_mask(params: ResizedCropParams, mask, fill, op: str):
   cols, col_inside = _nearest(params.left, params.width, size[1], mask.shape[1])
   inside = (row_inside[:, None] & col_inside[None, :]).reshape(size + (1,) * (mask.ndim - 2))
   return jnp.where(inside, mask[rows][:, cols], jnp.asarray(fill, mask.dtype))
+
+
+def _resized_crop_index(params: ResizedCropParams, shape, op: str) -> IndexMap:
+  size = check_size(params.size, op, "size")
+
+  def source(rows, cols):
+    rows, row_inside = _nearest(params.top, params.height, size[0], shape[0], rows)
+    cols, col_inside = _nearest(params.left, params.width, size[1], shape[1], cols)
+    return rows, cols, row_inside & col_inside
+
+  return IndexMap(source, size)
 
 
 def _flip_points(params: FlipParams, op: str) -> PointMap:
@@ -149,9 +199,20 @@ def _flip_points(params: FlipParams, op: str) -> PointMap:
 
 def _flip_mask(params: FlipParams, mask, fill, op: str):
   axis = _check_axis(params.axis, op)
-  if jnp.issubdtype(mask.dtype, jnp.floating):  # as the image
-    return nan_if_bad_probability(params.probability, _backend.flip(params.flip, mask, axis))
-  return jnp.where(params.flip, jnp.flip(mask, axis), mask)
+  flipped = _backend.flip(params.flip, mask, axis)  # as the image (uint8 masks, as uint8 images)
+  if jnp.issubdtype(mask.dtype, jnp.floating):
+    return nan_if_bad_probability(params.probability, flipped)
+  return flipped
+
+def _flip_index(params: FlipParams, shape, op: str) -> IndexMap:
+  axis = _check_axis(params.axis, op)
+
+  def source(rows, cols):
+    if axis == 1:
+      return rows, jnp.where(params.flip, shape[1] - 1 - cols, cols), True
+    return jnp.where(params.flip, shape[0] - 1 - rows, rows), cols, True
+
+  return IndexMap(source, tuple(shape[:2]))
 
 # --------------------------------------------------------------------------------------------
 # The maps of the affine warps and the policies
@@ -189,6 +250,13 @@ def _affine_mask(params: AffineParams, mask, fill, op: str):
   interpolation = check_interpolation(params.interpolation, op)
   # A non-finite matrix (a bad traced magnitude): a float mask all NaN, as the image.
   return nan_unless_finite(matrix, _warp_mask(mask, matrix, interpolation, fill))
+
+
+def _affine_index(params: AffineParams, shape, op: str) -> IndexMap:
+  matrix = check_matrix(params.matrix, op)
+  check_interpolation(params.interpolation, op)
+  return IndexMap(lambda rows, cols: nearest_source(matrix, *shape[:2], rows, cols),
+                  tuple(shape[:2]))
 
 
 def _check_slots(params: PolicyParams, op: str) -> tuple[jax.Array, jax.Array]:
@@ -230,8 +298,24 @@ def _policy_mask(params: PolicyParams, mask, fill, op: str):
   return mask
 
 
-register_targets(CropParams, _crop_points, _crop_mask)
-register_targets(ResizedCropParams, _resized_crop_points, _resized_crop_mask)
-register_targets(FlipParams, _flip_points, _flip_mask)
-register_targets(AffineParams, _affine_points, _affine_mask)
-register_targets(PolicyParams, _policy_points, _policy_mask)
+def _policy_index(params: PolicyParams, shape, op: str) -> IndexMap:
+  ops, magnitudes = _check_slots(params, op)
+  check_interpolation(params.interpolation, op)
+  height, width = shape[:2]
+
+  def source(rows, cols):
+    inside = True
+    for op_i, value in reversed(list(zip(ops, magnitudes, strict=True))):  # the last slot first
+      rows, cols, ok = nearest_source(slot_matrix(op_i, value, height, width), height, width,
+                                      rows, cols)
+      inside = inside & ok
+    return rows, cols, inside
+
+  return IndexMap(source, (height, width))
+
+
+register_targets(CropParams, _crop_points, _crop_mask, _crop_index)
+register_targets(ResizedCropParams, _resized_crop_points, _resized_crop_mask, _resized_crop_index)
+register_targets(FlipParams, _flip_points, _flip_mask, _flip_index)
+register_targets(AffineParams, _affine_points, _affine_mask, _affine_index)
+register_targets(PolicyParams, _policy_points, _policy_mask, _policy_index)

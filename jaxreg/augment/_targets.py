@@ -1,221 +1,35 @@
-"""Dense targets: the label maps, boxes and keypoints of an image, moved by its parameter set.
+"""Dense targets: the label maps, boxes and keypoints of an image, moved by its parameter sets.
 
-A parameter set from `draw` moves the image's pixels; the functions here move what is drawn on
-the image with it. Each parameter class supplies two maps (`register_targets`; every class's
-are in `jaxreg.augment._target_maps`):
-
-* a point map (`PointMap`): where an input point lands, ``(x, y) -> (x', y')`` in continuous
-  pixel coordinates, and the output canvas. Boxes and keypoints only go through it, so a
-  geometric op adds targets by supplying its map (an affine op: the inverse of its matrix; a
-  policy: one map per slot, in turn).
-* a mask map: the label map resampled as the image is, nearest for integer labels.
-
-`AugMixParams` has neither: it blends differently warped copies of the image.
-
-Coordinates are those of `warp_affine` (and torchvision's for boxes): an image of H rows and W
-columns covers ``[0, W] x [0, H]``, x along the width to the right, y down; pixel ``(i, j)`` is
-the square ``[j, j + 1) x [i, i + 1)``, its centre at ``(j + 0.5, i + 0.5)``. A box covering
-pixel column 0 has ``x0 = 0`` and ``x1 = 1``. Design: docs/design/targets.md.
+A parameter set from `draw` moves the image's pixels; `apply_to_mask`, `apply_to_boxes` and
+`apply_to_keypoints` move what is drawn on the image with it, through the maps and rules each
+parameter class registers (`jaxreg.augment._target_base`). A chain of sets (a tuple, applied in
+turn) moves a label map as one gather: the sets' index maps composed. Design:
+docs/design/targets.md.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxreg import _checks
-from jaxreg.augment._image_checks import check_drawn_size
-from jaxreg.augment._params import AugMixParams
-
-
-class PointMap(NamedTuple):
-  """Where a parameter set moves points, and the canvas they land on.
-
-  A parameter class whose warps run in turn (a policy's slots) gives one per step, a list:
-  each step maps its points, boxes it and clamps it to its canvas, as chaining the steps'
-  own sets would.
-  """
-
-  # (x, y) -> (x', y'): input points to output points, arrays of one shape and dtype.
-  forward: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
-  canvas: tuple[int, int]  # the output's (height, width)
-  # Whether the step moves anything: False for a policy's photometric slot (traced under vmap).
-  active: jax.Array | bool = True
-
-
-# parameter class -> (params, op) -> PointMap (or a list, one per step), and
-# -> (params, mask, fill, op) -> mask
-POINT_MAPS: dict[type, Callable[[Any, str], PointMap]] = {}
-MASK_MAPS: dict[type, Callable[[Any, jax.Array, Any, str], jax.Array]] = {}
-
-
-def register_targets(params_cls: type, point_map: Callable, mask_map: Callable) -> None:
-  """Declares how a parameter class moves points and masks, for the ``apply_to_*`` functions."""
-  POINT_MAPS[params_cls] = point_map
-  MASK_MAPS[params_cls] = mask_map
-
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
-
-
-def _lookup(table: dict, params, op: str) -> Callable:
-  fn = table.get(type(params))
-  if isinstance(params, AugMixParams):
-    raise TypeError(f"{op}: `params` is an AugMixParams, which blends the image with chains of "
-                    f"differently warped copies of it: no one geometry moves a mask, boxes or "
-                    f"keypoints with the mixed image. Move them with the geometric sets drawn "
-                    f"before the mix (a crop, a flip, a policy's PolicyParams).")
-  if fn is None:
-    names = ", ".join(sorted(cls.__name__ for cls in table))
-    raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
-                    f"({names}), got {type(params).__name__}.")
-  return fn
-
-
-def needed_image_size(params, op: str, why: str, *, lo: int = 0) -> tuple[int, int]:
-  """``params.image_size``, which moving points needs (``why``: what for), checked: a pair of
-  ints >= ``lo``."""
-  size = params.image_size
-  if size is None:
-    raise ValueError(f"{op}: `params` ({type(params).__name__}) has no `image_size`, which "
-                     f"{why}: draw the set with `draw`, or build it with "
-                     f"image_size=(height, width) of the input image.")
-  if (not isinstance(size, tuple) or len(size) != 2
-      or not all(isinstance(s, (int, np.integer)) and s >= lo for s in size)):
-    raise ValueError(f"{op}: `image_size` must be a (height, width) pair of ints >= {lo}, got "
-                     f"{size!r}.")
-  return int(size[0]), int(size[1])
-
-
-
-def _check_points(value, op: str, name: str, columns: int, layout: str) -> jax.Array:
-  points = _checks.check_float_array(value, op, name)
-  if points.ndim != 2 or points.shape[1] != columns:
-    raise ValueError(f"{op}: `{name}` must have shape (K, {columns}) ({layout}), got shape "
-                     f"{points.shape}; for a batch use jax.vmap.")
-  return points
-
-
-def _check_flags(value, op: str, name: str, count: int, what: str) -> jax.Array:
-  if value is None:
-    return jnp.ones((count,), bool)
-  if isinstance(value, (str, bytes)):
-    raise TypeError(f"{op}: `{name}` must be a bool array (one flag per {what}), got {value!r}.")
-  flags = jnp.asarray(value)
-  if flags.dtype != jnp.bool_:
-    raise TypeError(f"{op}: `{name}` must be a bool array (one flag per {what}), got dtype "
-                    f"{flags.dtype}.")
-  if flags.shape != (count,):
-    raise ValueError(f"{op}: `{name}` must have shape ({count},), one flag per {what}, got "
-                     f"shape {flags.shape}.")
-  return flags
-
-
-def _check_mask(mask, params, op: str) -> jax.Array:
-  expected = "an integer, bool or floating-point array"
-  if mask is None or isinstance(mask, (str, bytes)):
-    raise TypeError(f"{op}: `mask` must be {expected}, got {mask!r}.")
-  mask = jnp.asarray(mask)
-  if mask.ndim not in (2, 3):
-    raise ValueError(f"{op}: `mask` must have shape (H, W) or (H, W, K) (a label map, or one "
-                     f"channel per class), got shape {mask.shape}; for a batch use jax.vmap.")
-  if jnp.issubdtype(mask.dtype, jnp.floating):
-    if mask.ndim == 2:
-      raise TypeError(f"{op}: `mask` of shape {mask.shape} is a label map, resampled nearest, "
-                      f"and must be integer or bool, got dtype {mask.dtype}. Cast class ids "
-                      f"with `mask.astype(jnp.int32)`, or give a soft or one-hot mask a class "
-                      f"axis, (H, W, K).")
-  elif not (jnp.issubdtype(mask.dtype, jnp.integer) or mask.dtype == jnp.bool_):
-    raise TypeError(f"{op}: `mask` must be {expected}, got dtype {mask.dtype}.")
-  check_drawn_size(mask.shape, params.image_size, op, "mask")
-  return mask
-
-
-def _check_fill(fill, dtype, op: str) -> float | int | bool:
-  """A concrete scalar the mask's dtype holds exactly: a whole number in range for integers."""
-  if _checks.is_traced(fill):
-    raise TypeError(f"{op}: `fill` must be a number known at trace time, got a traced value "
-                    f"{fill!r}.")
-  array = None if fill is None or isinstance(fill, (str, bytes)) else np.asarray(fill)
-  if array is None or not (array.dtype == jnp.bool_ or np.issubdtype(array.dtype, np.integer)
-                           or np.issubdtype(array.dtype, np.floating)):
-    raise TypeError(f"{op}: `fill` must be a real number, got {fill!r}.")
-  if array.ndim != 0:
-    raise ValueError(f"{op}: `fill` must be a scalar, got shape {array.shape}.")
-  value = array.item()
-  if not math.isfinite(value):
-    raise ValueError(f"{op}: `fill` must be a finite number, got {fill!r}.")
-  if jnp.issubdtype(dtype, jnp.floating):
-    return float(value)
-  if value != int(value):
-    raise TypeError(f"{op}: `fill` must be a whole number for a {dtype} mask (a label), got "
-                    f"{fill!r}.")
-  info = None if dtype == jnp.bool_ else jnp.iinfo(dtype)
-  lo, hi = (0, 1) if info is None else (int(info.min), int(info.max))
-  if not lo <= value <= hi:
-    raise ValueError(f"{op}: `fill` must be in [{lo}, {hi}] for a {dtype} mask, got {fill!r}.")
-  return bool(value) if dtype == jnp.bool_ else int(value)
-
-
-# --------------------------------------------------------------------------------------------
-# Boxes and keypoints through any point map, and the public functions
-# --------------------------------------------------------------------------------------------
-
-
-def _steps(point_map) -> list[PointMap]:
-  return [point_map] if isinstance(point_map, PointMap) else list(point_map)
-
-
-def _select(active, new, old):
-  return new if active is True else jnp.where(active, new, old)
-
-
-def map_boxes(point_map, boxes, valid, min_size):
-  """`apply_to_boxes` on checked arguments: the box around each box's mapped corners, clamped,
-  step by step. A step that moves a box off its canvas cuts it away for good (a later one
-  must not bring a clamped edge back): the box is invalid."""
-  dtype = _checks.float32_or_wider(boxes.dtype)
-  x0, y0, x1, y1 = (boxes[:, i].astype(dtype) for i in range(4))
-  keep = valid & (x0 <= x1) & (y0 <= y1)
-  left, top, right, bottom = x0, y0, x1, y1
-  for step in _steps(point_map):
-    u, v = step.forward(jnp.stack([left, right, left, right]),
-                        jnp.stack([top, top, bottom, bottom]))
-    height, width = step.canvas
-    lo_u, hi_u, lo_v, hi_v = u.min(0), u.max(0), v.min(0), v.max(0)
-    # NaN anywhere fails every comparison: such a box is invalid.
-    overlaps = (lo_u < width) & (hi_u > 0) & (lo_v < height) & (hi_v > 0)
-    keep = keep & (overlaps | ~jnp.asarray(step.active))
-    left, right = (_select(step.active, jnp.clip(e, 0, width), old)
-                   for e, old in ((lo_u, left), (hi_u, right)))
-    top, bottom = (_select(step.active, jnp.clip(e, 0, height), old)
-                   for e, old in ((lo_v, top), (hi_v, bottom)))
-  box_w, box_h = right - left, bottom - top
-  keep = keep & (box_w > 0) & (box_h > 0) & (box_w >= min_size) & (box_h >= min_size)
-  return jnp.stack([left, top, right, bottom], -1).astype(boxes.dtype), keep
-
-
-def map_keypoints(point_map, keypoints, visible):
-  """`apply_to_keypoints` on checked arguments: mapped step by step, visible while inside
-  every step's canvas."""
-  dtype = _checks.float32_or_wider(keypoints.dtype)
-  u, v = keypoints[:, 0].astype(dtype), keypoints[:, 1].astype(dtype)
-  for step in _steps(point_map):
-    new_u, new_v = step.forward(u, v)
-    height, width = step.canvas
-    inside = (new_u >= 0) & (new_u <= width) & (new_v >= 0) & (new_v <= height)  # not NaN
-    visible = visible & (inside | ~jnp.asarray(step.active))
-    u, v = _select(step.active, new_u, u), _select(step.active, new_v, v)
-  return jnp.stack([u, v], -1).astype(keypoints.dtype), visible
-
+from jaxreg.augment._target_base import (
+  INDEX_MAPS,
+  MASK_MAPS,
+  POINT_MAPS,
+  RULES,
+  PointMap,
+  check_flags,
+  check_mask,
+  check_mask_values,
+  check_points,
+  lookup,
+  map_boxes,
+  map_keypoints,
+)
 
 # Each public function checks its arguments, then runs one compiled program per parameter class
 # and shape: called eagerly, a dozen small ops would otherwise each dispatch (and first compile)
@@ -237,52 +51,154 @@ def _keypoints_kernel(params, keypoints, visible, op: str):
   return map_keypoints(POINT_MAPS[type(params)](params, op), keypoints, visible)
 
 
-def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -> jax.Array:
-  """Applies a parameter set from `draw` to a segmentation mask of the image.
+# --------------------------------------------------------------------------------------------
+# Chains: a tuple of per-image sets, applied in turn
+# --------------------------------------------------------------------------------------------
+
+
+def _as_chain(params, kind: str, op: str) -> tuple | None:
+  """``params`` as a checked chain of per-image sets; None for one set."""
+  if not isinstance(params, (tuple, list)):
+    return None
+  if not params:
+    raise ValueError(f"{op}: `params` is an empty chain, got {params!r}; give one set, or a "
+                     f"tuple of sets applied in turn.")
+  for step in params:
+    if isinstance(step, (tuple, list)) or (type(step) in RULES and RULES[type(step)].batch):
+      raise TypeError(f"{op}: `params` as a chain holds per-image sets, got a "
+                      f"{type(step).__name__} in it; apply a mix to the batch on its own.")
+    lookup(step, kind, op)
+  return tuple(params)
+
+
+def _chain_size(size, step, op: str) -> None:
+  drawn = getattr(step, "image_size", None)
+  if drawn is not None and tuple(drawn) != tuple(size):
+    raise ValueError(f"{op}: `params`' {type(step).__name__} was drawn for a "
+                     f"{drawn[0]}x{drawn[1]} image (`image_size`={tuple(drawn)}), but the "
+                     f"chain brings it a {size[0]}x{size[1]} one; draw each set on the "
+                     f"output of the one before.")
+
+
+def _gather_labels(run, mask, fill, op: str):
+  """A label map through a run of geometric sets: their index maps composed, one gather."""
+  maps, size = [], mask.shape[:2]
+  for step in run:
+    _chain_size(size, step, op)
+    maps.append(INDEX_MAPS[type(step)](step, size, op))
+    size = maps[-1].size
+  rows, cols, inside = jnp.arange(size[0])[:, None], jnp.arange(size[1])[None, :], True
+  for index_map in reversed(maps):  # from the output back to the input
+    rows, cols, ok = index_map.source(rows, cols)
+    inside = inside & ok
+  width = mask.shape[1]
+  index = jnp.broadcast_to(jnp.where(inside, rows * width + cols, 0), size)
+  flat = mask.reshape(mask.shape[0] * width, *mask.shape[2:])
+  out = flat.at[index].get(mode="promise_in_bounds")  # in range: sent to 0 where outside
+  inside = jnp.broadcast_to(inside, size).reshape(size + (1,) * (mask.ndim - 2))
+  return jnp.where(inside, out, jnp.asarray(fill, mask.dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("fill", "erased", "op"))
+def _chain_mask_kernel(chain, mask, fill, erased, op: str):
+  labels = not jnp.issubdtype(mask.dtype, jnp.floating) and 0 not in mask.shape[:2]
+  run = []
+  for step in (*chain, None):
+    if step is not None and type(step) in POINT_MAPS:
+      run.append(step)
+      continue
+    if run and labels:
+      mask = _gather_labels(run, mask, fill, op)
+    for geometric in () if labels else run:  # float masks: each set's own resampling
+      _chain_size(mask.shape[:2], geometric, op)
+      mask = MASK_MAPS[type(geometric)](geometric, mask, fill, op)
+    run = []
+    if step is not None:
+      mask = RULES[type(step)].mask(step, mask, fill, erased, op)
+  return mask
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "hide_erased", "op"))
+def _chain_points_kernel(chain, points, flags, min_size, kind: str, hide_erased: bool, op: str):
+  size = None  # the image size between two sets, where one of them says it
+  for step in chain:
+    if size is not None:
+      _chain_size(size, step, op)
+    if type(step) in RULES:
+      points, flags = getattr(RULES[type(step)], kind)(step, points, flags, hide_erased, op)
+      size = size or getattr(step, "image_size", None)
+      continue
+    point_map = POINT_MAPS[type(step)](step, op)
+    if kind == "boxes":
+      points, flags = map_boxes(point_map, points, flags, min_size)
+    else:
+      points, flags = map_keypoints(point_map, points, flags)
+    last = point_map if isinstance(point_map, PointMap) else (point_map or [None])[-1]
+    size = step.image_size if last is None else last.canvas
+  return points, flags
+
+
+def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0,
+                  erased: float | None = None) -> jax.Array:
+  """Applies a parameter set from `draw` to a segmentation mask of the image (or batch).
 
   Integer and bool masks are label maps: every output pixel holds a label of the input, never
   a blend. A crop is a window and a flip a mirror copy, as for the image; a resized crop, an
   affine warp and each geometric slot of a policy take the input pixel under each output
-  pixel's centre (for a resized crop row ``floor(top + (i + 0.5) * height / size_h)`` and
-  likewise for columns; for a warp `warp_affine`'s ``"nearest"``, whatever the set's
+  pixel's centre (for a warp `warp_affine`'s ``"nearest"``, whatever the set's
   interpolation): a centre on a pixel boundary, or within 1/1024 pixel before it, takes the
-  pixel below or to the right. A policy's photometric slots leave the mask as it is. Float
-  masks (soft or one-hot, one channel per class) are resampled as the image is (with
-  ``fill=0``, bit for bit ``jax.jit(apply)`` for the crops, flips and affine warps, which runs
-  the same arithmetic compiled): a resized crop, or a warp with ``"bilinear"`` interpolation,
-  blends them with the image's weights, so along class boundaries a one-hot mask becomes
-  class probabilities; to keep it one-hot, transform class ids and one-hot them after.
+  pixel below or to the right. Float masks (soft or one-hot, one channel per class) are
+  resampled as the image is (with ``fill=0``, bit for bit ``jax.jit(apply)`` for the crops,
+  flips and affine warps): a resized crop, or a ``"bilinear"`` warp, blends them with the
+  image's weights, so along class boundaries a one-hot mask becomes class probabilities.
 
-  Output pixels from outside the image (`random_crop`'s padding in ``"constant"`` mode, the
-  corners a rotation uncovers) get ``fill``, e.g. an ignore index such as 255; ``"reflect"``
-  and ``"edge"`` padding copy labels as they copy pixels, so the mask stays aligned with the
-  image. A set whose warp the image turns NaN (a bad traced magnitude) turns a float mask NaN
-  too; an integer mask, which has no NaN, gets ``fill`` where the warp has no sample.
+  Output pixels from outside the image (`random_crop`'s ``"constant"`` padding, the corners
+  a rotation uncovers) get ``fill``, e.g. an ignore index such as 255; ``"reflect"`` and
+  ``"edge"`` padding copy labels as they copy pixels. A set whose warp the image turns NaN
+  turns a float mask NaN too; an integer mask gets ``fill`` where the warp has no sample.
+
+  The other sets: a `CutmixParams` takes a batch of masks and pastes each partner's mask
+  exactly where the image got its partner's pixels; a `MixupParams` blends a batch of float
+  masks with a class axis as it blends the images, ``lam m + (1 - lam) m[perm]`` (soft
+  labels); an `ErasingParams` leaves the mask as it is unless ``erased`` is given; the colour
+  sets (`ColorParams`, `GrayscaleParams`, `ColorJitterParams`) leave it as it is.
+
+  A tuple of per-image sets is a chain, applied in turn (as `apply` applies it to the image):
+  a label map goes through it as one gather, the input pixel each output pixel takes composed
+  through the sets, equal to one call per set and cheaper than their resamplings.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
-      `AffineParams`, `PolicyParams`), or one built by hand. Under `jax.vmap`, a batch of sets
-      with a batch of masks.
+      `AffineParams`, `PolicyParams`, `CutmixParams`, `MixupParams`, `ErasingParams`, the
+      colour sets), or one built by hand; or a chain, a tuple of per-image sets, each drawn
+      for the output of the one before. Under `jax.vmap`, a batch of sets with a batch of
+      masks (for the mixes, a batch of batches).
     mask: ``(H, W)`` or ``(H, W, K)``: an integer or bool label map (any channel count), or a
-      floating-point mask with a class axis; ``(H, W)`` is the size of the image ``params``
-      were drawn for.
+      floating-point mask with a class axis, of the image ``params`` were drawn for; for the
+      mixes, ``(N, H, W)`` or ``(N, H, W, K)``, the batch (for `MixupParams` floating point
+      with a class axis: one-hot a label map first).
     fill: the value of pixels from outside the image, a real scalar known at trace time; for
       an integer or bool mask, a whole number its dtype holds.
+    erased: for an `ErasingParams`, the value written where the image is erased (an ignore
+      index such as 255; for a float mask, e.g. 0.0: no class), checked as ``fill``; None
+      (the default), the mask is left as it is. Sets that erase nothing ignore it.
 
   Returns:
     The transformed mask: the output size of ``params``, ``mask``'s rank, channels and dtype.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (it blends
-      differently warped copies of the image, which no one map of the mask follows); a
-      ``mask`` neither integer, bool nor floating point, or a floating-point ``(H, W)`` mask
-      (a label map must be integer); a ``fill`` not a real number, a fractional ``fill`` for
-      an integer mask, a traced ``fill``.
-    ValueError: a ``mask`` not of rank 2 or 3, or of another height and width than
-      ``params.image_size``; a ``fill`` not finite or outside an integer dtype's range; a
-      window larger than the padded mask; a resized crop of a mask with no pixels; an affine
-      matrix not of shape (2, 3); a policy's ``ops`` and ``magnitudes`` not of one shape
-      ``(slots,)``.
+    TypeError: ``params`` not a parameter set of jaxreg.augment, or an `AugMixParams` (it
+      blends differently warped copies of the image, which no one map of the mask follows);
+      a chain holding a mix or a tuple; a ``mask`` neither integer, bool nor floating point,
+      a floating-point mask without a class axis, an integer or bool mask for a
+      `MixupParams`; a ``fill`` or ``erased`` not a real number, fractional for an integer
+      mask, or traced.
+    ValueError: a ``mask`` not of rank 2 or 3 (3 or 4 for the mixes), or of another height
+      and width than ``params.image_size`` (in a chain, than the set before outputs); an
+      empty chain; a batch of another size than the mix's; a
+      ``fill`` or ``erased`` not finite or outside an integer dtype's range; a window larger
+      than the padded mask; a resized crop of a mask with no pixels; an affine matrix not of
+      shape (2, 3); a policy's ``ops`` and ``magnitudes`` not of one shape ``(slots,)``.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -294,16 +210,30 @@ def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0) -
     >>> flip = A.draw(A.random_flip_left_right)(jax.random.key(0), image, probability=1.0)
     >>> A.apply_to_mask(flip, labels)[0]
     Array([3, 2, 1, 0], dtype=uint8)
+    >>> masks = jnp.stack([labels, labels + 100])  # a batch of two
+    >>> mix = A.draw(A.cutmix)(jax.random.key(1), jnp.zeros((2, 4, 4, 3)), jnp.eye(2))
+    >>> out = A.apply_to_mask(mix, masks)  # each mask with its partner's in the pasted box
+    >>> as_image = A.apply(mix, masks[..., None].astype(jnp.float32), jnp.eye(2))[0]
+    >>> bool((out == as_image[..., 0]).all())  # exactly where an image takes its partner's
+    True
   """
   op = "apply_to_mask"
-  _lookup(MASK_MAPS, params, op)
-  mask = _check_mask(mask, params, op)
-  return _mask_kernel(params, mask, _check_fill(fill, mask.dtype, op), op)
+  chain = _as_chain(params, "mask", op)
+  if chain is not None:
+    mask = check_mask(mask, getattr(chain[0], "image_size", None), op)
+    fill, erased = check_mask_values(mask, fill, erased, op)
+    return _chain_mask_kernel(chain, mask, fill, erased, op)
+  rule = lookup(params, "mask", op)
+  if rule is not None:
+    return rule(params, mask, fill, erased, op)
+  mask = check_mask(mask, params.image_size, op)
+  fill, _ = check_mask_values(mask, fill, erased, op)
+  return _mask_kernel(params, mask, fill, op)
 
 
 def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
-                   valid: jax.typing.ArrayLike | None = None,
-                   min_size: float = 1.0) -> tuple[jax.Array, jax.Array]:
+                   valid: jax.typing.ArrayLike | None = None, min_size: float = 1.0,
+                   hide_erased: bool = False) -> tuple[jax.Array, jax.Array]:
   """Applies a parameter set from `draw` to the image's bounding boxes.
 
   Boxes are XYXY in pixels, torchvision's convention: ``(x0, y0, x1, y1)``, x along the width,
@@ -317,30 +247,39 @@ def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
   valid, is ordered (``x0 <= x1``, ``y0 <= y1``), and its clamped width and height are
   positive and at least ``min_size``: a box cropped away, or cut to a sliver, becomes
   invalid; a NaN coordinate (or a set whose warp the image turns NaN) makes it invalid.
-  Invalid rows still hold their mapped, clamped coordinates.
+  Invalid rows still hold their mapped, clamped coordinates. With `random_crop`'s
+  ``"reflect"`` or ``"edge"`` padding, a box follows its object; the mirrored copies that
+  padding shows are not boxed.
 
-  With `random_crop`'s ``"reflect"`` or ``"edge"`` padding, a box follows its object; the
-  mirrored copies that padding shows are not boxed.
+  An `ErasingParams` and the colour sets return ``(boxes, valid)`` as given (with
+  ``hide_erased``, a box inside the erased rectangle is invalid). `CutmixParams` and
+  `MixupParams` raise: each example then shows parts of two images' objects, a number of
+  boxes that no static shape holds. A chain (a tuple of sets) applies its sets in turn.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
-      `AffineParams`, `PolicyParams`; a flip, an affine set and a policy need their
-      ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets with a batch of
-      boxes: ``jax.vmap(apply_to_boxes)(params, boxes, valid=valid)``.
+      `AffineParams`, `PolicyParams`, `ErasingParams`, the colour sets; a flip, an affine
+      set and a policy need their ``image_size``, which `draw` records), or a chain of them,
+      a tuple. Under `jax.vmap`, a batch of sets with a batch of boxes:
+      ``jax.vmap(apply_to_boxes)(params, boxes, valid=valid)``.
     boxes: ``(K, 4)`` floating-point XYXY boxes in input pixels.
     valid: ``(K,)`` bool, which rows are boxes; None: all of them.
     min_size: the smallest width and height, in output pixels, of a box kept valid; >= 0.
+    hide_erased: for an `ErasingParams`, a box that lies wholly inside the erased rectangle
+      (nothing of its object left to see) becomes invalid; a bool. Other sets ignore it.
 
   Returns:
     ``(boxes, valid)``: the ``(K, 4)`` boxes in output pixels (``boxes``' dtype) and the
     ``(K,)`` bool flags.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (no one map
-      moves the boxes of its blend of differently warped copies); non-float ``boxes``; a
-      ``valid`` that is not bool.
+    TypeError: ``params`` not a parameter set that moves boxes: an `AugMixParams` (no one map
+      moves the boxes of its blend of differently warped copies), a `CutmixParams` or a
+      `MixupParams`, in a chain too; non-float ``boxes``; a ``valid`` that is not bool; a
+      ``hide_erased`` that is not a bool.
     ValueError: ``boxes`` not of shape (K, 4); ``valid`` not of shape (K,); a ``min_size``
-      negative or not finite; a flip, affine set or policy without ``image_size``; an affine
+      negative or not finite; a flip, affine set or policy without ``image_size``; an empty
+      chain, or a set in it drawn for another size than the set before outputs; an affine
       matrix not of shape (2, 3); a policy's ``ops`` and ``magnitudes`` not of one shape.
 
   Example:
@@ -354,18 +293,26 @@ def apply_to_boxes(params: Any, boxes: jax.typing.ArrayLike, *,
     >>> turn = A.draw(A.rotate)(image, 90.0)  # counter-clockwise about (10, 5)
     >>> A.apply_to_boxes(turn, jnp.array([[10.0, 5.0, 14.0, 6.0]]))[0]
     Array([[10.,  1., 11.,  5.]], dtype=float32)
+    >>> A.apply_to_boxes((flip, turn), jnp.array([[6.0, 4.0, 9.0, 6.0]]))[0]  # in turn
+    Array([[ 9.,  1., 11.,  4.]], dtype=float32)
   """
   op = "apply_to_boxes"
-  _lookup(POINT_MAPS, params, op)
-  boxes = _check_points(boxes, op, "boxes", 4, "XYXY boxes, one per row")
-  valid = _check_flags(valid, op, "valid", boxes.shape[0], "box")
+  chain = _as_chain(params, "boxes", op)
+  rule = None if chain is not None else lookup(params, "boxes", op)
+  boxes = check_points(boxes, op, "boxes", 4, "XYXY boxes, one per row")
+  valid = check_flags(valid, op, "valid", boxes.shape[0], "box")
   _checks.check_interval(min_size, op, "min_size", lo=0.0)
+  hide_erased = _checks.check_bool(hide_erased, op, "hide_erased")
+  if chain is not None:
+    return _chain_points_kernel(chain, boxes, valid, min_size, "boxes", hide_erased, op)
+  if rule is not None:
+    return rule(params, boxes, valid, hide_erased, op)
   return _boxes_kernel(params, boxes, valid, min_size, op)
 
 
 def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
-                       visible: jax.typing.ArrayLike | None = None
-                       ) -> tuple[jax.Array, jax.Array]:
+                       visible: jax.typing.ArrayLike | None = None,
+                       hide_erased: bool = False) -> tuple[jax.Array, jax.Array]:
   """Applies a parameter set from `draw` to the image's keypoints.
 
   Keypoints are ``(x, y)`` in continuous pixel coordinates, the boxes' convention: the image
@@ -374,26 +321,33 @@ def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
   it after). A keypoint that leaves the output canvas, the closed rectangle ``[0, W'] x
   [0, H']``, loses its visibility; its coordinates are still mapped, never clamped. A policy
   maps keypoints slot by slot; one that leaves the canvas at any slot, where the image loses
-  its pixel, stays invisible.
+  its pixel, stays invisible. An `ErasingParams` and the colour sets return ``(keypoints,
+  visible)`` as given (with ``hide_erased``, a keypoint on an erased pixel is invisible);
+  `CutmixParams` and `MixupParams` raise (each example shows parts of two images). A chain (a
+  tuple of sets) applies its sets in turn.
 
   Args:
     params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
-      `AffineParams`, `PolicyParams`; a flip, an affine set and a policy need their
-      ``image_size``, which `draw` records). Under `jax.vmap`, a batch of sets with a batch of
-      keypoints.
+      `AffineParams`, `PolicyParams`, `ErasingParams`, the colour sets; a flip, an affine
+      set and a policy need their ``image_size``, which `draw` records), or a chain of them,
+      a tuple. Under `jax.vmap`, a batch of sets with a batch of keypoints.
     keypoints: ``(K, 2)`` floating-point ``(x, y)`` in input pixels.
     visible: ``(K,)`` bool, which keypoints are visible (or present); None: all of them.
+    hide_erased: for an `ErasingParams`, a keypoint on an erased pixel (``left <= x < left +
+      width``, ``top <= y < top + height``) becomes invisible; a bool. Other sets ignore it.
 
   Returns:
     ``(keypoints, visible)``: the ``(K, 2)`` keypoints in output pixels (``keypoints``' dtype)
     and the ``(K,)`` bool flags, visible and inside the output canvas.
 
   Raises:
-    TypeError: ``params`` not a geometric parameter set, or an `AugMixParams` (no one map
-      moves the keypoints of its blend of differently warped copies); non-float
-      ``keypoints``; a ``visible`` that is not bool.
+    TypeError: ``params`` not a parameter set that moves keypoints: an `AugMixParams` (no one
+      map moves the keypoints of its blend of differently warped copies), a `CutmixParams` or
+      a `MixupParams`, in a chain too; non-float ``keypoints``; a ``visible`` that is not
+      bool; a ``hide_erased`` that is not a bool.
     ValueError: ``keypoints`` not of shape (K, 2); ``visible`` not of shape (K,); a flip,
-      affine set or policy without ``image_size``; an affine matrix not of shape (2, 3); a
+      affine set or policy without ``image_size``; an empty chain, or a set in it drawn for
+      another size than the set before outputs; an affine matrix not of shape (2, 3); a
       policy's ``ops`` and ``magnitudes`` not of one shape.
 
   Example:
@@ -403,9 +357,20 @@ def apply_to_keypoints(params: Any, keypoints: jax.typing.ArrayLike, *,
     >>> A.apply_to_keypoints(window, jnp.array([[5.0, 5.0], [0.5, 9.5]]))
     (Array([[ 2. ,  3. ],
            [-2.5,  7.5]], dtype=float32), Array([ True, False], dtype=bool))
+    >>> erasing = A.draw(A.random_erasing)(jax.random.key(0), jnp.zeros((10, 10, 3)),
+    ...                                     probability=1.0, scale=(0.3, 0.3))
+    >>> corner = (erasing.left + 0.5, erasing.top + 0.5)  # on the first erased pixel
+    >>> A.apply_to_keypoints(erasing, jnp.array([corner]), hide_erased=True)[1]
+    Array([False], dtype=bool)
   """
   op = "apply_to_keypoints"
-  _lookup(POINT_MAPS, params, op)
-  keypoints = _check_points(keypoints, op, "keypoints", 2, "(x, y) points, one per row")
-  visible = _check_flags(visible, op, "visible", keypoints.shape[0], "keypoint")
+  chain = _as_chain(params, "keypoints", op)
+  rule = None if chain is not None else lookup(params, "keypoints", op)
+  keypoints = check_points(keypoints, op, "keypoints", 2, "(x, y) points, one per row")
+  visible = check_flags(visible, op, "visible", keypoints.shape[0], "keypoint")
+  hide_erased = _checks.check_bool(hide_erased, op, "hide_erased")
+  if chain is not None:
+    return _chain_points_kernel(chain, keypoints, visible, 0.0, "keypoints", hide_erased, op)
+  if rule is not None:
+    return rule(params, keypoints, visible, hide_erased, op)
   return _keypoints_kernel(params, keypoints, visible, op)

@@ -120,14 +120,29 @@ def shear_matrix(height: int, width: int, factor_x, factor_y) -> jax.Array:
 # --------------------------------------------------------------------------------------------
 
 
-def _sample_points(matrix, height: int, width: int, shift: float = 0.0):
-  """(u, v), each (H, W): the input point each output pixel centre maps to, plus ``shift``."""
-  x = jnp.arange(width, dtype=_F32) + 0.5
-  y = jnp.arange(height, dtype=_F32)[:, None] + 0.5
+def _sample_points(matrix, height: int, width: int, shift: float = 0.0, rows=None, cols=None):
+  """(u, v): the input point each output pixel centre maps to, plus ``shift``; for the pixels
+  in ``rows`` and ``cols`` (int arrays that broadcast together), or every pixel, (H, W)."""
+  cols = jnp.arange(width) if cols is None else cols
+  rows = jnp.arange(height)[:, None] if rows is None else rows
+  x, y = cols.astype(_F32) + 0.5, rows.astype(_F32) + 0.5
   # The shift joins the constant terms once, not each of the H x W points.
   u = matrix[0, 0] * x + matrix[0, 1] * y + (matrix[0, 2] + shift)
   v = matrix[1, 0] * x + matrix[1, 1] * y + (matrix[1, 2] + shift)
   return u, v
+
+
+def nearest_source(matrix, height: int, width: int, rows=None, cols=None):
+  """``(row, col, inside)``: the input pixel the ``"nearest"`` rule takes for each output
+  pixel (in ``rows`` and ``cols``, or all of an H x W output), sent to (0, 0) where its sample
+  point lies outside the ``height`` x ``width`` input (``inside`` False, also for NaN)."""
+  # Ties (and points up to _TIE before a boundary) go right / down; see the module docstring.
+  u, v = _sample_points(matrix, height, width, _TIE, rows, cols)
+  col, row = jnp.floor(u), jnp.floor(v)
+  inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)  # False for NaN
+  # Outside points are sent to pixel (0, 0) before the integer conversion (NaN has none).
+  return (jnp.where(inside, row, 0).astype(jnp.int32),
+          jnp.where(inside, col, 0).astype(jnp.int32), inside)
 
 
 def _gather(flat, rows, cols, width: int):
@@ -141,13 +156,7 @@ def warp(image, matrix, interpolation: str, fill):
   height, width, channels = image.shape
   flat = image.reshape(height * width, channels)
   if interpolation == "nearest":
-    # Ties (and points up to _TIE before a boundary) go right / down; see the module docstring.
-    u, v = _sample_points(matrix, height, width, _TIE)
-    col, row = jnp.floor(u), jnp.floor(v)
-    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)  # False for NaN
-    # Outside points are sent to pixel (0, 0) before the integer conversion (NaN has none).
-    row = jnp.where(inside, row, 0).astype(jnp.int32)
-    col = jnp.where(inside, col, 0).astype(jnp.int32)
+    row, col, inside = nearest_source(matrix, height, width)
     out = _gather(flat, row, col, width)
     return jnp.where(inside[..., None], out, fill.astype(image.dtype))
   dtype = compute_dtype(image)
