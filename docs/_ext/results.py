@@ -54,7 +54,8 @@ from typing import ClassVar
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 # Results files outside benchmarks/results/, by id (conf.py's `results_files` adds more).
-EXTRA_FILES = {"regularization_study": "docs/study/results.json"}
+EXTRA_FILES = {"regularization_study": "docs/study/results.json",
+               "segmentation_study": "docs/segmentation/results.json"}
 
 _REF = re.compile(r"^(?P<file>[\w.-]+)/(?P<path>[^:|@]+?)(?::(?P<spec>[^|]*))?"
                   r"(?:\|(?P<filter>bold[<>]-?[\d.]+))?$")
