@@ -1,11 +1,15 @@
 """Runs the ```python blocks of markdown files (the README, the documentation pages).
 
-One mechanism for both: the README's complete blocks and every docs page run as programs in a
-fresh Python, on 8 simulated CPU devices (as on a multi-device machine), from the repository
-root. The examples are tiny, so their time is XLA compiling them: `FAST_COMPILE` turns LLVM's
-optimizations down (the results are the same, the code runs slower), which halves that.
+One mechanism for both, `run_programs`: the README's complete blocks and every docs page run as
+programs in a fresh Python, on 8 simulated CPU devices (as on a multi-device machine), from the
+repository root; one after another in one Python, each in a namespace of its own with JAX's
+configuration restored after it, so a program pays neither Python's and JAX's start-up nor the
+compilation of what an earlier one compiled. The examples are tiny, so their time is XLA
+compiling them: `FAST_COMPILE` turns LLVM's optimizations down (the results are the same, the
+code runs slower), which halves that.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -26,14 +30,51 @@ def python_blocks(path: pathlib.Path) -> list[str]:
   return _BLOCK.findall(path.read_text())
 
 
-def run_python(source: str, *, label: str, devices: int = 8) -> str:
-  """Runs ``source`` as a program in a fresh Python; fails with its stderr if it fails.
+def _environment(devices: int) -> dict[str, str]:
+  return {**os.environ, "JAX_PLATFORMS": "cpu",
+          "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
 
-  Returns its stdout.
-  """
-  env = {**os.environ, "JAX_PLATFORMS": "cpu",
-         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"}
-  result = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=SUBPROCESS_TIMEOUT_S, check=False)
-  assert result.returncode == 0, f"{label} failed:\n{result.stderr[-3000:]}"
-  return result.stdout
+
+# Reads {label: source} as JSON from stdin; runs each source as `__main__` in a namespace of its
+# own, its output kept apart; restores every JAX configuration value a program changed (a page
+# may turn on key-reuse checks); writes {label: traceback or None} as JSON to the file argv[1].
+_RUNNER = """
+import contextlib, io, json, sys, traceback
+import jax
+programs, outcome = json.load(sys.stdin), {}
+for label, source in programs.items():
+  config = dict(jax.config.values)
+  output = io.StringIO()
+  try:
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+      exec(compile(source, label, "exec"), {"__name__": "__main__"})
+    outcome[label] = None
+  except BaseException:
+    outcome[label] = output.getvalue()[-2000:] + traceback.format_exc()[-3000:]
+  for name, value in config.items():
+    if jax.config.values.get(name) != value:
+      jax.config.update(name, value)
+  with contextlib.suppress(ImportError):
+    import matplotlib.pyplot
+    matplotlib.pyplot.close("all")
+with open(sys.argv[1], "w") as f:
+  json.dump(outcome, f)
+"""
+
+
+def run_programs(programs: dict[str, str], *, devices: int = 8) -> dict[str, str]:
+  """Runs each of ``programs`` ({label: source}) in turn in one fresh Python, each as
+  ``__main__`` in a namespace of its own. Returns {label: its output and traceback} for those
+  that failed; fails if the Python itself does."""
+  import tempfile
+
+  with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "outcome.json")
+    result = subprocess.run([sys.executable, "-c", _RUNNER, path], input=json.dumps(programs),
+                            capture_output=True, text=True, env=_environment(devices), cwd=ROOT,
+                            timeout=SUBPROCESS_TIMEOUT_S, check=False)
+    assert result.returncode == 0, f"the programs' Python failed:\n{result.stderr[-3000:]}"
+    with open(path) as f:
+      outcome = json.load(f)
+  assert sorted(outcome) == sorted(programs), (sorted(outcome), sorted(programs))
+  return {label: error for label, error in outcome.items() if error is not None}

@@ -9,8 +9,7 @@ import runpy
 import subprocess
 import sys
 
-import pytest
-from markdown_blocks import FAST_COMPILE, ROOT, SUBPROCESS_TIMEOUT_S, python_blocks, run_python
+from markdown_blocks import FAST_COMPILE, ROOT, SUBPROCESS_TIMEOUT_S, python_blocks, run_programs
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if p.name != "README.md" and "_build" not in p.parts)
@@ -91,19 +90,30 @@ def test_intersphinx_reads_no_network():
     assert expected[name] in names, (name, expected[name])
 
 
-def _run_page(page):
-  blocks = python_blocks(page)
-  return run_python("\n".join(blocks), label=str(page.relative_to(ROOT)))
-
-
 def test_the_guides_have_code_to_run():
   assert len(CODE_PAGES) >= 9
 
 
-@pytest.mark.parametrize("page", CODE_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
-def test_every_docs_code_block_runs(page):
-  """Each page's ```python blocks run in order, as one program (later blocks use earlier ones)."""
-  _run_page(page)
+def test_every_docs_code_block_runs():
+  """Each page's ```python blocks run in order, as one program (later blocks use earlier ones);
+  the pages one after another in one Python (`run_programs`)."""
+  failed = run_programs({str(page.relative_to(DOCS)): "\n".join(python_blocks(page))
+                         for page in CODE_PAGES})
+  assert not failed, "\n\n".join(f"{page} failed:\n{error}" for page, error in failed.items())
+
+
+def test_run_programs_reports_each_failure_and_restores_jax_configuration():
+  failed = run_programs({
+      "fine": "x = 1",
+      "raises": "print('before'); raise ValueError('boom')",
+      "exits": "raise SystemExit(3)",
+      "configures": "import jax; jax.config.update('jax_debug_key_reuse', True)",
+      "sees the default": "import jax; assert not jax.config.jax_debug_key_reuse",
+      "own namespace": "assert 'x' not in globals()",
+  })
+  assert sorted(failed) == ["exits", "raises"]
+  assert "before" in failed["raises"]
+  assert "ValueError: boom" in failed["raises"]
 
 
 def _gallery():

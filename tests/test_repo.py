@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from markdown_blocks import python_blocks, run_python
+from markdown_blocks import python_blocks, run_programs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,8 @@ def test_complete_readme_examples_run():
   blocks = [b for b in python_blocks(ROOT / "README.md") if b.startswith("import")]
   assert len(blocks) >= 2
   assert any("shard_map" in b for b in blocks)
-  for i, block in enumerate(blocks):
-    run_python(block, label=f"README block {i}:\n{block}")
+  failed = run_programs({f"README block {i}:\n{block}": block for i, block in enumerate(blocks)})
+  assert not failed, "\n\n".join(f"{label}\nfailed:\n{error}" for label, error in failed.items())
 
 
 # Words about how the project was developed rather than what it is: numbered work items and
