@@ -544,12 +544,14 @@ POLICIES = {
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_batched_policy_draws_per_example_and_matches_single_images(name):
+  # Three images, as the uint8 test below and tests/test_params.py batch them: the same
+  # batched program, compiled once for the suite (its compilation cache).
   policy = POLICIES[name]
-  images = jnp.broadcast_to(IMAGE, (6, *IMAGE.shape))
+  images = jnp.broadcast_to(IMAGE, (3, *IMAGE.shape))
   key = jax.random.key(7)
   with reuse_keys():
     jitted = jax.jit(A.batched(policy))(key, images)
-    keys = jax.random.split(key, 6)
+    keys = jax.random.split(key, 3)
     single = jnp.stack([policy(k, x) for k, x in zip(keys, images, strict=True)])  # eager
     # the accelerators' form, forced here: the same function
     vectorized = jax.jit(jax.vmap(lambda k, x: _vectorized(policy, k, x)))(keys, images)
