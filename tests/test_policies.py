@@ -621,30 +621,6 @@ def test_policies_keep_half_precision_and_range():
     assert float(out.max()) <= 1
 
 
-def test_gradient_flows_through_the_differentiable_ops():
-  # A key whose two RandAugment draws are a rotation and a brightness change (both
-  # differentiable in the image): reverse mode matches finite differences, on the CPU's loop
-  # and in the select form alike.
-  tab = ps.table(ps.RAND_AUGMENT, *IMAGE.shape[:2], 31)
-  wanted = {ps.OPS.index("Rotate"), ps.OPS.index("Brightness")}
-  with reuse_keys():
-    seed = next(s for s in range(500) if set(np.asarray(
-        ps.draw_rand_augment(jax.random.key(s), tab, 2, 9, 31, 0.0)[0]).tolist()) == wanted)
-  key = jax.random.key(seed)
-  image = 0.25 + 0.25 * IMAGE  # away from the clip at 1
-
-  def loss(x):
-    with reuse_keys():
-      out = A.batched(functools.partial(A.rand_augment, interpolation="bilinear"))(key, x)
-    return jnp.sum(out * jnp.cos(jnp.arange(out.size).reshape(out.shape)))
-
-  with reuse_keys():
-    jax.test_util.check_grads(loss, (image[None],), order=1, modes=("rev",), atol=2e-2,
-                              rtol=2e-2)
-    grad = jax.grad(loss)(image[None])
-  assert float(jnp.abs(grad).max()) > 0
-
-
 @pytest.mark.xla_schedule("docs/policies.md")
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
 def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
