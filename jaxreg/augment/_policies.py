@@ -163,7 +163,9 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
 
   looped = per_example(functools.partial(switched, interpolation=interpolation))
   vectorized = per_example(lambda *a, select=True: selected(*a, interpolation=interpolation))
-  return _backend.loop_on_cpu(looped, vectorized, differentiable=1)(image, values, fill, ops)
+  # The image, the magnitudes and the fill take tangents (a set's float fields: a learned
+  # magnitude's gradient), the op indices none.
+  return _backend.loop_on_cpu(looped, vectorized, differentiable=3)(image, values, fill, ops)
 
 
 # --------------------------------------------------------------------------------------------
