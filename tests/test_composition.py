@@ -284,8 +284,8 @@ def _jitter(key, x, factors):
 SMOOTH_SLOTS = (("Rotate", "Brightness"), ("Contrast", "ShearX"), ("Color", "ShearY"))
 
 
-def _policy(x, ops, magnitudes):
-  return A.apply(A.PolicyParams(ops=ops, magnitudes=magnitudes, fill=jnp.float32(0.2),
+def _policy(x, ops, magnitudes, fill):
+  return A.apply(A.PolicyParams(ops=ops, magnitudes=magnitudes, fill=fill.astype(jnp.float32),
                                 interpolation="bilinear", image_size=(H, W)), x)
 
 
@@ -311,6 +311,13 @@ def _boxes():
 
 def _flip(flag):
   return A.FlipParams(flip=flag, probability=jnp.float32(0.5), image_size=(5, 7))
+
+
+def _erase(x, value):
+  # a box of rows 2-5 and columns 3-7 filled with ``value``, one per channel
+  box = {k: jnp.float32(v) for k, v in (("top", 2), ("left", 3), ("height", 4), ("width", 5))}
+  return A.apply(A.ErasingParams(**box, erase=jnp.array(True), probability=jnp.float32(0.5),
+                                 value=value), x)
 
 
 def _mixup(x, y, lam):
@@ -377,14 +384,17 @@ ROWS = {
         _keys(), _x(), _f64((0.1, 1.3, 0.7, 0.05), (-0.1, 0.8, 1.4, -0.2),
                             (0.05, 1.1, 1.2, 0.08))), steps={1: STEP, 2: STEP},
         sequential=True),
-    # The policies' default (vmapped, on a CPU looped) path, in the image and the magnitudes.
+    # The policies' default (vmapped, on a CPU looped) path, in the image, the magnitudes and
+    # the fill (float32, as drawn).
     "apply PolicyParams": Row((A.apply,), _policy, lambda: (_x(), np.asarray(
         [[A.PolicyParams.OPS.index(op) for op in ops] for ops in SMOOTH_SLOTS]), _f64(
-            (12.3, 0.27), (-0.37, 0.23), (0.45, -0.17))), steps={0: STEP, 2: COARSE},
-        kinks=0.1, value_atol=WARP_ATOL),
+            (12.3, 0.27), (-0.37, 0.23), (0.45, -0.17)), _f64(0.2, 0.5, 0.7)),
+        steps={0: STEP, 2: COARSE, 3: COARSE}, kinks=0.1, value_atol=WARP_ATOL),
     "apply AffineParams": Row((A.apply,), _matrix, lambda: (_x(), np.stack(
         [np.asarray(_turn(a).matrix, _float()) for a in MAGNITUDES])),
         steps={0: STEP, 1: COARSE}, kinks=0.1, value_atol=WARP_ATOL),
+    "apply ErasingParams": Row((A.apply,), _erase, lambda: (_x(), _f64(
+        (0.1, 0.5, 0.9), (0.3, 0.3, 0.3), (0.7, 0.2, 0.4))), steps={0: STEP, 1: STEP}),
     "apply MixupParams": Row((A.apply,), _mixup, lambda: (_batches(3), _labels(), _f64(
         (0.2, 0.7, 0.9), (0.5, 0.1, 0.4), (0.3, 0.3, 0.6))), steps={0: STEP, 1: STEP, 2: STEP}),
     # The mixes, a batch of 3 per example. cutmix is linear in the images and labels, and in
