@@ -1000,9 +1000,10 @@ ROWS: list[Row] = [
     Row(A.random_brightness, "traced max_delta", lambda: traced(
         lambda d: A.random_brightness(K(), IMG, d), 0.1), raises(TypeError, "max_delta", "traced")),
     *random_color_rows(A.random_contrast, ((0.5, 1.5),), [
-        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
-        ("factors lo -1", ((-1.0, 0.5),), ValueError, "factors", "-1.0"),
-        ("factors hi NaN", ((0.5, float("nan")),), ValueError, "factors", "nan"),
+        ("factors[0] > factors[1]", ((1.5, 0.5),), ValueError, "factors",
+         "0.0 <= factors[0] <= factors[1], got (1.5, 0.5)"),
+        ("factors[0] -1", ((-1.0, 0.5),), ValueError, "factors", "-1.0"),
+        ("factors[1] NaN", ((0.5, float("nan")),), ValueError, "factors", "nan"),
         ("factors a number", (1.5,), TypeError, "factors", "1.5"),
         ("factors of three", ((0.5, 1.0, 1.5),), ValueError, "factors", "(0.5, 1.0, 1.5)"),
         ("factors a string", ("0.5",), TypeError, "factors", "'0.5'"),
@@ -1012,8 +1013,9 @@ ROWS: list[Row] = [
         lambda lo: A.random_contrast(K(), IMG, (lo, 1.5)), 0.5),
         raises(TypeError, "factors", "traced")),
     *random_color_rows(A.random_saturation, ((0.5, 1.5),), [
-        ("factors lo > hi", ((1.5, 0.5),), ValueError, "factors", "(1.5, 0.5)"),
-        ("factors hi inf", ((0.5, float("inf")),), ValueError, "factors", "inf"),
+        ("factors[0] > factors[1]", ((1.5, 0.5),), ValueError, "factors",
+         "0.0 <= factors[0] <= factors[1], got (1.5, 0.5)"),
+        ("factors[1] inf", ((0.5, float("inf")),), ValueError, "factors", "inf"),
         ("factors a number", (0.5,), TypeError, "factors", "0.5"),
         ("factors of one", ([0.5],), ValueError, "factors", "[0.5]"),
     ]),
@@ -1238,12 +1240,13 @@ ROWS: list[Row] = [
         K(), EMPTY_IMG, 4), raises(ValueError, "image", "(0, 8, 3)")),
     Row(A.random_resized_crop, "image with no columns", lambda: A.random_resized_crop(
         K(), jnp.zeros((5, 0, 3)), 4), raises(ValueError, "image", "(5, 0, 3)")),
-    Row(A.random_resized_crop, "scale upper bound 0", lambda: A.random_resized_crop(
-        K(), IMG, 4, scale=(0.0, 0.0)), raises(ValueError, "scale", "(0.0, 0.0)")),
+    Row(A.random_resized_crop, "scale[1] 0", lambda: A.random_resized_crop(
+        K(), IMG, 4, scale=(0.0, 0.0)),
+        raises(ValueError, "scale", "scale[1] > 0, got (0.0, 0.0)")),
     Row(A.random_resized_crop, "scale above 1", lambda: A.random_resized_crop(
         K(), IMG, 4, scale=(0.5, 1.5)), raises(ValueError, "scale", "1.5")),
     Row(A.random_resized_crop, "ratio (0, 1)", lambda: A.random_resized_crop(
-        K(), IMG, 4, ratio=(0.0, 1.0)), raises(ValueError, "ratio", "(0.0, 1.0)")),
+        K(), IMG, 4, ratio=(0.0, 1.0)), raises(ValueError, "ratio", "ratio[0] > 0")),
     Row(A.random_resized_crop, "ratio of three", lambda: A.random_resized_crop(
         K(), IMG, 4, ratio=(1, 2, 3)), raises(ValueError, "ratio", "(1, 2, 3)")),
     Row(A.random_resized_crop, "traced scale", lambda: traced(
@@ -1275,7 +1278,7 @@ ROWS: list[Row] = [
     Row(A.random_erasing, "ratio (0, 1)", lambda: A.random_erasing(K(), IMG, ratio=(0.0, 1.0)),
         raises(ValueError, "ratio", "(0.0, 1.0)")),
     Row(A.random_erasing, "scale reversed", lambda: A.random_erasing(K(), IMG, scale=(0.5, 0.1)),
-        raises(ValueError, "scale", "(0.5, 0.1)")),
+        raises(ValueError, "scale", "0.0 <= scale[0] <= scale[1] <= 1.0, got (0.5, 0.1)")),
     Row(A.random_erasing, "value NaN", lambda: A.random_erasing(K(), IMG, value=float("nan")),
         raises(ValueError, "value", "nan")),
     Row(A.random_erasing, "value for 4 channels", lambda: A.random_erasing(

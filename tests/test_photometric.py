@@ -1,4 +1,6 @@
-"""Photometric ops against Pillow (on uint8-quantised images), float64 NumPy and finite differences.
+"""Photometric ops against Pillow (on uint8-quantised images) and float64 NumPy.
+
+Their derivatives, against finite differences, are rows of tests/test_composition.py.
 
 Tolerances, in grey levels of 1/255 (each test states its own):
 
@@ -19,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reuse_keys
-from jax.test_util import check_grads
 
 import jaxreg as jr
 from jaxreg.augment import _levels
@@ -445,7 +446,8 @@ def test_random_grayscale_frequency_and_outputs():
 
 
 # ---------------------------------------------------------------------------------------------
-# jit, vmap with per-example magnitudes, dtypes, gradients
+# jit, vmap with per-example magnitudes, dtypes (derivatives, and jit and vmap in float64:
+# tests/test_composition.py)
 # ---------------------------------------------------------------------------------------------
 
 # (op, magnitudes for 4 examples); the magnitude is the op's second positional argument.
@@ -483,15 +485,6 @@ def test_per_example_traced_magnitudes_under_vmap_equal_per_image_calls(op, magn
   assert len({np.asarray(e).tobytes() for e in eager}) == 4  # the magnitudes matter
 
 
-@pytest.mark.parametrize("op", WITHOUT_MAGNITUDE, ids=_name)
-def test_ops_without_magnitude_under_jit_and_vmap(op):
-  images = batch_of_images()
-  eager = np.stack([op(x) for x in images])
-  np.testing.assert_allclose(jax.jit(jax.vmap(op))(images), eager, atol=1e-6)
-  np.testing.assert_allclose(A.batched(lambda key, x: op(x))(jax.random.key(0), images), eager,
-                             atol=1e-6)
-
-
 def _call_with_magnitude(op, x, magnitude):
   if isinstance(op, functools.partial):
     return op(x, sigma=magnitude)
@@ -512,35 +505,6 @@ def test_dtypes_are_kept_and_half_precision_is_rounded_once(dtype):
     np.testing.assert_array_equal(np.asarray(out.astype(jnp.float32)),
                                   np.asarray(call(None, wide).astype(dtype).astype(jnp.float32)),
                                   err_msg=_name(op))
-
-
-def test_gradients_of_the_differentiable_ops():
-  # Inside (0, 1) and with no clamping, so each op is smooth at the point: checked against
-  # finite differences in forward and reverse mode.
-  x = jnp.asarray(RNG.uniform(0.3, 0.6, (5, 6, 3)), jnp.float32)
-  x = x.at[0, 0].set(0.2).at[-1, -1].set(0.7)  # unique extremes for autocontrast
-  ops = [A.invert, A.autocontrast, A.grayscale,
-         lambda v: A.enhance_sharpness(v, 1.4),
-         lambda v: A.enhance_brightness(v, 1.2),
-         lambda v: A.enhance_contrast(v, 1.3),
-         lambda v: A.enhance_color(v, 0.6),
-         lambda v: A.gaussian_blur(v, 3, 0.9)]
-  for op in ops:
-    check_grads(op, (x,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
-  # No pixel near the threshold, where the ops jump.
-  away = jnp.where(x < 0.45, x - 0.1, x + 0.1)
-  for op in (lambda v: A.solarize(v, 0.45), lambda v: A.solarize_add(v, 0.1, threshold=0.45)):
-    check_grads(op, (away,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
-  for op in (lambda f: A.enhance_contrast(x, f), lambda f: A.enhance_sharpness(x, f),
-             lambda s: A.gaussian_blur(x, 5, s)):
-    check_grads(op, (1.3,), order=1, modes=("fwd", "rev"), atol=2e-2, rtol=2e-2, eps=1e-3)
-
-
-def test_non_differentiable_ops_have_the_documented_zero_gradient():
-  x = jnp.asarray(RNG.uniform(size=(5, 6, 3)), jnp.float32)
-  for op in (lambda v: A.posterize(v, 3), A.equalize):
-    np.testing.assert_array_equal(jax.grad(lambda v, op=op: op(v).sum())(x), 0.0)
-  assert float(jax.grad(lambda t: A.solarize(x, t).sum())(0.5)) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
-from jaxreg.augment._dtypes import from_float, to_float
+from jaxreg.augment._dtypes import on_levels, to_float
 from jaxreg.augment._image_checks import Interpolation, check_policy_image
 from jaxreg.augment._params import AugMixParams, register
 from jaxreg.augment._policies import apply, check_drawn_image
@@ -98,13 +99,16 @@ def _draw_aug_mix(key, image, *, severity=3, width=3, depth=-1, alpha=1.0, all_o
 
 def _apply_aug_mix(params: AugMixParams, image):
   image = check_drawn_image(params, image, "apply")
-  # A uint8 image: the chains and the mix in float, rounded to levels once, at the end.
-  x = to_float(image)
-  chains = apply(x if image.dtype == jnp.uint8 else image, params.ops, params.magnitudes,
-                 params.fill, params.interpolation)
+  # A uint8 image: the chains and the mix on q / 255, rounded to levels once, at the end.
+  return on_levels(functools.partial(_mix, params))(image)
+
+
+def _mix(params: AugMixParams, image):
+  chains = apply(image, params.ops, params.magnitudes, params.fill, params.interpolation)
+  x = to_float(image)  # half precision mixes in float32
   mixed = params.image_weight.astype(x.dtype) * x + jnp.tensordot(
       params.chain_weights.astype(x.dtype), chains.astype(x.dtype), axes=1)
-  return from_float(mixed, image.dtype)
+  return mixed.astype(image.dtype)
 
 
 

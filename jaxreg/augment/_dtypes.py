@@ -37,6 +37,21 @@ def from_float(x, dtype):
   return x.astype(dtype)
 
 
+def on_levels(fn):
+  """``fn(image, *args)`` computed on a uint8 image's levels as floats: on ``q / 255``
+  (`to_float`), rounded to the nearest level once, at the end (`from_float`). Other images go
+  to ``fn`` as they are. The one form of "compute on ``q / 255``, round back" that the ops
+  defined as float maps (the enhancers, the policies' slots, AugMix's mix) share."""
+
+  @functools.wraps(fn)
+  def run(image, *args, **kwargs):
+    if image.dtype != jnp.uint8:
+      return fn(image, *args, **kwargs)
+    return from_float(fn(to_float(image), *args, **kwargs), jnp.uint8)
+
+  return run
+
+
 def nearest_level(levels):
   """Float ``levels`` on the 0-255 scale as uint8: the nearest level (half to even), clamped
   to [0, 255]."""

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
-from jaxreg.augment._dtypes import from_float, pixel_op, to_float
+from jaxreg.augment._dtypes import on_levels, pixel_op
 from jaxreg.augment._filters import smooth
 from jaxreg.augment._image_checks import (
   check_image,
@@ -66,8 +66,7 @@ def _grayscale(x, *, channels):
 def _enhancer(blend):
   """An enhancer's jitted op: float images in their compute dtype, uint8 images on ``q / 255``
   in float32, rounded to the nearest level once."""
-  on_levels = lambda q, factor: from_float(blend(to_float(q), factor), jnp.uint8)  # noqa: E731
-  return pixel_op(blend, uint8=on_levels)
+  return pixel_op(blend, uint8=on_levels(blend))
 
 
 @_enhancer

@@ -99,28 +99,32 @@ def check_size(value, op: str, name: str) -> tuple[int, int]:
 
 def check_range(value, op: str, name: str, *, lo: float = -math.inf,
                 hi: float = math.inf) -> tuple[float, float]:
-  """A (lower, upper) pair of finite Python numbers with ``lo <= lower <= upper <= hi``.
+  """A pair ``(value[0], value[1])`` of finite Python numbers with
+  ``lo <= value[0] <= value[1] <= hi``.
 
   ``value`` is a sequence or a 1-D array of two numbers; ``name`` is the argument's
-  (``scale``, ``factors``), and the messages show the pair.
+  (``scale``, ``factors``), and the messages name the bounds by it (``scale[0]``,
+  ``scale[1]``) and show the pair.
   """
   # A 0-d array is an ndarray but has no len(): rejected here with the argument's name.
   if (isinstance(value, (str, bytes))
       or not isinstance(value, (Sequence, np.ndarray, jax.Array))
       or (isinstance(value, (np.ndarray, jax.Array)) and value.ndim != 1)):
-    raise TypeError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r}.")
+    raise TypeError(f"{op}: `{name}` must be a pair of numbers ({name}[0], {name}[1]), got "
+                    f"{value!r}.")
   if len(value) != 2:
-    raise ValueError(f"{op}: `{name}` must be a (lower, upper) pair of numbers, got {value!r} "
-                     f"({len(value)} items).")
+    raise ValueError(f"{op}: `{name}` must be a pair of numbers ({name}[0], {name}[1]), got "
+                     f"{value!r} ({len(value)} items).")
   lower, upper = value[0], value[1]
   bounds = []
   for bound in (lower, upper):
     concrete = _checks.concrete_scalar(bound, op, name)
     if concrete is None:
-      raise TypeError(f"{op}: `{name}` bounds must be Python numbers, got traced values.")
+      raise TypeError(f"{op}: `{name}` must hold Python numbers ({name}[0], {name}[1]), got "
+                      "traced values.")
     bounds.append(concrete)
   first, last = bounds
-  limits = "".join((f"{lo} <= " if lo > -math.inf else "", "lower <= upper",
+  limits = "".join((f"{lo} <= " if lo > -math.inf else "", f"{name}[0] <= {name}[1]",
                     f" <= {hi}" if hi < math.inf else ""))
   # `not (...)` so that NaN fails too
   if not (math.isfinite(first) and math.isfinite(last) and lo <= first <= last <= hi):
@@ -133,7 +137,7 @@ def check_box_scale(value, op: str, name: str = "scale") -> tuple[float, float]:
   """A box's range of area fractions of the image: ``0 <= lo <= hi <= 1`` and ``hi > 0``."""
   checked = check_range(value, op, name, lo=0.0, hi=1.0)
   if checked[1] <= 0:
-    raise ValueError(f"{op}: `{name}` must have a positive upper bound, got {value!r}.")
+    raise ValueError(f"{op}: `{name}` must satisfy {name}[1] > 0, got {value!r}.")
   return checked
 
 
@@ -141,7 +145,8 @@ def check_box_ratio(value, op: str, name: str = "ratio") -> tuple[float, float]:
   """A box's range of aspect ratios, ``0 < lo <= hi`` (drawn log-uniformly)."""
   checked = check_range(value, op, name, lo=0.0)
   if checked[0] <= 0:
-    raise ValueError(f"{op}: `{name}` must be positive (a log-uniform draw), got {value!r}.")
+    raise ValueError(f"{op}: `{name}` must satisfy {name}[0] > 0 (a log-uniform draw), got "
+                     f"{value!r}.")
   return checked
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import _backend, _checks
-from jaxreg.augment._dtypes import from_float, to_float
+from jaxreg.augment._dtypes import on_levels
 from jaxreg.augment._enhance import (
   enhance_brightness,
   enhance_color,
@@ -153,17 +153,19 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
 
   Jitted, so that an eager call compiles the switches once per shape, not at every call."""
 
-  def on_levels(fn):
-    if image.dtype != jnp.uint8:
-      # A non-finite magnitude (a traced NaN `magnitude`, a hand-built set): all NaN, as the
-      # public ops give, where a warp would fill the image. Per example, inside the loop.
-      return lambda image, values, *a, **k: _checks.nan_unless(
-          jnp.isfinite(values).all(), fn(image, values, *a, **k))
-    return lambda image, *a, **k: from_float(fn(to_float(image), *a, **k), jnp.uint8)
+  def per_example(fn):
+    if image.dtype == jnp.uint8:
+      return on_levels(fn)
+    # A non-finite magnitude (a traced NaN `magnitude`, a hand-built set): all NaN, as the
+    # public ops give, where a warp would fill the image. Per example, inside the loop.
+    return lambda image, values, *a, **k: _checks.nan_unless(
+        jnp.isfinite(values).all(), fn(image, values, *a, **k))
 
-  looped = on_levels(functools.partial(switched, interpolation=interpolation))
-  vectorized = on_levels(lambda *a, select=True: selected(*a, interpolation=interpolation))
-  return _backend.loop_on_cpu(looped, vectorized, differentiable=1)(image, values, fill, ops)
+  looped = per_example(functools.partial(switched, interpolation=interpolation))
+  vectorized = per_example(lambda *a, select=True: selected(*a, interpolation=interpolation))
+  # The image, the magnitudes and the fill take tangents (a set's float fields: a learned
+  # magnitude's gradient), the op indices none.
+  return _backend.loop_on_cpu(looped, vectorized, differentiable=3)(image, values, fill, ops)
 
 
 # --------------------------------------------------------------------------------------------

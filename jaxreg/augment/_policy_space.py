@@ -277,6 +277,12 @@ def _sign(key) -> jax.Array:
   return jax.random.bernoulli(key, 0.5)
 
 
+# The draws are jitted: eagerly, each of their small ops (AugMix's Beta and Dirichlet samplers
+# above all) would compile and dispatch on its own, several times the cost of one program.
+_draw_jit = functools.partial(functools.partial, jax.jit)
+
+
+@_draw_jit(static_argnums=(2, 4, 5))
 def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
                       level_std: float) -> tuple[jax.Array, jax.Array]:
   """``num_ops`` (op id, magnitude) pairs: uniform ops, bin ``level`` (with timm's noise)."""
@@ -296,6 +302,7 @@ def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
   return jax.vmap(one)(jax.random.split(key, num_ops))
 
 
+@_draw_jit(static_argnums=2)
 def draw_trivial_augment_wide(key, tab: Table, num_bins: int) -> tuple[jax.Array, jax.Array]:
   """One (op id, magnitude) pair: uniform op, uniform bin, uniform sign; shapes (1,)."""
   k_op, k_bin, k_sign = jax.random.split(key, 3)
@@ -316,6 +323,7 @@ def sub_policies(policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   return index, prob, level
 
 
+@_draw_jit(static_argnums=2)
 def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Array]:
   """Two (op id, magnitude) pairs: a uniform sub-policy, each step applied with its
   probability (Identity otherwise), each signed magnitude negated with probability 1/2."""
@@ -332,6 +340,7 @@ def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Arra
   return jax.vmap(step)(jax.random.split(k_steps, 2), index[sub], prob[sub], level[sub])
 
 
+@_draw_jit(static_argnums=(2, 3, 4, 5))
 def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
                  alpha: float) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """AugMix's draws: (ops (width, D), magnitudes (width, D), weight of the image, (width,)
