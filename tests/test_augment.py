@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reuse_keys
+from x64 import enable_x64
 
 import jaxreg as jr
 from jaxreg.augment import _crop, _jitter
@@ -778,6 +779,17 @@ def test_mixup_mixes_labels_exactly_like_images():
   np.testing.assert_allclose(np.asarray(x)[:, 0, 0, 0], np.asarray(y) @ np.arange(classes),
                              rtol=1e-5)
   assert len({round(float(v), 4) for v in np.asarray(y).max(1)}) > 4  # per-example weights
+
+
+def test_mixes_keep_float32_when_the_default_float_is_float64():
+  # Under x64 the draws' default float is float64; the boxes and the weights stay float32, so
+  # strict promotion (the suite's) has nothing to promote and the outputs keep the inputs' dtype.
+  images, labels = jnp.ones((2, 6, 8, 3), jnp.float32), jnp.eye(2, dtype=jnp.float32)
+  with enable_x64(True):
+    for mix in (A.cutmix, A.mixup):
+      mixed, targets = mix(jax.random.key(0), images, labels)
+      assert mixed.dtype == targets.dtype == jnp.float32, mix.__name__
+      np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
 
 
 def test_cutmix_label_weight_is_the_pasted_area():

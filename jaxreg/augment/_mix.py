@@ -130,11 +130,12 @@ def _draw_cutmix(key, images, labels, *, alpha=1.0) -> CutmixParams:
   k_perm, k_lam, k_y, k_x = jax.random.split(_checks.as_key(key, op), 4)
   n, height, width, _ = images.shape
   perm = jax.random.permutation(k_perm, n)
-  lam = jax.random.beta(k_lam, alpha, alpha, (n,))
+  # float32 boxes whatever the default float (x64): `pasted` compares them to float32 pixels
+  lam = jax.random.beta(k_lam, alpha, alpha, (n,), jnp.float32)
   cut = jnp.sqrt(1.0 - lam)
   half_h, half_w = jnp.round(cut * height) / 2, jnp.round(cut * width) / 2
-  cy = jax.random.uniform(k_y, (n,)) * height
-  cx = jax.random.uniform(k_x, (n,)) * width
+  cy = jax.random.uniform(k_y, (n,), jnp.float32) * height
+  cx = jax.random.uniform(k_x, (n,), jnp.float32) * width
   return CutmixParams(perm=perm, top=jnp.clip(jnp.round(cy - half_h), 0, height),
                       bottom=jnp.clip(jnp.round(cy + half_h), 0, height),
                       left=jnp.clip(jnp.round(cx - half_w), 0, width),
@@ -147,7 +148,7 @@ def pasted(params: CutmixParams, height: int, width: int) -> jax.Array:
   images and their masks (`apply_to_mask`), so a mask is pasted exactly where its image is."""
   rows = jnp.arange(height, dtype=jnp.float32)[None, :, None]
   cols = jnp.arange(width, dtype=jnp.float32)[None, None, :]
-  b = lambda v: jnp.asarray(v)[:, None, None]  # noqa: E731
+  b = lambda v: jnp.asarray(v, jnp.float32)[:, None, None]  # noqa: E731
   return ((rows >= b(params.top)) & (rows < b(params.bottom)) & (cols >= b(params.left))
           & (cols < b(params.right)))
 
