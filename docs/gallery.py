@@ -2,13 +2,14 @@
 
     python docs/gallery.py                           # docs/_static/gallery.png, 112 px tiles
     python docs/gallery.py --size 48 --out /tmp/gallery.png
+    python docs/gallery.py --only rotate mixup --out /tmp/rows.png   # a preview of two rows
 
 The photograph is scikit-learn's sample image ``china.jpg`` (shipped inside scikit-learn, no
 download), cropped to a square and resized to ``--size`` pixels; ``flower.jpg`` is the partner
 image for mixup and cutmix. Each row of `GALLERY` is one op: its name in `jaxreg.augment` and a
 few settings, each a caption and a function ``fn(key, image, other) -> image``. To show a new
-op, append a row. The tests render the gallery at a small size and check that every name in
-``jaxreg.augment.__all__`` has a row.
+op, append a row. The tests check that every name in ``jaxreg.augment.__all__`` has a row,
+trace every row at a small size, and render a few of them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import pathlib
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -380,18 +382,25 @@ def _text(draw, xy, text, font, width):
   draw.text(xy, text, fill="black", font=font)
 
 
-def render(size: int, out: pathlib.Path, seed: int = 0) -> None:
-  """Runs every row of `GALLERY` and writes the grid to ``out`` (a PNG).
+def render(size: int, out: pathlib.Path, seed: int = 0, only: Sequence[str] = ()) -> None:
+  """Runs the rows of `GALLERY` (those named in ``only``; all if empty) and writes the grid
+  to ``out`` (a PNG).
 
   The first row shows the two photographs; each further row is one op, named on the left, its
-  settings to the right, each tile captioned.
+  settings to the right, each tile captioned. A row draws from its own key (its place in
+  `GALLERY`), so its tiles are the same whichever rows are rendered with it.
   """
   from PIL import Image, ImageDraw, ImageFont
 
+  unknown = set(only) - {name for name, _ in GALLERY}
+  if unknown:
+    raise ValueError(f"render: `only` names rows of GALLERY, got unknown {sorted(unknown)}")
   image, other = sample_image("china.jpg", size), sample_image("flower.jpg", size)
   key = jax.random.key(seed)
   rows = [("input", [("china.jpg", image), ("flower.jpg (partner)", other)])]
   for row, (name, settings) in enumerate(GALLERY):
+    if only and name not in only:
+      continue
     rows.append((name, [(caption, fn(jax.random.fold_in(key, row), image, other))
                         for caption, fn in settings]))
 
@@ -422,8 +431,10 @@ def main(argv=None) -> None:
   parser.add_argument("--size", type=int, default=112, help="side of each tile in pixels")
   parser.add_argument("--out", type=pathlib.Path, default=OUT, help="PNG file to write")
   parser.add_argument("--seed", type=int, default=0, help="root PRNG key")
+  parser.add_argument("--only", nargs="+", default=(), metavar="OP",
+                      help="render only these rows (a preview of the rows being changed)")
   args = parser.parse_args(argv)
-  render(args.size, args.out, args.seed)
+  render(args.size, args.out, args.seed, args.only)
   print(f"wrote {args.out}")
 
 

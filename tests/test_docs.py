@@ -1,6 +1,6 @@
 """The documentation site: it builds strictly, every public name has a reference page, every
 code block of every page runs, every example of the examples gallery runs in the build, and the
-augmentation gallery renders every op."""
+augmentation gallery traces every op and renders."""
 
 import importlib
 import os
@@ -9,6 +9,7 @@ import runpy
 import subprocess
 import sys
 
+import pytest
 from markdown_blocks import FAST_COMPILE, ROOT, SUBPROCESS_TIMEOUT_S, python_blocks, run_programs
 
 DOCS = ROOT / "docs"
@@ -135,18 +136,39 @@ def test_gallery_shows_every_augment_op():
   assert not missing, f"add a row for {sorted(missing)} to GALLERY in docs/gallery.py"
 
 
-def test_gallery_renders(tmp_path):
+@pytest.mark.standard_promotion  # the gallery is user code, written for JAX's default promotion
+def test_every_gallery_row_traces():
+  """Each tile of every row, traced at a small size (`jax.eval_shape`: no compiling): the
+  gallery still calls every op as its current signature says, and each tile is an image."""
+  import jax
+
+  gallery = _gallery()
+  image, other = gallery.sample_image("china.jpg", 24), gallery.sample_image("flower.jpg", 24)
+  for name, settings in gallery.GALLERY:
+    for caption, fn in settings:
+      tile = jax.eval_shape(fn, jax.random.key(0), image, other)
+      assert tile.ndim == 3, (name, caption, tile.shape)
+      assert tile.shape[-1] == 3, (name, caption, tile.shape)
+
+
+def test_gallery_renders_the_rows_it_is_given(tmp_path):
+  """The script end to end on three rows (`test_every_gallery_row_traces` covers the rest):
+  one row per named op under the photographs, each tile a square of the given size."""
   out = tmp_path / "gallery.png"
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": FAST_COMPILE}
+  only = ["rotate", "mixup", "equalize"]
   result = subprocess.run([sys.executable, str(DOCS / "gallery.py"), "--size", "40", "--out",
-                           str(out)], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=SUBPROCESS_TIMEOUT_S, check=False)
+                           str(out), "--only", *only], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=SUBPROCESS_TIMEOUT_S, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   from PIL import Image
 
   with Image.open(out) as image:
     width, height = image.size
-  rows = len(_gallery().GALLERY)
-  assert height >= rows * 40
+  font_size = max(9, 40 // 11)  # the captions' line above each tile, as render() lays it out
+  cell = 40 + int(font_size * 1.4) + 4
+  assert height == (1 + len(only)) * cell + 4
   assert width >= 4 * 40
   assert (ROOT / "docs" / "_static" / "gallery.png").exists()
+  with pytest.raises(ValueError, match=r"only.*no_such_op"):
+    _gallery().render(40, tmp_path / "x.png", only=["rotate", "no_such_op"])
