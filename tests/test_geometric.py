@@ -256,49 +256,6 @@ def test_inverse_matrix_with_traced_parameters_under_vmap():
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
-def test_eager_jit_and_vmap_with_per_example_parameters(interpolation):
-  """vmap over traced angles (and translate, scale, shear) gives each example its own warp."""
-  images = jax.random.uniform(jax.random.key(3), (5, 17, 23, 3))
-  angles = jnp.array([-30.0, -7.5, 0.0, 12.0, 29.0])
-  translations = jnp.array([[0.0, 0.0], [1.5, -2.0], [3.0, 1.0], [-4.0, 0.0], [0.25, 0.5]])
-  scales = jnp.array([1.0, 0.9, 1.2, 1.05, 0.75])
-  shears = jnp.array([[0.0, 0.0], [5.0, -3.0], [0.0, 10.0], [-8.0, 0.0], [2.0, 2.0]])
-  factors = jnp.array([-0.3, -0.1, 0.0, 0.2, 0.3])
-
-  def affine(im, a, t, s, sh):
-    return A.affine(im, angle=a, translate=t, scale=s, shear=sh, interpolation=interpolation,
-                    fill=(0.1, 0.2, 0.3))
-
-  batched = {
-      "affine": (jax.vmap(affine), (images, angles, translations, scales, shears)),
-      "rotate": (jax.vmap(lambda im, a: A.rotate(im, a, interpolation=interpolation)),
-                 (images, angles)),
-      "shear_x": (jax.vmap(lambda im, f: A.shear_x(im, f, interpolation=interpolation)),
-                  (images, factors)),
-      "translate_y": (jax.vmap(lambda im, p: A.translate_y(im, p, interpolation=interpolation)),
-                      (images, angles / 3)),
-  }
-  singles = {
-      "affine": lambda i: affine(images[i], float(angles[i]), tuple(translations[i].tolist()),
-                                 float(scales[i]), tuple(shears[i].tolist())),
-      "rotate": lambda i: A.rotate(images[i], float(angles[i]), interpolation=interpolation),
-      "shear_x": lambda i: A.shear_x(images[i], float(factors[i]), interpolation=interpolation),
-      "translate_y": lambda i: A.translate_y(images[i], float(angles[i] / 3),
-                                             interpolation=interpolation),
-  }
-  for name, (fn, args) in batched.items():
-    vmapped = np.asarray(fn(*args))
-    jitted = np.asarray(jax.jit(fn)(*args))
-    eager = np.stack([np.asarray(singles[name](i)) for i in range(5)])
-    # Nearest: the same pixels. Bilinear: fused multiply-adds under jit move a sample point by
-    # ~1e-6 pixels, and the blend by that times a neighbour difference.
-    atol = 0.0 if interpolation == "nearest" else 2e-5
-    np.testing.assert_allclose(vmapped, eager, atol=atol, rtol=0, err_msg=name)
-    np.testing.assert_allclose(jitted, eager, atol=atol, rtol=0, err_msg=name)
-    assert len({v.tobytes() for v in vmapped}) == 5 or name == "translate_y", name
-
-
-@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_half_precision_is_resampled_in_float32_and_rounded_once(dtype, interpolation):
   image = jax.random.uniform(jax.random.key(4), (11, 13, 3)).astype(dtype)
