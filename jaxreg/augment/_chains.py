@@ -32,11 +32,13 @@ def as_chain(params: tuple | list, op: str, accepted: Collection[type], what: st
 
 
 def check_link(step: Any, index: int, size: tuple[int, int], op: str) -> None:
-  """Set ``index`` of a chain was drawn for the ``(height, width)`` that the sets before it
-  output (a set without ``image_size`` takes any size)."""
+  """Set ``index`` of a chain was drawn for ``size``, the ``(height, width)`` that the sets
+  before it output (the input's, for the first set); a set without ``image_size`` takes any
+  size."""
   drawn = getattr(step, "image_size", None)
   if drawn is not None and tuple(drawn) != tuple(size):
+    given = "the input is" if index == 0 else "the sets before it output"
     raise ValueError(f"{op}: `params`[{index}] ({type(step).__name__}) was drawn for a "
-                     f"{drawn[0]}x{drawn[1]} image (`image_size`={tuple(drawn)}), but the "
-                     f"sets before it output {size[0]}x{size[1]}; draw each set on the output "
+                     f"{drawn[0]}x{drawn[1]} image (`image_size`={tuple(drawn)}), but "
+                     f"{given} {size[0]}x{size[1]}; draw each set on the output "
                      f"of the one before, and give the sets in the order they apply.")
