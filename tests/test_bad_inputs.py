@@ -571,6 +571,11 @@ def chain_rows() -> list[Row]:
   aug_mix = A.AugMixParams(ops=jnp.ones((1, 1), jnp.int32), magnitudes=jnp.zeros((1, 1)),
                            image_weight=jnp.array(0.5), chain_weights=jnp.array([0.5]),
                            fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
+  erasing = A.ErasingParams(top=jnp.array(1.0), left=jnp.array(1.0), height=jnp.array(2.0),
+                            width=jnp.array(2.0), erase=jnp.array(True),
+                            probability=jnp.array(0.5), value=jnp.array(0.0), image_size=(6, 8))
+  policy = A.PolicyParams(ops=jnp.zeros(1, jnp.int32), magnitudes=jnp.zeros(1),
+                          fill=jnp.zeros(()), interpolation="nearest", image_size=(4, 5))
   labels, boxes = jnp.zeros((6, 8), jnp.uint8), jnp.array([[0.0, 0.0, 4.0, 3.0]])
   return [
       Row(mask, "an empty chain", lambda: mask((), labels), raises(ValueError, "params", "()")),
@@ -579,6 +584,11 @@ def chain_rows() -> list[Row]:
       Row(mask, "a nested chain", lambda: mask(((crop,),), labels),
           raises(TypeError, "params", "tuple")),
       Row(mask, "a chain's flip drawn for the crop's input", lambda: mask((crop, flip), labels),
+          raises(ValueError, "params", "4x5")),
+      Row(mask, "a float mask through a chain's flip drawn for the crop's input",
+          lambda: mask((crop, flip), jnp.zeros((6, 8, 2))), raises(ValueError, "params", "4x5")),
+      Row(mask, "a chain's erasing drawn for the crop's input", lambda: mask((crop, erasing),
+                                                                             labels),
           raises(ValueError, "params", "4x5")),
       Row(box, "a chain's flip drawn for the crop's input", lambda: box((crop, flip), boxes),
           raises(ValueError, "params", "4x5")),
@@ -593,6 +603,12 @@ def chain_rows() -> list[Row]:
           raises(TypeError, "inputs", "got 2")),
       Row(A.apply, "a chain's flip drawn for the resized crop's input", lambda: A.apply(
           (resized, flip), IMG), raises(ValueError, "params", "4x5")),
+      Row(A.apply, "a chain's erasing drawn for a crop's output, after a colour set",
+          lambda: A.apply((A.ColorParams(magnitude=jnp.array(0.1), op="brightness"),
+                           dataclasses.replace(erasing, image_size=(4, 5))), IMG),
+          raises(ValueError, "params", "6x8")),
+      Row(A.invert_prediction, "a chain holding a policy's set", lambda: A.invert_prediction(
+          (crop, policy), jnp.zeros((4, 5, 2))), raises(TypeError, "params", "PolicyParams")),
   ]
 
 

@@ -803,3 +803,54 @@ def test_a_chain_moves_targets_as_its_sets_in_turn():
     return image
 
   np.testing.assert_array_equal(jax.jit(A.apply)(some, image), stepped(some, image))
+
+
+def chain_errors(params) -> dict[str, tuple[type, str]]:
+  """The error each function taking a chain raises for ``params``: its type, and its message
+  with the function's own name cut from the front."""
+  pred = jnp.zeros((5, 7, 2))
+  calls = {
+      A.apply: lambda: A.apply(params, IMAGE),
+      A.apply_to_mask: lambda: A.apply_to_mask(params, LABELS),
+      A.apply_to_boxes: lambda: A.apply_to_boxes(params, BOXES),
+      A.apply_to_keypoints: lambda: A.apply_to_keypoints(params, POINTS),
+      A.invert_prediction: lambda: A.invert_prediction(params, pred),
+  }
+  errors = {}
+  for fn, call in calls.items():
+    with pytest.raises((TypeError, ValueError)) as info:
+      call()
+    message = str(info.value)
+    assert message.startswith(f"{fn.__name__}: "), message
+    errors[fn.__name__] = (info.type, message[len(fn.__name__) + 2:])
+  return errors
+
+
+def test_every_function_taking_a_chain_checks_it_in_the_same_words():
+  # An empty chain, a set drawn for the input where the sets before it output a 5x7 crop, and
+  # a mix in a chain: one error and one message (but for the sets each function accepts). The
+  # errors come before any compilation: the fused resized crop and flip checks the flip first.
+  resized = A.ResizedCropParams(top=jnp.array(1.0), left=jnp.array(2.0), height=jnp.array(5.0),
+                                width=jnp.array(7.0), size=(5, 7), image_size=(H, W))
+  flip = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5), image_size=(H, W))
+  mix = A.MixupParams(perm=jnp.array([1, 0]), lam=jnp.array([0.3, 0.6]))
+  empty, link, mixed = chain_errors(()), chain_errors((resized, flip)), chain_errors([flip, mix])
+  assert set(empty.values()) == {(ValueError, "`params` is an empty chain, got (); give one set, "
+                                             "or a tuple of sets applied in turn.")}
+  assert len(set(link.values())) == 1
+  error, message = link["apply"]
+  assert error is ValueError
+  assert message.startswith(f"`params`[1] (FlipParams) was drawn for a {H}x{W} image "
+                            f"(`image_size`=({H}, {W})), but the sets before it output 5x7;")
+  # The sets each function chains, listed in its message: those that take one image (all but
+  # the mixes) for `apply` and the targets; the ones with one point map for the inversion.
+  named = {}
+  for fn, (error, message) in mixed.items():
+    assert error is TypeError
+    assert "`params` as a chain holds " in message
+    assert "got a MixupParams at index 1" in message
+    named[fn] = set(message[message.index("(") + 1:message.index(")")].split(", "))
+  per_image = {n for n in dir(A) if n.endswith("Params")} - {"MixupParams", "CutmixParams"}
+  assert named == {**dict.fromkeys(list(mixed)[:4], per_image), "invert_prediction": {
+      "AffineParams", "CropParams", "FlipParams", "ResizedCropParams"}}
+  assert len({message for fn, (_, message) in mixed.items() if fn != "invert_prediction"}) == 1

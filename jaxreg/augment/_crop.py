@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxreg import _backend, _checks
+from jaxreg.augment._chains import check_link
 from jaxreg.augment._image_checks import (
   PAD_MODES,
   PadMode,
@@ -400,17 +401,12 @@ def _draw_scale_crop(key, image, size, *, scales=(224, 256, 384, 480, 640),
                            crop_first=False, image_size=_image_size(image))
 
 
-def _fuse_resized_crop_and_flip(params: ResizedCropParams, flip: FlipParams, image):
-  """`apply` of the chain ``(params, flip)`` as one resampling, for a left-right flip drawn for
-  the crop's output; None otherwise."""
+def _fuse_resized_crop_and_flip(params: ResizedCropParams, flip: FlipParams, image, index: int):
+  """`apply` of the chain's sets ``index`` and ``index + 1``, ``(params, flip)``, as one
+  resampling, for a left-right flip drawn for the crop's output; None for an up-down one."""
   if flip.axis != 1:
     return None
-  size = check_size(params.size, "apply", "size")
-  if flip.image_size is not None and tuple(flip.image_size) != size:
-    raise ValueError(f"apply: `params`' FlipParams was drawn for a {flip.image_size[0]}x"
-                     f"{flip.image_size[1]} image (`image_size`={tuple(flip.image_size)}), but "
-                     f"the chain brings it the crop's {size[0]}x{size[1]} output; draw each "
-                     f"set on the output of the one before.")
+  check_link(flip, index + 1, check_size(params.size, "apply", "size"), "apply")
   return apply_resized_crop_and_flip(params, flip, image)
 
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxreg import _checks
+from jaxreg.augment._chains import as_chain, check_link
 from jaxreg.augment._image_checks import check_has_pixels, check_image, check_size
 from jaxreg.augment._params import FlipParams, PolicyParams, ResizedCropParams
 from jaxreg.augment._resample import resample_box
@@ -37,20 +38,17 @@ _EDGE = 2.0**-10
 
 
 def _as_chain(params, op: str) -> tuple:
-  """``params`` as a non-empty tuple of geometric parameter sets."""
-  chain = tuple(params) if isinstance(params, (tuple, list)) else (params,)
+  """``params``, one geometric parameter set or a chain of them, as a checked tuple."""
   # A policy's set moves points slot by slot (several maps, each clamped to its canvas), not
   # through one map that a prediction could be read back through.
   invertible = [cls for cls in POINT_MAPS if cls is not PolicyParams]
-  names = ", ".join(sorted(cls.__name__ for cls in invertible))
-  if not chain:
-    raise ValueError(f"{op}: `params` must be a parameter set or a non-empty sequence of them "
-                     f"({names}), got {params!r}.")
-  for step in chain:
-    if type(step) not in invertible:
-      raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
-                      f"({names}) or a sequence of them, got {type(step).__name__}.")
-  return chain
+  if isinstance(params, (tuple, list)):
+    return as_chain(params, op, invertible, "geometric parameter sets of jaxreg.augment")
+  if type(params) not in invertible:
+    names = ", ".join(sorted(cls.__name__ for cls in invertible))
+    raise TypeError(f"{op}: `params` must be a geometric parameter set of jaxreg.augment "
+                    f"({names}) or a tuple of them, got {type(params).__name__}.")
+  return (params,)
 
 
 def _frame(chain, op: str) -> tuple[int, int]:
@@ -58,11 +56,7 @@ def _frame(chain, op: str) -> tuple[int, int]:
   frame = canvas = needed_image_size(chain[0], op,
                                      "is the input frame to map the prediction back to", lo=1)
   for i, step in enumerate(chain):
-    if i and step.image_size is not None and tuple(step.image_size) != canvas:
-      raise ValueError(f"{op}: `params`[{i}] ({type(step).__name__}) was drawn for a "
-                       f"{step.image_size[0]}x{step.image_size[1]} image, but the set before it "
-                       f"outputs {canvas[0]}x{canvas[1]}: give the sets in the order they were "
-                       f"applied.")
+    check_link(step, i, canvas, op)
     canvas = POINT_MAPS[type(step)](step, op).canvas
   return frame
 

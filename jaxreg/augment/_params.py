@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import jax
 
+from jaxreg.augment._chains import MIX_NOTE, PER_IMAGE, as_chain, check_link
 from jaxreg.augment._policy_space import OPS
 
 # op -> its draw, parameter class -> its application and the names of the inputs it takes
@@ -25,7 +26,8 @@ from jaxreg.augment._policy_space import OPS
 DRAWS: dict[Callable, Callable] = {}
 APPLIES: dict[type, Callable] = {}
 INPUTS: dict[type, tuple[str, ...]] = {}
-# (class, next class) -> fused(first, second, image): two sets of a chain in one pass, or None
+# (class, next class) -> fused(first, second, image, index): sets ``index`` and ``index + 1`` of
+# a chain in one pass, or None
 PAIRS: dict[tuple[type, type], Callable] = {}
 
 
@@ -116,7 +118,6 @@ class FlipParams:
   probability: jax.Array
   axis: int = static(default=1)
   image_size: tuple[int, int] | None = static(default=None)
-
 
 
 @pytree_dataclass
@@ -443,7 +444,8 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
       (image dtype).
     ValueError: the checks of the op that applies it (an image of another size than the
       parameters were drawn for, where that matters; a batch of another size than the
-      permutation's); an `AffineParams` matrix not of shape (2, 3); an empty chain.
+      permutation's); an `AffineParams` matrix not of shape (2, 3); an empty chain, or a set
+      in it drawn for another size than the sets before it output.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxreg as jr
@@ -466,7 +468,7 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
     (6, 6, 3)
   """
   if isinstance(params, (tuple, list)):
-    return _apply_chain(tuple(params), inputs)
+    return _apply_chain(params, inputs)
   cls = type(params)
   apply_fn = APPLIES.get(cls)
   if apply_fn is None:
@@ -480,21 +482,18 @@ def apply(params: Any, *inputs: jax.typing.ArrayLike) -> Any:
   return apply_fn(params, *inputs)
 
 
-def _apply_chain(chain: tuple, inputs: tuple) -> jax.Array:
-  if not chain:
-    raise ValueError(f"apply: `params` is an empty chain, got {chain!r}; give one set, or a "
-                     f"tuple of sets applied in turn.")
-  for step in chain:
-    if INPUTS.get(type(step)) != ("image",):
-      raise TypeError(f"apply: `params` as a chain holds per-image sets of jaxreg.augment, got "
-                      f"a {type(step).__name__} in it; apply a mix to the batch on its own.")
+def _apply_chain(params: tuple | list, inputs: tuple) -> jax.Array:
+  one_image = [cls for cls, names in INPUTS.items() if names == ("image",)]
+  chain = as_chain(params, "apply", one_image, PER_IMAGE, MIX_NOTE)
   if len(inputs) != 1:
     raise TypeError(f"apply: `inputs` for a chain of sets are (image): 1 after `params`, got "
                     f"{len(inputs)}.")
   (image,), i = inputs, 0
   while i < len(chain):
+    if i:  # the first set's size is its op's check of `image`
+      check_link(chain[i], i, image.shape[:2], "apply")
     fuse = PAIRS.get(tuple(type(step) for step in chain[i:i + 2]))
-    fused = None if fuse is None else fuse(chain[i], chain[i + 1], image)
+    fused = None if fuse is None else fuse(chain[i], chain[i + 1], image, i)
     image = APPLIES[type(chain[i])](chain[i], image) if fused is None else fused
     i += 1 if fused is None else 2
   return image

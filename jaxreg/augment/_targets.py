@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreg import _checks
+from jaxreg.augment._chains import MIX_NOTE, PER_IMAGE, as_chain, check_link
 from jaxreg.augment._target_base import (
   INDEX_MAPS,
   MASK_MAPS,
@@ -60,31 +61,19 @@ def _as_chain(params, kind: str, op: str) -> tuple | None:
   """``params`` as a checked chain of per-image sets; None for one set."""
   if not isinstance(params, (tuple, list)):
     return None
-  if not params:
-    raise ValueError(f"{op}: `params` is an empty chain, got {params!r}; give one set, or a "
-                     f"tuple of sets applied in turn.")
-  for step in params:
-    if isinstance(step, (tuple, list)) or (type(step) in RULES and RULES[type(step)].batch):
-      raise TypeError(f"{op}: `params` as a chain holds per-image sets, got a "
-                      f"{type(step).__name__} in it; apply a mix to the batch on its own.")
-    lookup(step, kind, op)
-  return tuple(params)
-
-
-def _chain_size(size, step, op: str) -> None:
-  drawn = getattr(step, "image_size", None)
-  if drawn is not None and tuple(drawn) != tuple(size):
-    raise ValueError(f"{op}: `params`' {type(step).__name__} was drawn for a "
-                     f"{drawn[0]}x{drawn[1]} image (`image_size`={tuple(drawn)}), but the "
-                     f"chain brings it a {size[0]}x{size[1]} one; draw each set on the "
-                     f"output of the one before.")
+  per_image = [*POINT_MAPS, *(cls for cls, rules in RULES.items() if not rules.batch)]
+  chain = as_chain(params, op, per_image, PER_IMAGE, MIX_NOTE)
+  for step in chain:
+    lookup(step, kind, op)  # a set whose targets of this kind no map follows (AugMixParams)
+  return chain
 
 
 def _gather_labels(run, mask, fill, op: str):
-  """A label map through a run of geometric sets: their index maps composed, one gather."""
+  """A label map through a run of geometric sets, ``(index in the chain, set)`` pairs: their
+  index maps composed, one gather."""
   maps, size = [], mask.shape[:2]
-  for step in run:
-    _chain_size(size, step, op)
+  for i, step in run:
+    check_link(step, i, size, op)
     maps.append(INDEX_MAPS[type(step)](step, size, op))
     size = maps[-1].size
   rows, cols, inside = jnp.arange(size[0])[:, None], jnp.arange(size[1])[None, :], True
@@ -103,17 +92,18 @@ def _gather_labels(run, mask, fill, op: str):
 def _chain_mask_kernel(chain, mask, fill, erased, op: str):
   labels = not jnp.issubdtype(mask.dtype, jnp.floating) and 0 not in mask.shape[:2]
   run = []
-  for step in (*chain, None):
+  for i, step in enumerate((*chain, None)):
     if step is not None and type(step) in POINT_MAPS:
-      run.append(step)
+      run.append((i, step))
       continue
     if run and labels:
       mask = _gather_labels(run, mask, fill, op)
-    for geometric in () if labels else run:  # float masks: each set's own resampling
-      _chain_size(mask.shape[:2], geometric, op)
+    for j, geometric in () if labels else run:  # float masks: each set's own resampling
+      check_link(geometric, j, mask.shape[:2], op)
       mask = MASK_MAPS[type(geometric)](geometric, mask, fill, op)
     run = []
     if step is not None:
+      check_link(step, i, mask.shape[:2], op)
       mask = RULES[type(step)].mask(step, mask, fill, erased, op)
   return mask
 
@@ -121,9 +111,9 @@ def _chain_mask_kernel(chain, mask, fill, erased, op: str):
 @functools.partial(jax.jit, static_argnames=("kind", "hide_erased", "op"))
 def _chain_points_kernel(chain, points, flags, min_size, kind: str, hide_erased: bool, op: str):
   size = None  # the image size between two sets, where one of them says it
-  for step in chain:
+  for i, step in enumerate(chain):
     if size is not None:
-      _chain_size(size, step, op)
+      check_link(step, i, size, op)
     if type(step) in RULES:
       points, flags = getattr(RULES[type(step)], kind)(step, points, flags, hide_erased, op)
       size = size or getattr(step, "image_size", None)
