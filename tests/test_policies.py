@@ -6,6 +6,7 @@ op and bin frequencies, binomial bounds for signs and application probabilities,
 Kolmogorov-Smirnov for continuous magnitudes and mixing weights).
 """
 
+import contextlib
 import fractions
 import functools
 import math
@@ -23,6 +24,7 @@ from scipy import stats
 
 import jaxreg as jr
 from jaxreg import _backend
+from jaxreg.augment import _aug_mix
 from jaxreg.augment import _policies as pol
 from jaxreg.augment import _policy_space as ps
 
@@ -598,14 +600,38 @@ def test_eager_batched_equals_jitted():
   np.testing.assert_allclose(eager, jitted, atol=1e-6)
 
 
+@contextlib.contextmanager
+def _accelerator_form():
+  """The policies' accelerator form on any backend, traced afresh: `apply` runs unjitted, as
+  its jit would hand back a trace of the CPU loop made earlier at the same shapes. Yields the
+  calls of `selected` made inside, to assert that the form ran. (The photometric ops' own
+  jitted forms may keep their traced CPU loops: the same function.)"""
+  calls = []
+
+  def selected(*args, **kwargs):
+    calls.append(kwargs)
+    return original_selected(*args, **kwargs)
+
+  original_selected = pol.selected
+  patches = [(_backend, "loop_on_cpu", lambda looped, vectorized, differentiable: vectorized),
+             (pol, "apply", pol.apply.__wrapped__), (_aug_mix, "apply", pol.apply.__wrapped__),
+             (pol, "selected", selected)]
+  originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
+  try:
+    for module, name, value in patches:
+      setattr(module, name, value)
+    yield calls
+  finally:
+    for module, name, value in originals:
+      setattr(module, name, value)
+
+
 def _vectorized(policy, key, image):
   """``policy`` with the library's accelerator form on any backend."""
-  original = _backend.loop_on_cpu
-  try:
-    _backend.loop_on_cpu = lambda looped, vectorized, differentiable: vectorized
-    return policy(key, image)
-  finally:
-    _backend.loop_on_cpu = original
+  with _accelerator_form() as calls:
+    out = policy(key, image)
+  assert calls, "the accelerator form did not run"
+  return out
 
 
 def test_policies_keep_half_precision_and_range():
