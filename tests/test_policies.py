@@ -9,6 +9,7 @@ Kolmogorov-Smirnov for continuous magnitudes and mixing weights).
 import contextlib
 import fractions
 import functools
+import itertools
 import math
 import pathlib
 import re
@@ -730,6 +731,41 @@ def test_rand_augment_traced_nan_or_infinite_magnitude_gives_nan():
       assert bool(jnp.isnan(out).all()), (bad, int(jnp.isnan(out).all(axis=(1, 2, 3)).sum()))
     assert bool(jnp.isfinite(run(keys, 40.0)).all())
     assert bool(jnp.isfinite(run(keys, -3.0)).all())
+
+
+@pytest.mark.parametrize("chains", [1, 2])
+def test_non_finite_magnitude_gives_nan_for_every_op_on_both_paths(chains):
+  # Any slot's NaN or infinite magnitude makes the whole float result NaN whichever op each
+  # slot holds (Identity and the photometric ops too, where no warp's coordinates carry it), in
+  # the CPU loop and in the accelerators' form (which guards inside its slots): one chain of
+  # two slots (the policies) and two chains of one (AugMix). Each op holds the bad magnitude,
+  # and a finite one beside a bad one, in either place; finite examples stay finite and the
+  # two forms agree on them.
+  n = len(ps.OPS)
+  bads = itertools.cycle((math.nan, math.inf, -math.inf))
+  ops, values = [], []
+  for o, name in enumerate(ps.OPS):
+    pair = [(o + 1) % n, o]
+    good = MAGNITUDES.get(name, (0.2137,))[0]
+    ops += [pair, pair]
+    values += [[next(bads), good], [0.31, next(bads)]]
+  ops += [[1, 7], [10, 5], [13, 0]]  # finite: ShearX Color, Posterize Rotate, Equalize Identity
+  values += [[0.2, 0.3], [5.0, -23.3], [0.0, 0.0]]
+  ops = jnp.array(ops, jnp.int32).reshape(-1, chains, 2 // chains)
+  values = jnp.array(values, jnp.float32).reshape(ops.shape)
+
+  def run(o, v):
+    return pol.apply(IMAGE, o, v, FILL, "bilinear")
+
+  loop = jax.jit(jax.vmap(run))(ops, values)
+  with _accelerator_form() as calls:
+    vectorized = jax.jit(jax.vmap(run))(ops, values)
+  assert [c["nan_guard"] for c in calls] == [True]
+  bad = ~np.isfinite(np.asarray(values)).all(axis=(1, 2))
+  for out in (np.asarray(loop), np.asarray(vectorized)):
+    assert np.isnan(out[bad]).all(), np.flatnonzero(~np.isnan(out[bad]).all(axis=(1, 2, 3, 4)))
+    assert np.isfinite(out[~bad]).all()
+  np.testing.assert_allclose(vectorized[~bad], loop[~bad], atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["rand_augment", "trivial_augment_wide", "auto_augment",

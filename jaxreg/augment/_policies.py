@@ -64,7 +64,7 @@ _MATRICES = (
     lambda h, w, v: translate_matrix(h, w, 0.0, v),
     lambda h, w, v: rotate_matrix(h, w, v),
 )
-_FIRST_PHOTOMETRIC = OPS.index("Brightness")
+_FIRST_PHOTOMETRIC = _BRIGHTNESS = OPS.index("Brightness")
 
 
 def slot_matrix(op, value, height: int, width: int) -> jax.Array:
@@ -120,26 +120,39 @@ def switched(image, values, fill, ops, *, interpolation):
   return jnp.stack(chains)
 
 
-def selected(image, values, fill, ops, *, interpolation, select=True):
+def selected(image, values, fill, ops, *, interpolation, select=True, nan_guard=False):
   """The drawn ops with no switch: per slot, one warp through the op's matrix (the identity
   for the others) and a select among the photometric ops of the slot's input.
 
   At most one of the two changes a slot's image, so the photometric ops read the input, not
   the warp's output. Under `vmap` every example computes the warp and every photometric op
   (each a pass, equalize a histogram too), not the 5 warps of a select over all branches.
+
+  ``nan_guard``: a non-finite magnitude makes the result all NaN, as `apply` makes the loop's.
+  One chain: its last slot then runs Brightness at a NaN factor; several: a select over them.
   """
   del select  # there is no switch to avoid
   height, width = image.shape[:2]
+  finite = jnp.isfinite(values).all()
+  # One chain (the policies): the poison rides on the last slot's select index and factor,
+  # which the slot's image kernel reads anyway; a select would add an operand to it. Several
+  # (AugMix): the select over them, with which XLA fuses the chains and the mix smaller than
+  # with no guard. Design: docs/policies.md#a-non-finite-magnitude.
+  poison_last_slot = nan_guard and len(ops) == 1
   chains = []
   for chain_ops, chain_values in zip(ops, values, strict=True):
     x = image
-    for op, value in zip(chain_ops, chain_values, strict=True):
-      warped = warp(x, slot_matrix(op, value, height, width), interpolation, fill)
+    for slot, (op, value) in enumerate(zip(chain_ops, chain_values, strict=True)):
       arguments = _photometric_arguments(op, value)
+      if poison_last_slot and slot == len(chain_ops) - 1:
+        op = jnp.where(finite, op, _BRIGHTNESS)
+        arguments = (jnp.where(finite, arguments[0], jnp.nan), *arguments[1:])
+      warped = warp(x, slot_matrix(op, value, height, width), interpolation, fill)
       which = jnp.maximum(op - _FIRST_PHOTOMETRIC + 1, 0)
       x = lax.select_n(which, warped, *(f(x, arguments) for f in _PHOTOMETRIC))
     chains.append(x)
-  return jnp.stack(chains)
+  out = jnp.stack(chains)
+  return _checks.nan_unless(finite, out) if nan_guard and not poison_last_slot else out
 
 
 @functools.partial(jax.jit, static_argnames="interpolation")
@@ -153,16 +166,21 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
 
   Jitted, so that an eager call compiles the switches once per shape, not at every call."""
 
-  def per_example(fn):
-    if image.dtype == jnp.uint8:
-      return on_levels(fn)
-    # A non-finite magnitude (a traced NaN `magnitude`, a hand-built set): all NaN, as the
-    # public ops give, where a warp would fill the image. Per example, inside the loop.
-    return lambda image, values, *a, **k: _checks.nan_unless(
-        jnp.isfinite(values).all(), fn(image, values, *a, **k))
+  # A non-finite magnitude (a traced NaN `magnitude`, a hand-built set) makes a float result
+  # all NaN, as the public ops give, where a warp would fill the image (a uint8 one holds no
+  # NaN: not guarded). Per example: inside the loop, or inside the vectorized form's slots.
+  guard = image.dtype != jnp.uint8
 
-  looped = per_example(functools.partial(switched, interpolation=interpolation))
-  vectorized = per_example(lambda *a, select=True: selected(*a, interpolation=interpolation))
+  @on_levels
+  def looped(image, values, fill, ops):
+    out = switched(image, values, fill, ops, interpolation=interpolation)
+    return _checks.nan_unless(jnp.isfinite(values).all(), out) if guard else out
+
+  @on_levels
+  def vectorized(image, values, fill, ops, select=True):
+    return selected(image, values, fill, ops, interpolation=interpolation, select=select,
+                    nan_guard=guard)
+
   # The image, the magnitudes and the fill take tangents (a set's float fields: a learned
   # magnitude's gradient), the op indices none.
   return _backend.loop_on_cpu(looped, vectorized, differentiable=3)(image, values, fill, ops)
