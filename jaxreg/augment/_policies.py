@@ -129,7 +129,8 @@ def selected(image, values, fill, ops, *, interpolation, select=True, nan_guard=
   (each a pass, equalize a histogram too), not the 5 warps of a select over all branches.
 
   ``nan_guard``: a non-finite magnitude makes the result all NaN, as `apply` makes the loop's.
-  One chain: its last slot then runs Brightness at a NaN factor; several: a select over them.
+  One chain: its last slot then runs Brightness at a NaN factor, which that op's own check
+  turns into a NaN image (zero tangents, as a select gives); several: a select over them.
   """
   del select  # there is no switch to avoid
   height, width = image.shape[:2]
