@@ -79,12 +79,22 @@ def switch_under_vmap(key, images):
   return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
 
 
-def vectorized(key, images):
-  """TrivialAugmentWide in the accelerators' form (a warp and a photometric select)."""
+def vectorized(key, images, guard: str = "slot"):
+  """TrivialAugmentWide in the accelerators' form (a warp and a photometric select).
+
+  ``guard``: how a non-finite magnitude makes the result NaN (docs/policies.md, "A non-finite
+  magnitude"): the library's poisoned last slot ("slot"), none ("none"), or the rejected
+  select on each example's result ("select").
+  """
   ops, values = _trivial_draws(key, images)
   fill = jnp.zeros((), jnp.float32)
-  one = functools.partial(_policies.selected, interpolation="nearest")
-  return jax.vmap(lambda x, v, o: one(x, v, fill, o)[0])(images, values, ops)
+  one = functools.partial(_policies.selected, interpolation="nearest", nan_guard=guard == "slot")
+
+  def example(x, v, o):
+    out = one(x, v, fill, o)[0]
+    return jnp.where(jnp.isfinite(v).all(), out, jnp.nan) if guard == "select" else out
+
+  return jax.vmap(example)(images, values, ops)
 
 
 def policies() -> dict:

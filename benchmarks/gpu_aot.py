@@ -43,6 +43,7 @@ key), from which the documentation renders its "compiled for an H100" figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import re
@@ -286,19 +287,28 @@ def policy_rows(device, shape=(128, 224, 224, 3)) -> list[dict]:
   images, key = jnp.zeros(shape, jnp.float32), jax.random.key(0)
   _, copy = kernel_traffic(_compiled(jax.jit(lambda a: a * 2), device, images).as_text())
 
-  def measure(name, fn, *args):
+  def measure(name, fn, *args, key=None):
     text = _compiled(jax.jit(fn), device, *args).as_text()
     kernels, moved = kernel_traffic(text)
-    return {"key": bench.key_of(name) if not name.startswith("op ") else
-            f"op_{name[3:].lower()}", "label": name, "kernels": kernels,
-            "bytes_moved": moved, "copies": moved / copy,
-            "gathers": fused_gathers(text, math.prod(shape))}
+    key = key or (f"op_{name[3:].lower()}" if name.startswith("op ") else bench.key_of(name))
+    return {"key": key, "label": name, "kernels": kernels, "bytes_moved": moved,
+            "copies": moved / copy, "gathers": fused_gathers(text, math.prod(shape))}
 
   rows = [measure(f"op {name}", jax.vmap(fn), images) for name, fn in bench.OPS.items()]
   for name, fn in bench.policies().items():
     rows.append(measure(name, fn, key, images))
   rows.append(measure("trivial_augment_wide, vmap of switch", bench.switch_under_vmap, key,
                       images))
+  # The NaN guard of the accelerators' form (docs/policies.md, "A non-finite magnitude"): the
+  # library's against none and against the rejected select; extra_bytes: over no guard.
+  guards = {guard: measure(f"trivial_augment_wide, vectorized, NaN guard: {guard}",
+                           functools.partial(bench.vectorized, guard=guard), key, images,
+                           key=f"trivial_augment_wide_guard_{guard}")
+            for guard in ("none", "slot", "select")}
+  for row in guards.values():
+    row["extra_bytes"] = row["bytes_moved"] - guards["none"]["bytes_moved"]
+    row["extra_kernels"] = row["kernels"] - guards["none"]["kernels"]
+  rows += guards.values()
   costliest = max((r for r in rows if r["key"].startswith("op_")), key=lambda r: r["copies"])
   for r in rows:
     r["vs_costliest"] = r["copies"] / costliest["copies"]
