@@ -289,6 +289,14 @@ def _policy(x, ops, magnitudes, fill):
                                 interpolation="bilinear", image_size=(H, W)), x)
 
 
+def _aug_mix(x, ops, magnitudes, weights):
+  # Each example's two chains of one op (its `SMOOTH_SLOTS`), mixed by its three weights.
+  return A.apply(A.AugMixParams(ops=ops[:, None], magnitudes=magnitudes[:, None],
+                                image_weight=weights[0], chain_weights=weights[1:],
+                                fill=jnp.float32(0.3), interpolation="bilinear",
+                                image_size=(H, W)), x)
+
+
 def _turn(angle):
   return A.draw(A.rotate)(jnp.zeros((H, W, 3)), angle, interpolation="bilinear")
 
@@ -390,6 +398,14 @@ ROWS = {
         [[A.PolicyParams.OPS.index(op) for op in ops] for ops in SMOOTH_SLOTS]), _f64(
             (12.3, 0.27), (-0.37, 0.23), (0.45, -0.17)), _f64(0.2, 0.5, 0.7)),
         steps={0: STEP, 2: COARSE, 3: COARSE}, kinks=0.1, value_atol=WARP_ATOL),
+    # AugMix's chains and mixing weights (it is linear in the weights). In the image, as the
+    # policies' warps sample at float32 coordinates, which XLA may round differently in the
+    # jvp's program and in its transpose's (a float32 rounding of a bilinear weight).
+    "apply AugMixParams": Row((A.apply,), _aug_mix, lambda: (_x(), np.asarray(
+        [[A.PolicyParams.OPS.index(op) for op in ops] for ops in SMOOTH_SLOTS]), _f64(
+            (12.3, 0.27), (-0.37, 0.23), (0.45, -0.17)), _f64(
+            (0.3, 0.5, 0.2), (0.6, 0.1, 0.3), (0.2, 0.2, 0.6))),
+        steps={0: COARSE, 2: COARSE, 3: STEP}, kinks=0.1, value_atol=WARP_ATOL),
     "apply AffineParams": Row((A.apply,), _matrix, lambda: (_x(), np.stack(
         [np.asarray(_turn(a).matrix, _float()) for a in MAGNITUDES])),
         steps={0: STEP, 1: COARSE}, kinks=0.1, value_atol=WARP_ATOL),
