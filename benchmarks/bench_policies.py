@@ -40,6 +40,7 @@ import numpy as np
 
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
+from jaxreg import _checks
 from jaxreg.augment import _policies, _policy_space
 
 A = jr.augment
@@ -92,7 +93,7 @@ def vectorized(key, images, guard: str = "slot"):
 
   def example(x, v, o):
     out = one(x, v, fill, o)[0]
-    return jnp.where(jnp.isfinite(v).all(), out, jnp.nan) if guard == "select" else out
+    return _checks.nan_unless(jnp.isfinite(v).all(), out) if guard == "select" else out
 
   return jax.vmap(example)(images, values, ops)
 

@@ -111,8 +111,6 @@ def _mix(params: AugMixParams, image):
   return mixed.astype(image.dtype)
 
 
-
-
 def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
                              logits_aug1: jax.typing.ArrayLike,
                              logits_aug2: jax.typing.ArrayLike) -> jax.Array:

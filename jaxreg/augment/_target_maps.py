@@ -204,6 +204,7 @@ def _flip_mask(params: FlipParams, mask, fill, op: str):
     return nan_if_bad_probability(params.probability, flipped)
   return flipped
 
+
 def _flip_index(params: FlipParams, shape, op: str) -> IndexMap:
   axis = _check_axis(params.axis, op)
 
@@ -213,6 +214,7 @@ def _flip_index(params: FlipParams, shape, op: str) -> IndexMap:
     return jnp.where(params.flip, shape[0] - 1 - rows, rows), cols, True
 
   return IndexMap(source, tuple(shape[:2]))
+
 
 # --------------------------------------------------------------------------------------------
 # The maps of the affine warps and the policies
