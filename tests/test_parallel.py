@@ -189,10 +189,12 @@ def test_batched_with_record_keys_is_per_record():
   indices = jnp.array([10, 11, 12, 13])
   with reuse_keys():
     keys = jr.record_keys(jax.random.key(1), indices)
-    whole = jax.jit(lambda k, x: crop(k, x, 4))(keys, images)
-    half = crop(jr.record_keys(jax.random.key(1), indices[2:]), images[2:], 4)
-    one_by_one = [jr.augment.random_resized_crop(keys[i], images[i], 4) for i in range(4)]
-    raw = crop(jax.random.key_data(keys), images, 4)  # legacy raw keys, shape (4, 2)
+    batch = jax.jit(lambda k, x: crop(k, x, 4))
+    whole = batch(keys, images)
+    half = batch(jr.record_keys(jax.random.key(1), indices[2:]), images[2:])
+    one = jax.jit(lambda k, x: jr.augment.random_resized_crop(k, x, 4))
+    one_by_one = [one(keys[i], images[i]) for i in range(4)]
+    raw = batch(jax.random.key_data(keys), images)  # legacy raw keys, shape (4, 2)
   np.testing.assert_allclose(whole, np.stack(one_by_one), atol=1e-6)
   np.testing.assert_allclose(whole[2:], half, atol=1e-6)
   np.testing.assert_allclose(raw, whole, atol=1e-6)

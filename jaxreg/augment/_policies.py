@@ -111,13 +111,17 @@ def switched(image, values, fill, ops, *, interpolation):
   branches = [lambda x, v: x]
   branches += [geometric(op) for op in GEOMETRIC]
   branches += [photometric(i) for i in range(len(_PHOTOMETRIC))]
-  chains = []
-  for chain_ops, chain_values in zip(ops, values, strict=True):
-    x = image
-    for op, value in zip(chain_ops, chain_values, strict=True):
-      x = lax.switch(op, branches, x, value)
-    chains.append(x)
-  return jnp.stack(chains)
+
+  def slot(x, drawn):
+    op, value = drawn
+    return lax.switch(op, branches, x, value), None
+
+  # Loops over the chains and their slots, so that a program holds the switch's branches once,
+  # not once per slot: its compile time grows with the slots (AugMix has 9). One slot of one
+  # chain (TrivialAugmentWide) stays a bare switch, as a loop of one costs a pass on a CPU.
+  if ops.shape == (1, 1):
+    return slot(image, (ops[0, 0], values[0, 0]))[0][None]
+  return lax.map(lambda drawn: lax.scan(slot, image, drawn)[0], (ops, values))
 
 
 def selected(image, values, fill, ops, *, interpolation, select=True, nan_guard=False):
