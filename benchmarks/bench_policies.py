@@ -19,6 +19,8 @@ Rows, all jitted over the whole batch:
   direct implementation costs, and what the library avoids;
 - "vectorized": the library's form for accelerators (one warp with a per-example matrix and
   one select among the photometric ops per slot), forced on this device.
+- TrivialAugmentWide on uint8 levels, against the float policy on the levels converted around
+  it and rounded after it;
 - the timm-style recipe of `examples/timm_recipe.py` (random resized crop, flip,
   TrivialAugmentWide, random erasing, mixup or cutmix with smoothed labels) against
   torchvision.transforms.v2 doing the same per image on uint8 tensors (`bench` extra);
@@ -153,6 +155,22 @@ def torchvision_recipe(images_u8, size: int, num_classes: int):
   return run, torch.get_num_threads()
 
 
+def uint8_rows(images, key, shape: str, rounds: int) -> list[dict]:
+  """TrivialAugmentWide on a uint8 batch, as the library runs it (each op reads and writes
+  levels in its own pass), against the float policy on the levels converted around it and
+  rounded after it: a pass each way over every image, what the library avoids."""
+  levels = jnp.round(images * 255).astype(jnp.uint8)
+  policy = A.batched(A.trivial_augment_wide)
+  on_levels = jax.jit(lambda k, q: jnp.round(jnp.clip(
+      policy(k, q.astype(jnp.float32) / 255) * 255, 0, 255)).astype(jnp.uint8))
+  library = jax.jit(policy)
+  mine, anchor, ratio = H.median_ratio(lambda: library(key, levels),
+                                       lambda: on_levels(key, levels), rounds=rounds)
+  return [H.row("trivial_augment_wide on uint8", shape, "uint8", mine, anchor, ratio,
+                anchor_name="the float policy on the levels, rounded after it",
+                key="trivial_augment_wide_uint8", items=len(images))]
+
+
 def recipe_rows(smoke: bool) -> list[dict]:
   """The timm-style recipe (examples/timm_recipe.py) against torchvision.transforms.v2, both
   from the same uint8 images (what a decoder gives); jaxreg also from float32 images."""
@@ -226,6 +244,7 @@ def run(smoke: bool = False, keras: bool = False) -> list[dict]:
   for name, s in zip(runs, seconds[len(ops):], strict=True):
     rows.append(H.row(name, shape, "float32", s, top, s / top,
                       anchor_name=f"slowest op ({slowest})", key=key_of(name), items=n))
+  rows += uint8_rows(images, key, shape, rounds)
   rows += recipe_rows(smoke)
   if keras and not smoke:
     layer = keras_rand_augment()

@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 
 from jaxreg import _backend, _checks
-from jaxreg.augment._dtypes import on_levels
+from jaxreg.augment._dtypes import from_float, on_levels
 from jaxreg.augment._enhance import (
   enhance_brightness,
   enhance_color,
@@ -66,6 +66,15 @@ _MATRICES = (
 )
 _FIRST_PHOTOMETRIC = _BRIGHTNESS = OPS.index("Brightness")
 
+# The photometric ops whose uint8 kernels are not the float op rounded once: autocontrast's
+# floors as Pillow does, and solarize compares levels with the threshold (the same for a
+# threshold in [0, 1], not for a hand-built one above it). A uint8 policy is the float policy
+# rounded once, so in a one-slot switch these run on the levels as floats; the others (the
+# enhancers, which compute on levels themselves, posterize, equalize, invert) take the uint8
+# image as it is.
+_ROUNDED_ONCE = tuple(OPS.index(name) - _FIRST_PHOTOMETRIC for name in ("Solarize",
+                                                                         "AutoContrast"))
+
 
 def slot_matrix(op, value, height: int, width: int) -> jax.Array:
   """The (2, 3) inverse matrix of a slot: its geometric op's at ``value``, the identity for
@@ -98,7 +107,11 @@ def _photometric_arguments(op, value) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 def switched(image, values, fill, ops, *, interpolation):
-  """Each drawn op by a ``switch``: only the chosen branch runs (one image, or a CPU loop)."""
+  """Each drawn op by a ``switch``: only the chosen branch runs (one image, or a CPU loop).
+
+  A uint8 image is computed on its levels (`on_levels`): with one slot, inside each branch, so
+  the conversion and the rounding fuse into the op's own pass (Identity returns the image); with
+  several, around the chain, rounded once at its end."""
   height, width = image.shape[:2]
 
   def geometric(i):
@@ -108,9 +121,17 @@ def switched(image, values, fill, ops, *, interpolation):
     op = _FIRST_PHOTOMETRIC + i
     return lambda x, v: _PHOTOMETRIC[i](x, _photometric_arguments(op, v))
 
-  branches = [lambda x, v: x]
-  branches += [geometric(op) for op in GEOMETRIC]
-  branches += [photometric(i) for i in range(len(_PHOTOMETRIC))]
+  one_slot = ops.shape == (1, 1)
+  if one_slot and image.dtype == jnp.uint8 and interpolation == "nearest":
+    # A nearest warp moves levels: it gathers the uint8 image itself, the fill as a level.
+    level_fill = from_float(fill, jnp.uint8)
+    warps = [lambda x, v, op=op: warp(x, _MATRICES[op](height, width, v), "nearest",
+                                      level_fill) for op in GEOMETRIC]
+  else:
+    warps = [on_levels(geometric(op)) if one_slot else geometric(op) for op in GEOMETRIC]
+  branches = [lambda x, v: x, *warps]
+  branches += [on_levels(photometric(i)) if one_slot and i in _ROUNDED_ONCE else photometric(i)
+               for i in range(len(_PHOTOMETRIC))]
 
   def slot(x, drawn):
     op, value = drawn
@@ -119,9 +140,10 @@ def switched(image, values, fill, ops, *, interpolation):
   # Loops over the chains and their slots, so that a program holds the switch's branches once,
   # not once per slot: its compile time grows with the slots (AugMix has 9). One slot of one
   # chain (TrivialAugmentWide) stays a bare switch, as a loop of one costs a pass on a CPU.
-  if ops.shape == (1, 1):
+  if one_slot:
     return slot(image, (ops[0, 0], values[0, 0]))[0][None]
-  return lax.map(lambda drawn: lax.scan(slot, image, drawn)[0], (ops, values))
+  return on_levels(lambda x: lax.map(lambda drawn: lax.scan(slot, x, drawn)[0],
+                                     (ops, values)))(image)
 
 
 def selected(image, values, fill, ops, *, interpolation, select=True, nan_guard=False):
@@ -176,7 +198,6 @@ def apply(image, ops, values, fill, interpolation: str) -> jax.Array:
   # NaN: not guarded). Per example: inside the loop, or inside the vectorized form's slots.
   guard = image.dtype != jnp.uint8
 
-  @on_levels
   def looped(image, values, fill, ops):
     out = switched(image, values, fill, ops, interpolation=interpolation)
     return _checks.nan_unless(jnp.isfinite(values).all(), out) if guard else out
