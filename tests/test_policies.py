@@ -593,6 +593,42 @@ def test_uint8_policy_is_the_float_policy_rounded_once(name):
   assert len({np.asarray(x).tobytes() for x in got}) == 3
 
 
+# One slot per example, each op at two magnitudes in its own unit (PolicyParams' attributes).
+_EVERY_OP_AT = {"ShearX": (0.3, -0.5), "ShearY": (0.3, -0.5), "TranslateX": (5.0, -7.0),
+                "TranslateY": (5.0, -7.0), "Rotate": (30.0, -100.0), "Brightness": (0.5, -0.7),
+                "Color": (0.5, -0.7), "Contrast": (0.5, -0.7), "Sharpness": (0.9, -0.7),
+                "Posterize": (3.0, 6.0), "Solarize": (0.4, 0.466)}
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_every_op_on_uint8_is_the_float_op_rounded_once(interpolation):
+  # Tolerance: none. One slot (TrivialAugmentWide's form), whose switch on a CPU runs each op
+  # on the levels in its own pass (the nearest warps and some level ops on the uint8 image):
+  # each op, at a non-zero fill, on levels in [20, 230] (where autocontrast's uint8 kernel,
+  # which truncates, differs from the float stretch rounded), batched and eager.
+  ops, values = zip(*[(i, v) for i, name in enumerate(pol.OPS)
+                      for v in _EVERY_OP_AT.get(name, (0.0,))], strict=True)
+  n = len(ops)
+  params = A.PolicyParams(ops=jnp.asarray(ops, jnp.int32)[:, None],
+                          magnitudes=jnp.asarray(values, jnp.float32)[:, None],
+                          fill=jnp.broadcast_to(jnp.asarray([0.2, 0.6, 1.0]), (n, 3)),
+                          interpolation=interpolation)
+  levels = jax.random.randint(jax.random.key(3), (n, 12, 14, 3), 20, 231).astype(jnp.uint8)
+  as_float = jnp.asarray(np.asarray(levels, np.float32) / np.float32(255))
+  want = np.asarray(jax.jit(jax.vmap(A.apply))(params, as_float), np.float64) * 255
+  expected = np.round(np.clip(want, 0, 255))
+  ties = np.abs(want % 1 - 0.5) < 1e-3
+  got = jax.jit(jax.vmap(A.apply))(params, levels)
+  eager = jnp.stack([A.apply(jax.tree.map(lambda a, i=i: a[i], params), levels[i])
+                     for i in range(n)])
+  for out in (got, eager):
+    assert out.dtype == jnp.uint8
+    np.testing.assert_array_equal(np.asarray(out)[~ties], expected[~ties])
+  # the case the float stretch exists for: autocontrast moved levels
+  autocontrast = ops.index(pol.OPS.index("AutoContrast"))
+  assert not np.array_equal(np.asarray(got[autocontrast]), np.asarray(levels[autocontrast]))
+
+
 def test_eager_batched_equals_jitted():
   images = jnp.stack([IMAGE, 1 - IMAGE, IMAGE ** 2])
   with reuse_keys():
