@@ -37,6 +37,7 @@ backward instead of being stored.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Hashable, Sequence
@@ -351,16 +352,8 @@ def batch_norm(
                else _checks.check_axis_names(axis_name, op, reduces=True))
   keep = _check_mask(mask, op, x=x, axis_name=axis_name)  # checked on both paths; used in training
 
-  ones = lambda: jnp.ones(param_shape, compute)  # noqa: E731
-  scale_ = ones() if scale is None else scale
-  bias_ = jnp.zeros(param_shape, compute) if bias is None else bias
-
   if not train:
-    mean = jnp.reshape(checked_state.mean, param_shape).astype(compute)
-    var = jnp.reshape(checked_state.var, param_shape).astype(compute)
-    inv = nan_if_infinite(var, lax.rsqrt(var + eps))
-    dev = x.astype(compute) - mean
-    return normalize(dev, inv, scale_.astype(compute), bias_.astype(compute), x.dtype), state
+    return _evaluate(x, scale, bias, checked_state, eps=eps, param_shape=param_shape), state
 
   static_count = math.prod(x.shape[a] for a in reduce_axes)
   devices = axis_size(axis_name)
@@ -373,22 +366,53 @@ def batch_norm(
     )
 
   config = Config(reduce_axes, eps, axis_name)
+  # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
+  # state): say what to use instead of JAX's generic error.
+  with _checks.forward_mode_advice(op, _CUSTOM_FORWARD_MODE):
+    return _train(x, scale, bias, keep, checked_state, momentum, config=config,
+                  backward=backward, unbiased_running_var=unbiased_running_var,
+                  feature_shape=feature_shape, param_shape=param_shape)
+
+
+# The computations behind the checks, jitted: an eager call compiles one program per shape
+# and configuration instead of dispatching each step (the checks need the concrete arguments,
+# so they stay outside).
+
+
+def _parameters(scale, bias, param_shape, compute):
+  return (jnp.ones(param_shape, compute) if scale is None else scale,
+          jnp.zeros(param_shape, compute) if bias is None else bias)
+
+
+@functools.partial(jax.jit, static_argnames=("eps", "param_shape"))
+def _evaluate(x, scale, bias, state, *, eps, param_shape):
+  compute = _checks.float32_or_wider(x.dtype)
+  scale, bias = _parameters(scale, bias, param_shape, compute)
+  mean = jnp.reshape(state.mean, param_shape).astype(compute)
+  var = jnp.reshape(state.var, param_shape).astype(compute)
+  inv = nan_if_infinite(var, lax.rsqrt(var + eps))
+  dev = x.astype(compute) - mean
+  return normalize(dev, inv, scale.astype(compute), bias.astype(compute), x.dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "backward", "unbiased_running_var",
+                                             "feature_shape", "param_shape"))
+def _train(x, scale, bias, keep, state, momentum, *, config, backward, unbiased_running_var,
+           feature_shape, param_shape):
+  scale, bias = _parameters(scale, bias, param_shape, _checks.float32_or_wider(x.dtype))
   # A feature with no valid entry is normalized with the running statistics (only a mask can
   # leave one empty).
   running = None if keep is None else tuple(
-      v.reshape(param_shape) for v in (checked_state.mean, checked_state.var))
+      v.reshape(param_shape) for v in (state.mean, state.var))
   if backward == "custom":
-    # A custom_vjp cannot be pushed forward (through x, the parameters or, with a mask, the
-    # state): say what to use instead of JAX's generic error.
-    with _checks.forward_mode_advice(op, _CUSTOM_FORWARD_MODE):
-      y, count, mean, var = batch_norm_core(config, x, scale_, bias_, keep, running)
+    y, count, mean, var = batch_norm_core(config, x, scale, bias, keep, running)
   else:
-    y, count, mean, var = train_forward(config, x, scale_, bias_, keep, running)[0]
+    y, count, mean, var = train_forward(config, x, scale, bias, keep, running)[0]
 
   count, mean, var = (lax.stop_gradient(v) for v in (count, mean, var))
   if unbiased_running_var:
     var = var * count / jnp.maximum(count - 1, 1)  # used where count > 1 only
-  old_mean, old_var = checked_state
+  old_mean, old_var = state
   new_mean = momentum * old_mean + (1 - momentum) * mean.reshape(feature_shape)
   new_var = momentum * old_var + (1 - momentum) * var.reshape(feature_shape)
   # A feature with no valid value, or a single one (no variance), keeps its statistics.

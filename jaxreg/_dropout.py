@@ -192,7 +192,18 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
   key_data = jax.random.key_data(key)
   if recompute_mask:
     with _checks.forward_mode_advice(op, _RECOMPUTE_FORWARD_MODE):
-      return _masked_recompute(spec, x, key_data, threshold, scale)
+      return _recomputed_dropout(spec, x, key_data, threshold, scale)
+  return _packed_dropout(spec, x, key_data, threshold, scale)
+
+
+# The computations behind the checks, jitted: an eager call compiles one program per shape and
+# mask instead of dispatching each step (the checks need the concrete arguments, so they stay
+# outside).
+_recomputed_dropout = jax.jit(_masked_recompute, static_argnums=0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _packed_dropout(spec: _MaskSpec, x, key_data, threshold, scale):
   # Plain autodiff through a checkpoint: the backward keeps the packed mask (1 bit per
   # element), and forward-mode differentiation (jvp, hessian) works as well.
   return _apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)

@@ -3,6 +3,7 @@ the box sampler they share with `random_erasing`."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -184,6 +185,8 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
   return _apply_flip(_draw_flip_up_down(key, image, probability=probability), image)
 
 
+@functools.partial(jax.jit, static_argnames=("height", "width", "scale", "ratio", "attempts",
+                                             "rule"))
 def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *,
                rule: Literal["resized_crop", "erasing"] = "resized_crop"):
   """A random box by one of torchvision's two samplers: ``attempts`` tries at once.

@@ -124,6 +124,12 @@ def _apply_erasing(params: ErasingParams, image):
   if not fits:
     raise ValueError(f"{op}: `value` must broadcast to the image's shape {image.shape} without "
                      f"enlarging it, got shape {value.shape}.")
+  return _erase(params, image, value)
+
+
+@jax.jit
+def _erase(params: ErasingParams, image, value):
+  # Jitted behind the checks: an eager call compiles one program, not a dispatch per step.
   if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
     value = from_float(value.astype(jnp.float32), jnp.uint8)
   box = erased_pixels(params, *image.shape[:2])[..., None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -38,6 +39,7 @@ def _axis_taps(start, length, out_size: int, in_size: int, antialias: bool, *, v
   return indices, [w / total for w in weights]
 
 
+@functools.partial(jax.jit, static_argnames=("size", "antialias", "crop_first"))
 def resample_box(image, top, left, box_h, box_w, size, antialias: bool, *, crop_first: bool,
                  mirror=None):
   """Resamples the box (top, left, box_h, box_w) of ``image`` to ``size``, separably.

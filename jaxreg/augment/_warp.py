@@ -31,6 +31,7 @@ Sampling:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -49,6 +50,7 @@ _TIE = 2.0**-10  # pixels: the margin of the nearest tie rule
 # --------------------------------------------------------------------------------------------
 
 
+@jax.jit
 def _cos_sin_degrees(angle) -> tuple[jax.Array, jax.Array]:
   """cos and sin of ``angle`` degrees, exact at multiples of 90 (0, 1 or -1, not 6e-8)."""
   angle = jnp.asarray(angle, _F32)
@@ -61,6 +63,7 @@ def _cos_sin_degrees(angle) -> tuple[jax.Array, jax.Array]:
   return cos, sin
 
 
+@functools.partial(jax.jit, static_argnames=("height", "width", "center"))
 def _inverse_matrix(height: int, width: int, cos_r, sin_r, tan_x, tan_y, scale, tx, ty,
                     center) -> jax.Array:
   """The (2, 3) output -> input matrix of torchvision's ``T C R S SHy SHx C^-1``.
@@ -150,6 +153,7 @@ def _gather(flat, rows, cols, width: int):
   return flat.at[rows * width + cols].get(mode="promise_in_bounds")
 
 
+@functools.partial(jax.jit, static_argnames="interpolation")
 def warp(image, matrix, interpolation: str, fill):
   """``image`` resampled through the (2, 3) inverse ``matrix``, unchecked: `warp_affine`'s
   computation, for callers that checked their arguments (``fill`` a float32 array)."""
