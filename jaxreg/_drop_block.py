@@ -6,6 +6,8 @@ key. The mask is applied as `jaxreg._dropout` applies its masks (`apply_mask`).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,7 +139,16 @@ def drop_block(
 
   gamma = seed_probability(lax.stop_gradient(rate) if concrete_rate is None else rate,
                             height, width, block_size)
-  n, _, _, channels = x.shape
+  return _drop_blocks(key, x, gamma, None if concrete_rate is not None else rate,
+                      block_size=block_size)
+
+
+# The computation behind the checks, jitted: an eager call compiles one program, not a dispatch
+# per step (docs/design/index.md#checks-eagerly-computations-jitted). ``traced_rate``: the rate
+# when it was traced (its validity is checked at run time), else None.
+@functools.partial(jax.jit, static_argnames="block_size")
+def _drop_blocks(key, x, gamma, traced_rate, *, block_size: int):
+  n, height, width, channels = x.shape
   seeds_shape = (n, height - block_size + 1, width - block_size + 1, channels)
   seeds = jax.random.uniform(key, seeds_shape) < jnp.asarray(gamma, jnp.float32)
   # Max-pooling is separable: two 1-D passes cost 2*bs instead of bs**2 per position.
@@ -150,10 +161,10 @@ def drop_block(
   total = height * width * channels
   wide = _checks.float32_or_wider(x.dtype)
   scale = jnp.where(kept > 0, total / jnp.maximum(kept, 1).astype(wide), 0).astype(wide)
-  if concrete_rate is None:
+  if traced_rate is not None:
     # A traced rate outside [0, 1] cannot raise: keep everything and scale by NaN, so every
     # output is NaN instead of x (rate < 0) or zeros (rate > 1).
-    valid = valid_traced_rate(rate)
+    valid = valid_traced_rate(traced_rate)
     keep = keep | ~valid
     scale = jnp.where(valid, scale, jnp.nan).astype(wide)
   return apply_mask(x, keep, scale)

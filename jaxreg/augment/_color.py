@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -67,6 +68,13 @@ def adjust_saturation(image: jax.typing.ArrayLike, factor: jax.typing.ArrayLike,
   factor = check_image_operand(factor, op, "factor", shape=image.shape, lo=0.0,
                                per_pixel=True)
   clip = _checks.check_bool(clip, op, "clip")
+  return _saturated(image, factor, clip)
+
+
+# The computations behind the checks, jitted: an eager call compiles one program, not a
+# dispatch per step (docs/design/index.md#checks-eagerly-computations-jitted).
+@functools.partial(jax.jit, static_argnames="clip")
+def _saturated(image, factor, clip: bool):
   x = image.astype(compute_dtype(image))
   value, effective = saturation_scale(x[..., 0:1], x[..., 1:2], x[..., 2:3], factor)
   return maybe_clip(value - effective * (value - x), clip).astype(image.dtype)
@@ -112,7 +120,12 @@ def adjust_hue(image: jax.typing.ArrayLike, delta: jax.typing.ArrayLike, *,
   clip = _checks.check_bool(clip, op, "clip")
   if jnp.ndim(delta):
     delta = delta[..., 0]  # aligned with the (..., H, W) planes
-  shifted = shift_hue_planes(rgb_planes(image.astype(compute_dtype(image))), _turns(delta))
+  return _hue_shifted(image, _turns(delta), clip)
+
+
+@functools.partial(jax.jit, static_argnames="clip")
+def _hue_shifted(image, turns, clip: bool):
+  shifted = shift_hue_planes(rgb_planes(image.astype(compute_dtype(image))), turns)
   return maybe_clip(jnp.stack(shifted, axis=-1), clip).astype(image.dtype)
 
 

@@ -9,6 +9,8 @@ docs/design/augmentation_backends.md#per-example-choices-under-vmap-the-colour-j
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -278,6 +280,7 @@ def jitter_on_planes(image, draws, used, order, clip):
   return jnp.stack(planes, axis=-1)
 
 
+@functools.partial(jax.jit, static_argnames=("used", "clip"))
 def _jitter(image, draws, used, clip, order=None):
   """The jitter in a drawn ``order`` (None: the fixed one), in the form each backend runs best.
 
