@@ -185,8 +185,6 @@ def random_flip_up_down(key: jax.Array, image: jax.typing.ArrayLike, *,
   return _apply_flip(_draw_flip_up_down(key, image, probability=probability), image)
 
 
-@functools.partial(jax.jit, static_argnames=("height", "width", "scale", "ratio", "attempts",
-                                             "rule"))
 def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *,
                rule: Literal["resized_crop", "erasing"] = "resized_crop"):
   """A random box by one of torchvision's two samplers: ``attempts`` tries at once.
@@ -200,14 +198,36 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *
     strictly inside the image (``h < H`` and ``w < W``, a side of 0 allowed: an empty box); if
     none fits, ``found`` is False and there is no fallback box.
 
+  ``scale`` and ``ratio`` are checked pairs of Python numbers; the draw is one jitted program
+  per image size, whatever their values (they are its arguments, not constants).
+
   Returns:
     ``(top, left, box_h, box_w, found)``, traced scalars.
   """
+  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
+  # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
+  # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
+  in_ratio = width / height if height else 0.0
+  if rule == "erasing":
+    fallback = None
+  elif in_ratio < ratio[0]:
+    fallback = (min(max(round(width / ratio[0]), 1), height), width)
+  elif in_ratio > ratio[1]:
+    fallback = (height, min(max(round(height * ratio[1]), 1), width))
+  else:
+    fallback = (height, width)
+  bounds = jnp.asarray([scale[0], scale[1], math.log(ratio[0]), math.log(ratio[1])],
+                       jnp.float32)
+  return _sample_box(key, bounds, height=height, width=width, attempts=attempts, rule=rule,
+                     fallback=fallback)
+
+
+@functools.partial(jax.jit, static_argnames=("height", "width", "attempts", "rule", "fallback"))
+def _sample_box(key, bounds, *, height: int, width: int, attempts: int, rule: str, fallback):
   k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
   area = height * width
-  target = area * jax.random.uniform(k_area, (attempts,), minval=scale[0], maxval=scale[1])
-  log_ratio = jax.random.uniform(k_ratio, (attempts,), minval=math.log(ratio[0]),
-                                 maxval=math.log(ratio[1]))
+  target = area * jax.random.uniform(k_area, (attempts,), minval=bounds[0], maxval=bounds[1])
+  log_ratio = jax.random.uniform(k_ratio, (attempts,), minval=bounds[2], maxval=bounds[3])
   aspect = jnp.exp(log_ratio)
   if rule == "erasing":
     h = jnp.round(jnp.sqrt(target * aspect))
@@ -224,16 +244,7 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *
     top = jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1))
     left = jnp.floor(jax.random.uniform(k_left) * (width - box_w + 1))
     return top, left, box_h, box_w, found
-  # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
-  # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
-  # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
-  in_ratio = width / height
-  if in_ratio < ratio[0]:
-    fb_w, fb_h = width, min(max(round(width / ratio[0]), 1), height)
-  elif in_ratio > ratio[1]:
-    fb_h, fb_w = height, min(max(round(height * ratio[1]), 1), width)
-  else:
-    fb_w, fb_h = width, height
+  fb_h, fb_w = fallback
   box_h = jnp.where(found, h[first], fb_h)
   box_w = jnp.where(found, w[first], fb_w)
   top = jnp.where(found, jnp.floor(jax.random.uniform(k_top) * (height - box_h + 1)),
