@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -68,8 +70,14 @@ def _draw_mixup(key, images, labels, *, alpha=0.2) -> MixupParams:
   op = "mixup"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_strength(alpha, op, "alpha", lo_open=True)
-  k_perm, k_lam = jax.random.split(_checks.as_key(key, op))
-  n = images.shape[0]
+  return _mixup_draw(_checks.as_key(key, op), alpha, n=images.shape[0])
+
+
+# The draws and the mixing behind the checks, jitted: an eager call compiles one program, not
+# a dispatch per step (docs/design/index.md#checks-eagerly-computations-jitted).
+@functools.partial(jax.jit, static_argnames="n")
+def _mixup_draw(key, alpha, *, n: int) -> MixupParams:
+  k_perm, k_lam = jax.random.split(key)
   return MixupParams(perm=jax.random.permutation(k_perm, n),
                      lam=jax.random.beta(k_lam, alpha, alpha, (n,)))
 
@@ -78,7 +86,11 @@ def _apply_mixup(params: MixupParams, images, labels):
   op = "apply(MixupParams)"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_per_example(params, ("perm", "lam"), images.shape[0], op)
-  perm, lam = params.perm, params.lam
+  return _mixed(params.perm, params.lam, images, labels)
+
+
+@jax.jit
+def _mixed(perm, lam, images, labels):
   lam_x = lam.astype(images.dtype)[:, None, None, None]
   lam_y = lam.astype(labels.dtype)[:, None]
   return (lam_x * images + (1 - lam_x) * images[perm],
@@ -127,8 +139,13 @@ def _draw_cutmix(key, images, labels, *, alpha=1.0) -> CutmixParams:
   op = "cutmix"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_strength(alpha, op, "alpha", lo_open=True)
-  k_perm, k_lam, k_y, k_x = jax.random.split(_checks.as_key(key, op), 4)
   n, height, width, _ = images.shape
+  return _cutmix_draw(_checks.as_key(key, op), alpha, n=n, height=height, width=width)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "height", "width"))
+def _cutmix_draw(key, alpha, *, n: int, height: int, width: int) -> CutmixParams:
+  k_perm, k_lam, k_y, k_x = jax.random.split(key, 4)
   perm = jax.random.permutation(k_perm, n)
   # float32 boxes whatever the default float (x64): `pasted` compares them to float32 pixels
   lam = jax.random.beta(k_lam, alpha, alpha, (n,), jnp.float32)
@@ -158,6 +175,11 @@ def _apply_cutmix(params: CutmixParams, images, labels):
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_per_example(params, ("perm", "top", "bottom", "left", "right"), images.shape[0], op)
   check_drawn_size(images.shape[1:], params.image_size, op, "images")
+  return _pasted_mix(params, images, labels)
+
+
+@jax.jit
+def _pasted_mix(params: CutmixParams, images, labels):
   _, height, width, _ = images.shape
   top, bottom, left, right = params.top, params.bottom, params.left, params.right
   perm = params.perm
