@@ -44,6 +44,7 @@ import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
 from jaxreg import _checks
 from jaxreg.augment import _policies, _policy_space
+from jaxreg.augment._dtypes import on_levels
 
 A = jr.augment
 
@@ -161,11 +162,10 @@ def uint8_rows(images, key, shape: str, rounds: int) -> list[dict]:
   rounded after it: a pass each way over every image, what the library avoids."""
   levels = jnp.round(images * 255).astype(jnp.uint8)
   policy = A.batched(A.trivial_augment_wide)
-  on_levels = jax.jit(lambda k, q: jnp.round(jnp.clip(
-      policy(k, q.astype(jnp.float32) / 255) * 255, 0, 255)).astype(jnp.uint8))
+  around = jax.jit(lambda k, q: on_levels(lambda x: policy(k, x))(q))
   library = jax.jit(policy)
   mine, anchor, ratio = H.median_ratio(lambda: library(key, levels),
-                                       lambda: on_levels(key, levels), rounds=rounds)
+                                       lambda: around(key, levels), rounds=rounds)
   return [H.row("trivial_augment_wide on uint8", shape, "uint8", mine, anchor, ratio,
                 anchor_name="the float policy on the levels, rounded after it",
                 key="trivial_augment_wide_uint8", items=len(images))]

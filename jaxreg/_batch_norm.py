@@ -375,8 +375,8 @@ def batch_norm(
 
 
 # The computations behind the checks, jitted: an eager call compiles one program per shape
-# and configuration instead of dispatching each step (the checks need the concrete arguments,
-# so they stay outside).
+# and configuration instead of dispatching each step; the checks need the concrete arguments,
+# so they stay outside (docs/design/index.md#checks-eagerly-computations-jitted).
 
 
 def _parameters(scale, bias, param_shape, compute):

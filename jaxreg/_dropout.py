@@ -197,8 +197,8 @@ def _inverted_dropout(op, key, x, rate, mask_shape, *, train, recompute_mask):
 
 
 # The computations behind the checks, jitted: an eager call compiles one program per shape and
-# mask instead of dispatching each step (the checks need the concrete arguments, so they stay
-# outside).
+# mask instead of dispatching each step; the checks need the concrete arguments, so they stay
+# outside (docs/design/index.md#checks-eagerly-computations-jitted).
 _recomputed_dropout = jax.jit(_masked_recompute, static_argnums=0)
 
 

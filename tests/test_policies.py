@@ -615,10 +615,11 @@ def test_every_op_on_uint8_is_the_float_op_rounded_once(interpolation):
                           interpolation=interpolation)
   levels = jax.random.randint(jax.random.key(3), (n, 12, 14, 3), 20, 231).astype(jnp.uint8)
   as_float = jnp.asarray(np.asarray(levels, np.float32) / np.float32(255))
-  want = np.asarray(jax.jit(jax.vmap(A.apply))(params, as_float), np.float64) * 255
+  batched_apply = jax.jit(jax.vmap(A.apply))
+  want = np.asarray(batched_apply(params, as_float), np.float64) * 255
   expected = np.round(np.clip(want, 0, 255))
   ties = np.abs(want % 1 - 0.5) < 1e-3
-  got = jax.jit(jax.vmap(A.apply))(params, levels)
+  got = batched_apply(params, levels)
   eager = jnp.stack([A.apply(jax.tree.map(lambda a, i=i: a[i], params), levels[i])
                      for i in range(n)])
   for out in (got, eager):

@@ -207,15 +207,15 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *
   # Fallback (no try fits): the largest central box with the ratio clamped to `ratio`. The
   # rounded side is kept within [1, image side]: on a 5x1 image with ratio (3, 4) the box
   # would otherwise be round(1 / 3) = 0 rows high, and its resampling a flat image.
-  in_ratio = width / height if height else 0.0
-  if rule == "erasing":
-    fallback = None
-  elif in_ratio < ratio[0]:
-    fallback = (min(max(round(width / ratio[0]), 1), height), width)
-  elif in_ratio > ratio[1]:
-    fallback = (height, min(max(round(height * ratio[1]), 1), width))
-  else:
-    fallback = (height, width)
+  fallback = None  # erasing has none
+  if rule == "resized_crop":
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+      fallback = (min(max(round(width / ratio[0]), 1), height), width)
+    elif in_ratio > ratio[1]:
+      fallback = (height, min(max(round(height * ratio[1]), 1), width))
+    else:
+      fallback = (height, width)
   bounds = jnp.asarray([scale[0], scale[1], math.log(ratio[0]), math.log(ratio[1])],
                        jnp.float32)
   return _sample_box(key, bounds, height=height, width=width, attempts=attempts, rule=rule,

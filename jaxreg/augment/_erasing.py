@@ -129,7 +129,8 @@ def _apply_erasing(params: ErasingParams, image):
 
 @jax.jit
 def _erase(params: ErasingParams, image, value):
-  # Jitted behind the checks: an eager call compiles one program, not a dispatch per step.
+  # Jitted behind the checks: an eager call compiles one program, not a dispatch per step
+  # (docs/design/index.md#checks-eagerly-computations-jitted).
   if image.dtype == jnp.uint8:  # the value on the [0, 1] scale, as the nearest level
     value = from_float(value.astype(jnp.float32), jnp.uint8)
   box = erased_pixels(params, *image.shape[:2])[..., None]

@@ -86,11 +86,12 @@ def _apply_mixup(params: MixupParams, images, labels):
   op = "apply(MixupParams)"
   images, labels = _check_batch_and_labels(images, op, labels=labels)
   check_per_example(params, ("perm", "lam"), images.shape[0], op)
-  return _mixed(params.perm, params.lam, images, labels)
+  return _blended_mix(params, images, labels)
 
 
 @jax.jit
-def _mixed(perm, lam, images, labels):
+def _blended_mix(params: MixupParams, images, labels):
+  perm, lam = params.perm, params.lam
   lam_x = lam.astype(images.dtype)[:, None, None, None]
   lam_y = lam.astype(labels.dtype)[:, None]
   return (lam_x * images + (1 - lam_x) * images[perm],

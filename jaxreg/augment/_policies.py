@@ -114,7 +114,7 @@ def switched(image, values, fill, ops, *, interpolation):
   several, around the chain, rounded once at its end."""
   height, width = image.shape[:2]
 
-  def geometric(i):
+  def geometric(i, fill=fill):
     return lambda x, v: warp(x, _MATRICES[i](height, width, v), interpolation, fill)
 
   def photometric(i):
@@ -124,9 +124,7 @@ def switched(image, values, fill, ops, *, interpolation):
   one_slot = ops.shape == (1, 1)
   if one_slot and image.dtype == jnp.uint8 and interpolation == "nearest":
     # A nearest warp moves levels: it gathers the uint8 image itself, the fill as a level.
-    level_fill = from_float(fill, jnp.uint8)
-    warps = [lambda x, v, op=op: warp(x, _MATRICES[op](height, width, v), "nearest",
-                                      level_fill) for op in GEOMETRIC]
+    warps = [geometric(op, from_float(fill, jnp.uint8)) for op in GEOMETRIC]
   else:
     warps = [on_levels(geometric(op)) if one_slot else geometric(op) for op in GEOMETRIC]
   branches = [lambda x, v: x, *warps]
