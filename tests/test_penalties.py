@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from sklearn.linear_model import ElasticNet, Lasso
 from x64 import enable_x64
 
 import jaxreg as jr
@@ -206,10 +205,19 @@ def step_size(x):
   return float(1.0 / np.linalg.eigvalsh(x.T @ x / len(x)).max())
 
 
+def _sklearn_linear_model():
+  # Imported by the two tests that use it, not at collection: every xdist worker collects
+  # every file, and scikit-learn takes a second to import.
+  from sklearn import linear_model
+
+  return linear_model
+
+
 def test_lasso_matches_scikit_learn_with_exact_zeros():
   x, y = regression_problem()
   alpha = 0.15
-  reference = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(x, y)
+  reference = _sklearn_linear_model().Lasso(alpha=alpha, fit_intercept=False, tol=1e-12,
+                                            max_iter=100_000).fit(x, y)
   lr = step_size(x)
   w = descend(x, y, optax.chain(optax.sgd(lr), jr.l1_prox(alpha, lr)))
   np.testing.assert_allclose(w, reference.coef_, atol=1e-3)
@@ -220,8 +228,8 @@ def test_lasso_matches_scikit_learn_with_exact_zeros():
 def test_elastic_net_matches_scikit_learn_with_exact_zeros():
   x, y = regression_problem(seed=2)
   alpha, l1_ratio = 0.2, 0.6
-  reference = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, fit_intercept=False, tol=1e-12,
-                         max_iter=100_000).fit(x, y)
+  reference = _sklearn_linear_model().ElasticNet(
+      alpha=alpha, l1_ratio=l1_ratio, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(x, y)
   lr = step_size(x)
   tx = optax.chain(optax.sgd(lr),
                    jr.elastic_net_prox(alpha * l1_ratio, alpha * (1 - l1_ratio), lr))
