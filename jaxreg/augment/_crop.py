@@ -198,8 +198,9 @@ def sample_box(key, height: int, width: int, scale, ratio, attempts: int = 10, *
     strictly inside the image (``h < H`` and ``w < W``, a side of 0 allowed: an empty box); if
     none fits, ``found`` is False and there is no fallback box.
 
-  ``scale`` and ``ratio`` are checked pairs of Python numbers; the draw is one jitted program
-  per image size, whatever their values (they are its arguments, not constants).
+  ``scale`` and ``ratio`` are checked pairs of Python numbers, arguments of the jitted draw,
+  not constants: it compiles once per image size and, for the resized crop, per fallback box
+  (which depends on ``ratio`` only where the image's own ratio lies outside it).
 
   Returns:
     ``(top, left, box_h, box_w, found)``, traced scalars.
