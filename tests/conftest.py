@@ -5,9 +5,11 @@
   output") say so with `reuse_keys()`.
 * Strict dtype promotion catches silent float64/weak-type promotions inside the library.
 * The suite's arrays are tiny, so its time is XLA compiling: `FAST_COMPILE` turns LLVM's
-  optimizations down (XLA's graph passes, which the `xla_schedule` tests pin, still run; results
-  are the same and the code runs slower), which halves the suite's time. An `XLA_FLAGS` that
-  sets an optimization level itself is left as it is.
+  optimizations down and selects XLA:CPU's fast-compile preset, which also trims XLA's graph
+  passes (results are the same and the code runs slower); that more than halves the suite's
+  time. The `xla_schedule` tests pin what those graph passes make, so they compile with the
+  default preset (`compile_as_shipped`). An `XLA_FLAGS` that sets an optimization level itself
+  is left as it is.
 * One run shares its compiled programs: the first process to import this file (pytest itself,
   or xdist's controller) points JAX's persistent compilation cache at a fresh directory, which
   the xdist workers and every subprocess the tests start (docs pages, examples) inherit, so a
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from markdown_blocks import FAST_COMPILE, SUBPROCESS_TIMEOUT_S
+from markdown_blocks import FAST_COMPILE, FAST_COMPILE_PRESET, SUBPROCESS_TIMEOUT_S
 
 if "optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
@@ -90,6 +92,14 @@ def pytest_runtest_makereport(item, call):
         f"computes. A JAX upgrade may legitimately change it: re-measure as {page} says, then "
         "update the workaround in jaxreg/_backend.py (or delete it) and this test."))
   return report
+
+
+def compile_as_shipped(lowered):
+  """Compiles ``lowered`` (a `jax.stages.Lowered`) with XLA:CPU's default pipeline, as a user's
+  program is compiled: the suite's fast-compile preset (`FAST_COMPILE`) skips graph passes whose
+  result the `xla_schedule` tests pin."""
+  shipped = {"xla_cpu_opt_preset": "CPU_OPT_PRESET_DEFAULT"} if FAST_COMPILE_PRESET else {}
+  return lowered.compile(compiler_options=shipped)
 
 
 @contextlib.contextmanager

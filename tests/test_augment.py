@@ -9,7 +9,7 @@ import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import reuse_keys
+from conftest import compile_as_shipped, reuse_keys
 from x64 import enable_x64
 
 import jaxreg as jr
@@ -533,7 +533,8 @@ def _compiled_crop_and_flip(images, size):
     k_crop, k_flip = jax.random.split(key)
     return A.random_flip_left_right(k_flip, A.random_resized_crop(k_crop, image, size))
 
-  return jax.jit(A.batched(crop_and_flip)).lower(jax.random.key(0), images).compile().as_text()
+  lowered = jax.jit(A.batched(crop_and_flip)).lower(jax.random.key(0), images)
+  return compile_as_shipped(lowered).as_text()
 
 
 @pytest.mark.xla_schedule("docs/design/augmentation_backends.md")

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import jax.test_util
 import numpy as np
 import pytest
-from conftest import reuse_keys
+from conftest import compile_as_shipped, reuse_keys
 from scipy import stats
 
 import jaxreg as jr
@@ -689,8 +689,8 @@ def test_policies_keep_half_precision_and_range():
 def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
   # On a CPU each example runs only its drawn op: a while loop around a conditional, and no
   # image-sized select among op results.
-  hlo = jax.jit(A.batched(A.trivial_augment_wide)).lower(
-      jax.random.key(0), jnp.zeros((4, 16, 16, 3))).compile().as_text()
+  hlo = compile_as_shipped(jax.jit(A.batched(A.trivial_augment_wide)).lower(
+      jax.random.key(0), jnp.zeros((4, 16, 16, 3)))).as_text()
   assert " conditional(" in hlo
   assert " while(" in hlo
   selects = [line for line in hlo.splitlines() if "f32[4,16,16,3]" in line and " select(" in line]
