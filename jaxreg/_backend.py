@@ -19,7 +19,8 @@ The workarounds, who uses them, and the test that pins each:
   through `pixel_op` in `jaxreg/augment/_dtypes.py`), `equalize`'s histogram
   (`jaxreg/augment/_levels.py`) and the flip of a uint8 batch (`flip` above);
   tests/test_augment.py::test_batched_jitter_is_a_loop_of_branches_on_the_cpu,
-  tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu and
+  tests/test_policies.py::test_batched_policy_is_a_loop_of_branches_on_the_cpu,
+  tests/test_policies.py::test_batched_policy_writes_over_its_input_batch_on_the_cpu and
   tests/test_photometric.py::test_batched_equalize_and_blur_are_loops_over_examples_on_the_cpu.
 * `after`: dropout's mask regenerated in the backward (``recompute_mask``,
   `jaxreg/_dropout.py`); tests/test_dropout.py::test_recomputed_mask_waits_for_the_cotangent.
@@ -90,39 +91,83 @@ def loop_on_cpu(looped: Callable, vectorized: Callable,
                 differentiable: int) -> Callable:
   """A function that is ``vectorized`` except on a CPU, where `vmap` runs ``looped`` per example.
 
-  ``looped`` and ``vectorized`` compute the same function; ``vectorized(*args, select=True)``
-  must be its select-only form (no ``switch``). The first ``differentiable`` arguments take
-  tangents; the rest are integers (an op order, for instance).
+  ``looped`` and ``vectorized`` compute the same function of an image (the first argument);
+  ``vectorized(*args, select=True)`` must be its select-only form (no ``switch``). The first
+  ``differentiable`` arguments take tangents; the rest are integers (an op order, for
+  instance).
 
   Constraint (JAX 0.10.2): under `vmap` a per-example ``lax.switch`` becomes a select that
   computes every branch. On a CPU a loop over examples doing only the chosen branches is 2-3x
   faster (`color_jitter` in a random order); on accelerators a loop serializes the batch, so the
-  vectorized form stays. Derivatives, forward and reverse, are those of the select form: a
-  switch batched inside a jvp rule leaves a stop_gradient that reverse mode cannot transpose.
+  vectorized form stays. Where ``looped`` returns an array of the image's dtype and size, the
+  loop writes each example's result over its image in the batch itself (`_loop_in_place`).
+  Derivatives, forward and reverse, are those of the select form (`_select_derivatives`).
+  """
+  selected = lambda *args: vectorized(*args, select=True)  # noqa: E731
+  loop = _select_derivatives(_loop_in_place(looped), selected, differentiable)
+  return lambda *args: lax.platform_dependent(*args, cpu=loop, default=vectorized)
 
-  The rule's primal output is the loop's own (``sequential`` again), not the select form's.
-  Constraint (JAX 0.12): a `custom_jvp` traced under `vmap` inside `jit` takes its outputs'
-  batch axes from the primal function (here the loop: axis 0) and never reconciles them with
-  those of the rule, traced later; the select form's stack of chains batches on axis 1, so
-  `jvp` returned transposed outputs and `grad` failed on the cotangent's type. Batched, a
-  rule's tangents follow its primal's axis, so the loop's primal pins them to axis 0 (under
-  differentiation the loop then runs beside the select form's forward pass, whose primal
-  output is unused). Pinned by tests/test_composition.py (also on JAX 0.10.2). Design:
+
+def _loop_in_place(looped: Callable) -> Callable:
+  """``looped``, batched as a loop over the examples.
+
+  Where ``looped`` maps an image to an array of the image's dtype and size (a policy's
+  ``(1, H, W, C)`` chains), each example's result is written over its image in the batch, which
+  the loop carries: the batched result needs no buffer of its own, filled with zeros before the
+  loop (what a scan's stacked output is), and an image batch that nothing reads afterwards (a
+  crop's output in a pipeline) is updated in place. Other results are stacked by a scan.
+  """
+
+  @jax.custom_batching.custom_vmap
+  def per_example(*args):
+    return looped(*args)
+
+  @per_example.def_vmap
+  def _(axis_size, in_batched, *args):
+    args = [jax.tree.map(lambda a, b: a if b else jnp.broadcast_to(a, (axis_size, *jnp.shape(a))),
+                         arg, is_batched) for arg, is_batched in zip(args, in_batched, strict=True)]
+    images, *rest = args
+    first = jax.eval_shape(looped, images[0], *jax.tree.map(lambda a: a[0], rest))
+    if not (isinstance(first, jax.ShapeDtypeStruct) and first.dtype == images.dtype
+            and first.size == images[0].size):
+      return lax.map(lambda example: looped(*example), args), True
+
+    def example(i, images):
+      result = looped(images[i], *jax.tree.map(lambda a: a[i], rest))
+      return images.at[i].set(result.reshape(images.shape[1:]))
+
+    out = lax.fori_loop(0, axis_size, example, images)
+    return out.reshape(axis_size, *first.shape), True
+
+  return per_example
+
+
+def _select_derivatives(batched_fn: Callable, selected: Callable,
+                        differentiable: int) -> Callable:
+  """``batched_fn``, whose derivatives, forward and reverse, are those of ``selected`` (the same
+  function in select-only form) with respect to its first ``differentiable`` arguments.
+
+  A switch batched inside a jvp rule leaves a stop_gradient that reverse mode cannot
+  transpose. The rule's primal output is ``batched_fn``'s own, not ``selected``'s. Constraint
+  (JAX 0.12): a `custom_jvp` traced under `vmap` inside `jit` takes its outputs' batch axes
+  from the primal function (here the loop: axis 0) and never reconciles them with those of the
+  rule, traced later; the select form's stack of chains batches on axis 1, so `jvp` returned
+  transposed outputs and `grad` failed on the cotangent's type. Batched, a rule's tangents
+  follow its primal's axis, so the loop's primal pins them to axis 0 (under differentiation
+  the loop then runs beside the select form's forward pass, whose primal output is unused).
+  Pinned by tests/test_composition.py (also on JAX 0.10.2). Design:
   docs/design/augmentation_backends.md.
   """
-  sequential = jax.custom_jvp(jax.custom_batching.sequential_vmap(looped))
+  wrapped = jax.custom_jvp(batched_fn)
 
-  @sequential.defjvp
+  @wrapped.defjvp
   def _(primals, tangents):
     rest = primals[differentiable:]
-    selected = lambda *diff: vectorized(*diff, *rest, select=True)  # noqa: E731
-    _, tangents_out = jax.jvp(selected, primals[:differentiable], tangents[:differentiable])
-    return sequential(*primals), tangents_out
+    _, tangents_out = jax.jvp(lambda *diff: selected(*diff, *rest), primals[:differentiable],
+                              tangents[:differentiable])
+    return wrapped(*primals), tangents_out
 
-  def run(*args):
-    return lax.platform_dependent(*args, cpu=sequential, default=vectorized)
-
-  return run
+  return wrapped
 
 
 def after(values: tuple) -> tuple:

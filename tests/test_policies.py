@@ -697,6 +697,31 @@ def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
   assert not selects, selects
 
 
+@pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_batched_policy_writes_over_its_input_batch_on_the_cpu(dtype):
+  # After a crop, whose batch nothing else reads, the policy's loop writes each example over
+  # its image in that batch: the program makes no other batch-sized buffer (no zero-filled
+  # output for the loop, as a scan's stacked output is, and no copy of the crop).
+  def crop_then_policy(key, image):
+    k_crop, k_policy = jax.random.split(key)
+    return A.trivial_augment_wide(k_policy, A.random_crop(k_crop, image, 12))
+
+  lowered = jax.jit(A.batched(crop_then_policy)).lower(jax.random.key(0),
+                                                       jnp.zeros((4, 16, 16, 3), dtype))
+  hlo = compile_as_shipped(lowered).as_text()
+  entry = hlo[hlo.index("ENTRY"):]
+  tag = {"uint8": "u8", "float32": "f32"}[dtype]
+  batch = re.compile(rf"= {tag}\[4,(1,)?12,12,3\]\{{[\d,]+\}} (\S+)\(")
+  made = [m.group(2) for line in entry.splitlines() if (m := batch.search(line))]
+  filled = [line for line in entry.splitlines()
+            if batch.search(line) and ("broadcast" in line or " copy(" in line)]
+  assert not filled, filled
+  assert made.count("fusion") == 1, made  # the crop
+  assert "while" in entry
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------------
