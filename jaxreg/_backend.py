@@ -115,7 +115,8 @@ def _loop_in_place(looped: Callable) -> Callable:
   ``(1, H, W, C)`` chains), each example's result is written over its image in the batch, which
   the loop carries: the batched result needs no buffer of its own, filled with zeros before the
   loop (what a scan's stacked output is), and an image batch that nothing reads afterwards (a
-  crop's output in a pipeline) is updated in place. Other results are stacked by a scan.
+  crop's output in a pipeline) is updated in place. Other results, and an empty batch, are
+  stacked by a scan.
   """
 
   @jax.custom_batching.custom_vmap
@@ -127,10 +128,12 @@ def _loop_in_place(looped: Callable) -> Callable:
     args = [jax.tree.map(lambda a, b: a if b else jnp.broadcast_to(a, (axis_size, *jnp.shape(a))),
                          arg, is_batched) for arg, is_batched in zip(args, in_batched, strict=True)]
     images, *rest = args
-    first = jax.eval_shape(looped, images[0], *jax.tree.map(lambda a: a[0], rest))
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), args)  # any batch
+    first = jax.eval_shape(looped, *one)
     if not (isinstance(first, jax.ShapeDtypeStruct) and first.dtype == images.dtype
-            and first.size == images[0].size):
-      return lax.map(lambda example: looped(*example), args), True
+            and first.size == one[0].size and axis_size):
+      out = lax.map(lambda example: looped(*example), args)
+      return out, jax.tree.map(lambda _: True, out)
 
     def example(i, images):
       result = looped(images[i], *jax.tree.map(lambda a: a[i], rest))

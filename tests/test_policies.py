@@ -697,6 +697,21 @@ def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
   assert not selects, selects
 
 
+@pytest.mark.parametrize("op", [A.trivial_augment_wide, A.rand_augment, A.aug_mix,
+                                functools.partial(A.color_jitter, brightness=0.3, hue=0.1),
+                                A.random_flip_left_right])
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_batched_ops_that_loop_on_the_cpu_take_an_empty_batch(op, dtype):
+  # The CPU loop over the examples (`_backend.loop_on_cpu`) has no example to read its result's
+  # shape from: it returns an empty batch of the per-example result's shape.
+  if isinstance(op, functools.partial) and dtype == "uint8":
+    pytest.skip("color_jitter takes float images only")
+  images = jnp.zeros((0, 8, 8, 3), dtype)
+  out = jax.jit(A.batched(op))(jax.random.key(0), images)
+  assert out.shape == images.shape
+  assert out.dtype == images.dtype
+
+
 @pytest.mark.xla_schedule("docs/design/augmentation_backends.md")
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the loop is the CPU schedule")
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
