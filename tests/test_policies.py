@@ -729,9 +729,9 @@ def test_batched_policy_writes_over_its_input_batch_on_the_cpu(dtype):
   entry = hlo[hlo.index("ENTRY"):]
   tag = {"uint8": "u8", "float32": "f32"}[dtype]
   batch = re.compile(rf"= {tag}\[4,(1,)?12,12,3\]\{{[\d,]+\}} (\S+)\(")
-  made = [m.group(2) for line in entry.splitlines() if (m := batch.search(line))]
-  filled = [line for line in entry.splitlines()
-            if batch.search(line) and ("broadcast" in line or " copy(" in line)]
+  batches = [(line, m.group(2)) for line in entry.splitlines() if (m := batch.search(line))]
+  made = [op for _, op in batches]
+  filled = [line for line, _ in batches if "broadcast" in line or " copy(" in line]
   assert not filled, filled
   assert made.count("fusion") == 1, made  # the crop
   assert "while" in entry
