@@ -159,6 +159,13 @@ def aug_mix_consistency_loss(logits_clean: jax.typing.ArrayLike,
     if x.shape != logits[0].shape:
       raise ValueError(f"{op}: `{name}` must have the shape of `logits_clean`, "
                        f"{logits[0].shape}, got {x.shape}.")
+  return _jensen_shannon(*logits)
+
+
+@jax.jit
+def _jensen_shannon(*logits) -> jax.Array:
+  """`aug_mix_consistency_loss` of checked logits. Jitted, so that an eager call runs one
+  compiled program, not one per operation."""
   log_p = jnp.stack([jax.nn.log_softmax(x, axis=-1) for x in logits])
   # A class with probability 0 in a view (a -inf, masked logit) adds 0 to that view's KL
   # (0 log 0 = 0), not 0 * (-inf + inf). Where all three are 0 the mixture's log is computed on
