@@ -55,17 +55,19 @@ def test_quick_run_writes_table_json_and_figures(study, tmp_path, capsys):
 
 
 def test_seeds_in_one_vmapped_step_equal_separate_runs(study):
-  # The quick run's data, batch, learning rate and two seeds: its "all" step is the vmapped
-  # program here, which the suite then compiles once.
-  data = study.load_digits_split(300)
-  programs = study.build(data, lr=2e-3, batch_size=64, num_classes=10)
+  # The quick run's data, batch, learning rate and seeds: its "all" step is the vmapped program
+  # here, which the suite then compiles once.
+  quick = study.parse_args(["--quick"])
+  data = study.load_digits_split(quick.train_size)
+  programs = study.build(data, lr=quick.lr, batch_size=quick.batch_size, num_classes=10)
   knobs = study.CONFIGS[-1].knobs()  # everything on: dropout, BN, augmentation, drop-path, L2
-  keys = jax.random.split(jax.random.key(0), 2)
+  keys = jax.random.split(jax.random.key(0), quick.seeds)
+  assert len(keys) > 1  # several seeds in one step
   with reuse_keys():  # the same seed keys drive both runs, on purpose
     params, bn, opt = programs.init(keys)
     for s in range(3):
       params, bn, opt, _ = programs.step(params, bn, opt, keys, s, knobs, batch_norm=True)
-    for i in range(2):
+    for i in range(len(keys)):
       p1, b1, o1 = programs.init(keys[i:i + 1])
       for s in range(3):
         p1, b1, o1, _ = programs.step(p1, b1, o1, keys[i:i + 1], s, knobs, batch_norm=True)
