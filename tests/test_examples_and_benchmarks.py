@@ -1,4 +1,5 @@
-"""Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes."""
+"""Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes (those
+when `-m benchmark_smoke` selects them)."""
 
 import pathlib
 
@@ -16,8 +17,9 @@ def test_quickstart_learns(capsys):
   assert "MC dropout" in capsys.readouterr().out
 
 
-# One smoke run per family (pytest-xdist spreads them over the cores), and a row each family
-# must print.
+# One smoke run per family, and a row each family must print. They check that benchmarks/
+# runs, not what the library computes, so they run when `-m` names them, as CI's step after the
+# suite does (`.ci/run`: python -m pytest -q -m benchmark_smoke), not in the suite itself.
 SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_prox",
               "augment": "RRC+flip+jitter", "geometric": "rotate", "photometric": "equalize",
               "policies": "trivial_augment_wide", "targets": "image + mask + boxes",
@@ -31,6 +33,7 @@ def test_every_benchmark_family_has_a_smoke_run():
   assert set(SMOKE_ROWS) == set(run.FAMILIES)
 
 
+@pytest.mark.benchmark_smoke
 @pytest.mark.parametrize("family", sorted(SMOKE_ROWS))
 def test_benchmarks_smoke(family, capsys):
   from benchmarks import run
