@@ -114,7 +114,7 @@ def images_per_second(iterator, consume, *, warmup: int, batches: int) -> float:
 def run(smoke: bool = False) -> list[dict]:
   from examples import grain_pipeline as gp  # the `grain` extra
 
-  # The smoke run's batches are the grain guide's (tests/test_grain.py compiles the same).
+  # The smoke run's batches are the grain guide's (docs/guides/grain.md).
   count, side, size, batch_size = (16, 64, 48, 8) if smoke else (512, 256, 224, 128)
   worker_counts, rounds, warmup, batches = ((0,), 1, 1, 2) if smoke else ((1, 2), 3, 3, 10)
   epochs = -(-(warmup + batches) * batch_size // count)

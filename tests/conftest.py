@@ -20,6 +20,7 @@
 import contextlib
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -66,9 +67,11 @@ _LONG_FILES = ("test_study.py", "test_docs.py", "test_examples_and_benchmarks.py
 
 def pytest_collection_modifyitems(config, items):
   # The benchmarks' smoke runs check that benchmarks/ still runs, not what the library
-  # computes: they run when `-m` names them (CI runs them as a step of their own, `.ci/run`),
-  # not in the suite.
-  if "benchmark_smoke" not in (config.option.markexpr or ""):
+  # computes: they run when `-m` names them (CI runs them as a step of their own, `.ci/run`)
+  # or a test id does, not in the suite.
+  asked = re.search(r"\bbenchmark_smoke\b", config.option.markexpr or "") or any(
+      "test_benchmarks_smoke" in arg for arg in config.args)
+  if not asked:
     smoke = [item for item in items if item.get_closest_marker("benchmark_smoke")]
     if smoke:
       config.hook.pytest_deselected(items=smoke)
@@ -84,8 +87,8 @@ def pytest_unconfigure(config):
 def pytest_configure(config):
   config.addinivalue_line("markers", "standard_promotion: run under JAX's standard promotion")
   config.addinivalue_line(
-      "markers", "benchmark_smoke: a benchmark family at tiny sizes; runs only when -m names "
-      "it (python -m pytest -q -m benchmark_smoke)")
+      "markers", "benchmark_smoke: a benchmark family at tiny sizes; runs only when -m or a "
+      "test id names it (python -m pytest -q -m benchmark_smoke)")
   config.addinivalue_line(
       "markers", "xla_schedule(design_page): pins what XLA compiles (kernels, buffers, loops); "
       "a JAX upgrade may legitimately change it")

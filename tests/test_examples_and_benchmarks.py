@@ -1,5 +1,5 @@
-"""Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes (those
-when `-m benchmark_smoke` selects them)."""
+"""Smoke runs: the quick-start example trains, and the benchmarks run at tiny sizes (the latter
+only when `-m benchmark_smoke` selects them)."""
 
 import pathlib
 

@@ -77,7 +77,7 @@ def test_c_pipeline_equals_the_recipe_called_directly(source, per_record):
 
 def test_b_restored_iterator_continues_bit_identically():
   # The grain guide's batches (8 JPEGs of 64x64 cropped to 48, mixed), as in the example's
-  # smoke run (and the benchmark's, in CI's benchmark step): they share one compiled program.
+  # smoke run: the two share one compiled program.
   source = gp.JpegScenes.make(COUNT, 64, seed=1)
   augment = gp.make_augment(size=48)
 

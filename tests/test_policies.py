@@ -988,8 +988,8 @@ def test_timm_recipe_mixes_smoothed_targets():
 
 @pytest.mark.standard_promotion  # example code, written for JAX's default promotion
 def test_timm_recipe_example():
-  # The whole recipe at the shapes of the example's --smoke run (and the benchmarks' smoke run),
-  # so the uint8 program compiled here is the one they load from the suite's compilation cache.
+  # The whole recipe at the shapes of the example's --smoke run (and the benchmarks' smoke run,
+  # which CI runs after the suite).
   from examples import timm_recipe
 
   n, side, size, classes = 4, 64, 48, 1000
