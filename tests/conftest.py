@@ -71,11 +71,10 @@ def pytest_collection_modifyitems(config, items):
   # or a test id does, not in the suite.
   asked = re.search(r"\bbenchmark_smoke\b", config.option.markexpr or "") or any(
       "test_benchmarks_smoke" in arg for arg in config.args)
-  if not asked:
-    smoke = [item for item in items if item.get_closest_marker("benchmark_smoke")]
-    if smoke:
-      config.hook.pytest_deselected(items=smoke)
-      items[:] = [item for item in items if not item.get_closest_marker("benchmark_smoke")]
+  smoke = [] if asked else [item for item in items if item.get_closest_marker("benchmark_smoke")]
+  if smoke:
+    config.hook.pytest_deselected(items=smoke)
+    items[:] = [item for item in items if item not in smoke]
   items.sort(key=lambda item: item.path.name not in _LONG_FILES)  # stable: files stay whole
 
 

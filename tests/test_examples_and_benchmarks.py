@@ -17,9 +17,8 @@ def test_quickstart_learns(capsys):
   assert "MC dropout" in capsys.readouterr().out
 
 
-# One smoke run per family, and a row each family must print. They check that benchmarks/
-# runs, not what the library computes, so they run when `-m` names them, as CI's step after the
-# suite does (`.ci/run`: python -m pytest -q -m benchmark_smoke), not in the suite itself.
+# One smoke run per family, and a row each family must print; outside the suite unless selected
+# (tests/conftest.py), as CI's step after it selects them.
 SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_prox",
               "augment": "RRC+flip+jitter", "geometric": "rotate", "photometric": "equalize",
               "policies": "trivial_augment_wide", "targets": "image + mask + boxes",
