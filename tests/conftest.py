@@ -15,9 +15,15 @@
   the xdist workers and every subprocess the tests start (docs pages, examples) inherit, so a
   program compiled by one worker is loaded by the others. The directory is removed at the end;
   a `JAX_COMPILATION_CACHE_DIR` set by the caller is used as it is and kept.
+* XLA's compiler makes and frees a great many small objects, and glibc's `malloc` is a large
+  share of its time. Where the machine has jemalloc (Debian's `libjemalloc2`, which `.ci/run`
+  installs), the xdist workers and the tests' subprocesses start with it preloaded. The process
+  already running keeps its allocator (a run with `-p no:xdist`), and an `LD_PRELOAD` set by the
+  caller, empty included, is left as it is.
 """
 
 import contextlib
+import ctypes.util
 import os
 import pathlib
 import re
@@ -41,6 +47,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   # No size limit, hence no file lock: with one, JAX scans the directory under the lock at every
   # write and the workers queue behind each other. An entry read while another worker is still
   # writing it fails to decompress, and JAX compiles instead (with a warning).
+
+# Inherited by the workers, which xdist starts after this file is imported, and by subprocesses.
+if "LD_PRELOAD" not in os.environ and sys.platform.startswith("linux"):
+  _JEMALLOC = ctypes.util.find_library("jemalloc")
+  if _JEMALLOC:
+    os.environ["LD_PRELOAD"] = _JEMALLOC
 
 import jax
 import pytest

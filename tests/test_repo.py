@@ -2,6 +2,8 @@
 speaks of the project only."""
 
 import codecs
+import ctypes.util
+import os
 import pathlib
 import re
 import shutil
@@ -26,6 +28,18 @@ def test_ci_runs_the_readme_test_command():
   assert len(commands) == 2
   assert "pytest" in commands[1]
   assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not ctypes.util.find_library(
+    "jemalloc") or "PYTEST_XDIST_WORKER" not in os.environ, reason="jemalloc is preloaded into "
+    "xdist's workers on a Linux machine that has it (tests/conftest.py)")
+def test_workers_run_with_jemalloc_where_the_machine_has_it():
+  # The preload takes effect only in a process started after tests/conftest.py set it: if xdist
+  # ever started its workers first, they would run with glibc's malloc, only slower.
+  preload = os.environ.get("LD_PRELOAD")
+  if preload is not None and "jemalloc" not in preload:
+    pytest.skip(f"the caller's LD_PRELOAD={preload!r} is left as it is")
+  assert "jemalloc" in pathlib.Path("/proc/self/maps").read_text(), preload
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None and
