@@ -347,11 +347,18 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
   weights of the chains). D is ``depth``, or 3 with ``depth=-1``: then each chain draws its
   depth from {1, 2, 3} and its steps past it are Identity. Ops are uniform, bins uniform in
   [0, severity), and the weights are m * Dirichlet(alpha) for the chains and 1 - m for the image,
-  with m ~ Beta(alpha, alpha)."""
+  with m ~ Beta(alpha, alpha).
+
+  The weights come from one gamma sampler, not three (a Beta is two, a Dirichlet one): with
+  independent ``G_i ~ Gamma(alpha)``, ``m = G_1 / (G_1 + G_2)`` and the chains' shares are
+  ``G_3.. / sum(G_3..)``. Each gamma sampler is a rejection loop the size of the rest of the draw
+  in the compiled program. In log space, as `jax.random.beta` and `jax.random.dirichlet`
+  compute: a small ``alpha`` underflows the gammas themselves."""
   slots = depth if depth > 0 else 3
-  k_mix, k_chains, k_ops = jax.random.split(key, 3)
-  m = jax.random.beta(k_mix, alpha, alpha)
-  chains = jax.random.dirichlet(k_chains, jnp.full((width,), alpha, jnp.float32)) * m
+  k_weights, k_ops = jax.random.split(key)
+  log_gamma = jax.random.loggamma(k_weights, alpha, (width + 2,), jnp.float32)
+  mix, w_image = jax.nn.softmax(log_gamma[:2])
+  chains = jax.nn.softmax(log_gamma[2:]) * mix
 
   def chain(k):
     k_depth, k_steps = jax.random.split(k)
@@ -368,4 +375,4 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
     return jax.vmap(step)(jax.random.split(k_steps, slots), jnp.arange(slots))
 
   ops, values = jax.vmap(chain)(jax.random.split(k_ops, width))
-  return ops, values, 1 - m, chains
+  return ops, values, w_image, chains
