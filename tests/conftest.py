@@ -48,14 +48,25 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   # write and the workers queue behind each other. An entry read while another worker is still
   # writing it fails to decompress, and JAX compiles instead (with a warning).
 
-# Inherited by the workers, which xdist starts after this file is imported, and by subprocesses.
-if "LD_PRELOAD" not in os.environ and sys.platform.startswith("linux"):
-  _JEMALLOC = ctypes.util.find_library("jemalloc")
-  if _JEMALLOC:
-    os.environ["LD_PRELOAD"] = _JEMALLOC
-
 import jax
 import pytest
+
+
+def preloadable_jemalloc() -> str | None:
+  """The name of the machine's jemalloc for `LD_PRELOAD`, on Linux, or None. Outside ldconfig's
+  cache `find_library` may name a library the loader cannot open (every process would print an
+  error): a trial process must start with it silently."""
+  name = ctypes.util.find_library("jemalloc") if sys.platform.startswith("linux") else None
+  if name and not subprocess.run([sys.executable, "-c", ""], env={**os.environ, "LD_PRELOAD": name},
+                                 capture_output=True, check=False).stderr:
+    return name
+  return None
+
+
+# Inherited by the workers, which xdist starts after this file is imported, and by subprocesses.
+if "LD_PRELOAD" not in os.environ and (_JEMALLOC := preloadable_jemalloc()):
+  os.environ["LD_PRELOAD"] = _JEMALLOC
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -444,6 +444,21 @@ def test_aug_mix_draws(depth, severity, alpha):
   _ks_ok(share[1 - w_image > 1e-6], stats.beta(alpha, (width - 1) * alpha).cdf)
 
 
+def test_aug_mix_weights_at_a_small_alpha():
+  # At alpha 0.01 the gammas underflow float32 and most weights sit within float32 rounding of
+  # a vertex (the draw works in log space): still finite, in [0, 1] and summing to one, and
+  # Beta(alpha, alpha) is symmetric: the image outweighs the chains half of the time.
+  tab = ps.table(ps.AUG_MIX_ALL, 32, 32, ps.AUG_MIX_BINS)
+  draws = jax.vmap(lambda k: ps.draw_aug_mix(k, tab, 3, 1, 3, 0.01))(_keys(6, n=4000))
+  w_image, w_chains = draws[2], draws[3]
+  assert w_image.dtype == w_chains.dtype == jnp.float32
+  weights = np.concatenate([np.asarray(w_image)[:, None], np.asarray(w_chains)], axis=1)
+  assert np.isfinite(weights).all()
+  assert ((weights >= 0) & (weights <= 1)).all()
+  np.testing.assert_allclose(weights.sum(1), 1.0, atol=1e-6)
+  _binomial_ok(int((weights[:, 0] > 0.5).sum()), len(weights), 0.5)
+
+
 # --------------------------------------------------------------------------------------------
 # Applying the drawn ops
 # --------------------------------------------------------------------------------------------

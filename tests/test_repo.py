@@ -1,8 +1,8 @@
 """Repository-level promises: lint is clean, CI runs the README's test command, the tracked text
-speaks of the project only."""
+speaks of the project only, the suite's workers run with the allocator tests/conftest.py
+preloads."""
 
 import codecs
-import ctypes.util
 import os
 import pathlib
 import re
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import preloadable_jemalloc
 from markdown_blocks import python_blocks, run_programs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -30,15 +31,16 @@ def test_ci_runs_the_readme_test_command():
   assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not ctypes.util.find_library(
-    "jemalloc") or "PYTEST_XDIST_WORKER" not in os.environ, reason="jemalloc is preloaded into "
-    "xdist's workers on a Linux machine that has it (tests/conftest.py)")
+@pytest.mark.skipif("PYTEST_XDIST_WORKER" not in os.environ,
+                    reason="tests/conftest.py preloads jemalloc into xdist's workers")
 def test_workers_run_with_jemalloc_where_the_machine_has_it():
   # The preload takes effect only in a process started after tests/conftest.py set it: if xdist
   # ever started its workers first, they would run with glibc's malloc, only slower.
   preload = os.environ.get("LD_PRELOAD")
   if preload is not None and "jemalloc" not in preload:
     pytest.skip(f"the caller's LD_PRELOAD={preload!r} is left as it is")
+  if preload is None and preloadable_jemalloc() is None:
+    pytest.skip("no jemalloc that the loader can preload on this machine")
   assert "jemalloc" in pathlib.Path("/proc/self/maps").read_text(), preload
 
 

@@ -277,8 +277,8 @@ def _sign(key) -> jax.Array:
   return jax.random.bernoulli(key, 0.5)
 
 
-# The draws are jitted: eagerly, each of their small ops (AugMix's Beta and Dirichlet samplers
-# above all) would compile and dispatch on its own, several times the cost of one program.
+# The draws are jitted: eagerly, each of their small ops (AugMix's gamma sampler above all)
+# would compile and dispatch on its own, several times the cost of one program.
 _draw_jit = functools.partial(functools.partial, jax.jit)
 
 
@@ -349,11 +349,12 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
   [0, severity), and the weights are m * Dirichlet(alpha) for the chains and 1 - m for the image,
   with m ~ Beta(alpha, alpha).
 
-  The weights come from one gamma sampler, not three (a Beta is two, a Dirichlet one): with
+  The weights come from one gamma sampler, not three (a Beta takes two, a Dirichlet one): with
   independent ``G_i ~ Gamma(alpha)``, ``m = G_1 / (G_1 + G_2)`` and the chains' shares are
-  ``G_3.. / sum(G_3..)``. Each gamma sampler is a rejection loop the size of the rest of the draw
-  in the compiled program. In log space, as `jax.random.beta` and `jax.random.dirichlet`
-  compute: a small ``alpha`` underflows the gammas themselves."""
+  ``G_3.. / sum(G_3..)``. Each gamma sampler compiles to a rejection loop of its own, about as
+  large as the rest of the draw. The gammas are drawn in log space, as `jax.random.beta` and
+  `jax.random.dirichlet` draw them: for a small ``alpha`` the gammas themselves underflow
+  float32."""
   slots = depth if depth > 0 else 3
   k_weights, k_ops = jax.random.split(key)
   log_gamma = jax.random.loggamma(k_weights, alpha, (width + 2,), jnp.float32)
