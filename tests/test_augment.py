@@ -780,6 +780,40 @@ def test_mixup_mixes_labels_exactly_like_images():
   assert len({round(float(v), 4) for v in np.asarray(y).max(1)}) > 4  # per-example weights
 
 
+@pytest.mark.parametrize("alpha", [0.4, 1.0])
+def test_mix_weights_are_beta(alpha):
+  # mixup's weights and cutmix's (its draw behind the box) are Beta(alpha, alpha): Kolmogorov-
+  # Smirnov against SciPy's distribution at a significance of 1e-4, by Kolmogorov's bound
+  # P(sqrt(n) D > c) <= 2 exp(-2 c^2).
+  from scipy import stats
+
+  from jaxreg.augment import _mix
+
+  n = 4000
+  images, labels = jnp.zeros((n, 1, 1, 1)), jnp.zeros((n, 2))
+  mixup = A.draw(A.mixup)(jax.random.key(2), images, labels, alpha=alpha).lam
+  cutmix = jax.jit(_mix.symmetric_beta, static_argnums=2)(jax.random.key(3), alpha, n)
+  bound = np.sqrt(-0.5 * np.log(1e-4 / 2) / n)
+  for lam in (mixup, cutmix):
+    ks = stats.kstest(np.asarray(lam, np.float64), stats.beta(alpha, alpha).cdf).statistic
+    assert ks < bound, (ks, bound)
+
+
+def test_mix_weights_at_a_small_alpha():
+  # At alpha 0.01 the gammas underflow float32 (the draw works in log space): the weights are
+  # finite and in [0, 1], and Beta(alpha, alpha)'s symmetry puts half of them above 1/2
+  # (binomial, at a significance of 1e-4).
+  from scipy import stats
+
+  n = 4000
+  lam = np.asarray(A.draw(A.mixup)(jax.random.key(3), jnp.zeros((n, 1, 1, 1)),
+                                   jnp.zeros((n, 2)), alpha=0.01).lam)
+  assert np.isfinite(lam).all()
+  assert ((lam >= 0) & (lam <= 1)).all()
+  above = int((lam > 0.5).sum())
+  assert stats.binom.ppf(5e-5, n, 0.5) <= above <= stats.binom.isf(5e-5, n, 0.5), above
+
+
 def test_mixes_keep_float32_when_the_default_float_is_float64():
   # Under x64 the draws' default float is float64; the boxes and the weights stay float32, so
   # strict promotion (the suite's) has nothing to promote and the outputs keep the inputs' dtype.

@@ -75,11 +75,19 @@ def _draw_mixup(key, images, labels, *, alpha=0.2) -> MixupParams:
 
 # The draws and the mixing behind the checks, jitted: an eager call compiles one program, not
 # a dispatch per step (docs/design/index.md#checks-eagerly-computations-jitted).
+def symmetric_beta(key, alpha, n: int, dtype=None) -> jax.Array:
+  """``n`` draws of ``Beta(alpha, alpha)`` from one gamma sampler: ``G_1 / (G_1 + G_2)`` of
+  independent ``Gamma(alpha)`` pairs, in log space as `jax.random.beta` draws them (a small
+  ``alpha`` underflows the gammas themselves). `jax.random.beta` runs a gamma sampler per
+  argument, each a rejection loop of its own in the compiled program."""
+  log_gamma = jax.random.loggamma(key, alpha, (2, n), dtype)
+  return jax.nn.softmax(log_gamma, axis=0)[0]
+
+
 @functools.partial(jax.jit, static_argnames="n")
 def _mixup_draw(key, alpha, *, n: int) -> MixupParams:
   k_perm, k_lam = jax.random.split(key)
-  return MixupParams(perm=jax.random.permutation(k_perm, n),
-                     lam=jax.random.beta(k_lam, alpha, alpha, (n,)))
+  return MixupParams(perm=jax.random.permutation(k_perm, n), lam=symmetric_beta(k_lam, alpha, n))
 
 
 def _apply_mixup(params: MixupParams, images, labels):
@@ -149,7 +157,7 @@ def _cutmix_draw(key, alpha, *, n: int, height: int, width: int) -> CutmixParams
   k_perm, k_lam, k_y, k_x = jax.random.split(key, 4)
   perm = jax.random.permutation(k_perm, n)
   # float32 boxes whatever the default float (x64): `pasted` compares them to float32 pixels
-  lam = jax.random.beta(k_lam, alpha, alpha, (n,), jnp.float32)
+  lam = symmetric_beta(k_lam, alpha, n, jnp.float32)
   cut = jnp.sqrt(1.0 - lam)
   half_h, half_w = jnp.round(cut * height) / 2, jnp.round(cut * width) / 2
   cy = jax.random.uniform(k_y, (n,), jnp.float32) * height

@@ -273,8 +273,24 @@ def op_magnitude(tab: Table, index, level, negate) -> tuple[jax.Array, jax.Array
   return op, jnp.where(jnp.asarray(tab.signed)[index] & negate, -value, value)
 
 
-def _sign(key) -> jax.Array:
-  return jax.random.bernoulli(key, 0.5)
+# The draws' integers, signs and coin flips come from 32-bit words of one `jax.random.bits`
+# call per draw: `jax.random.randint` (two words per integer and a wider reduction) and a
+# `bernoulli` per sign compile to several times the kernels of the whole draw otherwise.
+def _below(words, n: int) -> jax.Array:
+  """Uniform integers in [0, n) from uniform 32-bit ``words``, as int32: ``words % n``. Each
+  value's probability is within ``n / 2**32`` of ``1 / n`` (below 1e-8 for every ``n`` the
+  policies draw), far below what any number of draws can show."""
+  return (words % np.uint32(n)).astype(jnp.int32)
+
+
+def _coin(words) -> jax.Array:
+  """A fair coin per uniform 32-bit word: its top bit."""
+  return (words >> np.uint32(31)) == 1
+
+
+def _fraction(words) -> jax.Array:
+  """A uniform float32 in [0, 1) per 32-bit word: its top 24 bits over 2**24 (exact)."""
+  return (words >> np.uint32(8)).astype(jnp.float32) * np.float32(2.0**-24)
 
 
 # The draws are jitted: eagerly, each of their small ops (AugMix's gamma sampler above all)
@@ -286,30 +302,26 @@ _draw_jit = functools.partial(functools.partial, jax.jit)
 def draw_rand_augment(key, tab: Table, num_ops: int, level, num_bins: int,
                       level_std: float) -> tuple[jax.Array, jax.Array]:
   """``num_ops`` (op id, magnitude) pairs: uniform ops, bin ``level`` (with timm's noise)."""
-  def one(k):
-    k_op, k_level, k_sign = jax.random.split(k, 3)
-    index = jax.random.randint(k_op, (), 0, len(tab.ids))
-    drawn = jnp.asarray(level, jnp.float32)
-    if math.isinf(level_std):  # timm's mstd=inf: uniform in [0, magnitude]
-      drawn = jax.random.uniform(k_level, (), jnp.float32, 0.0, drawn)
-    elif level_std > 0:
-      drawn = drawn + level_std * jax.random.normal(k_level, (), jnp.float32)
-    drawn = jnp.clip(drawn, 0, num_bins - 1)
-    return op_magnitude(tab, index, drawn, _sign(k_sign))
-
   if num_ops == 0:  # no draw: a split into 0 keys trips key-reuse checking on older JAX
     return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
-  return jax.vmap(one)(jax.random.split(key, num_ops))
+  noisy = math.isinf(level_std) or level_std > 0
+  k_words, k_level = jax.random.split(key) if noisy else (key, None)
+  words = jax.random.bits(k_words, (2, num_ops), jnp.uint32)  # op, sign
+  drawn = jnp.broadcast_to(jnp.asarray(level, jnp.float32), (num_ops,))
+  if math.isinf(level_std):  # timm's mstd=inf: uniform in [0, magnitude]
+    drawn = jax.random.uniform(k_level, (num_ops,), jnp.float32, 0.0, drawn)
+  elif level_std > 0:
+    drawn = drawn + level_std * jax.random.normal(k_level, (num_ops,), jnp.float32)
+  drawn = jnp.clip(drawn, 0, num_bins - 1)
+  return op_magnitude(tab, _below(words[0], len(tab.ids)), drawn, _coin(words[1]))
 
 
 @_draw_jit(static_argnums=2)
 def draw_trivial_augment_wide(key, tab: Table, num_bins: int) -> tuple[jax.Array, jax.Array]:
   """One (op id, magnitude) pair: uniform op, uniform bin, uniform sign; shapes (1,)."""
-  k_op, k_bin, k_sign = jax.random.split(key, 3)
-  index = jax.random.randint(k_op, (), 0, len(tab.ids))
-  level = jax.random.randint(k_bin, (), 0, num_bins).astype(jnp.float32)
-  op, value = op_magnitude(tab, index, level, _sign(k_sign))
-  return op[None], value[None]
+  words = jax.random.bits(key, (3, 1), jnp.uint32)  # op, bin, sign
+  level = _below(words[1], num_bins).astype(jnp.float32)
+  return op_magnitude(tab, _below(words[0], len(tab.ids)), level, _coin(words[2]))
 
 
 def sub_policies(policy: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -328,16 +340,11 @@ def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Arra
   """Two (op id, magnitude) pairs: a uniform sub-policy, each step applied with its
   probability (Identity otherwise), each signed magnitude negated with probability 1/2."""
   index, prob, level = (jnp.asarray(a) for a in sub_policies(policy))
-  k_sub, k_steps = jax.random.split(key)
-  sub = jax.random.randint(k_sub, (), 0, index.shape[0])
-
-  def step(k, i, p, b):
-    k_apply, k_sign = jax.random.split(k)
-    op, value = op_magnitude(tab, i, b, _sign(k_sign))
-    apply = jax.random.uniform(k_apply) < p
-    return jnp.where(apply, op, IDENTITY), jnp.where(apply, value, 0.0)
-
-  return jax.vmap(step)(jax.random.split(k_steps, 2), index[sub], prob[sub], level[sub])
+  words = jax.random.bits(key, (5,), jnp.uint32)  # sub-policy, then each step's coin and sign
+  sub = _below(words[0], index.shape[0])
+  op, value = op_magnitude(tab, index[sub], level[sub], _coin(words[3:]))
+  apply = _fraction(words[1:3]) < prob[sub]
+  return jnp.where(apply, op, IDENTITY), jnp.where(apply, value, 0.0)
 
 
 @_draw_jit(static_argnums=(2, 3, 4, 5))
@@ -361,19 +368,13 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
   mix, w_image = jax.nn.softmax(log_gamma[:2])
   chains = jax.nn.softmax(log_gamma[2:]) * mix
 
-  def chain(k):
-    k_depth, k_steps = jax.random.split(k)
-    drawn = jax.random.randint(k_depth, (), 1, 4) if depth < 0 else depth
-
-    def step(k, position):
-      k_op, k_bin, k_sign = jax.random.split(k, 3)
-      index = jax.random.randint(k_op, (), 0, len(tab.ids))
-      level = jax.random.randint(k_bin, (), 0, severity).astype(jnp.float32)
-      op, value = op_magnitude(tab, index, level, _sign(k_sign))
-      active = position < drawn
-      return jnp.where(active, op, IDENTITY), jnp.where(active, value, 0.0)
-
-    return jax.vmap(step)(jax.random.split(k_steps, slots), jnp.arange(slots))
-
-  ops, values = jax.vmap(chain)(jax.random.split(k_ops, width))
+  # Per chain: each slot's op, bin and sign, and the chain's depth (with ``depth=-1``).
+  words = jax.random.bits(k_ops, (width, 3 * slots + 1), jnp.uint32)
+  steps = words[:, :-1].reshape(width, slots, 3)
+  level = _below(steps[..., 1], severity).astype(jnp.float32)
+  ops, values = op_magnitude(tab, _below(steps[..., 0], len(tab.ids)), level,
+                             _coin(steps[..., 2]))
+  if depth < 0:  # each chain's depth, uniform in {1, 2, 3}; its later slots are Identity
+    active = jnp.arange(slots) < 1 + _below(words[:, -1:], 3)
+    ops, values = jnp.where(active, ops, IDENTITY), jnp.where(active, values, 0.0)
   return ops, values, w_image, chains
