@@ -792,7 +792,8 @@ def test_mix_weights_are_beta(alpha):
   n = 4000
   images, labels = jnp.zeros((n, 1, 1, 1)), jnp.zeros((n, 2))
   mixup = A.draw(A.mixup)(jax.random.key(2), images, labels, alpha=alpha).lam
-  cutmix = jax.jit(_mix.symmetric_beta, static_argnums=2)(jax.random.key(3), alpha, n)
+  cutmix = jax.jit(_mix.symmetric_beta, static_argnums=(2, 3))(jax.random.key(3), alpha, n,
+                                                             jnp.float32)
   bound = np.sqrt(-0.5 * np.log(1e-4 / 2) / n)
   for lam in (mixup, cutmix):
     ks = stats.kstest(np.asarray(lam, np.float64), stats.beta(alpha, alpha).cdf).statistic

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from conftest import compile_as_shipped, reuse_keys
 from scipy import stats
+from x64 import enable_x64
 
 import jaxreg as jr
 from jaxreg import _backend
@@ -442,6 +443,18 @@ def test_aug_mix_draws(depth, severity, alpha):
   _ks_ok(w_image, stats.beta(alpha, alpha).cdf)
   share = w_chains[:, 0] / np.maximum(1 - w_image, 1e-30)
   _ks_ok(share[1 - w_image > 1e-6], stats.beta(alpha, (width - 1) * alpha).cdf)
+
+
+def test_draws_keep_their_dtypes_under_x64():
+  # Under jax_enable_x64 jnp's default integers and floats are 64-bit: the draws still give
+  # int32 ops and float32 magnitudes and mix no widths (the suite's strict promotion would
+  # raise). Traced only.
+  image = jnp.zeros((8, 8, 3), jnp.float32)
+  with enable_x64(True):
+    for fn in (A.rand_augment, A.trivial_augment_wide, A.auto_augment, A.aug_mix):
+      params = jax.eval_shape(A.draw(fn), jax.random.key(0), image)
+      assert params.ops.dtype == jnp.int32, fn.__name__
+      assert params.magnitudes.dtype == jnp.float32, fn.__name__
 
 
 def test_aug_mix_weights_at_a_small_alpha():

@@ -73,8 +73,6 @@ def _draw_mixup(key, images, labels, *, alpha=0.2) -> MixupParams:
   return _mixup_draw(_checks.as_key(key, op), alpha, n=images.shape[0])
 
 
-# The draws and the mixing behind the checks, jitted: an eager call compiles one program, not
-# a dispatch per step (docs/design/index.md#checks-eagerly-computations-jitted).
 def symmetric_beta(key, alpha, n: int, dtype=None) -> jax.Array:
   """``n`` draws of ``Beta(alpha, alpha)`` from one gamma sampler: ``G_1 / (G_1 + G_2)`` of
   independent ``Gamma(alpha)`` pairs, in log space as `jax.random.beta` draws them (a small
@@ -84,6 +82,8 @@ def symmetric_beta(key, alpha, n: int, dtype=None) -> jax.Array:
   return jax.nn.softmax(log_gamma, axis=0)[0]
 
 
+# The draws and the mixing behind the checks, jitted: an eager call compiles one program, not
+# a dispatch per step (docs/design/index.md#checks-eagerly-computations-jitted).
 @functools.partial(jax.jit, static_argnames="n")
 def _mixup_draw(key, alpha, *, n: int) -> MixupParams:
   k_perm, k_lam = jax.random.split(key)

@@ -278,8 +278,8 @@ def op_magnitude(tab: Table, index, level, negate) -> tuple[jax.Array, jax.Array
 # `bernoulli` per sign compile to several times the kernels of the whole draw otherwise.
 def _below(words, n: int) -> jax.Array:
   """Uniform integers in [0, n) from uniform 32-bit ``words``, as int32: ``words % n``. Each
-  value's probability is within ``n / 2**32`` of ``1 / n`` (below 1e-8 for every ``n`` the
-  policies draw), far below what any number of draws can show."""
+  value has ``floor(2**32 / n)`` or one more words, so its probability is within ``2**-32`` of
+  ``1 / n``: far below what any number of draws can show."""
   return (words % np.uint32(n)).astype(jnp.int32)
 
 
@@ -340,7 +340,7 @@ def draw_auto_augment(key, tab: Table, policy: str) -> tuple[jax.Array, jax.Arra
   """Two (op id, magnitude) pairs: a uniform sub-policy, each step applied with its
   probability (Identity otherwise), each signed magnitude negated with probability 1/2."""
   index, prob, level = (jnp.asarray(a) for a in sub_policies(policy))
-  words = jax.random.bits(key, (5,), jnp.uint32)  # sub-policy, then each step's coin and sign
+  words = jax.random.bits(key, (5,), jnp.uint32)  # sub-policy, the steps' coins, their signs
   sub = _below(words[0], index.shape[0])
   op, value = op_magnitude(tab, index[sub], level[sub], _coin(words[3:]))
   apply = _fraction(words[1:3]) < prob[sub]
@@ -375,6 +375,6 @@ def draw_aug_mix(key, tab: Table, width: int, depth: int, severity: int,
   ops, values = op_magnitude(tab, _below(steps[..., 0], len(tab.ids)), level,
                              _coin(steps[..., 2]))
   if depth < 0:  # each chain's depth, uniform in {1, 2, 3}; its later slots are Identity
-    active = jnp.arange(slots) < 1 + _below(words[:, -1:], 3)
+    active = jnp.arange(slots, dtype=jnp.int32) < 1 + _below(words[:, -1:], 3)
     ops, values = jnp.where(active, ops, IDENTITY), jnp.where(active, values, 0.0)
   return ops, values, w_image, chains
