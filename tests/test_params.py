@@ -71,15 +71,14 @@ def _images(dtype, n=3):
   return jnp.round(x * 255).astype(jnp.uint8) if dtype == jnp.uint8 else x.astype(dtype)
 
 
-# float32 for every op; uint8 for one op per way of applying (a window, a resampled box, a flip,
-# a policy, a filled box). The batched check (True) for every way of applying: auto_augment
-# applies through the policies' batched path that rand_augment and trivial_augment_wide check;
-# aug_mix's is in tests/test_policies.py, with what its parameters mean.
-CASES = [(name, jnp.float32, name != "auto_augment")
-         for name in sorted(OPS) if name != "aug_mix"] + [
-    (name, jnp.uint8, True) for name in ("random_crop", "random_resized_crop",
-                                         "random_flip_up_down", "trivial_augment_wide",
-                                         "random_erasing")]
+# float32 for every op, and a policy on uint8. A crop's, a flip's or an erasing's uint8 branch
+# lies inside its `apply`, so on both sides here: tests/test_uint8_images.py checks it against
+# the float op. auto_augment is its draw then its apply, through the policies' batched path
+# that rand_augment and trivial_augment_wide check here (its draws: the policy parameters'
+# test below); aug_mix's parameters are in tests/test_policies.py, with what they mean.
+CASES = [(name, jnp.float32, True) for name in sorted(OPS)
+         if name not in ("auto_augment", "aug_mix")] + [
+    ("trivial_augment_wide", jnp.uint8, True)]
 
 
 @pytest.mark.parametrize(("name", "dtype", "batch"), CASES,
