@@ -93,7 +93,7 @@ def reference_keep_mask(key, num, threshold):
   return codes < threshold, codes
 
 
-@pytest.mark.parametrize("num", [1, 7, 2**15, 4 * 2**15 + 3, 3 * 4 * 2**15 + 8])
+@pytest.mark.parametrize("num", [1, 7, 2**15, 4 * 2**15 + 3])
 def test_keep_mask_matches_reference_layout(num):
   key = jax.random.key(num)
   threshold = round(0.7 * 2**16)
