@@ -596,8 +596,8 @@ def test_batched_policy_draws_per_example_in_both_forms(name):
   assert float(jitted.max()) <= 1
 
 
-# AutoAugment's steps run on levels through the chain that RandAugment's do (that it takes a
-# uint8 image: a row of tests/test_bad_inputs.py).
+# AutoAugment's steps take a uint8 image through the same chain as RandAugment's (that it
+# takes one: a row of tests/test_bad_inputs.py).
 @pytest.mark.parametrize("name", sorted(set(POLICIES) - {"auto_augment"}))
 def test_uint8_policy_is_the_float_policy_rounded_once(name):
   # Tolerance: none. A uint8 image runs the float policy on q / 255 and rounds to the nearest
@@ -731,8 +731,8 @@ def test_batched_policy_is_a_loop_of_branches_on_the_cpu():
 _LOOPING_OPS = (A.trivial_augment_wide, A.rand_augment, A.aug_mix, A.random_flip_left_right)
 
 
-# A policy takes a uint8 image to levels and back inside its per-example function: its loop
-# is the float image's, with a uint8 result (the uint8 test above).
+# A policy takes a uint8 image to floats and back to levels inside its per-example function:
+# its loop is the float image's, with a uint8 result (the uint8 test above).
 @pytest.mark.parametrize(("op", "dtype"), [
     *((op, "float32") for op in _LOOPING_OPS), (A.random_flip_left_right, "uint8"),
     (functools.partial(A.color_jitter, brightness=0.3, hue=0.1), "float32")])  # float only
