@@ -37,8 +37,6 @@ OPS = {
     "random_flip_up_down": functools.partial(A.random_flip_up_down, probability=0.7),
     "rand_augment": functools.partial(A.rand_augment, num_ops=3, magnitude_std=2.0),
     "trivial_augment_wide": A.trivial_augment_wide,
-    "auto_augment": functools.partial(A.auto_augment, policy="svhn", fill=(0.2, 0.4, 0.6)),
-    "aug_mix": functools.partial(A.aug_mix, width=2, depth=2, interpolation="nearest"),
     "random_brightness": functools.partial(A.random_brightness, max_delta=0.3, clip=True),
     "random_contrast": functools.partial(A.random_contrast, factors=(0.5, 1.5)),
     "random_saturation": functools.partial(A.random_saturation, factors=(0.2, 1.8), clip=True),
@@ -51,6 +49,11 @@ OPS = {
     "random_erasing": functools.partial(A.random_erasing, probability=0.8,
                                         value=(0.1, 0.5, 0.9)),
 }
+# Ops with a draw whose parameters other tests check: auto_augment is its draw then its apply,
+# through the policies' batched path that rand_augment and trivial_augment_wide check here (its
+# draws: test_policy_parameters_name_each_op_and_its_magnitude below); aug_mix's parameters are
+# in tests/test_policies.py, with what they mean.
+DRAWN_ELSEWHERE = ("auto_augment", "aug_mix")
 # The batch ops: fn(key, images, labels) -> (images, labels).
 MIX_OPS = {
     "mixup": functools.partial(A.mixup, alpha=0.4),
@@ -73,28 +76,21 @@ def _images(dtype, n=3):
 
 # float32 for every op, and a policy on uint8. A crop's, a flip's or an erasing's uint8 branch
 # lies inside its `apply`, so on both sides here: tests/test_uint8_images.py checks it against
-# the float op. auto_augment is its draw then its apply, through the policies' batched path
-# that rand_augment and trivial_augment_wide check here (its draws: the policy parameters'
-# test below); aug_mix's parameters are in tests/test_policies.py, with what they mean.
-CASES = [(name, jnp.float32, True) for name in sorted(OPS)
-         if name not in ("auto_augment", "aug_mix")] + [
-    ("trivial_augment_wide", jnp.uint8, True)]
+# the float op.
+CASES = [(name, jnp.float32) for name in sorted(OPS)] + [("trivial_augment_wide", jnp.uint8)]
 
 
-@pytest.mark.parametrize(("name", "dtype", "batch"), CASES,
-                         ids=lambda v: getattr(v, "__name__", v))
-def test_op_is_apply_of_draw_bit_for_bit(name, dtype, batch):
+@pytest.mark.parametrize(("name", "dtype"), CASES, ids=lambda v: getattr(v, "__name__", v))
+def test_op_is_apply_of_draw_bit_for_bit(name, dtype):
   # Eager on one image, and a batch: the jitted batched op against the batched draw applied
   # by a jitted vmap (one parameter set per example, a leading axis on every leaf), compiled
   # apart (one program would share their common computations).
   fn, draw_fn = _op_and_draw(name)
   images = _images(dtype)
   with reuse_keys():
-    pairs = [(fn(KEY, images[0]), A.apply(draw_fn(KEY, images[0]), images[0]))]
     params = A.batched(draw_fn)(KEY, images)
-    if batch:
-      pairs.append((jax.jit(A.batched(fn))(KEY, images),
-                    jax.jit(jax.vmap(A.apply))(params, images)))
+    pairs = [(fn(KEY, images[0]), A.apply(draw_fn(KEY, images[0]), images[0])),
+             (jax.jit(A.batched(fn))(KEY, images), jax.jit(jax.vmap(A.apply))(params, images))]
   for want, got in pairs:
     assert got.dtype == want.dtype == images.dtype
     np.testing.assert_array_equal(got, want)
@@ -476,7 +472,8 @@ def test_affine_ops_are_apply_of_draw_bit_for_bit():
 def test_draw_lists_exactly_the_ops_it_knows():
   from jaxreg.augment import _params
 
-  documented = {name for name in {**OPS, **MIX_OPS} if " " not in name} | set(AFFINE_OPS)
+  documented = ({name for name in {**OPS, **MIX_OPS} if " " not in name} | set(AFFINE_OPS)
+                | set(DRAWN_ELSEWHERE))
   assert {fn.__name__ for fn in _params.DRAWS} == documented
   doc = A.draw.__doc__
   for name in documented:
