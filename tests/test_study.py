@@ -75,9 +75,11 @@ def test_seeds_in_one_vmapped_step_equal_separate_runs(study):
         np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-5)
 
 
-@pytest.mark.parametrize("name", ["baseline", "dropout", "batch_norm", "all"])
+@pytest.mark.parametrize("name", ["baseline", "all"])
 def test_traced_knobs_compute_what_the_config_does(study, name):
-  """One compiled program for every configuration (Knobs, lax.cond) equals the Python switches."""
+  """One compiled program for every configuration (Knobs, lax.cond) equals the Python switches.
+
+  Each switch is its own `lax.cond`: every one off (baseline), then every one on (all)."""
   cfg = {c.name: c for c in study.CONFIGS}[name]
   params = study.init_params(jax.random.key(1), 1, (8, 8), 10)
   x = jnp.asarray(study.load_digits_split(100)[0][:16])

@@ -110,7 +110,9 @@ def ref_mask(params, mask, fill):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(OPS))
+# The label maps of a resized crop and a scale crop take one branch (nearest pixels of the
+# drawn window): the enlarged resized crop runs it, uint8 and int32.
+@pytest.mark.parametrize("name", sorted(set(OPS) - {"resized crop", "scale crop"}))
 def test_integer_masks_against_numpy(name):
   # A uint8 label map with an ignore index of 255 in the padding, and (every other op) a
   # two-channel int32 one.
@@ -156,7 +158,10 @@ def test_float_masks_are_resampled_as_the_image(name):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(OPS))
+# Points move by the set's affine map whatever its pad mode, and a scale crop's set is a resized
+# crop's: one crop and one resized crop.
+@pytest.mark.parametrize("name", sorted(set(OPS) - {"crop reflect", "resized crop, enlarged",
+                                                    "scale crop"}))
 def test_boxes_and_keypoints_against_float64_maps(name):
   params = draw(name)
   valid = np.array([True, True, True, False, True])
