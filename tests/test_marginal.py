@@ -74,9 +74,8 @@ def test_tuple_and_named_tuple_outputs_keep_their_structure(batch_size):
   x = jnp.arange(1.0, 5.0)
   with reuse_keys():
     key = jax.random.key(4)
-    predict = lambda k, x: jr.mc_dropout_predict(  # noqa: E731
-        k, tuple_outputs_model, x, num_samples=6, batch_size=batch_size)
-    mean, var = predict(key, x)
+    mean, var = jr.mc_dropout_predict(key, tuple_outputs_model, x, num_samples=6,
+                                      batch_size=batch_size)
     samples = [tuple_outputs_model(k, x) for k in jax.random.split(key, 6)]
   structure = jax.tree.structure(tuple_outputs_model(jax.random.key(5), x))
   assert jax.tree.structure(mean) == structure
