@@ -61,6 +61,10 @@ A = jr.augment
 MC_SAMPLES = 16
 # Images (views x seeds x examples) per evaluation call: bounds the evaluation's memory.
 EVAL_IMAGES = 16384
+# Examples per deterministic evaluation call, at most: `in_chunks` pads the last chunk to a whole
+# one (one compiled shape), so with few seeds a chunk of EVAL_IMAGES / seeds would be mostly
+# padding (the digits' 1,797 images in one chunk of 8,192 at 2 seeds).
+EVAL_CHUNK = 2048
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,7 +485,7 @@ def train_config(cfg: Config, programs: Programs, args, progress) -> dict:
   params, bn_states, opt_state = programs.init(init_keys)
   x_all = jnp.concatenate([x_train, x_test])
   labels_all = np.concatenate([np.asarray(y_train), np.asarray(y_test)])
-  chunk = max(1, EVAL_IMAGES // args.seeds)
+  chunk = max(1, min(EVAL_CHUNK, EVAL_IMAGES // args.seeds))
   curve = {"step": [], "train_acc": [], "test_acc": []}
   start = time.perf_counter()
   for s in range(args.steps):
