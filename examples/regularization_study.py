@@ -61,10 +61,6 @@ A = jr.augment
 MC_SAMPLES = 16
 # Images (views x seeds x examples) per evaluation call: bounds the evaluation's memory.
 EVAL_IMAGES = 16384
-# Examples per deterministic evaluation call, at most: `in_chunks` pads the last chunk to a whole
-# one (one compiled shape), so with few seeds a chunk of EVAL_IMAGES / seeds would be mostly
-# padding (the digits' 1,797 images in one chunk of 8,192 at 2 seeds).
-EVAL_CHUNK = 2048
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,6 +449,14 @@ def build(data, *, lr: float, batch_size: int, num_classes: int) -> Programs:
       data=(x_train, y_train, x_test, y_test))
 
 
+def eval_chunk(images_per_example: int, n: int) -> int:
+  """Examples per evaluation call: EVAL_IMAGES over ``images_per_example`` (seeds x views),
+  and no more than ``n`` examples rounded up to a power of two. `in_chunks` pads the last chunk
+  to a whole one (one compiled shape), so a chunk much larger than the data would evaluate
+  mostly padding (the digits' 1,797 images in one chunk of 8,192 at 2 seeds)."""
+  return max(1, min(EVAL_IMAGES // images_per_example, 1 << max(n - 1, 0).bit_length()))
+
+
 def in_chunks(fn, x, chunk: int) -> np.ndarray:
   """``fn(i, x[i * chunk:(i + 1) * chunk])`` over the images of ``x``, concatenated on axis 1.
 
@@ -485,7 +489,7 @@ def train_config(cfg: Config, programs: Programs, args, progress) -> dict:
   params, bn_states, opt_state = programs.init(init_keys)
   x_all = jnp.concatenate([x_train, x_test])
   labels_all = np.concatenate([np.asarray(y_train), np.asarray(y_test)])
-  chunk = max(1, min(EVAL_CHUNK, EVAL_IMAGES // args.seeds))
+  chunk = eval_chunk(args.seeds, x_all.shape[0])
   curve = {"step": [], "train_acc": [], "test_acc": []}
   start = time.perf_counter()
   for s in range(args.steps):
@@ -507,7 +511,7 @@ def train_config(cfg: Config, programs: Programs, args, progress) -> dict:
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None))
     paths["mc_dropout"] = in_chunks(
         lambda i, x: programs.predict_mc(params, bn_states, knobs, fold(eval_keys, i), x),
-        x_test, max(1, EVAL_IMAGES // (args.seeds * MC_SAMPLES)))
+        x_test, eval_chunk(args.seeds * MC_SAMPLES, x_test.shape[0]))
     seconds["mc_dropout"] = time.perf_counter() - start
   start = time.perf_counter()
   paths["multi_crop"] = five_crop_probs(predict, x_test, chunk)

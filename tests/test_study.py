@@ -128,6 +128,13 @@ def test_chunked_evaluation_equals_one_call(study):
   fn = lambda i, chunk: jnp.stack([chunk[:, 0] * 2, chunk[:, 0] + 1])  # noqa: E731
   np.testing.assert_array_equal(study.in_chunks(fn, x, 5), fn(0, x))
   np.testing.assert_array_equal(study.in_chunks(fn, x, 64), fn(0, x))
+  # A chunk is EVAL_IMAGES over the images per example, and no larger than the data rounded up
+  # to a power of two: the default run's chunks (8 seeds; 16 MC samples each) are the budget's.
+  budget = study.EVAL_IMAGES
+  assert study.eval_chunk(8, 1797) == budget // 8
+  assert study.eval_chunk(8 * 16, 1497) == budget // (8 * 16)
+  assert study.eval_chunk(2, 1797) == 2048 < budget // 2  # --quick: the digits, not 8,192
+  assert [study.eval_chunk(2, n) for n in (0, 1, 2, 3, 60, 64, 65)] == [1, 1, 2, 4, 64, 64, 128]
 
 
 @pytest.mark.parametrize(("arrays", "message"), [
