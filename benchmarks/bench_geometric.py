@@ -77,7 +77,7 @@ def dm_pix_ops(order: int, side: int):
   import dm_pix as pix
 
   def scipy_matrix(matrix):
-    # warp_affine's (u, v) = M (x, y, 1) with pixel centres at +0.5, as scipy's (row, col,
+    # jaxreg's warp: (u, v) = M (x, y, 1) with pixel centres at +0.5, as scipy's (row, col,
     # channel) map with centres at integers: the same sample points.
     m = matrix
     rows = jnp.stack([m[1, 1], m[1, 0], 0.0 * m[0, 0]])

@@ -329,7 +329,7 @@ class AffineParams:
   returns the one matrix the op resamples through, so that the same warp moves a second image,
   a mask, boxes and keypoints. The matrix is the inverse map, output point to input point:
   output pixel ``(i, j)`` shows the input at ``matrix @ (j + 0.5, i + 0.5, 1)``, in continuous
-  pixel coordinates (the image spans ``[0, W] x [0, H]``; `warp_affine`'s convention). Points
+  pixel coordinates (the image spans ``[0, W] x [0, H]``; the geometric ops' convention). Points
   move by its inverse, the forward map.
 
   Attributes:

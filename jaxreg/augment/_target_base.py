@@ -15,7 +15,7 @@ The sets that move no pixel through a geometry (the mixes, erasing, the colour s
 register rules instead (`register_rules`; every class's are in `jaxreg.augment._target_rules`):
 one function per kind of target, or the reason it has no answer.
 
-Coordinates are those of `warp_affine` (and torchvision's for boxes): an image of H rows and W
+Coordinates are those of the geometric ops (and torchvision's for boxes): an image of H rows and W
 columns covers ``[0, W] x [0, H]``, x along the width to the right, y down; pixel ``(i, j)`` is
 the square ``[j, j + 1) x [i, i + 1)``, its centre at ``(j + 0.5, i + 0.5)``. A box covering
 pixel column 0 has ``x0 = 0`` and ``x1 = 1``. Design: docs/design/targets.md.

@@ -135,7 +135,7 @@ def apply_to_mask(params: Any, mask: jax.typing.ArrayLike, *, fill: float = 0,
   Integer and bool masks are label maps: every output pixel holds a label of the input, never
   a blend. A crop is a window and a flip a mirror copy, as for the image; a resized crop, an
   affine warp and each geometric slot of a policy take the input pixel under each output
-  pixel's centre (for a warp `warp_affine`'s ``"nearest"``, whatever the set's
+  pixel's centre (for a warp the geometric ops' ``"nearest"``, whatever the set's
   interpolation): a centre on a pixel boundary, or within 1/1024 pixel before it, takes the
   pixel below or to the right. Float masks (soft or one-hot, one channel per class) are
   resampled as the image is (with ``fill=0``, bit for bit ``jax.jit(apply)`` for the crops,

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from jaxreg import _checks
 from jaxreg.augment._dtypes import compute_dtype
-from jaxreg.augment._image_checks import Interpolation, check_warp_image, check_xy
+from jaxreg.augment._image_checks import check_xy
 
 _F32 = jnp.float32
 _TIE = 2.0**-10  # pixels: the margin of the nearest tie rule
@@ -155,8 +155,9 @@ def _gather(flat, rows, cols, width: int):
 
 @functools.partial(jax.jit, static_argnames="interpolation")
 def warp(image, matrix, interpolation: str, fill):
-  """``image`` resampled through the (2, 3) inverse ``matrix``, unchecked: `warp_affine`'s
-  computation, for callers that checked their arguments (``fill`` a float32 array)."""
+  """``image`` resampled through the (2, 3) inverse ``matrix`` by the module docstring's
+  coordinates and sampling rules, unchecked: for callers that checked their arguments
+  (``fill`` a float32 array)."""
   height, width, channels = image.shape
   flat = image.reshape(height * width, channels)
   if interpolation == "nearest":
@@ -181,36 +182,6 @@ def warp(image, matrix, interpolation: str, fill):
   bottom = bottom_left + (bottom_right - bottom_left) * dx
   out = top + (bottom - top) * dy
   return jnp.where(inside[..., None], out, fill.astype(dtype)).astype(image.dtype)
-
-
-def warp_affine(image: jax.typing.ArrayLike, matrix: jax.typing.ArrayLike, *,
-                interpolation: Interpolation = "nearest",
-                fill: float | Sequence[float] = 0.0) -> jax.Array:
-  """Resamples ``image`` through the (2, 3) output -> input ``matrix``: one gather.
-
-  The building block of every geometric op (see the module docstring for the coordinates and
-  the sampling rules); ``matrix`` may be traced, e.g. one per example under `vmap`.
-
-  Args:
-    image: HWC float image.
-    matrix: (2, 3) inverse matrix (output point -> input point), as `affine_inverse_matrix`
-      returns.
-    interpolation: ``"nearest"`` or ``"bilinear"``.
-    fill: value of output pixels whose sample point lies outside the image: a real number or
-      one per channel.
-
-  Returns:
-    The warped image, same shape and dtype (bilinear half precision is computed in float32).
-
-  Raises:
-    ValueError: a non-HWC image, a matrix not of shape (2, 3), an unknown interpolation, a
-      fill of the wrong length or not finite.
-    TypeError: a non-float image or a non-real fill.
-  """
-  op = "warp_affine"
-  image, interpolation, fill = check_warp_image(image, op, interpolation=interpolation,
-                                                fill=fill)
-  return warp(image, check_matrix(matrix, op), interpolation, fill)
 
 
 def check_matrix(matrix, op: str) -> jax.Array:
