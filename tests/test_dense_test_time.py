@@ -250,6 +250,21 @@ def test_a_view_then_its_inverse_is_the_identity_where_it_covers():
   assert int(weight.sum()) == 5 * 7  # rows 4..8 and columns 0..6: the rest is padding
 
 
+def test_invert_prediction_of_an_affine_warp_by_hand():
+  # A quarter turn of a square image moves pixel centres onto pixel centres: its inverse is
+  # the map turned back, covering every pixel. A shift right by two whole pixels: the map
+  # shifted back, and the two input columns the view pushed out are not covered.
+  image = jnp.zeros((6, 6, 1))
+  prediction = jnp.asarray(RNG.normal(size=(6, 6, 2)), jnp.float32)
+  mapped, weight = A.invert_prediction(A.draw(A.rotate)(image, 90.0), prediction)
+  np.testing.assert_allclose(mapped, np.rot90(np.asarray(prediction), -1), atol=1e-5)
+  np.testing.assert_array_equal(weight, 1)
+  mapped, weight = jax.jit(A.invert_prediction)(A.draw(A.translate_x)(image, 2.0), prediction)
+  np.testing.assert_allclose(mapped[:, :4], prediction[:, 2:], atol=1e-5)
+  np.testing.assert_array_equal(mapped[:, 4:], 0)
+  np.testing.assert_array_equal(weight[..., 0], np.repeat([[1, 1, 1, 1, 0, 0]], 6, 0))
+
+
 def test_invert_prediction_under_vmap_with_a_chain():
   # A batch of resized crops, each followed by a flip of its output (or not), with a batch of
   # maps at half the views' resolution.

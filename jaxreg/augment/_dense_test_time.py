@@ -135,18 +135,19 @@ def invert_prediction(params: Any, prediction: jax.typing.ArrayLike
   ``sum(weight * map) / sum(weight)``, what `dense_predict` computes.
 
   A crop's canvas is its window (padding pixels cover no input pixel); a resized crop's is its
-  box stretched to ``size``; a flip's the whole image. Where the map is finer than the input's
+  box stretched to ``size``; a flip's and an affine warp's the whole image (input pixels that
+  the warp moves off the image are not covered). Where the map is finer than the input's
   pixels (a view that enlarges the input more than the model's output stride reduces it), the
   map is sampled at each pixel centre, not averaged over the pixel. Under `jax.vmap`, a batch
   of parameter sets (from ``batched(draw(op))``) with a batch of maps:
   ``jax.vmap(invert_prediction)(params, maps)``.
 
   Args:
-    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`),
-      or a tuple or list of them in the order they were applied to the image (e.g. a resized
-      crop, then a flip of its output). The first set's ``image_size`` (which `draw` records)
-      is the input's size; each later set's, when given, must be its predecessor's output
-      size.
+    params: a parameter set from `draw` (`CropParams`, `ResizedCropParams`, `FlipParams`,
+      `AffineParams`), or a tuple or list of them in the order they were applied to the image
+      (e.g. a resized crop, then a flip of its output). The first set's ``image_size`` (which
+      `draw` records) is the input's size; each later set's, when given, must be its
+      predecessor's output size.
     prediction: ``(h, w, K)`` floating-point map over the view (h, w >= 1, any resolution).
 
   Returns:
