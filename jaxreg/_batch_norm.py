@@ -71,6 +71,12 @@ class BatchNormState(NamedTuple):
     mean: running mean, shape = the feature shape (e.g. ``(C,)``), float32 by default.
     var: running (biased, or unbiased with ``unbiased_running_var``) variance, same shape and
       dtype as ``mean``.
+
+  Example:
+    >>> import jaxreg as jr
+    >>> state = jr.batch_norm_init(3)
+    >>> state.mean.shape, state.var.tolist()
+    ((3,), [1.0, 1.0, 1.0])
   """
 
   mean: jax.Array  # (*feature_shape,), float32

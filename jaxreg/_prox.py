@@ -25,9 +25,21 @@ class ProxState(NamedTuple):
 
   An optax state like ``optax.ScaleByScheduleState``: a pytree that goes in and out of
   ``update`` and survives `jax.jit`, `jax.vmap` and checkpointing.
+
+  Attributes:
+    count: int32 scalar, the updates applied so far (the step a schedule is evaluated at).
+
+  Example:
+    >>> import jax.numpy as jnp, jaxreg as jr
+    >>> prox = jr.l1_prox(0.1, 0.01)
+    >>> params = jnp.ones(3)
+    >>> state = prox.init(params)
+    >>> _, state = prox.update(jnp.zeros(3), state, params)
+    >>> state
+    ProxState(count=Array(1, dtype=int32))
   """
 
-  count: jax.Array  # int32 scalar: updates applied so far (the schedule's step)
+  count: jax.Array  # int32 scalar
 
 
 def _soft_threshold(z, threshold):

@@ -17,12 +17,15 @@ FUNCTIONS += [getattr(jr.augment, name) for name in jr.augment.__all__
 # The parameter sets `jaxreg.augment.draw` returns: frozen dataclasses registered as pytrees.
 PARAMETER_SETS = [getattr(jr.augment, name) for name in jr.augment.__all__
                   if inspect.isclass(getattr(jr.augment, name))]
+# The states that go in and out of the library's functions: named tuples.
+STATE_CLASSES = [getattr(jr, name) for name in PUBLIC if inspect.isclass(getattr(jr, name))]
 
 
 def test_all_is_complete_and_importable():
   assert jr.__version__
   for name in jr.__all__:
     assert hasattr(jr, name), name
+  assert {cls.__name__ for cls in STATE_CLASSES} == {"BatchNormState", "ProxState"}
   for name in jr.augment.__all__:
     value = getattr(jr.augment, name)
     assert inspect.isfunction(value) or value in PARAMETER_SETS, name
@@ -55,6 +58,15 @@ def test_parameter_sets_are_documented_frozen_dataclasses(cls):
   assert "Attributes:" in doc
   for field in dataclasses.fields(cls):
     assert f"{field.name}:" in doc, f"{cls.__name__} does not document `{field.name}`"
+
+
+@pytest.mark.parametrize("cls", STATE_CLASSES, ids=lambda c: c.__name__)
+def test_state_classes_document_each_field_and_have_an_example(cls):
+  doc = inspect.getdoc(cls)
+  assert "Attributes:" in doc
+  assert "Example:" in doc
+  for field in cls._fields:
+    assert f"{field}:" in doc, f"{cls.__name__} does not document `{field}`"
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
