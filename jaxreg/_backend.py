@@ -57,9 +57,9 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
   """``image`` reversed along ``axis`` where the boolean scalar ``flag`` is set.
 
   Constraint (JAX 0.10.2): on a CPU a select fused after a producer such as a resampling crop
-  makes XLA:CPU compute the producer once per branch (random_resized_crop + flip of 128
-  images: 150 ms as a select, 60 ms as one gather with reversed indices); on a GPU the gather
-  made the same pipeline 3x slower than the select. Design: docs/design/augmentation_backends.md.
+  makes XLA:CPU compute the producer once per branch, where one gather with reversed indices
+  computes it once; on a GPU the gather is the slower form. Design:
+  docs/design/augmentation_backends.md.
   """
 
   def gather(flag, image):
@@ -73,9 +73,8 @@ def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:
 
   if image.dtype == jnp.uint8:
     # A uint8 batch on a CPU: image by image, a reversal or not. The vmapped gather writes
-    # the batch in a transposed layout that XLA:CPU then copies back (50 ms for 128 uint8
-    # images of 224x224, a quarter of the timm recipe); float batches keep the gather, which
-    # the loop slows down (JAX 0.10.2).
+    # the batch in a transposed layout that XLA:CPU then copies back; float batches keep the
+    # gather, which the loop slows down (JAX 0.10.2). Design: docs/design/augmentation_backends.md.
     def one(image, flag):
       return lax.cond(flag, lambda x: jnp.flip(x, axis), lambda x: x, image)
 
@@ -97,7 +96,7 @@ def loop_on_cpu(looped: Callable, vectorized: Callable,
   instance).
 
   Constraint (JAX 0.10.2): under `vmap` a per-example ``lax.switch`` becomes a select that
-  computes every branch. On a CPU a loop over examples doing only the chosen branches is 2-3x
+  computes every branch. On a CPU a loop over examples doing only the chosen branches is
   faster (`color_jitter` in a random order); on accelerators a loop serializes the batch, so the
   vectorized form stays. Where ``looped`` returns an array of the image's dtype and size, the
   loop writes each example's result over its image in the batch itself (`_loop_in_place`).
@@ -154,8 +153,8 @@ def _select_derivatives(batched_fn: Callable, selected: Callable,
   transpose. The rule's primal output is ``batched_fn``'s own, not ``selected``'s. Constraint
   (JAX 0.12): a `custom_jvp` traced under `vmap` inside `jit` takes its outputs' batch axes
   from the primal function (here the loop: axis 0) and never reconciles them with those of the
-  rule, traced later; the select form's stack of chains batches on axis 1, so `jvp` returned
-  transposed outputs and `grad` failed on the cotangent's type. Batched, a rule's tangents
+  rule, traced later; the select form's stack of chains batches on axis 1, so `jvp` would return
+  transposed outputs and `grad` fail on the cotangent's type. Batched, a rule's tangents
   follow its primal's axis, so the loop's primal pins them to axis 0 (under differentiation
   the loop then runs beside the select form's forward pass, whose primal output is unused).
   Pinned by tests/test_composition.py (also on JAX 0.10.2). Design:

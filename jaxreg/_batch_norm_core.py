@@ -30,7 +30,7 @@ class Config(NamedTuple):
   axis_name: tuple | None  # device axis names, checked
 
 
-def _unbound(axis_name, err):
+def _unbound(axis_name):
   return ValueError(
       f"batch_norm: `axis_name`={axis_name!r} is not bound here. It names the device axis "
       "of an enclosing `shard_map`, `pmap` or `vmap(..., axis_name=...)`; under plain `jit` "
@@ -38,13 +38,13 @@ def _unbound(axis_name, err):
   )
 
 
-def _psum(value, axis_name, reduce=lax.psum):
+def _psum(value, axis_name):
   if axis_name is None:
     return value
   try:
-    return reduce(value, axis_name)
+    return lax.psum(value, axis_name)
   except NameError as err:
-    raise _unbound(axis_name, err) from err
+    raise _unbound(axis_name) from err
 
 
 def axis_size(axis_name) -> int:
@@ -54,7 +54,7 @@ def axis_size(axis_name) -> int:
   try:
     return math.prod(lax.axis_size(name) for name in axis_name)
   except NameError as err:
-    raise _unbound(axis_name, err) from err
+    raise _unbound(axis_name) from err
 
 
 def varying_axes(value):
@@ -199,7 +199,7 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   # coefficients that are ready before the pass (with scale=None, XLA:CPU otherwise made dx
   # an XNNPACK pass over a full-size broadcast of inv; see _backend.cpu_barrier). gain
   # multiplies the whole bracket, not each coefficient: folded into them, XLA:GPU scheduled a
-  # bfloat16 network's weight gradients after the whole backward (18% more temporary memory).
+  # bfloat16 network's weight gradients after the whole backward (more memory held).
   # Design: docs/design/batch_norm.md.
   gain = scale.astype(compute) * inv
   n = jnp.maximum(count, 1)

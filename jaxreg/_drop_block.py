@@ -53,7 +53,7 @@ def seed_probability(rate, height: int, width: int, block_size: int):
 
   bounds = xp.zeros((), dtype), xp.ones((), dtype)
   steps = 50  # reach float64 resolution
-  if xp is jnp:  # a loop, not 50 unrolled steps: compiling those took seconds
+  if xp is jnp:  # a loop, not 50 unrolled steps, which would make a much larger program
     bounds = lax.fori_loop(0, steps, bisect, bounds)
   else:
     for step in range(steps):

@@ -40,8 +40,8 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   images. A zero strength skips that op. The key is split in five: order, brightness, contrast,
   saturation, hue; each factor is one uniform draw from its key.
 
-  ``random_order=False`` applies brightness, contrast, saturation, hue in that order (the order
-  of dm_pix and tf.image pipelines, SimCLR's ``random_order=False``). Batched with `vmap` on an
+  ``random_order=False`` applies brightness, contrast, saturation, hue in that order (SimCLR's
+  colour jitter with ``random_order=False``). Batched with `vmap` on an
   accelerator, a per-example order is a select, formulated so that each image computes hue
   twice (once per pass) and contrast's mean once, not at every step. On a CPU a batch runs as
   a loop over the examples instead, each doing only its own ops; results and derivatives are
