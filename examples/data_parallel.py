@@ -11,8 +11,8 @@ step to float tolerance (the sums run in another order: nothing else may differ)
 their difference after N steps, where Adam has magnified those roundings: its normalized update
 moves a parameter whose gradient is near zero by about the learning rate either way.
 
-    python examples/data_parallel.py                    # shard_map over all devices
-    python examples/data_parallel.py --mode jit         # plain jit over a sharded batch
+    python examples/data_parallel.py                    # both ways, over all devices
+    python examples/data_parallel.py --mode jit         # plain jit over a sharded batch only
     python examples/data_parallel.py --devices 4        # CPU: how many devices to simulate
 
 Two ways to shard, both JAX's own SPMD machinery:

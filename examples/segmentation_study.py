@@ -89,7 +89,7 @@ def _inside(cls: int, dx, dy, radius: float, theta: float) -> np.ndarray:
 
 def make_scenes(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
   """``n`` scenes: float32 images (n, size, size, 3) in [0, 1] and uint8 label maps (n, size,
-  size) of `CLASSES`. One to three light shapes that do not touch (random class, size, place,
+  size) of `CLASSES`. One or two light shapes that do not touch (random class, size, place,
   turn and grey level) on a darker textured background of a random colour: the class is in the
   outline only."""
   rng = np.random.default_rng(seed)
