@@ -388,7 +388,7 @@ def target_rows() -> list[Row]:
   crop = A.CropParams(top=jnp.array(1), left=jnp.array(1), size=(4, 5), padding=(1, 1),
                       image_size=(6, 8))
   unsized = A.FlipParams(flip=jnp.array(True), probability=jnp.array(0.5))  # built by hand
-  labels = jnp.zeros((6, 8), jnp.uint8)
+  labels = jnp.arange(48, dtype=jnp.uint8).reshape(6, 8)  # every pixel its own label
   boxes = jnp.array([[0.0, 0.0, 4.0, 3.0], [1.0, 1.0, 2.0, 2.0]])
   mask, box, points = A.apply_to_mask, A.apply_to_boxes, A.apply_to_keypoints
   mix = A.AugMixParams(ops=jnp.ones((1, 1), jnp.int32), magnitudes=jnp.zeros((1, 1)),
@@ -396,6 +396,10 @@ def target_rows() -> list[Row]:
                        fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
   turn = A.AffineParams(matrix=jnp.array([[0.0, -1.0, 7.0], [1.0, 0.0, -1.0]]),
                         fill=jnp.zeros(()), interpolation="nearest")  # built by hand: no size
+  # The turn's output pixel (i, j) shows the input at (u, v) = (6.5 - i, j - 0.5), a pixel
+  # centre: label (j - 1, 6 - i), or the fill 0 where v is outside [0, 6).
+  turned = np.zeros((6, 8), np.uint8)
+  turned[:, 1:7] = np.asarray(labels)[:, 6 - np.arange(6)].T
   policy = A.PolicyParams(ops=jnp.array([1, 5]), magnitudes=jnp.array([0.1, 20.0]),
                           fill=jnp.zeros(()), interpolation="nearest", image_size=(6, 8))
   return [
@@ -405,7 +409,7 @@ def target_rows() -> list[Row]:
       Row(box, "an affine set without image_size", lambda: box(turn, boxes),
           raises(ValueError, "image_size")),
       Row(mask, "an affine set without image_size", lambda: mask(turn, labels),
-          gives(lambda y: y.shape == (6, 8), "the warped mask: a mask has its own size")),
+          gives(equals(turned), "the turned mask: a mask has its own size")),
       Row(points, "an affine matrix of shape (2, 2)", lambda: points(dataclasses.replace(
           turn, matrix=jnp.eye(2), image_size=(6, 8)), boxes[:, :2]),
           raises(ValueError, "matrix", "(2, 2)")),
@@ -439,7 +443,7 @@ def target_rows() -> list[Row]:
       Row(mask, "fill a string", lambda: mask(crop, labels, fill="ignore"),
           raises(TypeError, "fill", "'ignore'")),
       Row(mask, "a flip without image_size", lambda: mask(unsized, labels),
-          gives(equals(labels), "the mirrored mask: a mask has its own size")),
+          gives(equals(labels[:, ::-1]), "the mirrored mask: a mask has its own size")),
       Row(mask, "an empty mask", lambda: mask(unsized, jnp.zeros((0, 8), jnp.int32)),
           gives(lambda y: y.shape == (0, 8), "the empty mask")),
       Row(box, "params a dict", lambda: box({"top": 0}, boxes), raises(TypeError, "params",

@@ -24,11 +24,18 @@ def test_named_vmap_devices_get_distinct_keys_and_masks():
 
 
 def test_two_mesh_axes_and_legacy_keys():
+  # The axes fold in one after the other, in the order given; a legacy key comes back legacy.
   def shard(_):
-    return jax.random.key_data(jr.device_key(jax.random.PRNGKey(1), ("a", "b")))
+    return jr.device_key(jax.random.PRNGKey(1), ("a", "b"))
 
-  data = jax.vmap(jax.vmap(shard, axis_name="b"), axis_name="a")(jnp.zeros((2, 3)))
-  assert len({tuple(np.asarray(d)) for d in data.reshape(6, -1)}) == 6
+  keys = jax.vmap(jax.vmap(shard, axis_name="b"), axis_name="a")(jnp.zeros((2, 3)))
+  assert keys.dtype == jnp.uint32
+  assert keys.shape == (2, 3, 2)
+  for a in range(2):
+    for b in range(3):
+      want = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(1), a), b)
+      np.testing.assert_array_equal(keys[a, b], want)
+  assert len({tuple(np.asarray(d)) for d in keys.reshape(6, -1)}) == 6
 
 
 def test_unbound_axis_name():
@@ -60,6 +67,10 @@ def test_non_string_axis_names_work_as_in_jax():
   # vmap/pmap take any hashable axis name; a tuple may mix them.
   keys = jax.vmap(jax.vmap(lambda _: jax.random.key_data(jr.device_key(
       jax.random.key(0), ("d", 7))), axis_name=7), axis_name="d")(jnp.zeros((2, 2)))
+  for d in range(2):
+    for i in range(2):
+      want = jax.random.fold_in(jax.random.fold_in(jax.random.key(0), d), i)
+      np.testing.assert_array_equal(keys[d, i], jax.random.key_data(want))
   assert len({tuple(np.asarray(k)) for k in keys.reshape(4, -1)}) == 4
 
 

@@ -103,12 +103,13 @@ UINT8_OPS = {"random_resized_crop", "random_scale_crop", "random_crop", "random_
 def test_float_only_ops_advise_scaling_uint8_levels_to_the_unit_interval():
   # Every public op that refuses a uint8 image says how to make the float image it expects:
   # `image.astype(jnp.float32) / 255`, not a bare cast (levels 0-255 are not [0, 1]).
-  refused = {}
+  refused, candidates = {}, set()
   for name in A.__all__:
     fn = getattr(A, name)
     first = next(iter(inspect.signature(fn).parameters))
     if first not in ("key", "image") or name in UINT8_OPS:
       continue
+    candidates.add(name)
     keyed = first == "key"
     args = ARGS.get(name, ())
     batch = name in ("mixup", "cutmix")
@@ -118,7 +119,9 @@ def test_float_only_ops_advise_scaling_uint8_levels_to_the_unit_interval():
         fn(jax.random.key(0), image, *args) if keyed else fn(image, *args)
     except TypeError as err:
       refused[name] = str(err)
-  assert len(refused) >= 20, sorted(refused)
+  # Every image op outside UINT8_OPS refuses uint8: one that starts taking it belongs there.
+  assert len(candidates) >= 20, sorted(candidates)
+  assert set(refused) == candidates, sorted(candidates - set(refused))
   assert set(ARGS) <= set(refused), sorted(set(ARGS) - set(refused))
   for name, message in refused.items():
     arg = "images" if name in ("mixup", "cutmix") else "image"
