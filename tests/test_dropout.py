@@ -132,13 +132,24 @@ def test_dropout_statistics(rate, recompute_mask):
 
 
 def test_dropout_is_unbiased_over_keys():
-  x = jnp.linspace(-2.0, 3.0, 64, dtype=jnp.float32)
+  x = jnp.linspace(-2.0, 3.0, 64, dtype=jnp.float32)  # no element is 0
   rate, num_keys = 0.3, 4000
   keys = jax.random.split(jax.random.key(2), num_keys)
-  ys = jax.vmap(lambda k: jr.dropout(k, x, rate, train=True))(keys)
-  mean = np.asarray(ys, np.float64).mean(0)
-  std_of_mean = np.abs(np.asarray(x)) * math.sqrt(rate / (1 - rate) / num_keys)
-  assert np.all(np.abs(mean - np.asarray(x)) <= 5 * std_of_mean + 1e-6)
+  ys = np.asarray(jax.vmap(lambda k: jr.dropout(k, x, rate, train=True))(keys), np.float64)
+  x64 = np.asarray(x, np.float64)
+  kept = ys != 0
+  # E[y] = x: every survivor is exactly x / q (q = the realised keep probability), and each
+  # element is kept with probability q (a binomial band per element and over all of them).
+  q = 1 / realised_scale(rate)
+  np.testing.assert_allclose(ys[kept], np.broadcast_to(x64 / q, ys.shape)[kept], rtol=1e-6)
+  assert np.all(np.abs(kept.mean(0) - q) <= binomial_tolerance(q, num_keys))
+  assert abs(kept.mean() - q) <= binomial_tolerance(q, kept.size)
+  # The mean itself, per element (5 sigma: about 5% of x) and over all elements: the average of
+  # mean / x has a standard deviation of sqrt(rate / (1 - rate) / (64 * 4000)) = 0.13%.
+  mean = ys.mean(0)
+  std_of_mean = np.abs(x64) * math.sqrt(rate / (1 - rate) / num_keys)
+  assert np.all(np.abs(mean - x64) <= 5 * std_of_mean + 1e-6)
+  assert abs((mean / x64).mean() - 1) <= 5 * math.sqrt(rate / (1 - rate) / ys.size)
 
 
 def test_keep_probability_is_quantised_within_2_to_minus_17():
@@ -196,11 +207,18 @@ def test_scale_is_the_inverse_of_the_realised_keep_probability(op, rate, traced)
 
 
 def test_mean_is_unbiased_at_a_high_rate():
-  # E[y] = 1 for ones. The count of survivors K ~ Binomial(n, q) and mean(y) = K / (n q), so the
-  # tolerance is the binomial one divided by q.
+  # E[y] = 1 for ones, with q = round((1 - rate) * 2**16) / 2**16 = 66 / 2**16 the realised
+  # keep probability: the count of survivors K ~ Binomial(n, q), and mean(y) = K / (n q) exactly.
+  # A statistical band on the mean is +-15% here (K is about 1000), so the scale is checked
+  # exactly: every survivor is 1 / q to float32 rounding, where 1 / (1 - rate) is 0.7% off.
   n, rate = 2**20, 0.999
   q = round((1 - rate) * 2**16) / 2**16
   y = np.asarray(jr.dropout(jax.random.key(22), jnp.ones(n), rate, train=True), np.float64)
+  kept = y != 0
+  assert kept.sum() > 0
+  np.testing.assert_allclose(y[kept], 1 / q, rtol=2**-24)
+  assert abs(kept.mean() - q) < binomial_tolerance(q, n)
+  assert y.mean() == pytest.approx(kept.mean() / q, rel=1e-6)
   assert abs(y.mean() - 1.0) < binomial_tolerance(q, n) / q
 
 
@@ -352,13 +370,24 @@ def test_dtypes_preserved(dtype):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_outputs_are_zero_or_scaled_input(x, rate, seed):
-  y = np.asarray(jr.dropout(jax.random.key(seed), x, rate, train=True))
+  with reuse_keys():
+    key = jax.random.key(seed)
+    y = np.asarray(jr.dropout(key, x, rate, train=True))
+    # The reference mask for the largest input hypothesis draws (one program for every
+    # example): entry i depends only on the key and i, so its head is the mask of x.
+    keep = reference_keep_mask(key, 9**3, round((1 - rate) * 2**16))[0][:x.size]
+  keep = keep.reshape(x.shape)
   assert y.shape == x.shape
   assert y.dtype == x.dtype
   # The realised scale, not 1 / (1 - rate): the two differ at high rates, and rates of
-  # 1 - 2**-17 and above drop everything (realised_scale 0).
+  # 1 - 2**-17 and above drop everything (realised_scale 0, and an all-False mask).
   scaled = x * np.float32(realised_scale(rate))
   assert np.all((y == 0) | np.isclose(y, scaled, rtol=1e-6))
+  # Which elements survive is the reference mask, wherever x is a normal (XLA:CPU flushes
+  # subnormals to 0) nonzero number; the survivors are exactly x times the scale.
+  normal = np.abs(x) >= np.finfo(np.float32).tiny
+  np.testing.assert_array_equal(y[normal] != 0, keep[normal])
+  np.testing.assert_allclose(y[keep & normal], scaled[keep & normal], rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,12 +488,28 @@ def test_drop_block_jit_vmap_and_traced_rate():
     eager = jr.drop_block(key, x, 0.3, train=True, block_size=3)
     jitted = jax.jit(lambda k, r: jr.drop_block(k, x, r, train=True, block_size=3))(key, 0.3)
   np.testing.assert_allclose(eager, jitted, rtol=1e-5)
+  # vmap over keys: each row is the eager op with its own key (and the rows differ).
   keys = jax.random.split(jax.random.key(4), 5)
-  ys = jax.vmap(lambda k: jr.drop_block(k, x, 0.3, train=True, block_size=3))(keys)
-  assert len({np.asarray(y == 0).tobytes() for y in ys}) == 5
-  grad = jax.grad(lambda x: jnp.sum(jr.drop_block(jax.random.key(5), x, 0.3, train=True,
-                                                  block_size=3)))(x)
-  assert np.all(np.isfinite(grad))
+  with reuse_keys():
+    ys = np.asarray(jax.vmap(lambda k: jr.drop_block(k, x, 0.3, train=True, block_size=3))(keys))
+    rows = [np.asarray(jr.drop_block(keys[i], x, 0.3, train=True, block_size=3))
+            for i in range(5)]
+  for y, row in zip(ys, rows, strict=True):
+    np.testing.assert_allclose(y, row, rtol=1e-6)
+  assert len({(y == 0).tobytes() for y in ys}) == 5
+  # drop_block(key, x) = M * x, with M (the mask times each example's scale) a function of the
+  # key only, so the gradient of sum(w * drop_block(key, x)) is w * M, and M is the output for
+  # x = ones: kept positions hold H * W * C / kept of their example, the others 0.
+  w = jnp.asarray(np.random.default_rng(4).normal(size=x.shape), jnp.float32)
+  with reuse_keys():
+    key = jax.random.key(5)
+    m = np.asarray(jr.drop_block(key, x, 0.3, train=True, block_size=3), np.float64)
+    grad = jax.grad(lambda x: jnp.sum(w * jr.drop_block(key, x, 0.3, train=True,
+                                                        block_size=3)))(x)
+  kept = (m != 0).sum((1, 2, 3), keepdims=True)
+  assert np.all((kept > 0) & (kept < m[0].size))
+  np.testing.assert_allclose(m, np.where(m != 0, m[0].size / kept, 0.0), rtol=1e-6)
+  np.testing.assert_allclose(grad, np.asarray(w, np.float64) * m, rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,10 +50,23 @@ def test_pytree_outputs_and_single_sample():
     y = jr.dropout(key, x, 0.5, train=True)
     return {"sum": y.sum(), "y": y}
 
-  mean, var = jr.mc_dropout_predict(jax.random.key(2), model, jnp.ones(4), num_samples=1)
-  assert set(mean) == {"sum", "y"}
-  assert mean["y"].shape == (4,)
+  x = jnp.arange(1.0, 9.0)
+  with reuse_keys():
+    key = jax.random.key(2)
+    mean, var = jr.mc_dropout_predict(key, model, x, num_samples=1)
+    (only_key,) = jax.random.split(key, 1)  # the one sample's key, as the op splits it
+    sample = np.asarray(model(only_key, x)["y"], np.float64)
+  assert set(mean) == set(var) == {"sum", "y"}
+  assert mean["y"].shape == (8,)
+  assert mean["sum"].shape == ()
+  # The mean of one sample is that sample: the model's output for the key it was given, whose
+  # survivors are 2 x at rate 0.5; the other leaf is its sum.
+  assert 0 < np.count_nonzero(sample) < sample.size
+  np.testing.assert_array_equal(sample[sample != 0], 2 * np.asarray(x)[sample != 0])
+  np.testing.assert_array_equal(mean["y"], sample)
+  np.testing.assert_allclose(mean["sum"], sample.sum(), rtol=1e-6)
   np.testing.assert_array_equal(var["y"], 0.0)
+  np.testing.assert_array_equal(var["sum"], 0.0)
 
 
 class Heads(NamedTuple):
