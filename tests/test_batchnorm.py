@@ -159,10 +159,18 @@ def test_matches_flax_over_several_steps(fast_variance):
 def test_gradient_flows_through_batch_statistics():
   # With a constant cotangent the direct term cancels exactly against the statistics terms:
   # sum(y) does not depend on x. A backward that ignored the statistics would give scale*inv.
-  x, gamma, beta, _, _, _, _ = random_case((12, 4), -1)
-  grad = jax.grad(lambda x: jnp.sum(jr.batch_norm(x, gamma, beta, jr.batch_norm_init(4),
-                                                  train=True)[0]))(x)
-  np.testing.assert_allclose(grad, 0.0, atol=1e-5)
+  x, gamma, beta, dy, reduce_axes, _, _ = random_case((12, 4), -1)
+  state = jr.batch_norm_init(4)
+  grad = jax.jit(jax.grad(lambda x, w: jnp.sum(w * jr.batch_norm(x, gamma, beta, state,
+                                                                 train=True)[0])))
+  np.testing.assert_allclose(grad(x, jnp.ones_like(x)), 0.0, atol=1e-5)
+  # A non-constant cotangent w (the same compiled program): the float64 staged graph's
+  # gradient, which is far from 0 and from the direct term alone, w * scale * inv.
+  rdx = reference_batch_norm(x, gamma, beta, dy, reduce_axes, 1e-5)[3]
+  inv = 1 / np.sqrt(np.float64(x).var(0) + 1e-5)
+  assert np.abs(rdx).max() > 0.1
+  assert np.abs(rdx - dy * gamma * inv).max() > 0.1
+  np.testing.assert_allclose(grad(x, jnp.asarray(dy)), rdx, rtol=2e-4, atol=2e-5)
 
 
 def test_second_order_reverse_over_reverse_and_hessian():
@@ -280,6 +288,20 @@ def test_jit_and_vmap_over_independent_models():
     np.testing.assert_allclose(grads[1][i], ds, rtol=1e-5, atol=1e-6)
 
 
+def assert_every_device_has_the_full_batch_state(states, state_full, x):
+  """Every device's running mean and variance (leading axes: devices) equal the full batch's,
+  which is the default blend 0.9 * init + 0.1 * the batch statistic, in float64."""
+  x = np.asarray(x, np.float64)
+  np.testing.assert_allclose(state_full.mean, 0.1 * x.mean(0), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(state_full.var, 0.9 + 0.1 * x.var(0), rtol=1e-5)
+  for field in ("mean", "var"):
+    per_device = np.asarray(getattr(states, field)).reshape(-1, 3)
+    full = np.asarray(getattr(state_full, field))
+    assert per_device.shape[0] > 1
+    np.testing.assert_allclose(per_device, np.broadcast_to(full, per_device.shape), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_named_vmap_axis_gives_global_statistics():
   x = jnp.asarray(RNG.normal(2, 3, size=(4, 6, 3)), jnp.float32)  # 4 "devices" x 6 examples
   ys, states = jax.vmap(lambda x: jr.batch_norm(x, None, None, jr.batch_norm_init(3),
@@ -288,7 +310,7 @@ def test_named_vmap_axis_gives_global_statistics():
   y_full, state_full = jr.batch_norm(x.reshape(24, 3), None, None, jr.batch_norm_init(3),
                                      train=True)
   np.testing.assert_allclose(ys.reshape(24, 3), y_full, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(states.var[0], state_full.var, rtol=1e-5)
+  assert_every_device_has_the_full_batch_state(states, state_full, x.reshape(24, 3))
 
 
 def test_several_named_axes_as_a_list_give_global_statistics():
@@ -299,7 +321,7 @@ def test_several_named_axes_as_a_list_give_global_statistics():
   y_full, state_full = jr.batch_norm(x.reshape(24, 3), None, None, jr.batch_norm_init(3),
                                      train=True)
   np.testing.assert_allclose(ys.reshape(24, 3), y_full, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(states.var[1, 2], state_full.var, rtol=1e-5)
+  assert_every_device_has_the_full_batch_state(states, state_full, x.reshape(24, 3))
   # The hand-written backward sums over both axes too.
   w = jnp.asarray(RNG.normal(size=(2, 3, 4, 3)), jnp.float32)
   dx = jax.vmap(jax.vmap(jax.grad(lambda x, w: jnp.sum(bn(x)[0] * w)), axis_name="b"),

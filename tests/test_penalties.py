@@ -74,9 +74,22 @@ def test_l2_gradient_equals_add_decayed_weights(use_mask):
 
 
 def test_penalties_vmap_over_parameter_sets():
-  stacked = jax.tree.map(lambda a: jnp.stack([a, 2 * a]), params_tree())
-  values = jax.vmap(jr.l2_penalty)(stacked)
-  np.testing.assert_allclose(values[1], 4 * values[0], rtol=1e-6)
+  # Three unrelated parameter sets, each penalty against its float64 formula per set.
+  sets = [params_tree(), params_tree(), jax.tree.map(lambda a: -0.5 * a, params_tree())]
+  stacked = jax.tree.map(lambda *a: jnp.stack(a), *sets)
+  mask = jr.decay_mask(sets[0])
+  squares = np.array([sum((v**2).sum() for v in np_leaves(p)) for p in sets])
+  absolute = np.array([sum(np.abs(v).sum() for v in np_leaves(p)) for p in sets])
+  masked_absolute = np.array([sum(np.abs(v).sum() for v in np_leaves(p, mask)) for p in sets])
+  masked_squares = np.array([sum((v**2).sum() for v in np_leaves(p, mask)) for p in sets])
+  assert len(set(squares)) == 3
+  np.testing.assert_allclose(jax.vmap(jr.l2_penalty)(stacked), 0.5 * squares, rtol=1e-6)
+  np.testing.assert_allclose(jax.jit(jax.vmap(jr.l2_penalty))(stacked), 0.5 * squares,
+                             rtol=1e-6)
+  np.testing.assert_allclose(jax.vmap(jr.l1_penalty)(stacked), absolute, rtol=1e-6)
+  net = jax.jit(jax.vmap(lambda p: jr.elastic_net_penalty(p, l1=0.3, l2=0.7, mask=mask)))
+  np.testing.assert_allclose(net(stacked), 0.3 * masked_absolute + 0.35 * masked_squares,
+                             rtol=1e-6)
 
 
 def test_float64_parameters_give_a_float64_penalty():
