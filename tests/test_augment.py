@@ -41,15 +41,24 @@ def locate(crop, source):
 
 @pytest.mark.parametrize("pad_mode", ["constant", "reflect", "edge"])
 def test_random_crop_is_a_window_of_the_padded_image(pad_mode):
+  # Every crop is exactly one window of the padded image (NumPy's padding), and the window's
+  # offset is uniform over all 6 x 8 of them: every offset drawn, and Pearson's chi-square
+  # against the uniform at a significance of 1e-4 (20 expected per offset).
+  from scipy import stats
+
   image = numbered_image(10, 12) + 1.0  # no zeros, so constant padding is recognizable
   padded = np.pad(np.asarray(image), ((2, 2), (3, 3), (0, 0)), mode=pad_mode)
-  offsets = set()
-  for seed in range(40):
-    crop = np.asarray(A.random_crop(jax.random.key(seed), image, (9, 11), padding=(2, 3),
-                                    pad_mode=pad_mode))
-    offsets.add(locate(crop, padded))
-  assert len(offsets) > 10  # the offset really is random
-  assert all(0 <= t <= 14 - 9 and 0 <= left <= 18 - 11 for t, left in offsets)
+  windows = np.lib.stride_tricks.sliding_window_view(padded, (9, 11), axis=(0, 1))
+  windows = np.moveaxis(windows, 2, -1).reshape(6 * 8, 9, 11, 3)  # in (top, left) order
+  keys = jax.random.split(jax.random.key(0), 960)
+  # vmap, not jit: its batched primitives compile once for the three modes (all but the pad)
+  crops = np.asarray(jax.vmap(lambda k: A.random_crop(k, image, (9, 11), padding=(2, 3),
+                                                      pad_mode=pad_mode))(keys))
+  matches = (crops[:, None] == windows[None]).all(axis=(2, 3, 4))
+  np.testing.assert_array_equal(matches.sum(1), 1)  # a window, and only one
+  counts = matches.sum(0)
+  assert counts.min() > 0, counts.reshape(6, 8)
+  assert stats.chisquare(counts).pvalue > 1e-4, counts.reshape(6, 8)
 
 
 def test_flips_equal_numpy_slices():
@@ -723,24 +732,47 @@ def test_saturation_with_a_traced_negative_factor_gives_nan():
   assert np.isfinite(out[1]).all()
 
 
+def cutmix_boxes(alpha, m, height, width, rng):
+  """float64 NumPy draws of cutmix's documented sampler: lam ~ Beta(alpha, alpha), a box of
+  sides round(sqrt(1 - lam) * size) about a uniform centre, its edges rounded and clipped to
+  the image. Returns each box's rows and its area, as fractions of the image's."""
+  cut = np.sqrt(1 - rng.beta(alpha, alpha, m))
+  extent = []
+  for size in (height, width):
+    half, centre = np.round(cut * size) / 2, rng.uniform(0, size, m)
+    extent.append(np.clip(np.round(centre + half), 0, size)
+                  - np.clip(np.round(centre - half), 0, size))
+  return extent[0] / height, extent[0] * extent[1] / (height * width)
+
+
 @pytest.mark.parametrize("alpha", [0.4, 1.0])
 def test_mix_weights_are_beta(alpha):
-  # mixup's weights and cutmix's (its draw behind the box) are Beta(alpha, alpha): Kolmogorov-
-  # Smirnov against SciPy's distribution at a significance of 1e-4, by Kolmogorov's bound
-  # P(sqrt(n) D > c) <= 2 exp(-2 c^2).
+  # mixup's weights are Beta(alpha, alpha): Kolmogorov-Smirnov against SciPy's distribution at
+  # a significance of 1e-4, by Kolmogorov's bound P(sqrt(n) D > c) <= 2 exp(-2 c^2). cutmix's
+  # boxes, through its public draw (one program for both alphas: alpha is traced), against a
+  # float64 simulation of its documented sampler: two-sample KS of the pasted rows and area at
+  # 5e-5 each (conservative for these discrete fractions), and the other alpha's simulation
+  # must be rejected (a sampler that ignored alpha would pass at one alpha only).
   from scipy import stats
 
-  from jaxreg.augment import _mix
-
-  n = 4000
+  n, height, width = 4000, 6, 8
   images, labels = jnp.zeros((n, 1, 1, 1)), jnp.zeros((n, 2))
   mixup = A.draw(A.mixup)(jax.random.key(2), images, labels, alpha=alpha).lam
-  cutmix = jax.jit(_mix.symmetric_beta, static_argnums=(2, 3))(jax.random.key(3), alpha, n,
-                                                             jnp.float32)
   bound = np.sqrt(-0.5 * np.log(1e-4 / 2) / n)
-  for lam in (mixup, cutmix):
-    ks = stats.kstest(np.asarray(lam, np.float64), stats.beta(alpha, alpha).cdf).statistic
-    assert ks < bound, (ks, bound)
+  ks = stats.kstest(np.asarray(mixup, np.float64), stats.beta(alpha, alpha).cdf).statistic
+  assert ks < bound, (ks, bound)
+  box = A.draw(A.cutmix)(jax.random.key(3), np.zeros((n, height, width, 1), np.float32), labels,
+                         alpha=alpha)
+  top, bottom, left, right = (np.asarray(v, np.float64)
+                              for v in (box.top, box.bottom, box.left, box.right))
+  drawn = ((bottom - top) / height, (bottom - top) * (right - left) / (height * width))
+  rng = np.random.default_rng(4)
+  other = {0.4: 1.0, 1.0: 0.4}[alpha]
+  for a, tested in ((alpha, True), (other, False)):
+    for name, ours, want in zip(("rows", "area"), drawn, cutmix_boxes(a, 100_000, height, width,
+                                                                      rng), strict=True):
+      p = stats.ks_2samp(ours, want).pvalue
+      assert (p > 5e-5) == tested, (name, a, p)
 
 
 def test_mix_weights_at_a_small_alpha():
@@ -780,17 +812,44 @@ def test_cutmix_label_weight_is_the_pasted_area():
   np.testing.assert_allclose(np.asarray(y).sum(1), 1.0, rtol=1e-6)
 
 
+def resize_matrix(n_in, n_out):
+  """(n_out, n_in) float64 antialiased linear resampling at pixel centres, edge taps
+  renormalized (as tests/test_dense_test_time.py's reference)."""
+  step = n_in / n_out
+  centres = (np.arange(n_out) + 0.5) * step - 0.5
+  taps = np.maximum(0.0, 1 - np.abs(np.arange(n_in)[None] - centres[:, None]) / max(step, 1.0))
+  return taps / taps.sum(1, keepdims=True)
+
+
 def test_multi_crop_predict_averages_views_and_scales():
-  images = jax.random.uniform(jax.random.key(2), (2, 12, 12, 3))
-  model = lambda batch: batch.mean((1, 2))  # noqa: E731
-  out = A.multi_crop_predict(model, images, size=8, crops="ten")
-  expected = np.stack([np.asarray(A.ten_crop(im, 8)).mean((0, 1, 2)) for im in images])
-  np.testing.assert_allclose(out, expected, rtol=1e-5)
-  two_scales = A.multi_crop_predict(model, images, size=8, crops="center", scales=(12, 16))
-  resized = jax.image.resize(images[0], (16, 16, 3), "linear", antialias=True)
-  want = (np.asarray(A.center_crop(images[0], 8)).mean((0, 1))
-          + np.asarray(A.center_crop(resized, 8)).mean((0, 1))) / 2
-  np.testing.assert_allclose(two_scales[0], want, rtol=1e-5)
+  # Against float64 NumPy: the ten crops as slices (the five of the image, then of its mirror
+  # image); each scale resizes the shorter side (12 -> 16: 16 x 19) by antialiased linear
+  # resampling, then takes the centre crop (odd margins rounded down). The model weights the
+  # columns, so a mirrored view or a shifted crop changes its output.
+  x = np.random.default_rng(2).random((2, 12, 14, 3)).astype(np.float32)
+  ramp = np.arange(1, 9, dtype=np.float32)[:, None]
+  model = lambda batch: (batch * ramp).mean((1, 2))  # noqa: E731
+  x64 = x.astype(np.float64)
+
+  def predict(view):
+    return (view * ramp.astype(np.float64)).mean((1, 2))
+
+  def crops(image, h=8, w=8):
+    top, left = (image.shape[1] - h) // 2, (image.shape[2] - w) // 2
+    return [image[:, :h, :w], image[:, :h, -w:], image[:, -h:, :w], image[:, -h:, -w:],
+            image[:, top:top + h, left:left + w]]
+
+  out = A.multi_crop_predict(model, jnp.asarray(x), size=8, crops="ten")
+  views = crops(x64) + crops(x64[:, :, ::-1])
+  np.testing.assert_allclose(out, np.mean([predict(v) for v in views], 0), rtol=1e-5)
+  two_scales = A.multi_crop_predict(model, jnp.asarray(x), size=8, crops="center",
+                                    scales=(12, 16))
+  want = 0.0
+  for height, width in ((12, 14), (16, 19)):
+    resized = np.einsum("ah,bw,nhwc->nabc", resize_matrix(12, height), resize_matrix(14, width),
+                        x64)
+    want = want + predict(crops(resized)[4]) / 2
+  np.testing.assert_allclose(two_scales, want, rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------

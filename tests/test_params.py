@@ -19,6 +19,7 @@ import pytest
 from conftest import reuse_keys
 
 import jaxreg as jr
+from jaxreg.augment._policy_space import AUTO_AUGMENT_POLICIES
 
 A = jr.augment
 H, W = 12, 14
@@ -369,11 +370,16 @@ def test_policy_parameters_name_each_op_and_its_magnitude():
   for i, (name, v) in enumerate(zip(names, values, strict=True)):
     np.testing.assert_allclose(out[i], _policy_op(name, image, float(v), fill), atol=1e-6,
                                err_msg=name)
-  # A drawn set names its ops: every slot's op is one of the policy's vocabulary.
+  # A drawn set names its ops: every slot's op is one of the svhn policy's (Identity where a
+  # step's coin says no), and some are not the ImageNet policy's (so `policy=` is obeyed).
   drawn = A.batched(A.draw(A.auto_augment))(jax.random.key(11), _images(jnp.float32, n=8),
                                              policy="svhn")
   assert drawn.ops.shape == drawn.magnitudes.shape == (8, 2)
-  assert set(np.asarray(names)[drawn.ops].ravel()) <= set(names) - {"Brightness"}
+  ops = set(np.asarray(names)[drawn.ops].ravel())
+  policy_ops = {p: {op for sub in AUTO_AUGMENT_POLICIES[p] for op, _, _ in sub} | {"Identity"}
+                for p in ("svhn", "imagenet")}
+  assert ops <= policy_ops["svhn"], ops
+  assert ops - policy_ops["imagenet"], ops
 
 
 def test_policy_parameters_from_a_traced_nan_magnitude_turn_the_image_nan():

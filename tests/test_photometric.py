@@ -65,7 +65,9 @@ def pillow(u8):
 
 
 def assert_exact(ours, reference):
-  np.testing.assert_array_equal(np.round(levels(ours)), np.asarray(reference, np.float64))
+  """Level for level: ``ours`` (float, in [0, 1]) is ``reference``'s whole levels over 255, up
+  to float32 rounding (1e-3 of a level; a rounding of 255 * ours would hide half a level)."""
+  np.testing.assert_allclose(levels(ours), np.asarray(reference, np.float64), rtol=0, atol=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,10 +269,11 @@ def _torchvision_autocontrast_uint8(u8):
   return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def test_autocontrast_docstring_states_the_measured_differences():
-  # The docstring's figures: on uniform noise over levels 20 to 230, the share of values where
-  # torchvision's and Pillow's uint8 results are one level below jaxreg's exact one; none on
-  # an image already spanning 0 to 255. Tolerance: 0.3 points (sampling).
+def test_autocontrast_is_at_most_a_level_above_torchvision_and_pillow():
+  # What the docstring says: torchvision's and Pillow's uint8 results are at most one level
+  # below jaxreg's exact one, torchvision more often than Pillow; none on an image already
+  # spanning 0 to 255. The shares on uniform noise over levels 20 to 230 are pinned (0.3
+  # points for sampling).
   noise = np.random.default_rng(0).integers(20, 231, (16, 64, 64, 3)).astype(np.uint8)
   ours = np.stack([np.asarray(A.autocontrast(jnp.asarray(x))) for x in noise]).astype(int)
   torchvision = np.stack([_torchvision_autocontrast_uint8(x) for x in noise]).astype(int)
@@ -279,9 +282,7 @@ def test_autocontrast_docstring_states_the_measured_differences():
   assert set(np.unique(ours - pil)) <= {0, 1}
   assert abs(100 * np.mean(ours != torchvision) - 7.1) < 0.3
   assert abs(100 * np.mean(ours != pil) - 0.9) < 0.3
-  assert "7.1% of the values are one level above torchvision's" in " ".join(
-      A.autocontrast.__doc__.split())
-  assert "0.9% above Pillow's" in " ".join(A.autocontrast.__doc__.split())
+  assert "torchvision more often than Pillow" in " ".join(A.autocontrast.__doc__.split())
   full = np.random.default_rng(1).integers(0, 256, (64, 64, 3)).astype(np.uint8)
   full[0, 0], full[0, 1] = 0, 255
   np.testing.assert_array_equal(A.autocontrast(jnp.asarray(full)),

@@ -836,8 +836,11 @@ def test_rand_augment_traced_nan_or_infinite_magnitude_gives_nan():
     for bad in (math.nan, math.inf, -math.inf):
       out = run(keys, bad)
       assert bool(jnp.isnan(out).all()), (bad, int(jnp.isnan(out).all(axis=(1, 2, 3)).sum()))
-    assert bool(jnp.isfinite(run(keys, 40.0)).all())
-    assert bool(jnp.isfinite(run(keys, -3.0)).all())
+    low, high = run(keys, -3.0), run(keys, 40.0)
+    assert np.isfinite(np.asarray(low)).all()
+    assert np.isfinite(np.asarray(high)).all()
+    np.testing.assert_array_equal(low, run(keys, 0.0))  # clipped to the first bin
+    np.testing.assert_array_equal(high, run(keys, 30.0))  # and to the last (31 bins)
 
 
 @pytest.mark.parametrize("chains", [1, 2])
