@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import compile_as_shipped, reuse_keys
+from resampling import resize_matrix
 from x64 import enable_x64
 
 import jaxreg as jr
@@ -810,15 +811,6 @@ def test_cutmix_label_weight_is_the_pasted_area():
   pasted_ones = np.asarray(x).mean((1, 2, 3))
   np.testing.assert_allclose(np.asarray(y)[:, 1], pasted_ones, atol=1e-6)
   np.testing.assert_allclose(np.asarray(y).sum(1), 1.0, rtol=1e-6)
-
-
-def resize_matrix(n_in, n_out):
-  """(n_out, n_in) float64 antialiased linear resampling at pixel centres, edge taps
-  renormalized (as tests/test_dense_test_time.py's reference)."""
-  step = n_in / n_out
-  centres = (np.arange(n_out) + 0.5) * step - 0.5
-  taps = np.maximum(0.0, 1 - np.abs(np.arange(n_in)[None] - centres[:, None]) / max(step, 1.0))
-  return taps / taps.sum(1, keepdims=True)
 
 
 def test_multi_crop_predict_averages_views_and_scales():

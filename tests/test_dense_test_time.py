@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from resampling import resize_matrix
 
 import jaxreg as jr
 
@@ -40,14 +41,6 @@ def pixel_model(batch):
 # --------------------------------------------------------------------------------------------
 # float64 reference
 # --------------------------------------------------------------------------------------------
-
-
-def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-  """(n_out, n_in) antialiased linear resampling at pixel centres, edge taps renormalized."""
-  step = n_in / n_out
-  centres = (np.arange(n_out) + 0.5) * step - 0.5
-  taps = np.maximum(0.0, 1 - np.abs(np.arange(n_in)[None] - centres[:, None]) / max(step, 1.0))
-  return taps / taps.sum(1, keepdims=True)
 
 
 def back_matrix(n_in: int, start: float, length: float, n_map: int):
