@@ -31,6 +31,12 @@ def np_leaves(tree, mask=None):
   return [np.asarray(v, np.float64) for v, f in zip(leaves, flags, strict=True) if f]
 
 
+def np_sums(tree, mask=None):
+  """float64 sums over the leaves ``mask`` keeps: of the squares, and of the absolute values."""
+  leaves = np_leaves(tree, mask)
+  return sum((v**2).sum() for v in leaves), sum(np.abs(v).sum() for v in leaves)
+
+
 # ---------------------------------------------------------------------------------------------
 # Loss terms
 # ---------------------------------------------------------------------------------------------
@@ -40,15 +46,13 @@ def np_leaves(tree, mask=None):
 def test_penalty_values_against_numpy(use_mask):
   params = params_tree()
   mask = jr.decay_mask(params) if use_mask else None
-  leaves = np_leaves(params, mask)
-  l2 = 0.5 * sum((v**2).sum() for v in leaves)
-  l1 = sum(np.abs(v).sum() for v in leaves)
-  np.testing.assert_allclose(jr.l2_penalty(params, mask=mask), l2, rtol=1e-6)
+  squares, l1 = np_sums(params, mask)
+  np.testing.assert_allclose(jr.l2_penalty(params, mask=mask), 0.5 * squares, rtol=1e-6)
   np.testing.assert_allclose(jr.l1_penalty(params, mask=mask), l1, rtol=1e-6)
   np.testing.assert_allclose(jr.elastic_net_penalty(params, l1=0.3, l2=0.7, mask=mask),
-                             0.3 * l1 + 0.35 * sum((v**2).sum() for v in leaves), rtol=1e-6)
+                             0.3 * l1 + 0.35 * squares, rtol=1e-6)
   # Keras L1L2(a, b) = a*sum|w| + b*sum(w^2) is elastic_net_penalty(l1=a, l2=2b)
-  keras = 0.3 * l1 + 0.2 * sum((v**2).sum() for v in leaves)
+  keras = 0.3 * l1 + 0.2 * squares
   np.testing.assert_allclose(jr.elastic_net_penalty(params, l1=0.3, l2=0.4, mask=mask), keras,
                              rtol=1e-6)
   # callable mask == the mask it returns, and jit works
@@ -78,10 +82,8 @@ def test_penalties_vmap_over_parameter_sets():
   sets = [params_tree(), params_tree(), jax.tree.map(lambda a: -0.5 * a, params_tree())]
   stacked = jax.tree.map(lambda *a: jnp.stack(a), *sets)
   mask = jr.decay_mask(sets[0])
-  squares = np.array([sum((v**2).sum() for v in np_leaves(p)) for p in sets])
-  absolute = np.array([sum(np.abs(v).sum() for v in np_leaves(p)) for p in sets])
-  masked_absolute = np.array([sum(np.abs(v).sum() for v in np_leaves(p, mask)) for p in sets])
-  masked_squares = np.array([sum((v**2).sum() for v in np_leaves(p, mask)) for p in sets])
+  squares, absolute = np.array([np_sums(p) for p in sets]).T
+  masked_squares, masked_absolute = np.array([np_sums(p, mask) for p in sets]).T
   assert len(set(squares)) == 3
   np.testing.assert_allclose(jax.vmap(jr.l2_penalty)(stacked), 0.5 * squares, rtol=1e-6)
   np.testing.assert_allclose(jax.jit(jax.vmap(jr.l2_penalty))(stacked), 0.5 * squares,
