@@ -41,9 +41,9 @@ def color_jitter(key: jax.Array, image: jax.typing.ArrayLike, *, brightness: flo
   saturation, hue; each factor is one uniform draw from its key.
 
   ``random_order=False`` applies brightness, contrast, saturation, hue in that order (SimCLR's
-  colour jitter with ``random_order=False``). Batched with `vmap` on an
-  accelerator, a per-example order is a select, formulated so that each image computes hue
-  twice (once per pass) and contrast's mean once, not at every step. On a CPU a batch runs as
+  colour jitter with ``random_order=False``). Batched with `vmap` on an accelerator, a
+  per-example order is a select, formulated so that each image computes hue twice (once per
+  pass) and contrast's mean once, not at every step. On a CPU a batch runs as
   a loop over the examples instead, each doing only its own ops; results and derivatives are
   those of the vectorized form. Design: docs/design/augmentation_backends.md.
 
