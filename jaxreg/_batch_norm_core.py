@@ -82,7 +82,7 @@ def _as_cotangent_of(cotangent, primal, axis_name):
 
 
 
-def _batch_statistics(x, keep, running, config: Config):
+def batch_statistics(x, keep, running, config: Config):
   """Per-feature count, mean, deviations ``x - mean`` and biased variance, global over devices.
 
   Two passes: the mean first, then the mean squared deviation from it. Unlike the one-pass
@@ -150,7 +150,7 @@ def nan_if_infinite(var, inv):
 
 
 def train_forward(config: Config, x, scale, bias, keep, running):
-  count, mean, dev, var = _batch_statistics(x, keep, running, config)
+  count, mean, dev, var = batch_statistics(x, keep, running, config)
   inv = nan_if_infinite(var, lax.rsqrt(var + config.eps))
   if keep is not None:
     # One valid value has no variance (PyTorch refuses such a batch; unmasked, so does
@@ -174,7 +174,7 @@ def _batch_norm_core_fwd(config, x, scale, bias, keep, running):
   return train_forward(config, x, scale, bias, keep, running)
 
 
-def _batch_norm_core_bwd(config, residuals, cotangents):
+def batch_norm_core_bwd(config, residuals, cotangents):
   x, mean, inv, count, scale, bias, keep, running = residuals
   dy = cotangents[0]  # the statistics are returned under stop_gradient: no cotangent flows
   axes = config.reduce_axes
@@ -228,4 +228,4 @@ def _batch_norm_core_bwd(config, residuals, cotangents):
   return dx.astype(dy.dtype), dscale, dbias, None, d_running  # dy has x's dtype, like y
 
 
-batch_norm_core.defvjp(_batch_norm_core_fwd, _batch_norm_core_bwd)
+batch_norm_core.defvjp(_batch_norm_core_fwd, batch_norm_core_bwd)

@@ -84,7 +84,7 @@ def apply_mask(x: jax.Array, keep: jax.Array, scale: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.checkpoint, static_argnums=(3,), prevent_cse=False)
-def _apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
+def apply_packed_mask(x: jax.Array, bits: jax.Array, scale: jax.Array,
                        shape: tuple[int, ...]) -> jax.Array:
   """`apply_mask` with the mask given as packed bits, unpacked here.
 
@@ -206,7 +206,7 @@ _recomputed_dropout = jax.jit(_masked_recompute, static_argnums=0)
 def _packed_dropout(spec: _MaskSpec, x, key_data, threshold, scale):
   # Plain autodiff through a checkpoint: the backward keeps the packed mask (1 bit per
   # element), and forward-mode differentiation (jvp, hessian) works as well.
-  return _apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)
+  return apply_packed_mask(x, spec.bits(key_data, threshold), scale, spec.shape)
 
 
 def _check_x_and_train(x, op: str, *, train):

@@ -33,7 +33,7 @@ from jaxreg.augment._params import GrayscaleParams, register
 LUMA = (0.299, 0.587, 0.114)
 
 
-def _gray(image):
+def gray(image):
   """(..., H, W, 3) -> (..., H, W, 1) luma."""
   r, g, b = image[..., 0:1], image[..., 1:2], image[..., 2:3]
   return r * LUMA[0] + g * LUMA[1] + b * LUMA[2]
@@ -45,7 +45,7 @@ def _blend(image, degenerate, factor):
   return jnp.clip(degenerate + factor * (image - degenerate), 0.0, 1.0)
 
 
-def _mean_gray(image):
+def mean_gray(image):
   """The mean luma of an HWC RGB image, shape (1, 1, 1), as one matrix-vector product.
 
   XLA:CPU reduces the luma over H and W slower than this product.
@@ -60,7 +60,7 @@ def _mean_gray(image):
 
 @pixel_op(static_argnames="channels")
 def _grayscale(x, *, channels):
-  return jnp.broadcast_to(_gray(x), (*x.shape[:-1], channels))
+  return jnp.broadcast_to(gray(x), (*x.shape[:-1], channels))
 
 
 def _enhancer(blend):
@@ -81,12 +81,12 @@ def _brightness(x, factor):
 
 @_enhancer
 def _contrast(x, factor):
-  return _blend(x, _mean_gray(x), factor)
+  return _blend(x, mean_gray(x), factor)
 
 
 @_enhancer
 def _color(x, factor):
-  return _blend(x, _gray(x), factor)
+  return _blend(x, gray(x), factor)
 
 
 # --------------------------------------------------------------------------------------------

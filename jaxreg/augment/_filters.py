@@ -1,7 +1,8 @@
 """Filters: torchvision's Gaussian blur and Pillow's 3x3 ``SMOOTH``, on float HWC images.
 
-Both compute on the (H, W*C) view of an image, where a step along W is a step of C along the
-minor axis, so that XLA:CPU vectorizes the taps; the blur's reflect padding is never formed.
+Rows are filtered on the (H, W*C) view of an image, where a step along W is a step of C along
+the minor axis, so that XLA:CPU vectorizes the taps, and the rows' reflect padding is never
+formed; the blur's column pass slices W of the image itself.
 Design: docs/design/photometric.md#cpu-formulation.
 """
 
@@ -68,20 +69,20 @@ def _check_sigma(sigma, op: str) -> tuple:
   return items
 
 
-def _gaussian_weights(size: int, sigma, dtype):
+def gaussian_weights(size: int, sigma, dtype):
   # torchvision's kernel: exp(-x^2 / (2 sigma^2)) at x = -(size - 1)/2 ... (size - 1)/2, summed to 1
   x = jnp.arange(size, dtype=dtype) - (size - 1) / 2
   pdf = jnp.exp(-0.5 * jnp.square(x / jnp.asarray(sigma, dtype)))
   return pdf / jnp.sum(pdf)
 
 
-def _correlate_rows(rows, weights, size: int):
+def correlate_rows(rows, weights, size: int):
   """Valid correlation along axis 0: (R, L) -> (R - size + 1, L)."""
   count = rows.shape[0] - size + 1
   return sum(weights[i] * rows[i:i + count] for i in range(size))
 
 
-def _blur_rows(rows, weights, size: int):
+def blur_rows(rows, weights, size: int):
   """Correlation along axis 0 of an (R, L) array with reflect padding, same shape.
 
   The padded array is never formed: the interior rows come from the rows themselves and only
@@ -93,26 +94,34 @@ def _blur_rows(rows, weights, size: int):
   if half == 0:
     return rows
   if count <= 2 * half:  # too short for separate strips
-    return _correlate_rows(jnp.pad(rows, ((half, half), (0, 0)), mode="reflect"), weights, size)
+    return correlate_rows(jnp.pad(rows, ((half, half), (0, 0)), mode="reflect"), weights, size)
   top = jnp.concatenate([rows[half:0:-1], rows[:2 * half]])
   bottom = jnp.concatenate([rows[count - 2 * half:], rows[count - 2:count - half - 2:-1]])
-  return jnp.concatenate([_correlate_rows(top, weights, size),
-                          _correlate_rows(rows, weights, size),
-                          _correlate_rows(bottom, weights, size)])
+  return jnp.concatenate([correlate_rows(top, weights, size),
+                          correlate_rows(rows, weights, size),
+                          correlate_rows(bottom, weights, size)])
+
+
+def blur_columns(image, weights, size: int):
+  """Correlation along axis 1 of an (H, W, C) image with reflect padding, same shape: the
+  reflected columns concatenated to the image, then one slice of W columns per tap."""
+  half, width = size // 2, image.shape[1]
+  padded = jnp.concatenate([image[:, half:0:-1], image, image[:, width - 2:width - half - 2:-1]],
+                           axis=1)
+  return sum(weights[i] * padded[:, i:i + width] for i in range(size))
 
 
 @pixel_op(static_argnames="sizes", loop_on_cpu=True)
 def _gaussian_blur(x, sigma_h, sigma_w, *, sizes):
-  # Separable: along the rows of the (H, W*C) view, then along the rows of the transposed
-  # (W, H*C) view, so that both passes slice whole rows.
+  # Separable: along the rows of the (H, W*C) view, then along W of the image itself.
+  # Design: docs/design/photometric.md#cpu-formulation.
   (size_h, size_w), (height, width, channels) = sizes, x.shape
-  weights_h = _gaussian_weights(size_h, sigma_h, x.dtype)
-  x = _blur_rows(x.reshape(height, width * channels), weights_h, size_h)
+  weights_h = gaussian_weights(size_h, sigma_h, x.dtype)
+  x = blur_rows(x.reshape(height, width * channels), weights_h, size_h)
+  x = x.reshape(height, width, channels)
   if size_w == 1:
-    return x.reshape(height, width, channels)
-  x = jnp.swapaxes(x.reshape(height, width, channels), 0, 1).reshape(width, height * channels)
-  x = _blur_rows(x, _gaussian_weights(size_w, sigma_w, x.dtype), size_w)
-  return jnp.swapaxes(x.reshape(width, height, channels), 0, 1)
+    return x
+  return blur_columns(x, gaussian_weights(size_w, sigma_w, x.dtype), size_w)
 
 
 def gaussian_blur(image: jax.typing.ArrayLike, kernel_size: int | tuple[int, int],

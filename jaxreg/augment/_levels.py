@@ -66,7 +66,7 @@ def _posterize_levels(levels, bits):
   return jnp.floor(levels / step) * step
 
 
-def _channel_extremes(image):
+def channel_extremes(image):
   """Per-channel (min, max) of an HWC image, each of shape (C,).
 
   Reduced over the rows of the (H, W*C) view first: faster on XLA:CPU than reducing the HWC
@@ -97,14 +97,14 @@ def _countable(levels):
   return jnp.where(nan, 0, levels), jnp.where(nan, 0, 1).astype(jnp.int32)
 
 
-def _histogram(levels):
+def histogram(levels):
   """`histogram_scatter`, run per example on a CPU: under `vmap`, XLA:CPU's batched scatter-add
   is slower than a loop of unbatched ones. Design: docs/design/photometric.md#cpu-formulation."""
   vectorized = lambda levels, select=False: histogram_scatter(levels)  # noqa: E731
   return _backend.loop_on_cpu(histogram_scatter, vectorized, differentiable=1)(levels)
 
 
-def _equalize_lut(hist):
+def equalize_lut(hist):
   """(C, 256) counts -> (C, 256) int32 output levels, as Pillow's ``ImageOps.equalize``.
 
   ``step = (pixels - count of the highest level present) // 255``; the level ``i`` maps to
@@ -121,7 +121,7 @@ def _equalize_lut(hist):
   return jnp.where(step[:, None] > 0, lut, jnp.arange(LEVELS, dtype=jnp.int32))
 
 
-def _apply_lut(levels, lut):
+def apply_lut(levels, lut):
   """``lut[c, levels[..., c]]`` for (H, W, C) float levels and a (C, 256) table."""
   channels = levels.shape[-1]
   index = levels.astype(jnp.int32) + LEVELS * jnp.arange(channels, dtype=jnp.int32)
@@ -161,8 +161,8 @@ def _posterize_uint8(q, bits):
 
 
 def _equalize_uint8(q):
-  lut = _equalize_lut(_histogram(q))
-  return _apply_lut(q, jnp.sort(lut, axis=-1).astype(jnp.uint8))
+  lut = equalize_lut(histogram(q))
+  return apply_lut(q, jnp.sort(lut, axis=-1).astype(jnp.uint8))
 
 
 def _autocontrast_uint8(q):
@@ -171,7 +171,7 @@ def _autocontrast_uint8(q):
   # by a per-channel spread as a product with its reciprocal, which can land just below a
   # whole quotient (245 * 255 / 245 -> 254.99998); one step on whole numbers below 2^16, all
   # exact in float32, moves the floor to the exact quotient's.
-  low, high = (v.astype(jnp.float32) for v in _channel_extremes(q))
+  low, high = (v.astype(jnp.float32) for v in channel_extremes(q))
   spread = high - low
   divisor = jnp.where(spread > 0, spread, 1)
   levels = q.astype(jnp.float32)
@@ -205,11 +205,11 @@ def _posterize(x, bits):
 
 def _equalized(x):
   levels = quantize(x)
-  lut = _equalize_lut(_histogram(levels)).astype(x.dtype)
+  lut = equalize_lut(histogram(levels)).astype(x.dtype)
   # The table is non-decreasing, so sorting it changes nothing; but a sort is never fused, so
   # the 768 entries are computed once instead of once per pixel inside the lookup (an integer
   # division each). Design: docs/design/photometric.md#cpu-formulation.
-  out = _apply_lut(levels, jnp.sort(lut, axis=-1)) / 255
+  out = apply_lut(levels, jnp.sort(lut, axis=-1)) / 255
   return jnp.where(jnp.isnan(x), x, out)  # NaN stays NaN, as in the other level ops
 
 
@@ -224,7 +224,7 @@ def _autocontrast(x):
   # channel is kept (clamped). The maximum maps to exactly 1 by a select: XLA divides by the
   # per-channel spread as a product with its reciprocal, which can give 0.99999994 there
   # (the minimum gives 0 either way). Its gradient is zero, as the stretch's own at the maximum.
-  low, high = _channel_extremes(x)
+  low, high = channel_extremes(x)
   spread = high - low
   stretch = spread > 0
   low = jnp.where(stretch, low, 0)

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxreg import _checks
+from jaxreg import _backend, _checks
 from jaxreg.augment._dtypes import compute_dtype
 from jaxreg.augment._image_checks import check_xy
 
@@ -123,7 +123,7 @@ def shear_matrix(height: int, width: int, factor_x, factor_y) -> jax.Array:
 # --------------------------------------------------------------------------------------------
 
 
-def _sample_points(matrix, height: int, width: int, shift: float = 0.0, rows=None, cols=None):
+def sample_points(matrix, height: int, width: int, shift: float = 0.0, rows=None, cols=None):
   """(u, v): the input point each output pixel centre maps to, plus ``shift``; for the pixels
   in ``rows`` and ``cols`` (int arrays that broadcast together), or every pixel, (H, W)."""
   cols = jnp.arange(width) if cols is None else cols
@@ -140,7 +140,7 @@ def nearest_source(matrix, height: int, width: int, rows=None, cols=None):
   pixel (in ``rows`` and ``cols``, or all of an H x W output), sent to (0, 0) where its sample
   point lies outside the ``height`` x ``width`` input (``inside`` False, also for NaN)."""
   # Ties (and points up to _TIE before a boundary) go right / down; see the module docstring.
-  u, v = _sample_points(matrix, height, width, _TIE, rows, cols)
+  u, v = sample_points(matrix, height, width, _TIE, rows, cols)
   col, row = jnp.floor(u), jnp.floor(v)
   inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)  # False for NaN
   # Outside points are sent to pixel (0, 0) before the integer conversion (NaN has none).
@@ -165,7 +165,7 @@ def warp(image, matrix, interpolation: str, fill):
     out = _gather(flat, row, col, width)
     return jnp.where(inside[..., None], out, fill.astype(image.dtype))
   dtype = compute_dtype(image)
-  u, v = _sample_points(matrix, height, width)
+  u, v = sample_points(matrix, height, width)
   inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
   xs, ys = jnp.where(inside, u, 0.5) - 0.5, jnp.where(inside, v, 0.5) - 0.5
   x0, y0 = jnp.floor(xs), jnp.floor(ys)  # -1 .. W-1 and -1 .. H-1 inside
@@ -176,8 +176,9 @@ def warp(image, matrix, interpolation: str, fill):
   r1 = jnp.minimum(y0 + 1, height - 1).astype(jnp.int32)
   flat = flat.astype(dtype)
   # Pillow's form, a + (b - a) d: along x in the two rows, then along y.
-  top_left, top_right = _gather(flat, r0, c0, width), _gather(flat, r0, c1, width)
-  bottom_left, bottom_right = _gather(flat, r1, c0, width), _gather(flat, r1, c1, width)
+  top_left, top_right, bottom_left, bottom_right = (
+      _backend.gather_pixels(flat, r * width + c) for r, c in ((r0, c0), (r0, c1), (r1, c0),
+                                                                (r1, c1)))
   top = top_left + (top_right - top_left) * dx
   bottom = bottom_left + (bottom_right - bottom_left) * dx
   out = top + (bottom - top) * dy
