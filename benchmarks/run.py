@@ -51,6 +51,10 @@ from benchmarks import (
     bench_study,
     bench_targets,
 )
+from benchmarks.alternatives import batch_norm as alternatives_batch_norm
+from benchmarks.alternatives import dropout_mask as alternatives_dropout_mask
+from benchmarks.alternatives import geometric as alternatives_geometric
+from benchmarks.alternatives import photometric as alternatives_photometric
 
 FAMILIES = {
     "dropout": bench_dropout.run,
@@ -64,6 +68,12 @@ FAMILIES = {
     "study": bench_study.run,
     "parallel": bench_parallel.run,
     "grain": bench_grain.run,
+    # the alternatives the design pages reject, each against the chosen form
+    # (benchmarks/alternatives/)
+    "alternatives_batch_norm": alternatives_batch_norm.run,
+    "alternatives_dropout_mask": alternatives_dropout_mask.run,
+    "alternatives_geometric": alternatives_geometric.run,
+    "alternatives_photometric": alternatives_photometric.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 HUGE_PAGES = "glibc.malloc.hugetlb=1"

@@ -24,7 +24,10 @@ SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_
               "augment": "RRC+flip+jitter", "geometric": "rotate", "photometric": "equalize",
               "policies": "trivial_augment_wide", "targets": "image + mask + boxes",
               "study": "seeds vmapped",
-              "parallel": "data-parallel step", "grain": "grain"}
+              "parallel": "data-parallel step", "grain": "grain",
+              # the design pages' rejected alternatives (benchmarks/alternatives/)
+              "alternatives_batch_norm": "backward sums", "alternatives_dropout_mask": "scan",
+              "alternatives_geometric": "three shears", "alternatives_photometric": "histogram"}
 
 
 def test_every_benchmark_family_has_a_smoke_run():
