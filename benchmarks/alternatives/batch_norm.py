@@ -85,6 +85,18 @@ def _shifted_statistics(x, keep, running):
   return jnp.full_like(shift, n), shift + mean_d, var
 
 
+def _scaled_statistics(x, keep, running):
+  """Two passes, the deviations scaled by a per-feature power of two from max|x| before
+  squaring (docs/design/edge_cases.md): exact, and finite up to float32's largest value."""
+  x32, n = x.astype(F32), x.size // x.shape[-1]
+  mean = _sum(x32) / n
+  top = jnp.max(jnp.abs(x32), tuple(range(x.ndim - 1)), keepdims=True)
+  power = jnp.exp2(-jnp.floor(jnp.log2(jnp.maximum(top, jnp.finfo(F32).tiny))))
+  mean_2, power_2 = cpu_barrier((mean, power))
+  var = _sum(jnp.square((x32 - mean_2) * power_2)) / n / jnp.square(power_2)
+  return jnp.full_like(mean, n), mean, var
+
+
 def _chunked_statistics(size):
   """Two passes over each chunk of ``size`` examples (from cache), combined by Chan's formula."""
 
@@ -208,6 +220,8 @@ def _alternatives():
        _core(_masked_statistics(lambda keep, v: _sum(jnp.where(keep, v, 0)))), True),
       ("shifted_one_pass_variance", "statistics: one pass, shifted by each feature's first "
        "value", two_pass, _core(_shifted_statistics), False),
+      ("scaled_deviations", "statistics: deviations scaled by a power of two from max(abs(x))",
+       two_pass, _core(_scaled_statistics), False),
       *((f"chunked_statistics_{k}", f"statistics: lax.map over {k} examples, Chan's formula",
          two_pass, _core(_chunked_statistics(k)), False) for k in (2, 8)),
       *((f"backward_sums_{key}", f"backward sums: {label}", sums,
