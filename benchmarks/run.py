@@ -55,6 +55,7 @@ from benchmarks.alternatives import batch_norm as alternatives_batch_norm
 from benchmarks.alternatives import dropout_mask as alternatives_dropout_mask
 from benchmarks.alternatives import geometric as alternatives_geometric
 from benchmarks.alternatives import photometric as alternatives_photometric
+from benchmarks.alternatives import vmap_seeds_cpu as alternatives_vmap_seeds_cpu
 
 FAMILIES = {
     "dropout": bench_dropout.run,
@@ -74,6 +75,7 @@ FAMILIES = {
     "alternatives_dropout_mask": alternatives_dropout_mask.run,
     "alternatives_geometric": alternatives_geometric.run,
     "alternatives_photometric": alternatives_photometric.run,
+    "alternatives_vmap_seeds_cpu": alternatives_vmap_seeds_cpu.run,
 }
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
 HUGE_PAGES = "glibc.malloc.hugetlb=1"

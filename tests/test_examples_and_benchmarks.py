@@ -27,7 +27,8 @@ SMOKE_ROWS = {"dropout": "dropout", "batchnorm": "batch_norm", "penalties": "l1_
               "parallel": "data-parallel step", "grain": "grain",
               # the design pages' rejected alternatives (benchmarks/alternatives/)
               "alternatives_batch_norm": "backward sums", "alternatives_dropout_mask": "scan",
-              "alternatives_geometric": "three shears", "alternatives_photometric": "histogram"}
+              "alternatives_geometric": "three shears", "alternatives_photometric": "histogram",
+              "alternatives_vmap_seeds_cpu": "patches"}
 
 
 def test_every_benchmark_family_has_a_smoke_run():
