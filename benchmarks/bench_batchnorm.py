@@ -109,15 +109,26 @@ def _mlp_step(bn_apply, blocks):
   return step
 
 
+def mlp_sizes(smoke: bool) -> tuple[int, int, int]:
+  """(blocks, batch, width) of the memory rows' training step."""
+  return (8, 16, 32) if smoke else (8, 512, 1024)
+
+
+def mlp_inputs(blocks: int, batch: int, width: int, dtype) -> tuple[list, list, jax.Array]:
+  """(params, states, x) of `_mlp_step`'s network: ``blocks`` (kernel, scale, bias) triples
+  and batch-norm states, and a (batch, width) input, in ``dtype``."""
+  keys = jax.random.split(jax.random.key(0), blocks)
+  params = [((jax.random.normal(k, (width, width)) / width**0.5).astype(dtype),
+             jnp.ones(width, dtype), jnp.zeros(width, dtype)) for k in keys]
+  states = [jr.batch_norm_init(width) for _ in range(blocks)]
+  return params, states, jnp.ones((batch, width), dtype)
+
+
 def _memory_rows(smoke):
-  blocks, batch, width = (8, 16, 32) if smoke else (8, 512, 1024)
+  blocks, batch, width = mlp_sizes(smoke)
   rows = []
   for dtype in (jnp.float32, jnp.bfloat16):
-    keys = jax.random.split(jax.random.key(0), blocks)
-    params = [((jax.random.normal(k, (width, width)) / width**0.5).astype(dtype),
-               jnp.ones(width, dtype), jnp.zeros(width, dtype)) for k in keys]
-    states = [jr.batch_norm_init(width) for _ in range(blocks)]
-    x = jnp.ones((batch, width), dtype)
+    params, states, x = mlp_inputs(blocks, batch, width, dtype)
     mine = H.temp_bytes(_mlp_step(jaxreg_train, blocks), params, states, x)
     theirs = H.temp_bytes(_mlp_step(flax_train(True, dtype), blocks), params, states, x)
     name = jnp.dtype(dtype).name

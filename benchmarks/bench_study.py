@@ -26,14 +26,19 @@ from benchmarks import _harness as H  # noqa: N812
 
 
 @contextlib.contextmanager
-def _grouped_convolution(study):
-  """The study's network with its convolution batched by `vmap`'s own rule."""
-  saved = study.conv
-  study.conv = study._plain_conv
+def swapped(study, name: str, replacement):
+  """``study.<name>`` replaced by ``replacement`` while programs are built and traced."""
+  saved = getattr(study, name)
+  setattr(study, name, replacement)
   try:
     yield
   finally:
-    study.conv = saved
+    setattr(study, name, saved)
+
+
+def build_programs(study, data):
+  """The study's compiled programs at this benchmark's settings."""
+  return study.build(data, lr=2e-3, batch_size=64, num_classes=10)
 
 
 def _runner(programs, keys, knobs, steps: int, batch_norm: bool):
@@ -102,13 +107,13 @@ def run(smoke: bool = False) -> list[dict]:
                       key=f"{key}_{cfg.name}", seeds=seeds, steps=steps))
 
   baseline, every = study.CONFIGS[0], study.CONFIGS[-1]
-  programs = study.build(data, lr=2e-3, batch_size=64, num_classes=10)
+  programs = build_programs(study, data)
   # The smoke run checks the code paths with the baseline only (the study's tests train "all").
   for cfg in (baseline,) if smoke else (baseline, every):
     add("one conv per seed", _ratio(programs, cfg, seeds, steps, rounds), cfg, "vmapped")
   grouped_cfg = baseline if smoke else every
-  with _grouped_convolution(study):
-    grouped = study.build(data, lr=2e-3, batch_size=64, num_classes=10)
+  with swapped(study, "conv", study._plain_conv):  # the convolution batched by vmap's rule
+    grouped = build_programs(study, data)
     add("grouped conv (vmap's rule)", _ratio(grouped, grouped_cfg, seeds, steps, rounds),
         grouped_cfg, "grouped")
   scan_steps = 2 if smoke else 10

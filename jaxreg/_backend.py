@@ -53,6 +53,19 @@ def cpu_barrier(values: tuple) -> tuple:
   return lax.platform_dependent(values, cpu=lax.optimization_barrier, default=lambda v: v)
 
 
+def gather_by_pixel(table: jax.Array, index: jax.Array) -> jax.Array:
+  """``table[index]`` for an (N, C) pixel table and int ``index`` (in range): one gather of C
+  values per pixel."""
+  return table.at[index].get(mode="promise_in_bounds")
+
+
+def gather_by_element(table: jax.Array, index: jax.Array) -> jax.Array:
+  """`gather_by_pixel`'s values, one scalar gather per channel element."""
+  channels = table.shape[-1]
+  at = index[..., None] * channels + jnp.arange(channels, dtype=index.dtype)
+  return table.reshape(-1).at[at].get(mode="promise_in_bounds")
+
+
 def gather_pixels(table: jax.Array, index: jax.Array) -> jax.Array:
   """``table[index]``: the (C,) rows of an (N, C) pixel table at int ``index`` (in range).
 
@@ -60,16 +73,7 @@ def gather_pixels(table: jax.Array, index: jax.Array) -> jax.Array:
   gathers of its elements, so on a CPU each element is gathered on its own; accelerators keep
   one gather per pixel. Design: docs/design/geometric.md.
   """
-
-  def per_element(table, index):
-    channels = table.shape[-1]
-    at = index[..., None] * channels + jnp.arange(channels, dtype=index.dtype)
-    return table.reshape(-1).at[at].get(mode="promise_in_bounds")
-
-  def per_pixel(table, index):
-    return table.at[index].get(mode="promise_in_bounds")
-
-  return lax.platform_dependent(table, index, cpu=per_element, default=per_pixel)
+  return lax.platform_dependent(table, index, cpu=gather_by_element, default=gather_by_pixel)
 
 
 def flip(flag: jax.Array, image: jax.Array, axis: int) -> jax.Array:

@@ -27,7 +27,7 @@ from jax import lax
 import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
 from benchmarks.alternatives import compare
-from benchmarks.bench_batchnorm import _mlp_step
+from benchmarks.bench_batchnorm import _mlp_step, mlp_inputs, mlp_sizes
 from jaxreg import _batch_norm_core as C  # noqa: N812
 from jaxreg._backend import cpu_barrier
 
@@ -261,14 +261,10 @@ def _layer(core):
 
 
 def _memory_rows(smoke):
-  blocks, batch, width = (8, 16, 32) if smoke else (8, 512, 1024)  # bench_batchnorm's
+  blocks, batch, width = mlp_sizes(smoke)
   rows = []
   for dtype in (jnp.float32, jnp.bfloat16):
-    keys = jax.random.split(jax.random.key(0), blocks)
-    params = [((jax.random.normal(k, (width, width)) / width**0.5).astype(dtype),
-               jnp.ones(width, dtype), jnp.zeros(width, dtype)) for k in keys]
-    states = [jr.batch_norm_init(width) for _ in range(blocks)]
-    x = jnp.ones((batch, width), dtype)
+    params, states, x = mlp_inputs(blocks, batch, width, dtype)
     alt, mine = (H.temp_bytes(_mlp_step(_layer(core), blocks), params, states, x)
                  for core in (_core(keep_dev=True), _chosen))
     name = jnp.dtype(dtype).name

@@ -27,6 +27,7 @@ import jaxreg as jr
 from benchmarks import _harness as H  # noqa: N812
 from benchmarks.alternatives import compare
 from benchmarks.bench_geometric import parameters
+from jaxreg import _backend
 from jaxreg.augment import _warp
 
 A = jr.augment
@@ -46,14 +47,12 @@ def _rotation(resample):
 
 def _pixels(image, index):
   """The rows of C values of the pixels at flat ``index`` (one gather per pixel)."""
-  return image.reshape(-1, image.shape[-1]).at[index].get(mode="promise_in_bounds")
+  return _backend.gather_by_pixel(image.reshape(-1, image.shape[-1]), index)
 
 
 def _elements(image, index):
-  """The same values, one scalar gather per channel element."""
-  channels = image.shape[-1]
-  at = index[..., None] * channels + jnp.arange(channels)
-  return image.reshape(-1).at[at].get(mode="promise_in_bounds")
+  """The same values, one scalar gather per channel element (the warp's CPU form)."""
+  return _backend.gather_by_element(image.reshape(-1, image.shape[-1]), index)
 
 
 def _windows(image, starts, size):

@@ -31,18 +31,7 @@ from jax import lax
 
 from benchmarks import _harness as H  # noqa: N812
 from benchmarks.alternatives import compare
-
-
-@contextlib.contextmanager
-def _swapped(study, name, fn):
-  """``study.<name>`` replaced by ``fn`` while programs are traced (as bench_study's
-  `_grouped_convolution`)."""
-  saved = getattr(study, name)
-  setattr(study, name, fn)
-  try:
-    yield
-  finally:
-    setattr(study, name, saved)
+from benchmarks.bench_study import build_programs, swapped
 
 
 def _knobs_with_traced_norm(study):
@@ -93,14 +82,10 @@ def _init_per_kernel(study):
   return init_params
 
 
-def _build(study, data):
-  return study.build(data, lr=2e-3, batch_size=64, num_classes=10)
-
-
 def _compiled_step(study, data, keys, knobs, swap=None):
   """The K-seed training step (batch norm on) of a fresh `build`, compiled under ``swap``."""
   with swap or contextlib.nullcontext():
-    programs = _build(study, data)
+    programs = build_programs(study, data)
     step = programs.step.lower(*programs.init(keys), keys, 0, knobs, batch_norm=True).compile()
   return programs.init, step
 
@@ -127,8 +112,8 @@ def _compile_seconds(study, data, keys, init_params, reps):
   samples = {"chosen": [], "alternative": []}
   for _ in range(reps):
     for side, fn in (("chosen", study.init_params), ("alternative", init_params)):
-      with _swapped(study, "init_params", fn):
-        programs = _build(study, data)
+      with swapped(study, "init_params", fn):
+        programs = build_programs(study, data)
         start = time.perf_counter()
         programs.init.lower(keys).compile()
         samples[side].append(time.perf_counter() - start)
@@ -152,9 +137,9 @@ def run(smoke: bool = False) -> list[dict]:
        "batch norm as a static argument", None, cond_knobs, 1e-5),
       ("reduce_window_max_pool", "max pooling by lax.reduce_window",
        "max_pool_2x2 (a reshape and a max)",
-       _swapped(study, "max_pool_2x2", _reduce_window_pool), knobs, 1e-5),
+       swapped(study, "max_pool_2x2", _reduce_window_pool), knobs, 1e-5),
       ("patches_einsum_conv", "convolutions as patches + einsum",
-       "conv (one plain convolution per seed)", _swapped(study, "conv", _patches_conv), knobs,
+       "conv (one plain convolution per seed)", swapped(study, "conv", _patches_conv), knobs,
        1e-3),  # float32 rounding, grown over the sample's steps (measured: 8e-5 after 10)
   )
   rows = []

@@ -148,21 +148,17 @@ def nearest_source(matrix, height: int, width: int, rows=None, cols=None):
           jnp.where(inside, col, 0).astype(jnp.int32), inside)
 
 
-def _gather(flat, rows, cols, width: int):
-  # Indices are in range by construction (clipped), so no bounds handling in the gather.
-  return flat.at[rows * width + cols].get(mode="promise_in_bounds")
-
-
 @functools.partial(jax.jit, static_argnames="interpolation")
 def warp(image, matrix, interpolation: str, fill):
   """``image`` resampled through the (2, 3) inverse ``matrix`` by the module docstring's
   coordinates and sampling rules, unchecked: for callers that checked their arguments
   (``fill`` a float32 array)."""
   height, width, channels = image.shape
+  # Indices are in range by construction (clipped), so the gathers do no bounds handling.
   flat = image.reshape(height * width, channels)
   if interpolation == "nearest":
     row, col, inside = nearest_source(matrix, height, width)
-    out = _gather(flat, row, col, width)
+    out = _backend.gather_by_pixel(flat, row * width + col)
     return jnp.where(inside[..., None], out, fill.astype(image.dtype))
   dtype = compute_dtype(image)
   u, v = sample_points(matrix, height, width)
